@@ -1,0 +1,437 @@
+//! The INR lab's state and actions: image, fit job, current INR, export job.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::{self, DisplayScales, FitSummary, InrSnapshot, Siren, SirenWeights, StepRecord};
+use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::render::inr_view::Versioned;
+use crate::ui::BuiltinImage;
+use crate::ui::panels::inr::{InrPanelState, InrSettings, InrViewState};
+use crate::ui::widgets::{JobRow, Level};
+
+/// Where the current image came from (persisted so the next start reopens it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ImageSource {
+    Builtin(BuiltinImage),
+    File(PathBuf),
+}
+
+impl Default for ImageSource {
+    fn default() -> Self {
+        Self::Builtin(BuiltinImage::Camera)
+    }
+}
+
+impl ImageSource {
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::Builtin(b) => b.file_name().to_owned(),
+            Self::File(path) => {
+                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+            }
+        }
+    }
+}
+
+/// Messages for the notification area.
+pub type Notes = Vec<(Level, String)>;
+
+pub struct LoadedInrImage {
+    source: ImageSource,
+    /// As decoded.
+    full: Arc<ImageData>,
+    /// Downscaled to the training size.
+    training: Versioned<ImageData>,
+    training_size: u32,
+    texture: egui::TextureHandle,
+    name: String,
+}
+
+/// The INR lab.
+pub struct InrLab {
+    pub view: InrViewState,
+    image: Option<LoadedInrImage>,
+    fit_job: Option<Job<InrSnapshot, FitSummary>>,
+    export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
+    network: Option<Versioned<SirenWeights>>,
+    scales: DisplayScales,
+    history: Vec<StepRecord>,
+    summary: Option<String>,
+    next_generation: u64,
+    /// Steps done before the running fit started (a continued fit counts from 1 again).
+    history_offset: u64,
+}
+
+impl Default for InrLab {
+    fn default() -> Self {
+        Self {
+            view: InrViewState::default(),
+            image: None,
+            fit_job: None,
+            export_job: None,
+            network: None,
+            scales: DisplayScales { gradient: 1.0, laplacian: 1.0 },
+            history: Vec::new(),
+            summary: None,
+            next_generation: 1,
+            history_offset: 0,
+        }
+    }
+}
+
+impl InrLab {
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    pub fn image(&self) -> Option<&Arc<ImageData>> {
+        self.image.as_ref().map(|i| &i.training.value)
+    }
+
+    pub fn image_source(&self) -> Option<&ImageSource> {
+        self.image.as_ref().map(|i| &i.source)
+    }
+
+    pub fn network(&self) -> Option<&Versioned<SirenWeights>> {
+        self.network.as_ref()
+    }
+
+    pub fn history(&self) -> &[StepRecord] {
+        &self.history
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.fit_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn fit_job(&self) -> Option<&Job<InrSnapshot, FitSummary>> {
+        self.fit_job.as_ref()
+    }
+
+    /// Loads an image; on failure the current image stays and the error is returned.
+    pub fn load_image(
+        &mut self,
+        ctx: &egui::Context,
+        source: ImageSource,
+        settings: &InrSettings,
+    ) -> Result<Notes, String> {
+        let loaded = match &source {
+            ImageSource::Builtin(b) => image_io::load_image_bytes(b.bytes(), b.file_name()),
+            ImageSource::File(path) => image_io::load_image(path),
+        }
+        .map_err(|e| e.to_string())?;
+        let full = Arc::new(loaded.image);
+        let name = source.display_name();
+        let generation = self.generation();
+        let (training, texture) = training_image(ctx, &full, settings.training_size, &name);
+        let mut notes: Notes = loaded.notices.into_iter().map(|n| (Level::Info, n)).collect();
+        if training.width != full.width {
+            notes.push((
+                Level::Info,
+                format!(
+                    "{name}: downscaled from {}×{} to {}×{} for training.",
+                    full.width, full.height, training.width, training.height
+                ),
+            ));
+        }
+        self.image = Some(LoadedInrImage {
+            source,
+            full,
+            training: Versioned { value: Arc::new(training), generation },
+            training_size: settings.training_size,
+            texture,
+            name,
+        });
+        Ok(notes)
+    }
+
+    /// Re-derives the training image when the training size setting changed.
+    pub fn sync_training_size(&mut self, ctx: &egui::Context, settings: &InrSettings) {
+        let Some(current) = &self.image else { return };
+        if current.training_size == settings.training_size {
+            return;
+        }
+        let full = Arc::clone(&current.full);
+        let name = current.name.clone();
+        let generation = self.generation();
+        let (training, texture) = training_image(ctx, &full, settings.training_size, &name);
+        if let Some(image) = &mut self.image {
+            image.training = Versioned { value: Arc::new(training), generation };
+            image.texture = texture;
+            image.training_size = settings.training_size;
+        }
+    }
+
+    /// Starts a fit; `resume` continues from the current INR.
+    pub fn start_fit(&mut self, settings: &InrSettings, resume: bool, waker: Waker) -> Result<(), String> {
+        if self.is_training() {
+            return Err("a fit is already running; cancel it first".into());
+        }
+        let image = self.image.as_ref().ok_or("load an image first")?.training.value.clone();
+        let cfg = settings.fit.clone();
+        cfg.validate(image.channels).map_err(|e| e.to_string())?;
+        let init = if resume {
+            let network = self.network.as_ref().ok_or("there is no INR to continue")?;
+            if network.value.config != cfg.siren_config(image.channels) {
+                return Err("the current INR's shape differs from the settings (layers, width, ω₀, channels); \
+                            press Train to start afresh"
+                    .into());
+            }
+            Some(network.value.as_ref().clone())
+        } else {
+            self.history.clear();
+            None
+        };
+        let step_offset = if resume { self.history.last().map_or(0, |r| r.step) } else { 0 };
+        let job = Job::spawn("inr-fit", waker, move |control, sink| {
+            inr::fit(&image, &cfg, init.as_ref(), control, &mut |event| {
+                sink.send(event);
+            })
+            .map(|mut summary| {
+                for record in &mut summary.history {
+                    record.step += step_offset;
+                }
+                summary.steps_done += step_offset;
+                summary
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the fit: {e}"))?;
+        self.fit_job = Some(job);
+        self.history_offset = step_offset;
+        self.summary = Some(if resume { "continuing…".into() } else { "training…".into() });
+        Ok(())
+    }
+
+    /// Collects job updates; returns messages for the notification area.
+    pub fn poll(&mut self) -> Notes {
+        let mut notes = Notes::new();
+        let step_offset = self.history_offset;
+        if let Some(job) = &mut self.fit_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Started { .. } => {}
+                    JobUpdate::Progress { step, metrics, .. } => {
+                        let metric =
+                            |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
+                        self.history.push(StepRecord {
+                            step: step + step_offset,
+                            loss: metric("loss"),
+                            psnr_db: metric("psnr_db"),
+                        });
+                    }
+                    JobUpdate::Snapshot(snapshot) => {
+                        self.next_generation += 1;
+                        self.network = Some(Versioned {
+                            value: Arc::new(snapshot.weights.clone()),
+                            generation: self.next_generation,
+                        });
+                        self.scales = snapshot.scales;
+                    }
+                    JobUpdate::Finished(Ok(summary)) => {
+                        self.next_generation += 1;
+                        self.network = Some(Versioned {
+                            value: Arc::new(summary.weights.clone()),
+                            generation: self.next_generation,
+                        });
+                        self.scales = summary.scales;
+                        // The summary's history is complete (progress events are throttled).
+                        self.history.retain(|r| r.step <= step_offset);
+                        self.history.extend(summary.history.iter().copied());
+                        let line = format!(
+                            "{} steps · {:.2} dB · {:.0} ms/step",
+                            summary.steps_done, summary.psnr_db, summary.ms_per_step
+                        );
+                        notes.push(if summary.cancelled {
+                            (
+                                Level::Warning,
+                                format!(
+                                    "Fit cancelled at step {}; kept what it reached ({:.2} dB).",
+                                    summary.steps_done, summary.psnr_db
+                                ),
+                            )
+                        } else {
+                            (Level::Success, format!("Fit finished: {line}."))
+                        });
+                        self.summary = Some(line);
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("Fit failed: {message}")));
+                        self.summary = None;
+                    }
+                }
+            }
+        }
+        if let Some((job, path)) = &mut self.export_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(Some(image))) => match image_io::save_png(&image, path) {
+                        Ok(()) => notes.push((
+                            Level::Success,
+                            format!("Exported {}×{} to {}.", image.width, image.height, path.display()),
+                        )),
+                        Err(e) => notes.push((Level::Error, e.to_string())),
+                    },
+                    JobUpdate::Finished(Ok(None)) => {
+                        notes.push((Level::Warning, "Export cancelled.".into()));
+                    }
+                    JobUpdate::Finished(Err(e)) => {
+                        notes.push((Level::Error, format!("Export failed: {e}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.export_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
+            self.export_job = None;
+        }
+        notes
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        let mut rows = Vec::new();
+        if let Some(job) = self.fit_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow { id: job.id(), name: "Fit SIREN", status: job.status(), cancelling: job.is_cancelled() });
+        }
+        if let Some((job, _)) = self.export_job.as_ref().filter(|(j, _)| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Export PNG",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        rows
+    }
+
+    fn job_mut(&mut self, id: JobId) -> Option<JobControlRef<'_>> {
+        if let Some(job) = self.fit_job.as_mut().filter(|j| j.id() == id) {
+            return Some(JobControlRef::Fit(job));
+        }
+        if let Some((job, _)) = self.export_job.as_mut().filter(|(j, _)| j.id() == id) {
+            return Some(JobControlRef::Export(job));
+        }
+        None
+    }
+
+    pub fn cancel(&mut self, id: JobId) {
+        match self.job_mut(id) {
+            Some(JobControlRef::Fit(job)) => job.cancel(),
+            Some(JobControlRef::Export(job)) => job.cancel(),
+            None => {}
+        }
+    }
+
+    pub fn set_paused(&mut self, id: JobId, paused: bool) {
+        match self.job_mut(id) {
+            Some(JobControlRef::Fit(job)) => job.set_paused(paused),
+            Some(JobControlRef::Export(job)) => job.set_paused(paused),
+            None => {}
+        }
+    }
+
+    pub fn save_inr(&self, path: &Path) -> Result<String, String> {
+        let network = self.network.as_ref().ok_or("there is no INR to save yet; train one first")?;
+        let mut metadata = vec![("sparsefield.steps", self.history.last().map_or(0, |r| r.step).to_string())];
+        if let Some(image) = &self.image {
+            metadata.push(("sparsefield.image", image.name.clone()));
+        }
+        network.value.save(path, &metadata).map_err(|e| e.to_string())?;
+        Ok(format!("Saved the INR to {}.", path.display()))
+    }
+
+    /// Loads an INR; the model settings follow it so that Continue works.
+    pub fn load_inr(&mut self, path: &Path, settings: &mut InrSettings) -> Result<String, String> {
+        if self.is_training() {
+            return Err("a fit is running; cancel it before loading another INR".into());
+        }
+        let weights = SirenWeights::load(path).map_err(|e| e.to_string())?;
+        let model =
+            Siren::new(&weights, &candle_core::Device::Cpu, candle_core::DType::F32).map_err(|e| e.to_string())?;
+        self.scales = inr::display_scales(&model).map_err(|e| e.to_string())?;
+        let c = weights.config;
+        settings.fit.width = c.width;
+        settings.fit.hidden_layers = c.hidden_layers;
+        settings.fit.omega0 = c.omega0;
+        let generation = self.generation();
+        self.network = Some(Versioned { value: Arc::new(weights), generation });
+        self.history.clear();
+        let file_name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.summary = Some(format!("loaded {file_name}"));
+        let mut message =
+            format!("Loaded the INR {} ({}×{}, ω₀ {}).", path.display(), c.width, c.hidden_layers, c.omega0);
+        if let Some(image) = self.image()
+            && image.channels != c.out_features
+        {
+            message.push_str(" Its channel count differs from the image's: the error view compares channel 1 only.");
+        }
+        Ok(message)
+    }
+
+    pub fn clear_inr(&mut self) {
+        if !self.is_training() {
+            self.network = None;
+            self.history.clear();
+            self.summary = None;
+        }
+    }
+
+    pub fn start_export(&mut self, path: PathBuf, settings: &InrSettings, waker: Waker) -> Result<(), String> {
+        if self.export_job.is_some() {
+            return Err("an export is already running".into());
+        }
+        let weights = self.network.as_ref().ok_or("there is no INR to export; train one first")?.value.clone();
+        let (width, height) = (settings.export_width, settings.export_height);
+        let job = Job::spawn("inr-export", waker, move |control, sink| {
+            inr::render_image(&weights, width, height, control, &mut |event| {
+                sink.send(event);
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the export: {e}"))?;
+        self.export_job = Some((job, path));
+        Ok(())
+    }
+
+    pub fn panel_state<'a>(&'a self, gpu: Result<(), &'a str>) -> InrPanelState<'a> {
+        InrPanelState {
+            image: self.image.as_ref().map(|i| (&i.training.value, &i.texture, i.name.as_str())),
+            reference: self.image.as_ref().map(|i| i.training.clone()),
+            network: self.network.clone(),
+            scales: self.scales,
+            history: &self.history,
+            training: self.is_training(),
+            gpu,
+            summary: self.summary.as_deref(),
+        }
+    }
+}
+
+enum JobControlRef<'a> {
+    Fit(&'a mut Job<InrSnapshot, FitSummary>),
+    Export(&'a mut Job<(), Option<ImageData>>),
+}
+
+fn training_image(
+    ctx: &egui::Context,
+    full: &ImageData,
+    training_size: u32,
+    name: &str,
+) -> (ImageData, egui::TextureHandle) {
+    let training = full.clone().downscaled_to(training_size);
+    let rgba = training.to_rgba8();
+    let size = [training.width as usize, training.height as usize];
+    let texture = ctx.load_texture(
+        format!("inr original {name}"),
+        egui::ColorImage::from_rgba_unmultiplied(size, &rgba),
+        egui::TextureOptions::NEAREST,
+    );
+    (training, texture)
+}

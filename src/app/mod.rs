@@ -1,0 +1,413 @@
+//! The eframe application: owns the state, the jobs and the GPU resources, draws the shell
+//! (lab list, job bar, notifications) and applies the UI's commands after each frame.
+
+pub mod inr;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::Waker;
+use crate::render::inr_view::InrGpu;
+use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
+use crate::ui::theme::{self, ThemeChoice};
+use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
+use crate::ui::{Command, FileRequest, LabId};
+use inr::{ImageSource, InrLab};
+
+/// Persisted between runs (eframe storage).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub theme: ThemeChoice,
+    pub lab: LabId,
+    pub inr: InrSettings,
+    pub inr_image: ImageSource,
+    /// Start fitting the current image when the app opens.
+    pub train_on_start: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            theme: ThemeChoice::default(),
+            lab: LabId::default(),
+            inr: InrSettings::default(),
+            inr_image: ImageSource::default(),
+            train_on_start: true,
+        }
+    }
+}
+
+/// How the app starts.
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Read saved settings from eframe storage.
+    pub restore_settings: bool,
+    /// Honour `train_on_start` (off in tests).
+    pub allow_autostart: bool,
+    /// Why wgpu is unavailable, when the caller already knows.
+    pub gpu_problem: Option<String>,
+}
+
+/// Notifications kept at most.
+const MAX_NOTIFICATIONS: usize = 50;
+/// A file dialog that answers faster than this did not open (no portal available).
+const DIALOG_UNAVAILABLE_SECS: f64 = 0.15;
+
+struct PendingDialog {
+    request: FileRequest,
+    answer: Receiver<Option<PathBuf>>,
+    opened: Instant,
+}
+
+/// The wgpu adapter in use, for the status bar.
+#[derive(Clone, Debug)]
+pub struct GpuInfo {
+    pub backend: String,
+    pub adapter: String,
+}
+
+pub struct SparseFieldApp {
+    settings: Settings,
+    inr: InrLab,
+    notifications: Vec<Notification>,
+    next_notification_id: u64,
+    /// `Err(why)` when live rendering is unavailable.
+    gpu: Result<GpuInfo, String>,
+    waker: Waker,
+    dialog: Option<PendingDialog>,
+    applied_theme: Option<ThemeChoice>,
+}
+
+impl SparseFieldApp {
+    pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
+        let settings: Settings = if options.restore_settings {
+            cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default()
+        } else {
+            Settings::default()
+        };
+        let gpu = match &cc.wgpu_render_state {
+            Some(render_state) => {
+                let inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
+                render_state.renderer.write().callback_resources.insert(inr_gpu);
+                let info = render_state.adapter.get_info();
+                Ok(GpuInfo {
+                    backend: format!("{:?}", info.backend),
+                    adapter: format!("{} ({})", info.name, info.driver_info),
+                })
+            }
+            None => Err(options.gpu_problem.unwrap_or_else(|| crate::render::DRIVER_HINT.to_owned())),
+        };
+        theme::install_fonts(&cc.egui_ctx);
+        let ctx = cc.egui_ctx.clone();
+        let waker: Waker = Arc::new(move || ctx.request_repaint());
+        let mut app = Self {
+            settings,
+            inr: InrLab::default(),
+            notifications: Vec::new(),
+            next_notification_id: 1,
+            gpu,
+            waker,
+            dialog: None,
+            applied_theme: None,
+        };
+        if let Err(problem) = &app.gpu {
+            app.notify(Level::Warning, problem.clone());
+        }
+        let source = app.settings.inr_image.clone();
+        app.load_inr_image(&cc.egui_ctx, source.clone());
+        if app.inr.image().is_none() && source != ImageSource::default() {
+            app.load_inr_image(&cc.egui_ctx, ImageSource::default());
+        }
+        if options.allow_autostart && app.settings.train_on_start {
+            app.apply(&cc.egui_ctx, Command::Train);
+        }
+        app
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+
+    pub fn inr(&self) -> &InrLab {
+        &self.inr
+    }
+
+    pub fn inr_mut(&mut self) -> &mut InrLab {
+        &mut self.inr
+    }
+
+    pub fn notifications(&self) -> &[Notification] {
+        &self.notifications
+    }
+
+    pub fn gpu_status(&self) -> Result<&GpuInfo, &str> {
+        self.gpu.as_ref().map_err(String::as_str)
+    }
+
+    fn notify(&mut self, level: Level, text: impl Into<String>) {
+        self.notifications.push(Notification { id: self.next_notification_id, level, text: text.into() });
+        self.next_notification_id += 1;
+        if self.notifications.len() > MAX_NOTIFICATIONS {
+            self.notifications.remove(0);
+        }
+    }
+
+    fn notify_all(&mut self, notes: Vec<(Level, String)>) {
+        for (level, text) in notes {
+            self.notify(level, text);
+        }
+    }
+
+    fn load_inr_image(&mut self, ctx: &egui::Context, source: ImageSource) {
+        match self.inr.load_image(ctx, source.clone(), &self.settings.inr) {
+            Ok(notes) => {
+                self.settings.inr_image = source;
+                self.notify_all(notes);
+            }
+            Err(message) => self.notify(Level::Error, message),
+        }
+    }
+
+    /// Applies one command from the UI (also usable by tests).
+    pub fn apply(&mut self, ctx: &egui::Context, command: Command) {
+        let result: Result<Option<String>, String> = match command {
+            Command::SelectLab(lab) => {
+                self.settings.lab = lab;
+                Ok(None)
+            }
+            Command::ToggleTheme => {
+                self.settings.theme = self.settings.theme.toggled();
+                Ok(None)
+            }
+            Command::PauseJob(id, paused) => {
+                self.inr.set_paused(id, paused);
+                Ok(None)
+            }
+            Command::CancelJob(id) => {
+                self.inr.cancel(id);
+                Ok(None)
+            }
+            Command::DismissNotification(id) => {
+                self.notifications.retain(|n| n.id != id);
+                Ok(None)
+            }
+            Command::ClearNotifications => {
+                self.notifications.clear();
+                Ok(None)
+            }
+            Command::PickFile(request) => {
+                self.open_dialog(request);
+                Ok(None)
+            }
+            Command::LoadImage(path) => {
+                self.load_inr_image(ctx, ImageSource::File(path));
+                Ok(None)
+            }
+            Command::UseBuiltinImage(builtin) => {
+                self.load_inr_image(ctx, ImageSource::Builtin(builtin));
+                Ok(None)
+            }
+            Command::LoadInr(path) => self.inr.load_inr(&path, &mut self.settings.inr).map(Some),
+            Command::SaveInr(path) => self.inr.save_inr(&path).map(Some),
+            Command::ExportPng(path) => {
+                self.inr.start_export(path, &self.settings.inr, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::Train => self.inr.start_fit(&self.settings.inr, false, Arc::clone(&self.waker)).map(|()| None),
+            Command::ContinueTraining => {
+                self.inr.start_fit(&self.settings.inr, true, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::ClearInr => {
+                self.inr.clear_inr();
+                Ok(None)
+            }
+            Command::ResetInrSettings => {
+                let defaults = InrSettings::default();
+                self.settings.inr.fit = defaults.fit;
+                self.settings.inr.training_size = defaults.training_size;
+                Ok(Some("Model and training settings reset to their defaults.".into()))
+            }
+        };
+        match result {
+            Ok(Some(message)) => self.notify(Level::Success, message),
+            Ok(None) => {}
+            Err(message) => self.notify(Level::Error, message),
+        }
+    }
+
+    fn open_dialog(&mut self, request: FileRequest) {
+        if self.dialog.is_some() {
+            self.notify(Level::Info, "A file dialog is already open.");
+            return;
+        }
+        let (sender, answer) = std::sync::mpsc::channel();
+        let waker = Arc::clone(&self.waker);
+        let spawned = std::thread::Builder::new().name("sf-file-dialog".into()).spawn(move || {
+            let dialog = rfd::FileDialog::new();
+            let path = match request {
+                FileRequest::OpenImage => dialog.add_filter("Images", &["png", "jpg", "jpeg"]).pick_file(),
+                FileRequest::OpenInr => dialog.add_filter("INR", &["safetensors"]).pick_file(),
+                FileRequest::SaveInr => {
+                    dialog.add_filter("INR", &["safetensors"]).set_file_name("inr.safetensors").save_file()
+                }
+                FileRequest::ExportPng => dialog.add_filter("PNG", &["png"]).set_file_name("inr.png").save_file(),
+            };
+            let _ = sender.send(path);
+            waker();
+        });
+        match spawned {
+            Ok(_) => {
+                self.dialog = Some(PendingDialog { request, answer, opened: Instant::now() });
+            }
+            Err(e) => self.notify(Level::Error, format!("cannot open a file dialog: {e}")),
+        }
+    }
+
+    fn poll_dialog(&mut self, ctx: &egui::Context) {
+        let Some(pending) = &self.dialog else { return };
+        let answer = match pending.answer.try_recv() {
+            Ok(answer) => answer,
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => None,
+        };
+        let quick = pending.opened.elapsed() < Duration::from_secs_f64(DIALOG_UNAVAILABLE_SECS);
+        let request = pending.request;
+        self.dialog = None;
+        match answer {
+            Some(path) => {
+                let command = match request {
+                    FileRequest::OpenImage => Command::LoadImage(path),
+                    FileRequest::OpenInr => Command::LoadInr(path),
+                    FileRequest::SaveInr => Command::SaveInr(path),
+                    FileRequest::ExportPng => Command::ExportPng(path),
+                };
+                self.apply(ctx, command);
+            }
+            None if quick => self.notify(
+                Level::Warning,
+                "No file dialog could be opened (is xdg-desktop-portal running?). Drop the file on the window instead, \
+                 or use the command line.",
+            ),
+            None => {}
+        }
+    }
+
+    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            let path = file.path().to_path_buf();
+            let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+            match extension.as_str() {
+                "png" | "jpg" | "jpeg" => self.apply(ctx, Command::LoadImage(path)),
+                "safetensors" => self.apply(ctx, Command::LoadInr(path)),
+                _ => self.notify(
+                    Level::Error,
+                    format!(
+                        "{}: unsupported file type; drop a PNG or JPEG image, or an INR (.safetensors).",
+                        path.display()
+                    ),
+                ),
+            }
+        }
+    }
+
+    fn drop_overlay_ui(ctx: &egui::Context) {
+        if ctx.input(|i| i.raw.hovered_files.is_empty()) {
+            return;
+        }
+        let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop overlay")));
+        let rect = ctx.content_rect();
+        painter.rect_filled(rect, 0.0, theme::drop_overlay());
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            "Drop a PNG/JPEG image or an INR (.safetensors)",
+            egui::FontId::proportional(22.0),
+            egui::Color32::WHITE,
+        );
+    }
+}
+
+impl eframe::App for SparseFieldApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if self.applied_theme != Some(self.settings.theme) {
+            theme::apply(&ctx, self.settings.theme);
+            self.applied_theme = Some(self.settings.theme);
+        }
+        let notes = self.inr.poll();
+        self.notify_all(notes);
+        self.poll_dialog(&ctx);
+        self.handle_dropped_files(&ctx);
+        self.inr.sync_training_size(&ctx, &self.settings.inr);
+
+        let mut commands = Vec::new();
+        egui::Panel::top("top bar").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.strong("SparseField");
+                ui.separator();
+                job_bar_ui(ui, &self.inr.jobs(), &mut commands);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button(self.settings.theme.label()).clicked() {
+                        commands.push(Command::ToggleTheme);
+                    }
+                    match &self.gpu {
+                        Ok(gpu) => ui
+                            .label(
+                                egui::RichText::new(format!("GPU: {}", gpu.backend)).color(theme::weak_text_colour(ui)),
+                            )
+                            .on_hover_text(&gpu.adapter),
+                        Err(problem) => {
+                            ui.colored_label(theme::warning_colour(ui), "No GPU rendering").on_hover_text(problem)
+                        }
+                    };
+                });
+            });
+        });
+        if !self.notifications.is_empty() {
+            egui::Panel::bottom("notifications").show(ui, |ui| {
+                notifications_ui(ui, &self.notifications, &mut commands);
+            });
+        }
+        let gpu = self.gpu.as_ref().map(|_| ()).map_err(String::as_str);
+        egui::Panel::left("sidebar").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
+            lab_list_ui(ui, self.settings.lab, &mut commands);
+            ui.separator();
+            egui::ScrollArea::vertical().show(ui, |ui| match self.settings.lab {
+                LabId::Inr => {
+                    let state = self.inr.panel_state(gpu);
+                    inr_controls_ui(ui, &mut self.settings.inr, &state, &mut commands);
+                    ui.separator();
+                    ui.checkbox(&mut self.settings.train_on_start, "Train on start")
+                        .on_hover_text("Start fitting the last image as soon as the app opens");
+                }
+            });
+        });
+        egui::CentralPanel::default().show(ui, |ui| match self.settings.lab {
+            LabId::Inr => {
+                let mut view = std::mem::take(&mut self.inr.view);
+                let state = self.inr.panel_state(gpu);
+                inr_main_ui(ui, &mut self.settings.inr, &mut view, &state, &mut commands);
+                drop(state);
+                self.inr.view = view;
+            }
+        });
+        Self::drop_overlay_ui(&ctx);
+        for command in commands {
+            self.apply(&ctx, command);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,191 @@
+//! `sparsefield inr fit|render`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::compute::colormap;
+use crate::compute::control::{RunControl, RunEvent};
+use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::{self, BatchMode, FieldView, FitConfig, Siren, SirenWeights};
+
+#[derive(Debug, Subcommand)]
+pub enum InrCommand {
+    /// Fit a SIREN to an image; writes inr.safetensors, reconstruction.png and metrics.json.
+    Fit(FitArgs),
+    /// Render a saved INR at any resolution (value, gradient magnitude or Laplacian) as PNG.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// PNG or JPEG image (gray or RGB; alpha is dropped).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// Longer side of the training image; larger images are downscaled.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u64,
+    /// Neurons per hidden layer (at most 256).
+    #[arg(long, default_value_t = 256)]
+    pub width: usize,
+    /// Hidden sine layers.
+    #[arg(long, default_value_t = 3)]
+    pub layers: usize,
+    #[arg(long, default_value_t = 30.0)]
+    pub omega0: f32,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Pixels per step (random sample); 0 = every pixel (full batch).
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ViewArg {
+    Value,
+    Gradient,
+    Laplacian,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// An INR saved by `inr fit` or the app.
+    #[arg(long)]
+    pub inr: PathBuf,
+    #[arg(long, default_value_t = 1024)]
+    pub width: u32,
+    #[arg(long, default_value_t = 1024)]
+    pub height: u32,
+    #[arg(long, value_enum, default_value_t = ViewArg::Value)]
+    pub view: ViewArg,
+    /// PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(command: InrCommand) -> anyhow::Result<()> {
+    match command {
+        InrCommand::Fit(args) => fit(&args),
+        InrCommand::Render(args) => render(&args),
+    }
+}
+
+fn fit(args: &FitArgs) -> anyhow::Result<()> {
+    let loaded = image_io::load_image(&args.image)?;
+    for notice in &loaded.notices {
+        eprintln!("note: {notice}");
+    }
+    super::prepare_output_dir(&args.out)?;
+    let image = loaded.image.downscaled_to(args.size);
+    let cfg = FitConfig {
+        width: args.width,
+        hidden_layers: args.layers,
+        omega0: args.omega0,
+        learning_rate: args.lr,
+        steps: args.steps,
+        batch: if args.batch == 0 { BatchMode::Full } else { BatchMode::Random { pixels: args.batch } },
+        seed: args.seed,
+        snapshot_interval_secs: 0.0,
+    };
+    let bar = super::progress_bar(args.steps, "fit");
+    let control = RunControl::new();
+    let summary = inr::fit(&image, &cfg, None, &control, &mut |event| {
+        if let RunEvent::Progress { step, metrics, .. } = event {
+            bar.set_position(step);
+            if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
+                bar.set_message(format!("{psnr:.2} dB"));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+
+    let weights_path = args.out.join("inr.safetensors");
+    let source = args.image.display().to_string();
+    summary
+        .weights
+        .save(&weights_path, &[("sparsefield.image", source), ("sparsefield.steps", summary.steps_done.to_string())])?;
+    let model = Siren::new(&summary.weights, &candle_core::Device::Cpu, candle_core::DType::F32)?;
+    let reconstruction = inr::reconstruct(&model, image.width, image.height)?;
+    image_io::save_png(&reconstruction, &args.out.join("reconstruction.png"))?;
+    let metrics = serde_json::json!({
+        "psnr_db": summary.psnr_db,
+        "steps": summary.steps_done,
+        "ms_per_step": summary.ms_per_step,
+        "seconds": summary.seconds,
+        "final_loss": summary.history.last().map(|r| r.loss),
+        "image": { "width": image.width, "height": image.height, "channels": image.channels },
+        "model": summary.weights.config,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+    });
+    let metrics_path = args.out.join("metrics.json");
+    std::fs::write(&metrics_path, serde_json::to_string_pretty(&metrics)?)
+        .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+    println!(
+        "PSNR {:.2} dB after {} steps ({:.1} ms/step, {:.1} s); wrote {}",
+        summary.psnr_db,
+        summary.steps_done,
+        summary.ms_per_step,
+        summary.seconds,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn render(args: &RenderArgs) -> anyhow::Result<()> {
+    let weights = SirenWeights::load(&args.inr)?;
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        super::prepare_output_dir(parent)?;
+    }
+    let image = match args.view {
+        ViewArg::Value => {
+            let bar = super::progress_bar(u64::from(args.height), "render");
+            let control = RunControl::new();
+            let image = inr::render_image(&weights, args.width, args.height, &control, &mut |event| {
+                if let RunEvent::Progress { step, .. } = event {
+                    bar.set_position(step);
+                }
+            })?;
+            bar.finish_and_clear();
+            match image {
+                Some(image) => image,
+                None => bail!("rendering was cancelled"),
+            }
+        }
+        ViewArg::Gradient | ViewArg::Laplacian => derivative_image(&weights, args)?,
+    };
+    image_io::save_png(&image, &args.out)?;
+    println!("wrote {} ({}×{})", args.out.display(), image.width, image.height);
+    Ok(())
+}
+
+/// A colour-mapped derivative view (mean over channels), scaled by its 99th percentile.
+fn derivative_image(weights: &SirenWeights, args: &RenderArgs) -> anyhow::Result<ImageData> {
+    if args.width == 0 || args.height == 0 || args.width > 8192 || args.height > 8192 {
+        bail!("derivative views render up to 8192×8192, got {}×{}", args.width, args.height);
+    }
+    let model = Siren::new(weights, &candle_core::Device::Cpu, candle_core::DType::F32)?;
+    let scales = inr::display_scales(&model)?;
+    let view = if matches!(args.view, ViewArg::Gradient) { FieldView::GradientMagnitude } else { FieldView::Laplacian };
+    let values = inr::field_values(&model, view, args.width, args.height)?;
+    let channels = weights.config.out_features;
+    #[allow(clippy::cast_precision_loss)]
+    let mean = |px: &[f32]| px.iter().sum::<f32>() / px.len() as f32;
+    let pixels = values
+        .chunks_exact(channels)
+        .flat_map(|px| match view {
+            FieldView::GradientMagnitude => colormap::heat(mean(px) / scales.gradient),
+            _ => colormap::diverging(mean(px) / scales.laplacian),
+        })
+        .collect();
+    Ok(ImageData::new(args.width, args.height, 3, pixels)?)
+}

@@ -1,0 +1,60 @@
+//! Headless entry points: `sparsefield <lab> <command> ...`, the same compute code as the app.
+
+pub mod bench;
+pub mod inr;
+
+use clap::{Parser, Subcommand};
+
+/// SparseField: see how network structure shapes learning. Without a command, opens the app.
+#[derive(Debug, Parser)]
+#[command(name = "sparsefield", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<LabCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Implicit neural representations: fit a SIREN to an image, render it at any size.
+    Inr {
+        #[command(subcommand)]
+        command: inr::InrCommand,
+    },
+    /// Time a lab's standard workload and print its figures.
+    Bench {
+        #[command(subcommand)]
+        lab: bench::BenchLab,
+    },
+}
+
+/// Runs a headless command.
+pub fn run(command: LabCommand) -> anyhow::Result<()> {
+    match command {
+        LabCommand::Inr { command } => inr::run(command),
+        LabCommand::Bench { lab } => bench::run(lab),
+    }
+}
+
+/// A progress bar on stderr for `total` steps (hidden when stderr is not a terminal).
+pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({eta} left) {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(what.to_owned());
+    bar
+}
+
+/// Creates `dir` if needed and checks that files can be written there, before any long work.
+pub fn prepare_output_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the output folder; pick a writable --out", dir.display()))?;
+    let probe = dir.join(".sparsefield-write-test");
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{}: the output folder is not writable; pick another --out", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Loading and saving images: strict checks, clear errors, f32 pixels in [0, 1].
+
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
+
+/// The largest accepted width or height; larger headers are refused before any pixel is decoded.
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Upper bound on what a decoder may allocate (bytes).
+const MAX_DECODE_BYTES: u64 = 2 << 30;
+
+/// A row-major image with 1 (gray) or 3 (RGB) channels, values in [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageData {
+    pub width: u32,
+    pub height: u32,
+    pub channels: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl ImageData {
+    pub fn new(width: u32, height: u32, channels: usize, pixels: Vec<f32>) -> Result<Self, ImageError> {
+        let expected = width as usize * height as usize * channels;
+        if !(channels == 1 || channels == 3) || pixels.len() != expected || width == 0 || height == 0 {
+            return Err(ImageError::Shape { width, height, channels, len: pixels.len() });
+        }
+        Ok(Self { width, height, channels, pixels })
+    }
+
+    pub fn num_pixels(&self) -> usize {
+        self.width as usize * self.height as usize
+    }
+
+    /// Pixel `(x, y)`, channel `c`.
+    pub fn at(&self, x: u32, y: u32, c: usize) -> f32 {
+        self.pixels[(y as usize * self.width as usize + x as usize) * self.channels + c]
+    }
+
+    /// Gamma-encoded 8-bit RGBA, as image files and egui textures want it.
+    pub fn to_rgba8(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.num_pixels() * 4);
+        for px in self.pixels.chunks_exact(self.channels) {
+            let rgb = if self.channels == 1 { [px[0]; 3] } else { [px[0], px[1], px[2]] };
+            out.extend(rgb.iter().map(|&v| to_u8(v)));
+            out.push(255);
+        }
+        out
+    }
+
+    /// Downscales (never upscales) so that the longer side is at most `max_side`, keeping the
+    /// aspect ratio; returns `self` unchanged when it already fits.
+    pub fn downscaled_to(self, max_side: u32) -> Self {
+        let longer = self.width.max(self.height);
+        if longer <= max_side || max_side == 0 {
+            return self;
+        }
+        let scale = f64::from(max_side) / f64::from(longer);
+        let new_w = scaled_side(self.width, scale);
+        let new_h = scaled_side(self.height, scale);
+        let filter = image::imageops::FilterType::Lanczos3;
+        let (pixels, channels) = if self.channels == 1 {
+            let buf = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(self.width, self.height, self.pixels)
+                .map(|b| image::imageops::resize(&b, new_w, new_h, filter).into_raw());
+            (buf, 1)
+        } else {
+            let buf = image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(self.width, self.height, self.pixels)
+                .map(|b| image::imageops::resize(&b, new_w, new_h, filter).into_raw());
+            (buf, 3)
+        };
+        let pixels = pixels.unwrap_or_default();
+        Self { width: new_w, height: new_h, channels, pixels: pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect() }
+    }
+}
+
+fn scaled_side(side: u32, scale: f64) -> u32 {
+    // Sides are at most MAX_IMAGE_SIDE, so the rounded value fits in u32.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let scaled = (f64::from(side) * scale).round() as u32;
+    scaled.max(1)
+}
+
+/// Quantises a [0, 1] value to 8 bits (values outside are clamped).
+pub fn to_u8(v: f32) -> u8 {
+    // Clamped to [0, 255] first, so the cast is exact.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let q = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    q
+}
+
+/// An image and what the loader had to change to make it usable.
+#[derive(Clone, Debug)]
+pub struct LoadedImage {
+    pub image: ImageData,
+    /// Human-readable notes, e.g. "alpha channel dropped".
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{path}: file not found. Check the path, or pick the file with Open image….")]
+    NotFound { path: PathBuf },
+    #[error("{path}: cannot read the file ({source}).")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a PNG or JPEG image (the file's first bytes match no supported format).")]
+    UnknownFormat { path: PathBuf },
+    #[error("{path}: the image is {width}×{height} pixels; it must be at least 1×1. The file is probably damaged.")]
+    Empty { path: PathBuf, width: u32, height: u32 },
+    #[error(
+        "{path}: the image claims to be {width}×{height} pixels; the largest accepted is {max}×{max}. \
+         Downscale it with an image editor first."
+    )]
+    TooLarge { path: PathBuf, width: u32, height: u32, max: u32 },
+    #[error("{path}: cannot decode the image ({reason}). The file may be truncated or corrupt; re-export it as PNG.")]
+    Decode { path: PathBuf, reason: String },
+    #[error("{path}: cannot write the image ({reason}). Check that the folder exists and is writable.")]
+    Write { path: PathBuf, reason: String },
+    #[error("image of {width}×{height}×{channels} needs {} values, got {len}", *width as usize * *height as usize * channels)]
+    Shape { width: u32, height: u32, channels: usize, len: usize },
+}
+
+/// Loads a PNG or JPEG file.
+pub fn load_image(path: &Path) -> Result<LoadedImage, ImageError> {
+    let file = std::fs::File::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ImageError::NotFound { path: path.to_owned() }
+        } else {
+            ImageError::Read { path: path.to_owned(), source }
+        }
+    })?;
+    decode(BufReader::new(file), path)
+}
+
+/// Decodes an image held in memory; `name` is used in messages.
+pub fn load_image_bytes(bytes: &[u8], name: &str) -> Result<LoadedImage, ImageError> {
+    decode(Cursor::new(bytes), Path::new(name))
+}
+
+fn decode<R: std::io::BufRead + Seek + Read>(mut reader: R, path: &Path) -> Result<LoadedImage, ImageError> {
+    let read_err = |source| ImageError::Read { path: path.to_owned(), source };
+    let decode_err = |e: image::ImageError| ImageError::Decode { path: path.to_owned(), reason: e.to_string() };
+    let start = reader.stream_position().map_err(read_err)?;
+    // First pass: the header alone, without limits, so that an oversized image is refused with
+    // its real size (and before anything is allocated for its pixels).
+    let mut header = ImageReader::new(&mut reader).with_guessed_format().map_err(read_err)?;
+    match header.format() {
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+        _ => {
+            return Err(ImageError::UnknownFormat { path: path.to_owned() });
+        }
+    }
+    header.no_limits();
+    let (width, height) = header.into_dimensions().map_err(decode_err)?;
+    if width == 0 || height == 0 {
+        return Err(ImageError::Empty { path: path.to_owned(), width, height });
+    }
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ImageError::TooLarge { path: path.to_owned(), width, height, max: MAX_IMAGE_SIDE });
+    }
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+    let mut pixels = ImageReader::new(reader).with_guessed_format().map_err(read_err)?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    pixels.limits(limits);
+    let decoder = pixels.into_decoder().map_err(decode_err)?;
+    let color = decoder.color_type();
+    let dynamic = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    let mut notices = Vec::new();
+    if color.has_alpha() {
+        notices.push(format!("{}: alpha channel dropped (only colour is fitted).", path.display()));
+    }
+    if matches!(color, ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16) {
+        notices.push(format!("{}: 16-bit image, kept at full precision.", path.display()));
+    }
+    let image = if color.has_color() {
+        let rgb = dynamic.to_rgb32f();
+        ImageData { width, height, channels: 3, pixels: rgb.into_raw() }
+    } else {
+        let gray = dynamic.to_luma32f();
+        ImageData { width, height, channels: 1, pixels: gray.into_raw() }
+    };
+    Ok(LoadedImage { image, notices })
+}
+
+/// Writes 8-bit PNG (gray or RGB as the image has).
+pub fn save_png(image: &ImageData, path: &Path) -> Result<(), ImageError> {
+    let bytes: Vec<u8> = image.pixels.iter().map(|&v| to_u8(v)).collect();
+    let color = if image.channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
+    image::save_buffer_with_format(path, &bytes, image.width, image.height, color, image::ImageFormat::Png)
+        .map_err(|e| ImageError::Write { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// Writes 8-bit RGBA PNG.
+pub fn save_rgba_png(rgba: &[u8], width: u32, height: u32, path: &Path) -> Result<(), ImageError> {
+    image::save_buffer_with_format(path, rgba, width, height, image::ExtendedColorType::Rgba8, image::ImageFormat::Png)
+        .map_err(|e| ImageError::Write { path: path.to_owned(), reason: e.to_string() })
+}

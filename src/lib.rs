@@ -1,0 +1,11 @@
+//! SparseField: a desktop lab for sparse networks and neural fields.
+//!
+//! Layers (see `ARCHITECTURE.md`): `compute` (maths), `jobs` (background threads), `render`
+//! (wgpu), `ui` (egui panels), `cli` (headless entry points) and `app` (the eframe application).
+
+pub mod app;
+pub mod cli;
+pub mod compute;
+pub mod jobs;
+pub mod render;
+pub mod ui;

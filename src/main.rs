@@ -1,0 +1,52 @@
+//! The `sparsefield` binary: the desktop app, or a lab run headless when given a command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use sparsefield::app::{AppOptions, SparseFieldApp};
+use sparsefield::cli::{self, Cli};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    match args.command {
+        Some(command) => match cli::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        None => match run_app() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_app() -> Result<(), eframe::Error> {
+    // Decide the renderer before opening the window: winit allows one event loop per process.
+    let gpu_problem = sparsefield::render::probe_adapter().err();
+    let renderer = if gpu_problem.is_some() { eframe::Renderer::Glow } else { eframe::Renderer::Wgpu };
+    let options = eframe::NativeOptions {
+        renderer,
+        multisampling: 1,
+        viewport: eframe::egui::ViewportBuilder::default()
+            .with_title("SparseField")
+            .with_inner_size([1400.0, 860.0])
+            .with_min_inner_size([900.0, 600.0])
+            .with_drag_and_drop(true),
+        wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
+            wgpu_setup: sparsefield::render::wgpu_setup(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app_options = AppOptions { restore_settings: true, allow_autostart: true, gpu_problem };
+    eframe::run_native("SparseField", options, Box::new(move |cc| Ok(Box::new(SparseFieldApp::new(cc, app_options)))))
+}

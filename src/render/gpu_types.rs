@@ -1,0 +1,51 @@
+//! Plain structs that mirror the WGSL uniform structs byte for byte (sizes tested against naga).
+
+use bytemuck::{Pod, Zeroable};
+
+/// `Network` in `shaders/inr.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NetworkUniform {
+    pub num_layers: u32,
+    pub width: u32,
+    pub out_features: u32,
+    pub omega0: f32,
+    pub reference_width: u32,
+    pub reference_height: u32,
+    pub reference_channels: u32,
+    pub _pad: u32,
+}
+
+/// `EvalParams` in `shaders/inr.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct EvalParamsUniform {
+    pub origin: [f32; 2],
+    pub step: [f32; 2],
+    pub grid_width: u32,
+    pub grid_height: u32,
+    pub row_begin: u32,
+    pub row_end: u32,
+    pub mode: u32,
+    pub _pad: [u32; 3],
+}
+
+/// `DisplayParams` in `shaders/inr_display.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DisplayParamsUniform {
+    pub grid_width: u32,
+    pub grid_height: u32,
+    pub mode: u32,
+    pub channels: u32,
+    pub scale: f32,
+    pub linear_output: u32,
+    pub _pad: [u32; 2],
+}
+
+/// `(WGSL file, struct name, size of the Rust mirror)` for every mirrored struct.
+pub const MIRRORS: [(&str, &str, usize); 3] = [
+    ("inr.wgsl", "Network", size_of::<NetworkUniform>()),
+    ("inr.wgsl", "EvalParams", size_of::<EvalParamsUniform>()),
+    ("inr_display.wgsl", "DisplayParams", size_of::<DisplayParamsUniform>()),
+];

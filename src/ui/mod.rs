@@ -1,0 +1,100 @@
+//! egui panels and widgets. The UI reads state and returns [`Command`]s; `app` applies them.
+
+pub mod panels;
+pub mod theme;
+pub mod widgets;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobId;
+
+/// The labs that exist, in the order the sidebar lists them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LabId {
+    #[default]
+    Inr,
+}
+
+impl LabId {
+    pub const ALL: [Self; 1] = [Self::Inr];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Inr => "INR — fit an image",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Inr => "Fit a SIREN (sine-activated MLP) to an image and explore it as a continuous function.",
+        }
+    }
+}
+
+/// Which file a file dialog is picking.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileRequest {
+    OpenImage,
+    OpenInr,
+    SaveInr,
+    ExportPng,
+}
+
+/// Built-in images, compiled into the binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BuiltinImage {
+    Camera,
+    Coffee,
+}
+
+impl BuiltinImage {
+    pub const ALL: [Self; 2] = [Self::Camera, Self::Coffee];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Camera => "camera.png (gray)",
+            Self::Coffee => "coffee.png (RGB)",
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Camera => "camera.png",
+            Self::Coffee => "coffee.png",
+        }
+    }
+
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Self::Camera => include_bytes!("../../assets/camera.png"),
+            Self::Coffee => include_bytes!("../../assets/coffee.png"),
+        }
+    }
+}
+
+/// What the user asked for this frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    SelectLab(LabId),
+    ToggleTheme,
+    PauseJob(JobId, bool),
+    CancelJob(JobId),
+    DismissNotification(u64),
+    ClearNotifications,
+    /// Open a native file dialog; the answer arrives later as the matching command.
+    PickFile(FileRequest),
+    LoadImage(PathBuf),
+    UseBuiltinImage(BuiltinImage),
+    LoadInr(PathBuf),
+    SaveInr(PathBuf),
+    ExportPng(PathBuf),
+    /// Start fitting from scratch.
+    Train,
+    /// Continue fitting the current INR with the current settings.
+    ContinueTraining,
+    /// Forget the loaded INR's weights and training history.
+    ClearInr,
+    ResetInrSettings,
+}

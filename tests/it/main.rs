@@ -1,0 +1,15 @@
+//! All integration tests in one binary (each extra test binary links the whole stack again).
+
+// Test data is built from small integer indices; the numeric casts cannot lose anything there.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod cli;
+mod common;
+mod compute_inr;
+mod image_io;
+mod jobs;
+mod render;
+mod ui;

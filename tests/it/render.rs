@@ -1,0 +1,275 @@
+//! Shaders (naga validation and translation), GPU-mirroring struct sizes, the progressive
+//! scheduler, and the GPU evaluation of an INR against the CPU's.
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device};
+use sparsefield::compute::image_io::ImageData;
+use sparsefield::compute::inr::{self, FieldView, Siren, SirenConfig, SirenWeights};
+use sparsefield::render::gpu_types::MIRRORS;
+use sparsefield::render::inr_view::{InrGpu, Versioned, ViewMode, ViewRequest, ViewWindow};
+use sparsefield::render::progressive::{FrameBudget, LEVELS, Progressive, level_grid};
+use sparsefield::render::{SHADERS, wgpu_setup};
+
+use super::common::gpu;
+
+fn parse_and_validate(name: &str, source: &str) -> (naga::Module, naga::valid::ModuleInfo) {
+    let module =
+        naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+    (module, info)
+}
+
+#[test]
+fn every_shader_validates_and_translates_for_vulkan_and_gl() {
+    let on_disk: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".wgsl"))
+        .collect();
+    assert_eq!(on_disk.len(), SHADERS.len(), "every file in shaders/ must be listed in render::SHADERS");
+    for (name, source) in SHADERS {
+        assert!(on_disk.iter().any(|n| n == name), "{name} is not in shaders/");
+        let (module, info) = parse_and_validate(name, source);
+        naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+            .unwrap_or_else(|e| panic!("{name} → SPIR-V: {e}"));
+        // The GL backend (GLES 3.1 on Mesa's llvmpipe) compiles every entry point separately.
+        for entry in &module.entry_points {
+            let mut glsl = String::new();
+            let options = naga::back::glsl::Options::default();
+            let pipeline = naga::back::glsl::PipelineOptions {
+                shader_stage: entry.stage,
+                entry_point: entry.name.clone(),
+                multiview: None,
+            };
+            naga::back::glsl::Writer::new(
+                &mut glsl,
+                &module,
+                &info,
+                &options,
+                &pipeline,
+                naga::proc::BoundsCheckPolicies::default(),
+            )
+            .and_then(|mut w| w.write())
+            .unwrap_or_else(|e| panic!("{name}:{} → GLSL: {e}", entry.name));
+        }
+    }
+}
+
+#[test]
+fn gpu_mirroring_structs_have_the_wgsl_sizes() {
+    for (file, struct_name, rust_size) in MIRRORS {
+        let source = SHADERS.iter().find(|(n, _)| *n == file).unwrap().1;
+        let (module, _) = parse_and_validate(file, source);
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (handle, _) = module
+            .types
+            .iter()
+            .find(|(_, ty)| ty.name.as_deref() == Some(struct_name))
+            .unwrap_or_else(|| panic!("{struct_name} not in {file}"));
+        assert_eq!(layouter[handle].size as usize, rust_size, "{file}: {struct_name}");
+        assert_eq!(rust_size % 16, 0, "{struct_name}: uniform structs are padded to 16 bytes");
+    }
+}
+
+#[test]
+fn wgpu_setup_asks_for_the_adapters_full_limits() {
+    let eframe::egui_wgpu::WgpuSetup::CreateNew(setup) = wgpu_setup() else { panic!("expected CreateNew") };
+    let gpu = gpu();
+    // The descriptor function is what egui-wgpu calls with the chosen adapter.
+    let instance = eframe::egui_wgpu::wgpu::Instance::new(
+        eframe::egui_wgpu::wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+    );
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let descriptor = (setup.device_descriptor)(&adapter);
+    assert_eq!(descriptor.required_limits, adapter.limits());
+    assert!(gpu.device.limits().max_storage_buffers_per_shader_stage >= 3, "storage buffers must work (GL too)");
+}
+
+#[test]
+fn progressive_covers_every_row_of_every_level_then_stops() {
+    let full = (100, 60);
+    let mut p = Progressive::default();
+    let mut covered: Vec<Vec<bool>> = LEVELS.iter().map(|&f| vec![false; level_grid(full, f).1 as usize]).collect();
+    let mut frames = 0;
+    while let Some(item) = p.plan(1, full, 500) {
+        assert!(item.row_end > item.row_begin);
+        assert!(
+            u64::from(item.grid.0) * u64::from(item.row_end - item.row_begin) <= 500
+                || item.row_end - item.row_begin == 1
+        );
+        for row in item.row_begin..item.row_end {
+            assert!(!covered[item.level][row as usize], "row {row} of level {} twice", item.level);
+            covered[item.level][row as usize] = true;
+        }
+        p.complete(item);
+        frames += 1;
+        assert!(frames < 1000);
+    }
+    // 1/8 (13×8) and 1/4 (25×15) fit the budget of 500 whole, 1/2 (50×30) does not: refinement
+    // starts at the finest level that fits in one frame, 1/4, and covers every later level.
+    assert!(covered[0].iter().all(|&c| !c), "levels coarser than the start are skipped");
+    assert!(covered[1..].iter().all(|rows| rows.iter().all(|&c| c)), "a level was left incomplete");
+    assert!(p.is_done());
+    assert_eq!(p.shown(), Some((LEVELS.len() - 1, full)));
+    // Same key: nothing more. New key: starts again.
+    assert!(p.plan(1, full, 500).is_none());
+    let restart = p.plan(2, full, 500).unwrap();
+    assert_eq!((restart.level, restart.row_begin), (1, 0));
+    // With a tiny budget it starts at the coarsest level.
+    let mut slow = Progressive::default();
+    assert_eq!(slow.plan(1, full, 10).unwrap().level, 0);
+}
+
+#[test]
+fn progressive_goes_straight_to_full_resolution_when_the_budget_allows() {
+    let mut p = Progressive::default();
+    let item = p.plan(7, (64, 32), u64::MAX).unwrap();
+    assert_eq!((item.level, item.grid, item.row_begin, item.row_end), (LEVELS.len() - 1, (64, 32), 0, 32));
+    assert!(item.completes_level);
+    p.complete(item);
+    assert!(p.is_done());
+    // A budget that fits the quarter-resolution grid whole starts there, not at 1/8.
+    let mut q = Progressive::default();
+    let quarter = level_grid((64, 32), 4);
+    let item = q.plan(1, (64, 32), u64::from(quarter.0 * quarter.1)).unwrap();
+    assert_eq!(item.grid, quarter);
+}
+
+#[test]
+fn frame_budget_shrinks_when_slow_and_grows_when_fast() {
+    let mut b = FrameBudget::default();
+    let start = b.macs;
+    b.update(0.2);
+    assert!(b.macs < start);
+    let low = b.macs;
+    b.update(0.005);
+    assert!(b.macs > low);
+    assert_eq!(FrameBudget::unlimited().pixels(1000), u64::MAX);
+    assert!(FrameBudget { macs: 1e6 }.pixels(1_000_000_000) >= 64, "always some progress");
+}
+
+fn network(channels: usize, seed: u64) -> SirenWeights {
+    let mut w = SirenWeights::init(SirenConfig::image(channels, 48, 3, 30.0), seed);
+    // Larger last-layer weights give derivative views a wide dynamic range to compare.
+    for v in &mut w.layers[3].weight {
+        *v *= 4.0;
+    }
+    w
+}
+
+fn request(
+    weights: &SirenWeights,
+    reference: Option<&ImageData>,
+    mode: ViewMode,
+    window: ViewWindow,
+    grid: (u32, u32),
+) -> ViewRequest {
+    ViewRequest {
+        view_id: 0,
+        network: Versioned { value: Arc::new(weights.clone()), generation: 1 },
+        reference: reference.map(|r| Versioned { value: Arc::new(r.clone()), generation: 1 }),
+        window,
+        mode,
+        grid,
+        scale: 1.0,
+        budget_pixels: u64::MAX,
+        feedback: Arc::default(),
+    }
+}
+
+/// Compares GPU values with the CPU's; the tolerance is relative to the largest reference value.
+fn assert_close(what: &str, gpu: &[[f32; 4]], cpu: &[f32], channels: usize, rel_tol: f32) {
+    assert_eq!(gpu.len() * channels, cpu.len(), "{what}: sizes");
+    let max_ref = cpu.iter().fold(0.0_f32, |m, v| m.max(v.abs())).max(1e-3);
+    let mut worst = 0.0_f32;
+    for (g, c) in gpu.iter().zip(cpu.chunks_exact(channels)) {
+        for ch in 0..channels {
+            worst = worst.max((g[ch] - c[ch]).abs());
+        }
+        for unused in g.iter().take(3).skip(channels) {
+            assert_eq!(*unused, 0.0, "{what}: unused channels stay zero");
+        }
+    }
+    assert!(worst <= rel_tol * max_ref, "{what}: worst |GPU − CPU| = {worst} (max |value| {max_ref})");
+}
+
+/// The GPU evaluates the same function as the CPU, derivatives included: values to 1e-3 and
+/// derivatives to 1e-3 of their range (f32 sines of arguments up to ~100 differ in the last bits
+/// between implementations, and derivatives amplify that by ω₀ per layer).
+#[test]
+fn gpu_evaluation_matches_the_cpu() {
+    let gpu = gpu();
+    let mut inr_gpu = InrGpu::new(&gpu.device, eframe::egui_wgpu::wgpu::TextureFormat::Rgba8Unorm);
+    for channels in [1, 3] {
+        let weights = network(channels, 3 + channels as u64);
+        let model = Siren::new(&weights, &Device::Cpu, DType::F32).unwrap();
+        let grid = (24, 16);
+        for (mode, view) in [
+            (ViewMode::Value, FieldView::Value),
+            (ViewMode::Gradient, FieldView::GradientMagnitude),
+            (ViewMode::Laplacian, FieldView::Laplacian),
+        ] {
+            let values = inr_gpu
+                .evaluate_blocking(&gpu.device, &gpu.queue, &request(&weights, None, mode, ViewWindow::FULL, grid))
+                .unwrap();
+            let cpu = inr::field_values(&model, view, grid.0, grid.1).unwrap();
+            assert_close(&format!("{mode:?}, {channels} channels"), &values, &cpu, channels, 1e-3);
+        }
+        // The error view: INR minus the reference pixel under each grid cell (grid = image size).
+        let reference = ImageData::new(
+            grid.0,
+            grid.1,
+            channels,
+            (0..grid.0 * grid.1 * channels as u32).map(|i| (i % 7) as f32 / 7.0).collect(),
+        )
+        .unwrap();
+        let values = inr_gpu
+            .evaluate_blocking(
+                &gpu.device,
+                &gpu.queue,
+                &request(&weights, Some(&reference), ViewMode::Error, ViewWindow::FULL, grid),
+            )
+            .unwrap();
+        let cpu: Vec<f32> = inr::field_values(&model, FieldView::Value, grid.0, grid.1)
+            .unwrap()
+            .iter()
+            .zip(&reference.pixels)
+            .map(|(v, r)| v - r)
+            .collect();
+        assert_close(&format!("Error, {channels} channels"), &values, &cpu, channels, 1e-3);
+        assert!(values.iter().all(|v| v[3] == 1.0), "every cell lies inside the image");
+    }
+}
+
+#[test]
+fn gpu_zoomed_window_samples_the_continuous_function() {
+    let gpu = gpu();
+    let mut inr_gpu = InrGpu::new(&gpu.device, eframe::egui_wgpu::wgpu::TextureFormat::Rgba8Unorm);
+    let weights = network(1, 21);
+    // 8× zoom on the window [0, 0.25]²: cell centres at (2i+1)/64 · 0.25 · … — evaluate the same
+    // points on the CPU through a 64×64 full-image grid whose centres coincide.
+    let window = ViewWindow { min: [-1.0, -1.0], max: [-0.75, -0.75] };
+    let grid = (8, 8);
+    let values = inr_gpu
+        .evaluate_blocking(&gpu.device, &gpu.queue, &request(&weights, None, ViewMode::Value, window, grid))
+        .unwrap();
+    let model = Siren::new(&weights, &Device::Cpu, DType::F32).unwrap();
+    let full = inr::field_values(&model, FieldView::Value, 64, 64).unwrap();
+    let cpu: Vec<f32> = (0..8).flat_map(|j| (0..8).map(move |i| (i, j))).map(|(i, j)| full[j * 64 + i]).collect();
+    assert_close("zoomed value", &values, &cpu, 1, 1e-3);
+    // Outside the image the error view says so (flag −1) instead of inventing a reference.
+    let outside = ViewWindow { min: [1.5, 1.5], max: [2.0, 2.0] };
+    let reference = ImageData::new(4, 4, 1, vec![0.5; 16]).unwrap();
+    let values = inr_gpu
+        .evaluate_blocking(
+            &gpu.device,
+            &gpu.queue,
+            &request(&weights, Some(&reference), ViewMode::Error, outside, (4, 4)),
+        )
+        .unwrap();
+    assert!(values.iter().all(|v| v[3] < 0.0));
+}

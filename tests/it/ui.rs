@@ -1,0 +1,127 @@
+//! The app under egui_kittest on a software wgpu adapter: opening, training, cancelling, snapshots.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions};
+use sparsefield::app::{AppOptions, SparseFieldApp};
+use sparsefield::compute::inr::{SirenConfig, SirenWeights};
+use sparsefield::render::progressive::FrameBudget;
+use sparsefield::ui::widgets::Level;
+use sparsefield::ui::{Command, LabId};
+
+use super::common::temp_dir;
+
+/// Per-pixel colour difference tolerated in snapshots, and how many pixels may exceed it: software
+/// rasterisers differ slightly in anti-aliasing between Mesa versions.
+fn snapshot_options() -> SnapshotOptions {
+    SnapshotOptions::new().threshold(2.0).max_failed_pixels(400)
+}
+
+fn harness(gpu: bool) -> Harness<'static, SparseFieldApp> {
+    let builder = Harness::builder().with_size(egui::vec2(1280.0, 820.0)).with_render_every_step(true);
+    let builder = if gpu { builder.wgpu_setup(sparsefield::render::wgpu_setup()) } else { builder };
+    let mut harness = builder.build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
+    // Tests render each view completely in one frame, so that frames are deterministic.
+    harness.state_mut().inr_mut().view.budget = FrameBudget::unlimited();
+    harness
+}
+
+/// Steps the app until `done` holds, or fails after `secs`.
+fn step_until(
+    harness: &mut Harness<'static, SparseFieldApp>,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&SparseFieldApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn app_opens_on_the_inr_lab_with_the_builtin_image() {
+    let mut harness = harness(true);
+    harness.run();
+    assert_eq!(harness.state().settings().lab, LabId::Inr);
+    let image = harness.state().inr().image().expect("the built-in image is loaded");
+    assert_eq!((image.width, image.height, image.channels), (256, 256, 1));
+    harness.get_by_label("INR — fit an image");
+    harness.get_by_label("Original");
+    harness.get_by_label("▶ Train");
+    assert!(harness.state().gpu_status().is_ok(), "a wgpu adapter was given: {:?}", harness.state().gpu_status());
+}
+
+#[test]
+fn train_shows_progress_and_cancel_stops_it() {
+    let mut harness = harness(true);
+    {
+        let fit = &mut harness.state_mut().settings_mut().inr.fit;
+        fit.width = 32;
+        fit.hidden_layers = 2;
+        fit.steps = 1_000_000;
+        fit.snapshot_interval_secs = 0.2;
+    }
+    harness.run();
+    harness.get_by_label("▶ Train").click();
+    step_until(&mut harness, 60, "training progress", |app| {
+        app.inr().fit_job().is_some_and(|job| job.status().step >= 5) && app.inr().network().is_some()
+    });
+    assert!(harness.state().inr().is_training());
+    harness.get_by_label_contains("step ");
+    assert!(!harness.state().inr().history().is_empty(), "the plots have data");
+    harness.get_by_label("✖ Cancel").click();
+    step_until(&mut harness, 30, "the job to stop", |app| !app.inr().is_training());
+    let cancelled =
+        harness.state().notifications().iter().any(|n| n.level == Level::Warning && n.text.contains("cancelled"));
+    assert!(cancelled, "{:?}", harness.state().notifications());
+    assert!(harness.query_by_label("✖ Cancel").is_none(), "the job bar is empty again");
+    assert!(harness.state().inr().network().is_some(), "a cancelled fit keeps what it reached");
+}
+
+#[test]
+fn bad_image_shows_an_error_and_keeps_the_current_image() {
+    let mut harness = harness(true);
+    harness.run();
+    let dir = temp_dir("ui_bad_image");
+    let path = dir.join("broken.png");
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n broken").unwrap();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::LoadImage(path));
+    harness.run();
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].text.contains("broken.png"));
+    assert_eq!(harness.state().inr().image().map(|i| i.width), Some(256), "the camera image stays");
+    harness.get_by_label_contains("broken.png");
+}
+
+#[test]
+fn inr_lab_snapshot() {
+    let mut harness = harness(true);
+    // A deterministic INR: the seeded initialisation, loaded from a file like a user would.
+    let dir = temp_dir("ui_snapshot");
+    let path = dir.join("init.safetensors");
+    SirenWeights::init(SirenConfig::image(1, 64, 3, 30.0), 0).save(&path, &[]).unwrap();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::LoadInr(path));
+    harness.state_mut().apply(&ctx, Command::ClearNotifications);
+    harness.run();
+    harness.snapshot_options("inr_lab", &snapshot_options());
+}
+
+#[test]
+fn without_a_gpu_the_app_opens_and_names_the_driver_package() {
+    let mut harness = harness(false);
+    harness.run();
+    assert!(harness.state().gpu_status().is_err());
+    assert!(
+        harness.get_all_by_label_contains("mesa-vulkan-drivers").count() >= 2,
+        "both GPU views and the notification say so"
+    );
+    harness.get_by_label("▶ Train");
+}
