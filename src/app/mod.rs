@@ -12,7 +12,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
-use crate::render::inr_view::InrGpu;
+use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
@@ -54,6 +54,8 @@ pub struct AppOptions {
     pub gpu_problem: Option<String>,
 }
 
+/// Longest wait between a job event and the repaint that shows it.
+const JOB_REPAINT_INTERVAL: Duration = Duration::from_millis(200);
 /// Notifications kept at most.
 const MAX_NOTIFICATIONS: usize = 50;
 /// A file dialog that answers faster than this did not open (no portal available).
@@ -93,7 +95,8 @@ impl SparseFieldApp {
         };
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
-                let inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
+                let mut inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
+                inr_gpu.wait_for(spawn_shader_warm_up(render_state.adapter.clone(), cc.egui_ctx.clone()));
                 render_state.renderer.write().callback_resources.insert(inr_gpu);
                 let info = render_state.adapter.get_info();
                 Ok(GpuInfo {
@@ -105,7 +108,9 @@ impl SparseFieldApp {
         };
         theme::install_fonts(&cc.egui_ctx);
         let ctx = cc.egui_ctx.clone();
-        let waker: Waker = Arc::new(move || ctx.request_repaint());
+        // Job events repaint at most a few times a second: on a software adapter every frame costs
+        // CPU time that the job itself needs.
+        let waker: Waker = Arc::new(move || ctx.request_repaint_after(JOB_REPAINT_INTERVAL));
         let mut app = Self {
             settings,
             inr: InrLab::default(),
@@ -335,6 +340,24 @@ impl SparseFieldApp {
             egui::Color32::WHITE,
         );
     }
+}
+
+/// Compiles the view shaders and measures the adapter on a background thread (see
+/// `render::inr_view::warm_up_shaders`). If that fails, views compile on first use instead.
+fn spawn_shader_warm_up(adapter: eframe::egui_wgpu::wgpu::Adapter, ctx: egui::Context) -> Arc<WarmUp> {
+    let warm_up = Arc::new(WarmUp::default());
+    let shared = Arc::clone(&warm_up);
+    let spawned = std::thread::Builder::new().name("sf-shader-warm-up".into()).spawn(move || {
+        if let Err(e) = crate::render::inr_view::warm_up_shaders(&adapter, &shared) {
+            eprintln!("warning: {e}; shaders will compile on first use");
+            shared.abandon();
+        }
+        ctx.request_repaint();
+    });
+    if spawned.is_err() {
+        warm_up.abandon();
+    }
+    warm_up
 }
 
 impl eframe::App for SparseFieldApp {

@@ -8,12 +8,13 @@ use bytemuck::{Pod, Zeroable};
 pub struct NetworkUniform {
     pub num_layers: u32,
     pub width: u32,
+    /// `width` rounded up to a multiple of 4, divided by 4.
+    pub width4: u32,
     pub out_features: u32,
     pub omega0: f32,
     pub reference_width: u32,
     pub reference_height: u32,
     pub reference_channels: u32,
-    pub _pad: u32,
 }
 
 /// `EvalParams` in `shaders/inr.wgsl`.

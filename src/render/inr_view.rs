@@ -8,13 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use eframe::egui_wgpu::{self, wgpu};
 use wgpu::util::DeviceExt;
 
 use super::gpu_types::{DisplayParamsUniform, EvalParamsUniform, NetworkUniform};
-use super::progressive::{LEVELS, Progressive, WorkItem};
+use super::progressive::{LEVELS, Pacer, Progressive, WorkItem};
 use crate::compute::image_io::ImageData;
 use crate::compute::inr::SirenWeights;
 
@@ -66,11 +66,17 @@ pub struct ViewFeedback {
     done: AtomicBool,
     /// Downsampling factor of what is shown (0: nothing yet).
     shown_factor: AtomicU32,
+    /// The shaders are still being compiled (software adapters, first run only).
+    compiling: AtomicBool,
 }
 
 impl ViewFeedback {
     pub fn is_done(&self) -> bool {
         self.done.load(Ordering::Relaxed)
+    }
+
+    pub fn is_compiling(&self) -> bool {
+        self.compiling.load(Ordering::Relaxed)
     }
 
     /// 1 = full resolution, 8 = an eighth; `None` before anything was drawn.
@@ -89,6 +95,15 @@ pub struct Versioned<T> {
     pub generation: u64,
 }
 
+/// How much evaluation work a view may submit per frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budget {
+    /// As much as keeps frames smooth, measured from the GPU's completion times (see [`Pacer`]).
+    Adaptive,
+    /// Everything at full resolution in one frame (tests, exports).
+    Unlimited,
+}
+
 /// Everything one view needs for one frame.
 #[derive(Clone)]
 pub struct ViewRequest {
@@ -101,18 +116,22 @@ pub struct ViewRequest {
     pub grid: (u32, u32),
     /// Colour-map scale for derivative and error views.
     pub scale: f32,
-    /// Pixel evaluations allowed this frame.
-    pub budget_pixels: u64,
+    /// egui's frame number: views of one frame share the GPU budget.
+    pub frame: u64,
+    /// How much to evaluate per frame.
+    pub budget: Budget,
     /// Where the renderer reports its progress for the UI.
     pub feedback: Arc<ViewFeedback>,
 }
 
 impl ViewRequest {
-    /// A hash of everything that changes the computed values (not the colour map).
+    /// A hash of what the user changes (reference image, mode, window): a change restarts the
+    /// refinement. New weights (training) do not; they are picked up level by level.
     pub fn content_key(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.network.generation.hash(&mut h);
+        self.network.value.config.width.hash(&mut h);
+        self.network.value.config.hidden_layers.hash(&mut h);
         self.reference.as_ref().map(|r| r.generation).hash(&mut h);
         self.mode.hash(&mut h);
         for v in self.window.min.iter().chain(&self.window.max) {
@@ -123,7 +142,8 @@ impl ViewRequest {
 }
 
 struct Pipelines {
-    evaluate: wgpu::ComputePipeline,
+    evaluate_value: wgpu::ComputePipeline,
+    evaluate_derivatives: wgpu::ComputePipeline,
     display: wgpu::RenderPipeline,
     network_layout: wgpu::BindGroupLayout,
     eval_layout: wgpu::BindGroupLayout,
@@ -177,14 +197,18 @@ impl Pipelines {
             bind_group_layouts: &[Some(&network_layout), Some(&eval_layout)],
             immediate_size: 0,
         });
-        let evaluate = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("inr evaluate"),
-            layout: Some(&eval_pipeline_layout),
-            module: &eval_module,
-            entry_point: Some("evaluate"),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            cache: None,
-        });
+        let compute_pipeline = |entry_point: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry_point),
+                layout: Some(&eval_pipeline_layout),
+                module: &eval_module,
+                entry_point: Some(entry_point),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
+        };
+        let evaluate_value = compute_pipeline("evaluate_value");
+        let evaluate_derivatives = compute_pipeline("evaluate_derivatives");
         let display_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("inr display"),
             bind_group_layouts: &[Some(&display_layout)],
@@ -215,10 +239,12 @@ impl Pipelines {
             multiview_mask: None,
             cache: None,
         });
-        Self { evaluate, display, network_layout, eval_layout, display_layout }
+        Self { evaluate_value, evaluate_derivatives, display, network_layout, eval_layout, display_layout }
     }
 }
 
+/// A view's copy of the network: weights change only when the view starts a new level, so that
+/// every level is computed with one set of weights even while training replaces them.
 struct NetworkBuffers {
     uniform: wgpu::Buffer,
     weights: wgpu::Buffer,
@@ -229,6 +255,7 @@ struct NetworkBuffers {
 }
 
 struct ViewBuffers {
+    network: Option<NetworkBuffers>,
     eval_uniform: wgpu::Buffer,
     display_uniform: wgpu::Buffer,
     /// Two value buffers: one shown, one being filled.
@@ -245,7 +272,9 @@ struct ViewBuffers {
 /// All GPU state of INR views; one per device.
 pub struct InrGpu {
     pipelines: Pipelines,
-    network: Option<NetworkBuffers>,
+    pacer: Pacer,
+    /// When set, views wait until its warm-up is done (see [`warm_up_shaders`]).
+    warm_up: Option<Arc<WarmUp>>,
     views: HashMap<u64, ViewBuffers>,
     linear_output: bool,
 }
@@ -260,13 +289,100 @@ fn network_uniform(weights: &SirenWeights, reference: Option<&ImageData>) -> Net
     NetworkUniform {
         num_layers: to_u32(weights.layers.len()),
         width: to_u32(weights.config.width),
+        width4: to_u32(weights.config.width.div_ceil(4)),
         out_features: to_u32(weights.config.out_features),
         omega0: weights.config.omega0,
         reference_width: reference.map_or(0, |r| r.width),
         reference_height: reference.map_or(0, |r| r.height),
         reference_channels: reference.map_or(1, |r| to_u32(r.channels)),
-        _pad: 0,
     }
+}
+
+/// The weights in the shader's vec4 layout (see the header of `shaders/inr.wgsl`): the first
+/// layer as `(w_x, w_y, b, 0)` per neuron, later layers as rows zero-padded to a multiple of 4,
+/// each followed by its zero-padded biases.
+pub fn gpu_weight_layout(weights: &SirenWeights) -> Vec<[f32; 4]> {
+    let width = weights.config.width;
+    let padded = |values: &[f32]| -> Vec<[f32; 4]> {
+        values.chunks(4).map(|c| std::array::from_fn(|k| c.get(k).copied().unwrap_or(0.0))).collect()
+    };
+    let mut out = Vec::new();
+    let Some((first, rest)) = weights.layers.split_first() else { return out };
+    for (j, w) in first.weight.chunks_exact(2).enumerate() {
+        out.push([w[0], w[1], first.bias[j], 0.0]);
+    }
+    for layer in rest {
+        for row in layer.weight.chunks_exact(width) {
+            out.extend(padded(row));
+        }
+        // `width4` vec4s for a hidden layer, one for the output layer.
+        out.extend(padded(&layer.bias));
+    }
+    out
+}
+
+/// Creates or updates a view's network buffers to `request`'s weights and reference.
+fn sync_network(
+    pipelines: &Pipelines,
+    network: &mut Option<NetworkBuffers>,
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    request: &ViewRequest,
+) {
+    let weights = &request.network.value;
+    let reference = request.reference.as_ref().map(|r| r.value.as_ref());
+    let reference_generation = request.reference.as_ref().map(|r| r.generation);
+    let uniform = network_uniform(weights, reference);
+    let layout = gpu_weight_layout(weights);
+    let reference_data = reference_values(reference);
+    let fits = network.as_ref().is_some_and(|n| {
+        n.weights.size() == (layout.len() * 16) as u64 && n.reference.size() == (reference_data.len() * 4) as u64
+    });
+    if let Some(n) = network.as_mut().filter(|_| fits) {
+        if n.weights_generation != request.network.generation {
+            queue.write_buffer(&n.weights, 0, bytemuck::cast_slice(&layout));
+            n.weights_generation = request.network.generation;
+        }
+        if n.reference_generation != reference_generation {
+            queue.write_buffer(&n.reference, 0, bytemuck::cast_slice(&reference_data));
+            n.reference_generation = reference_generation;
+        }
+        queue.write_buffer(&n.uniform, 0, bytemuck::bytes_of(&uniform));
+        return;
+    }
+    let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+    let uniform_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("inr network uniform"),
+        contents: bytemuck::bytes_of(&uniform),
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    });
+    let weights_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("inr weights"),
+        contents: bytemuck::cast_slice(&layout),
+        usage: storage,
+    });
+    let reference_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("inr reference image"),
+        contents: bytemuck::cast_slice(&reference_data),
+        usage: storage,
+    });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("inr network"),
+        layout: &pipelines.network_layout,
+        entries: &[
+            wgpu::BindGroupEntry { binding: 0, resource: uniform_buffer.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 1, resource: weights_buffer.as_entire_binding() },
+            wgpu::BindGroupEntry { binding: 2, resource: reference_buffer.as_entire_binding() },
+        ],
+    });
+    *network = Some(NetworkBuffers {
+        uniform: uniform_buffer,
+        weights: weights_buffer,
+        reference: reference_buffer,
+        bind_group,
+        weights_generation: request.network.generation,
+        reference_generation,
+    });
 }
 
 impl InrGpu {
@@ -274,75 +390,32 @@ impl InrGpu {
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
         Self {
             pipelines: Pipelines::new(device, target_format),
-            network: None,
+            pacer: Pacer::default(),
+            warm_up: None,
             views: HashMap::new(),
             linear_output: target_format.is_srgb(),
         }
     }
 
-    /// Uploads weights and reference image when their generations changed.
-    fn sync_network(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, request: &ViewRequest) {
-        let weights = &request.network.value;
-        let reference = request.reference.as_ref().map(|r| r.value.as_ref());
-        let reference_generation = request.reference.as_ref().map(|r| r.generation);
-        let uniform = network_uniform(weights, reference);
-        let flat = weights.flatten();
-        let reference_data = reference_values(reference);
-        let needs_rebuild = self.network.as_ref().is_none_or(|n| {
-            n.weights.size() != (flat.len() * 4) as u64 || n.reference.size() != (reference_data.len() * 4) as u64
-        });
-        if needs_rebuild {
-            let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-            let uniform_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("inr network uniform"),
-                contents: bytemuck::bytes_of(&uniform),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            });
-            let weights_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("inr weights"),
-                contents: bytemuck::cast_slice(&flat),
-                usage: storage,
-            });
-            let reference_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("inr reference image"),
-                contents: bytemuck::cast_slice(&reference_data),
-                usage: storage,
-            });
-            let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("inr network"),
-                layout: &self.pipelines.network_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: uniform_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: weights_buffer.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: reference_buffer.as_entire_binding() },
-                ],
-            });
-            self.network = Some(NetworkBuffers {
-                uniform: uniform_buffer,
-                weights: weights_buffer,
-                reference: reference_buffer,
-                bind_group,
-                weights_generation: request.network.generation,
-                reference_generation,
-            });
-            return;
-        }
-        if let Some(network) = &mut self.network {
-            if network.weights_generation != request.network.generation {
-                queue.write_buffer(&network.weights, 0, bytemuck::cast_slice(&flat));
-                queue.write_buffer(&network.uniform, 0, bytemuck::bytes_of(&uniform));
-                network.weights_generation = request.network.generation;
-            }
-            if network.reference_generation != reference_generation {
-                queue.write_buffer(&network.reference, 0, bytemuck::cast_slice(&reference_data));
-                queue.write_buffer(&network.uniform, 0, bytemuck::bytes_of(&uniform));
-                network.reference_generation = reference_generation;
-            }
-        }
+    /// Makes views wait for `warm_up` before their first evaluation, so that compiling the
+    /// shaders (tens of seconds on a software adapter, once per machine) happens in
+    /// [`warm_up_shaders`] on another device instead of blocking the UI's queue; its throughput
+    /// measurement then sizes each frame's work.
+    pub fn wait_for(&mut self, warm_up: Arc<WarmUp>) {
+        self.warm_up = Some(warm_up);
     }
+}
 
-    fn view_buffers(&mut self, device: &wgpu::Device, view_id: u64, pixels: u64) -> &mut ViewBuffers {
-        let fits = self.views.get(&view_id).is_some_and(|v| v.capacity_pixels >= pixels);
+/// The buffers of view `view_id`, (re)allocated to hold `pixels` values.
+fn view_buffers<'a>(
+    pipelines: &Pipelines,
+    views: &'a mut HashMap<u64, ViewBuffers>,
+    device: &wgpu::Device,
+    view_id: u64,
+    pixels: u64,
+) -> &'a mut ViewBuffers {
+    {
+        let fits = views.get(&view_id).is_some_and(|v| v.capacity_pixels >= pixels);
         if !fits {
             let capacity = pixels.max(64 * 64);
             let make_values = |label: &str| {
@@ -375,12 +448,13 @@ impl InrGpu {
                 })
             };
             let eval_bind_groups =
-                [0, 1].map(|i| bind(&self.pipelines.eval_layout, "inr view eval", &eval_uniform, &values[i]));
+                [0, 1].map(|i| bind(&pipelines.eval_layout, "inr view eval", &eval_uniform, &values[i]));
             let display_bind_groups =
-                [0, 1].map(|i| bind(&self.pipelines.display_layout, "inr view display", &display_uniform, &values[i]));
-            self.views.insert(
+                [0, 1].map(|i| bind(&pipelines.display_layout, "inr view display", &display_uniform, &values[i]));
+            views.insert(
                 view_id,
                 ViewBuffers {
+                    network: None,
                     eval_uniform,
                     display_uniform,
                     values,
@@ -393,9 +467,11 @@ impl InrGpu {
                 },
             );
         }
-        self.views.get_mut(&view_id).unwrap_or_else(|| unreachable!("inserted above"))
+        views.get_mut(&view_id).unwrap_or_else(|| unreachable!("inserted above"))
     }
+}
 
+impl InrGpu {
     /// Encodes this frame's evaluation work for a view, updates its display parameters and
     /// reports progress into `request.feedback`.
     pub fn prepare_view(
@@ -406,17 +482,60 @@ impl InrGpu {
         request: &ViewRequest,
     ) {
         let grid = (request.grid.0.clamp(1, MAX_GRID_SIDE), request.grid.1.clamp(1, MAX_GRID_SIDE));
-        self.sync_network(device, queue, request);
-        let Some(network_bind_group) = self.network.as_ref().map(|n| n.bind_group.clone()) else {
-            return;
+        if let Some(warm_up) = &self.warm_up {
+            let stage = match request.mode {
+                ViewMode::Value | ViewMode::Error => WarmUpStage::Value,
+                ViewMode::Gradient | ViewMode::Laplacian => WarmUpStage::Derivatives,
+            };
+            let Some(macs_per_sec) = warm_up.result(stage) else {
+                request.feedback.compiling.store(true, Ordering::Relaxed);
+                request.feedback.done.store(false, Ordering::Relaxed);
+                return;
+            };
+            self.pacer.set_throughput(macs_per_sec);
+        }
+        request.feedback.compiling.store(false, Ordering::Relaxed);
+        let budget_pixels = match request.budget {
+            Budget::Unlimited => Some(u64::MAX),
+            Budget::Adaptive => {
+                let cost = request.network.value.config.macs_per_point() * request.mode.cost_factor();
+                self.pacer.budget_pixels(device, queue, request.frame, cost)
+            }
+        };
+        let pipeline = match request.mode {
+            ViewMode::Value | ViewMode::Error => self.pipelines.evaluate_value.clone(),
+            ViewMode::Gradient | ViewMode::Laplacian => self.pipelines.evaluate_derivatives.clone(),
         };
         let linear_output = u32::from(self.linear_output);
-        let pipeline = self.pipelines.evaluate.clone();
-        let view = self.view_buffers(device, request.view_id, u64::from(grid.0) * u64::from(grid.1));
+        let view = view_buffers(
+            &self.pipelines,
+            &mut self.views,
+            device,
+            request.view_id,
+            u64::from(grid.0) * u64::from(grid.1),
+        );
         let key = request.content_key();
-        if let Some(item) = view.progressive.plan(key, grid, request.budget_pixels) {
+        let item = match budget_pixels {
+            Some(budget) => view.progressive.plan(key, grid, budget, request.network.generation),
+            // The GPU is still busy with earlier work: nothing new this frame.
+            None => {
+                view.progressive.restart_if_changed(key, grid, request.network.generation);
+                None
+            }
+        };
+        if let Some(item) = item
+            && item.row_begin == 0
+        {
+            // A level starts: adopt the newest weights for all of it.
+            sync_network(&self.pipelines, &mut view.network, device, queue, request);
+        }
+        let item = item.filter(|_| view.network.is_some());
+        let dispatched = item.is_some();
+        if let Some(item) = item {
             let back = 1 - view.shown_index;
-            encode_evaluation(queue, encoder, &pipeline, &network_bind_group, view, back, request, item);
+            if let Some(network) = &view.network {
+                encode_evaluation(queue, encoder, &pipeline, &network.bind_group, view, back, request, item);
+            }
             view.progressive.complete(item);
             if item.completes_level {
                 view.shown_index = back;
@@ -437,6 +556,9 @@ impl InrGpu {
             request.feedback.shown_factor.store(LEVELS[level], Ordering::Relaxed);
         }
         request.feedback.done.store(view.progressive.is_done(), Ordering::Relaxed);
+        if dispatched && request.budget == Budget::Adaptive {
+            self.pacer.note_dispatch(request.frame);
+        }
     }
 
     /// Draws a view's shown values into the current viewport.
@@ -458,22 +580,32 @@ impl InrGpu {
         request: &ViewRequest,
     ) -> Result<Vec<[f32; 4]>, String> {
         let mut request = request.clone();
-        request.budget_pixels = u64::MAX;
+        request.budget = Budget::Unlimited;
         // A fresh view id so an interactive view's progress is untouched.
         request.view_id = u64::MAX;
         self.views.remove(&request.view_id);
         let mut encoder =
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("inr readback") });
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("inr evaluate") });
         self.prepare_view(device, queue, &mut encoder, &request);
-        let view = self.views.get(&request.view_id).ok_or("the view was not created")?;
-        let pixels = u64::from(request.grid.0) * u64::from(request.grid.1);
-        let size = pixels * VALUE_BYTES;
+        queue.submit([encoder.finish()]);
+        let values = self.read_view(device, queue, request.view_id);
+        self.views.remove(&request.view_id);
+        values
+    }
+
+    /// Reads back what a view currently shows: `(grid, values)`, blocking until the GPU is done.
+    pub fn read_view(&self, device: &wgpu::Device, queue: &wgpu::Queue, view_id: u64) -> Result<Vec<[f32; 4]>, String> {
+        let view = self.views.get(&view_id).filter(|v| v.displayable).ok_or("the view shows nothing yet")?;
+        let (_, grid) = view.progressive.shown().ok_or("the view shows nothing yet")?;
+        let size = u64::from(grid.0) * u64::from(grid.1) * VALUE_BYTES;
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("inr readback"),
             size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let mut encoder =
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("inr readback") });
         encoder.copy_buffer_to_buffer(&view.values[view.shown_index], 0, &readback, 0, size);
         queue.submit([encoder.finish()]);
         let slice = readback.slice(..);
@@ -490,7 +622,6 @@ impl InrGpu {
             bytemuck::cast_slice::<u8, f32>(&data).chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
         drop(data);
         readback.unmap();
-        self.views.remove(&request.view_id);
         Ok(values)
     }
 }
@@ -556,4 +687,94 @@ impl egui_wgpu::CallbackTrait for InrViewCallback {
             gpu.paint_view(render_pass, self.request.view_id);
         }
     }
+}
+
+/// The two stages of [`warm_up_shaders`]: value views can start before derivative views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarmUpStage {
+    Value,
+    Derivatives,
+}
+
+/// The progress of [`warm_up_shaders`], shared between its thread and the renderer.
+#[derive(Debug, Default)]
+pub struct WarmUp {
+    value_done: AtomicBool,
+    derivatives_done: AtomicBool,
+    /// Measured throughput (multiply-adds per second, f64 bits); 0 when unknown.
+    macs_per_sec: AtomicU64,
+}
+
+impl WarmUp {
+    /// Marks a stage finished; the value stage brings the measured throughput when there is one.
+    pub fn finish(&self, stage: WarmUpStage, macs_per_sec: Option<f64>) {
+        match stage {
+            WarmUpStage::Value => {
+                self.macs_per_sec.store(macs_per_sec.unwrap_or(0.0).to_bits(), Ordering::Relaxed);
+                self.value_done.store(true, Ordering::Release);
+            }
+            WarmUpStage::Derivatives => self.derivatives_done.store(true, Ordering::Release),
+        }
+    }
+
+    /// Marks everything finished (after a failure: views then compile on first use).
+    pub fn abandon(&self) {
+        self.finish(WarmUpStage::Value, None);
+        self.finish(WarmUpStage::Derivatives, None);
+    }
+
+    /// `None` while `stage` is running; then the throughput (`0.0` when unknown).
+    pub fn result(&self, stage: WarmUpStage) -> Option<f64> {
+        let done = match stage {
+            WarmUpStage::Value => &self.value_done,
+            WarmUpStage::Derivatives => &self.derivatives_done,
+        };
+        (done.load(Ordering::Acquire) && self.value_done.load(Ordering::Acquire))
+            .then(|| f64::from_bits(self.macs_per_sec.load(Ordering::Relaxed)))
+    }
+}
+
+/// Compiles every INR pipeline on a device of its own and measures the adapter's throughput,
+/// reporting each stage into `progress` as soon as it is done.
+///
+/// Software adapters compile a compute shader when it first runs, on the queue's thread: on the
+/// UI's device that would freeze the window (the derivative shader takes ~20 s with lavapipe).
+/// Mesa keeps compiled shaders in its disk cache, so after this the UI's device finds them there.
+/// Returns the throughput in multiply-adds per second of a value view.
+pub fn warm_up_shaders(adapter: &wgpu::Adapter, progress: &WarmUp) -> Result<f64, String> {
+    let (device, queue) = pollster::block_on(adapter.request_device(&super::full_limits_descriptor(adapter)))
+        .map_err(|e| format!("cannot open a second device for shader warm-up: {e}"))?;
+    let mut gpu = InrGpu::new(&device, wgpu::TextureFormat::Rgba8Unorm);
+    let request = |config, mode, grid| ViewRequest {
+        view_id: 0,
+        network: Versioned { value: Arc::new(SirenWeights::init(config, 0)), generation: 1 },
+        reference: None,
+        window: ViewWindow::FULL,
+        mode,
+        grid,
+        scale: 1.0,
+        frame: 0,
+        budget: Budget::Unlimited,
+        feedback: Arc::default(),
+    };
+    let tiny = crate::compute::inr::SirenConfig::image(1, 4, 1, 30.0);
+    gpu.evaluate_blocking(&device, &queue, &request(tiny, ViewMode::Value, (1, 1)))?;
+    // Throughput: grow the grid until one evaluation takes long enough to time.
+    let config = crate::compute::inr::SirenConfig::image(1, 128, 3, 30.0);
+    let mut grid = (32_u32, 32_u32);
+    let macs_per_sec = loop {
+        let start = std::time::Instant::now();
+        gpu.evaluate_blocking(&device, &queue, &request(config, ViewMode::Value, grid))?;
+        let secs = start.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let macs = f64::from(grid.0) * f64::from(grid.1) * config.macs_per_point() as f64;
+        if secs > 0.05 || grid.0 >= 1024 {
+            break macs / secs.max(1e-6);
+        }
+        grid = if grid.0 == grid.1 { (grid.0 * 2, grid.1) } else { (grid.0, grid.1 * 2) };
+    };
+    progress.finish(WarmUpStage::Value, Some(macs_per_sec));
+    gpu.evaluate_blocking(&device, &queue, &request(tiny, ViewMode::Gradient, (1, 1)))?;
+    progress.finish(WarmUpStage::Derivatives, None);
+    Ok(macs_per_sec)
 }

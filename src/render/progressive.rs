@@ -1,9 +1,15 @@
 //! Progressive refinement of an expensive per-pixel view: render a coarse grid first, then finer
-//! ones, a few rows per frame within a budget, restarting whenever what is shown changes.
+//! ones, a few rows per frame within a budget, restarting whenever what is shown changes; and the
+//! pacing of that work on the GPU.
 //!
 //! On a real GPU the budget covers the full-resolution grid and a view is done in one frame; on a
 //! software adapter a 256-wide SIREN costs ~130k multiply-adds per pixel, so the view sharpens over
 //! a few frames instead of freezing the UI.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use eframe::egui_wgpu::wgpu;
 
 /// Downsampling factors, coarse to fine.
 pub const LEVELS: [u32; 4] = [8, 4, 2, 1];
@@ -34,13 +40,20 @@ pub struct Progressive {
     /// Grid of the last completed level (what may be displayed), if any.
     shown: Option<(usize, (u32, u32))>,
     done: bool,
+    /// The weights generation the current level is computed with.
+    generation: Option<u64>,
 }
 
 impl Progressive {
     /// Plans this frame's work for content `key` at full grid `full`, within `budget_pixels`
-    /// evaluations. A new key or size restarts at the finest level that fits the budget whole (so a
-    /// fast GPU goes straight to full resolution), else at the coarsest. Returns `None` when nothing is left.
-    pub fn plan(&mut self, key: u64, full: (u32, u32), budget_pixels: u64) -> Option<WorkItem> {
+    /// evaluations, for weights `generation`.
+    ///
+    /// A new key or size restarts at the finest level that fits the budget whole (so a fast GPU
+    /// goes straight to full resolution), else at the coarsest. New weights do not restart: the
+    /// level under way finishes with the weights it started with, the next level takes the new
+    /// ones, and once at full resolution the full grid is recomputed with them. Returns `None` when
+    /// the view is up to date.
+    pub fn plan(&mut self, key: u64, full: (u32, u32), budget_pixels: u64, generation: u64) -> Option<WorkItem> {
         if self.key != Some(key) || self.full != full {
             self.key = Some(key);
             self.full = full;
@@ -56,7 +69,15 @@ impl Progressive {
                 .unwrap_or(0);
         }
         if self.done {
-            return None;
+            if self.generation == Some(generation) {
+                return None;
+            }
+            // Newer weights: recompute at full resolution, showing the old image meanwhile.
+            self.done = false;
+            self.next_row = 0;
+        }
+        if self.next_row == 0 {
+            self.generation = Some(generation);
         }
         let grid = level_grid(full, LEVELS[self.level]);
         let rows = (budget_pixels / u64::from(grid.0)).max(1);
@@ -69,6 +90,18 @@ impl Progressive {
             row_end,
             completes_level: row_end == grid.1,
         })
+    }
+
+    /// Marks the view as out of date when its content or size changed, without planning work (the
+    /// next [`Progressive::plan`] restarts it).
+    pub fn restart_if_changed(&mut self, key: u64, full: (u32, u32), generation: u64) {
+        if self.key != Some(key) || self.full != full {
+            self.key = None;
+            self.done = false;
+        } else if self.done && self.generation != Some(generation) {
+            self.done = false;
+            self.next_row = 0;
+        }
     }
 
     /// Records that `item` (from the last [`Progressive::plan`]) was carried out.
@@ -95,48 +128,111 @@ impl Progressive {
     }
 }
 
-/// Adapts the per-frame evaluation budget to keep frames near a target time.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FrameBudget {
-    /// Multiply-adds per frame.
-    pub macs: f64,
+/// Paces evaluation work on the GPU.
+///
+/// A software adapter (lavapipe) runs submitted work on its own thread, so the UI thread's frame
+/// time says nothing about how much work is queued, and budgeting by it lets work pile up until
+/// presenting a frame blocks for seconds. Two rules avoid that: each frame's work is sized from
+/// the adapter's measured throughput (see `warm_up_shaders`) to take about
+/// [`Pacer::TARGET_SECS`], and no new work is submitted before the last has completed (reported
+/// by `Queue::on_submitted_work_done`).
+#[derive(Debug)]
+pub struct Pacer {
+    macs_per_frame: f64,
+    state: Arc<Mutex<PacerState>>,
+    /// The frame the allowance below was decided for (views of one frame share it).
+    frame: Option<u64>,
+    allowance: bool,
 }
 
-impl Default for FrameBudget {
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PacerState {
+    Idle,
+    /// Work was encoded in `frame`; it is submitted when that frame is.
+    Submitted {
+        frame: u64,
+    },
+    /// Waiting for the completion callback.
+    Waiting {
+        since: Instant,
+    },
+}
+
+impl Default for Pacer {
     fn default() -> Self {
-        Self { macs: 4e7 }
+        Self { macs_per_frame: 2e7, state: Arc::new(Mutex::new(PacerState::Idle)), frame: None, allowance: false }
     }
 }
 
-impl FrameBudget {
+impl Pacer {
+    /// GPU time aimed at per frame of evaluation work.
+    pub const TARGET_SECS: f64 = 0.06;
     const MIN_MACS: f64 = 1e6;
     const MAX_MACS: f64 = 1e13;
+    /// A completion that takes longer than this is assumed to have happened (e.g. a lost device).
+    const GIVE_UP_SECS: f64 = 10.0;
 
-    /// Unlimited: everything in one frame (tests, exports).
-    pub fn unlimited() -> Self {
-        Self { macs: f64::INFINITY }
+    /// Sets the per-frame budget from the adapter's throughput in multiply-adds per second.
+    pub fn set_throughput(&mut self, macs_per_sec: f64) {
+        if macs_per_sec.is_finite() && macs_per_sec > 0.0 {
+            self.macs_per_frame = (macs_per_sec * Self::TARGET_SECS).clamp(Self::MIN_MACS, Self::MAX_MACS);
+        }
     }
 
-    /// Feeds the last frame's duration: shrink when slow, grow when fast.
-    pub fn update(&mut self, frame_secs: f32) {
-        if !self.macs.is_finite() {
-            return;
-        }
-        if frame_secs > 1.0 / 20.0 {
-            self.macs *= 0.7;
-        } else if frame_secs < 1.0 / 45.0 {
-            self.macs *= 1.3;
-        }
-        self.macs = self.macs.clamp(Self::MIN_MACS, Self::MAX_MACS);
+    pub fn macs_per_frame(&self) -> f64 {
+        self.macs_per_frame
     }
 
-    /// Pixels per frame for a view costing `macs_per_pixel`.
-    pub fn pixels(&self, macs_per_pixel: usize) -> u64 {
-        if !self.macs.is_finite() {
-            return u64::MAX;
+    fn lock(state: &Mutex<PacerState>) -> std::sync::MutexGuard<'_, PacerState> {
+        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pixels a view costing `macs_per_pixel` may evaluate in `frame`, or `None` while earlier
+    /// work is still running.
+    pub fn budget_pixels(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        frame: u64,
+        macs_per_pixel: usize,
+    ) -> Option<u64> {
+        if self.frame != Some(frame) {
+            self.frame = Some(frame);
+            self.allowance = self.begin_frame(device, queue, frame);
         }
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let pixels = (self.macs / macs_per_pixel.max(1) as f64) as u64;
-        pixels.max(64)
+        self.allowance.then(|| ((self.macs_per_frame / macs_per_pixel.max(1) as f64) as u64).max(64))
+    }
+
+    fn begin_frame(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: u64) -> bool {
+        let current = *Self::lock(&self.state);
+        match current {
+            PacerState::Idle => true,
+            PacerState::Submitted { frame: submitted } if submitted < frame => {
+                // That frame has been submitted since: hear when its work completes.
+                *Self::lock(&self.state) = PacerState::Waiting { since: Instant::now() };
+                let shared = Arc::clone(&self.state);
+                queue.on_submitted_work_done(move || *Self::lock(&shared) = PacerState::Idle);
+                false
+            }
+            PacerState::Submitted { .. } => true,
+            PacerState::Waiting { since } => {
+                // Lets wgpu deliver the callback even if nothing else polls the device.
+                let _ = device.poll(wgpu::PollType::Poll);
+                let mut state = Self::lock(&self.state);
+                if *state != PacerState::Idle && since.elapsed().as_secs_f64() > Self::GIVE_UP_SECS {
+                    *state = PacerState::Idle;
+                }
+                *state == PacerState::Idle
+            }
+        }
+    }
+
+    /// Records that work was encoded in `frame`.
+    pub fn note_dispatch(&mut self, frame: u64) {
+        let mut state = Self::lock(&self.state);
+        if matches!(*state, PacerState::Idle) {
+            *state = PacerState::Submitted { frame };
+        }
     }
 }

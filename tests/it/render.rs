@@ -7,8 +7,11 @@ use candle_core::{DType, Device};
 use sparsefield::compute::image_io::ImageData;
 use sparsefield::compute::inr::{self, FieldView, Siren, SirenConfig, SirenWeights};
 use sparsefield::render::gpu_types::MIRRORS;
-use sparsefield::render::inr_view::{InrGpu, Versioned, ViewMode, ViewRequest, ViewWindow};
-use sparsefield::render::progressive::{FrameBudget, LEVELS, Progressive, level_grid};
+use sparsefield::render::inr_view::{
+    Budget, InrGpu, Versioned, ViewMode, ViewRequest, ViewWindow, WarmUp, WarmUpStage, gpu_weight_layout,
+    warm_up_shaders,
+};
+use sparsefield::render::progressive::{LEVELS, Pacer, Progressive, level_grid};
 use sparsefield::render::{SHADERS, wgpu_setup};
 
 use super::common::gpu;
@@ -95,7 +98,7 @@ fn progressive_covers_every_row_of_every_level_then_stops() {
     let mut p = Progressive::default();
     let mut covered: Vec<Vec<bool>> = LEVELS.iter().map(|&f| vec![false; level_grid(full, f).1 as usize]).collect();
     let mut frames = 0;
-    while let Some(item) = p.plan(1, full, 500) {
+    while let Some(item) = p.plan(1, full, 500, 0) {
         assert!(item.row_end > item.row_begin);
         assert!(
             u64::from(item.grid.0) * u64::from(item.row_end - item.row_begin) <= 500
@@ -116,18 +119,39 @@ fn progressive_covers_every_row_of_every_level_then_stops() {
     assert!(p.is_done());
     assert_eq!(p.shown(), Some((LEVELS.len() - 1, full)));
     // Same key: nothing more. New key: starts again.
-    assert!(p.plan(1, full, 500).is_none());
-    let restart = p.plan(2, full, 500).unwrap();
+    assert!(p.plan(1, full, 500, 0).is_none());
+    let restart = p.plan(2, full, 500, 0).unwrap();
     assert_eq!((restart.level, restart.row_begin), (1, 0));
     // With a tiny budget it starts at the coarsest level.
     let mut slow = Progressive::default();
-    assert_eq!(slow.plan(1, full, 10).unwrap().level, 0);
+    assert_eq!(slow.plan(1, full, 10, 0).unwrap().level, 0);
+}
+
+#[test]
+fn progressive_adopts_new_weights_level_by_level() {
+    let full = (100, 60);
+    let mut p = Progressive::default();
+    // 1/8 is 13×8 = 104 cells: a budget of 100 covers 7 rows a frame. Weights 2 arrive mid-level.
+    let first = p.plan(1, full, 100, 1).unwrap();
+    assert_eq!((first.level, first.row_begin, first.row_end), (0, 0, 7));
+    p.complete(first);
+    let rest = p.plan(1, full, 100, 2).unwrap();
+    assert_eq!((rest.level, rest.row_begin), (0, 7), "the level under way continues instead of restarting");
+    p.complete(rest);
+    // Finish every level with weights 2, then weights 3 recompute the full grid only.
+    while let Some(item) = p.plan(1, full, 400, 2) {
+        p.complete(item);
+    }
+    assert!(p.is_done());
+    let again = p.plan(1, full, 400, 3).unwrap();
+    assert_eq!((again.level, again.row_begin, again.grid), (LEVELS.len() - 1, 0, full));
+    assert_eq!(p.shown(), Some((LEVELS.len() - 1, full)), "the old image stays shown meanwhile");
 }
 
 #[test]
 fn progressive_goes_straight_to_full_resolution_when_the_budget_allows() {
     let mut p = Progressive::default();
-    let item = p.plan(7, (64, 32), u64::MAX).unwrap();
+    let item = p.plan(7, (64, 32), u64::MAX, 0).unwrap();
     assert_eq!((item.level, item.grid, item.row_begin, item.row_end), (LEVELS.len() - 1, (64, 32), 0, 32));
     assert!(item.completes_level);
     p.complete(item);
@@ -135,21 +159,35 @@ fn progressive_goes_straight_to_full_resolution_when_the_budget_allows() {
     // A budget that fits the quarter-resolution grid whole starts there, not at 1/8.
     let mut q = Progressive::default();
     let quarter = level_grid((64, 32), 4);
-    let item = q.plan(1, (64, 32), u64::from(quarter.0 * quarter.1)).unwrap();
+    let item = q.plan(1, (64, 32), u64::from(quarter.0 * quarter.1), 0).unwrap();
     assert_eq!(item.grid, quarter);
 }
 
 #[test]
-fn frame_budget_shrinks_when_slow_and_grows_when_fast() {
-    let mut b = FrameBudget::default();
-    let start = b.macs;
-    b.update(0.2);
-    assert!(b.macs < start);
-    let low = b.macs;
-    b.update(0.005);
-    assert!(b.macs > low);
-    assert_eq!(FrameBudget::unlimited().pixels(1000), u64::MAX);
-    assert!(FrameBudget { macs: 1e6 }.pixels(1_000_000_000) >= 64, "always some progress");
+fn pacer_budget_follows_the_measured_throughput() {
+    let mut pacer = Pacer::default();
+    pacer.set_throughput(1e9);
+    assert!((pacer.macs_per_frame() - 1e9 * Pacer::TARGET_SECS).abs() < 1.0);
+    pacer.set_throughput(f64::NAN);
+    assert!((pacer.macs_per_frame() - 1e9 * Pacer::TARGET_SECS).abs() < 1.0, "a bad measurement is ignored");
+    pacer.set_throughput(1.0);
+    assert!(pacer.macs_per_frame() >= 1e6, "never below a floor");
+}
+
+#[test]
+fn gpu_weight_layout_pads_rows_to_vec4() {
+    let weights = network(3, 1);
+    let layout = gpu_weight_layout(&weights);
+    let (w, w4) = (48, 12);
+    // First layer: one vec4 per neuron; hidden layers: w rows of w4, plus w4 biases; output: 3 rows + 1.
+    assert_eq!(layout.len(), w + 2 * (w * w4 + w4) + 3 * w4 + 1);
+    assert_eq!(layout[5], [weights.layers[0].weight[10], weights.layers[0].weight[11], weights.layers[0].bias[5], 0.0]);
+    let odd = SirenWeights::init(SirenConfig::image(1, 6, 1, 30.0), 2);
+    let layout = gpu_weight_layout(&odd);
+    // 6 neurons → rows of 2 vec4s: the output row [w0..w3], [w4, w5, 0, 0], then the bias vec4.
+    assert_eq!(layout.len(), 6 + 2 + 1);
+    assert_eq!(layout[7], [odd.layers[1].weight[4], odd.layers[1].weight[5], 0.0, 0.0]);
+    assert_eq!(layout[8], [odd.layers[1].bias[0], 0.0, 0.0, 0.0]);
 }
 
 fn network(channels: usize, seed: u64) -> SirenWeights {
@@ -176,7 +214,8 @@ fn request(
         mode,
         grid,
         scale: 1.0,
-        budget_pixels: u64::MAX,
+        frame: 0,
+        budget: Budget::Unlimited,
         feedback: Arc::default(),
     }
 }
@@ -272,4 +311,50 @@ fn gpu_zoomed_window_samples_the_continuous_function() {
         )
         .unwrap();
     assert!(values.iter().all(|v| v[3] < 0.0));
+}
+
+/// With adaptive pacing a view refines over several frames, never queuing a new evaluation before
+/// the last one finished, and ends with the same values as a one-shot evaluation.
+#[test]
+fn adaptive_refinement_converges_to_the_full_evaluation() {
+    let gpu = gpu();
+    let mut inr_gpu = InrGpu::new(&gpu.device, eframe::egui_wgpu::wgpu::TextureFormat::Rgba8Unorm);
+    let weights = network(1, 8);
+    let grid = (256, 192);
+    let mut adaptive = request(&weights, None, ViewMode::Value, ViewWindow::FULL, grid);
+    adaptive.view_id = 7;
+    adaptive.budget = Budget::Adaptive;
+    let mut frames = 0;
+    while !adaptive.feedback.is_done() {
+        frames += 1;
+        assert!(frames < 10_000, "refinement did not finish");
+        adaptive.frame = frames;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        inr_gpu.prepare_view(&gpu.device, &gpu.queue, &mut encoder, &adaptive);
+        gpu.queue.submit([encoder.finish()]);
+    }
+    // 4752 multiply-adds per pixel: the first budget (2e7) covers the 1/4 grid (64×48), not more.
+    assert!(frames > 2, "refined in {frames} frames");
+    assert_eq!(adaptive.feedback.shown_factor(), Some(1));
+    let progressive = inr_gpu.read_view(&gpu.device, &gpu.queue, 7).unwrap();
+    let direct = inr_gpu
+        .evaluate_blocking(&gpu.device, &gpu.queue, &request(&weights, None, ViewMode::Value, ViewWindow::FULL, grid))
+        .unwrap();
+    assert_eq!(progressive, direct);
+}
+
+#[test]
+fn shader_warm_up_compiles_and_measures_the_adapter() {
+    let instance = eframe::egui_wgpu::wgpu::Instance::new(
+        eframe::egui_wgpu::wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+    );
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default()))
+        .unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter ({e}): {}", sparsefield::render::DRIVER_HINT));
+    let progress = WarmUp::default();
+    assert_eq!(progress.result(WarmUpStage::Value), None);
+    let macs_per_sec = warm_up_shaders(&adapter, &progress).unwrap();
+    // lavapipe on two cores manages ~1e9; any real adapter far more.
+    assert!(macs_per_sec > 1e7, "{macs_per_sec} multiply-adds per second");
+    assert_eq!(progress.result(WarmUpStage::Value), Some(macs_per_sec));
+    assert_eq!(progress.result(WarmUpStage::Derivatives), Some(macs_per_sec));
 }

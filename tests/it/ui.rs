@@ -7,7 +7,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use sparsefield::app::{AppOptions, SparseFieldApp};
 use sparsefield::compute::inr::{SirenConfig, SirenWeights};
-use sparsefield::render::progressive::FrameBudget;
+use sparsefield::render::inr_view::Budget;
 use sparsefield::ui::widgets::Level;
 use sparsefield::ui::{Command, LabId};
 
@@ -24,7 +24,7 @@ fn harness(gpu: bool) -> Harness<'static, SparseFieldApp> {
     let builder = if gpu { builder.wgpu_setup(sparsefield::render::wgpu_setup()) } else { builder };
     let mut harness = builder.build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
     // Tests render each view completely in one frame, so that frames are deterministic.
-    harness.state_mut().inr_mut().view.budget = FrameBudget::unlimited();
+    harness.state_mut().inr_mut().view.budget = Budget::Unlimited;
     harness
 }
 

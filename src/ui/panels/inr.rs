@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::super::{BuiltinImage, Command, FileRequest, theme};
 use crate::compute::image_io::ImageData;
 use crate::compute::inr::{BatchMode, DisplayScales, FitConfig, SirenWeights, StepRecord};
-use crate::render::inr_view::{InrViewCallback, Versioned, ViewFeedback, ViewMode, ViewRequest, ViewWindow};
-use crate::render::progressive::FrameBudget;
+use crate::render::inr_view::{Budget, InrViewCallback, Versioned, ViewFeedback, ViewMode, ViewRequest, ViewWindow};
 
 /// Everything the user sets in the INR lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,7 +49,8 @@ pub struct InrViewState {
     pub centre: [f32; 2],
     /// 1 shows the whole image.
     pub zoom: f32,
-    pub budget: FrameBudget,
+    /// `Unlimited` renders every view completely each frame (tests); `Adaptive` refines over frames.
+    pub budget: Budget,
     pub feedback: [Arc<ViewFeedback>; 2],
     last_keys: [u64; 2],
 }
@@ -60,7 +60,7 @@ impl Default for InrViewState {
         Self {
             centre: [0.0, 0.0],
             zoom: 1.0,
-            budget: FrameBudget::default(),
+            budget: Budget::Adaptive,
             feedback: [Arc::default(), Arc::default()],
             last_keys: [0; 2],
         }
@@ -68,6 +68,8 @@ impl Default for InrViewState {
 }
 
 const MIN_ZOOM: f32 = 0.5;
+/// Time between frames while a view refines.
+const REFINE_FRAME_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 const MAX_ZOOM: f32 = 64.0;
 
 impl InrViewState {
@@ -346,7 +348,6 @@ pub fn inr_main_ui(
                         let ppp = ui.ctx().pixels_per_point();
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         let grid = ((rect.width() * ppp).round() as u32, (rect.height() * ppp).round() as u32);
-                        let cost = network.value.config.macs_per_point() * mode.cost_factor();
                         let request = ViewRequest {
                             view_id: slot as u64,
                             network: network.clone(),
@@ -355,13 +356,20 @@ pub fn inr_main_ui(
                             mode,
                             grid,
                             scale,
-                            budget_pixels: view.budget.pixels(cost),
+                            frame: ui.ctx().cumulative_frame_nr(),
+                            budget: view.budget,
                             feedback: Arc::clone(&view.feedback[slot]),
                         };
                         let key = request.content_key();
-                        if key != view.last_keys[slot] || !view.feedback[slot].is_done() {
+                        // While shaders compile, the warm-up thread wakes the UI when it is done.
+                        let refining = !view.feedback[slot].is_done() && !view.feedback[slot].is_compiling();
+                        if key != view.last_keys[slot] {
                             view.last_keys[slot] = key;
                             ui.ctx().request_repaint();
+                        } else if refining {
+                            // Refinement goes on at a modest frame rate: on a software adapter
+                            // every frame costs CPU time that training needs.
+                            ui.ctx().request_repaint_after(REFINE_FRAME_INTERVAL);
                         }
                         ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, InrViewCallback { request }));
                     }
@@ -375,10 +383,6 @@ pub fn inr_main_ui(
             .on_hover_text("Absolute error (pixel values in [0, 1]) shown at full brightness");
     }
 
-    let refining = view.feedback.iter().any(|f| !f.is_done());
-    if refining {
-        view.budget.update(ui.input(|i| i.unstable_dt));
-    }
     handle_view_input(ui, view, &interactions);
     plots_ui(ui, state.history);
 }
@@ -402,6 +406,9 @@ fn mode_label(mode: ViewMode) -> &'static str {
 }
 
 fn refinement_label(title: &str, feedback: &ViewFeedback) -> String {
+    if feedback.is_compiling() {
+        return format!("{title} · compiling shaders (first run only)…");
+    }
     match feedback.shown_factor() {
         Some(f) if f > 1 && !feedback.is_done() => format!("{title} · refining 1/{f}"),
         _ => title.to_owned(),
