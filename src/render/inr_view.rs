@@ -406,7 +406,58 @@ impl InrGpu {
     }
 }
 
-/// The buffers of view `view_id`, (re)allocated to hold `pixels` values.
+impl ViewBuffers {
+    /// Buffers for a view of up to `pixels` values.
+    fn new(pipelines: &Pipelines, device: &wgpu::Device, pixels: u64) -> Self {
+        let capacity = pixels.max(64 * 64);
+        let make_values = |label: &str| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: capacity * VALUE_BYTES,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        let values = [make_values("inr view values a"), make_values("inr view values b")];
+        let make_uniform = |label: &str, size: usize| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let eval_uniform = make_uniform("inr view eval params", size_of::<EvalParamsUniform>());
+        let display_uniform = make_uniform("inr view display params", size_of::<DisplayParamsUniform>());
+        let bind = |layout: &wgpu::BindGroupLayout, label: &str, uniform: &wgpu::Buffer, buffer: &wgpu::Buffer| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: buffer.as_entire_binding() },
+                ],
+            })
+        };
+        let eval_bind_groups = [0, 1].map(|i| bind(&pipelines.eval_layout, "inr view eval", &eval_uniform, &values[i]));
+        let display_bind_groups =
+            [0, 1].map(|i| bind(&pipelines.display_layout, "inr view display", &display_uniform, &values[i]));
+        Self {
+            network: None,
+            eval_uniform,
+            display_uniform,
+            values,
+            eval_bind_groups,
+            display_bind_groups,
+            capacity_pixels: capacity,
+            shown_index: 0,
+            progressive: Progressive::default(),
+            displayable: false,
+        }
+    }
+}
+
+/// The buffers of view `view_id`, (re)allocated when they cannot hold `pixels` values.
 fn view_buffers<'a>(
     pipelines: &Pipelines,
     views: &'a mut HashMap<u64, ViewBuffers>,
@@ -414,61 +465,14 @@ fn view_buffers<'a>(
     view_id: u64,
     pixels: u64,
 ) -> &'a mut ViewBuffers {
-    {
-        let fits = views.get(&view_id).is_some_and(|v| v.capacity_pixels >= pixels);
-        if !fits {
-            let capacity = pixels.max(64 * 64);
-            let make_values = |label: &str| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: capacity * VALUE_BYTES,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                })
-            };
-            let values = [make_values("inr view values a"), make_values("inr view values b")];
-            let make_uniform = |label: &str, size: usize| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: size as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            };
-            let eval_uniform = make_uniform("inr view eval params", size_of::<EvalParamsUniform>());
-            let display_uniform = make_uniform("inr view display params", size_of::<DisplayParamsUniform>());
-            let bind = |layout: &wgpu::BindGroupLayout, label: &str, uniform: &wgpu::Buffer, buffer: &wgpu::Buffer| {
-                device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(label),
-                    layout,
-                    entries: &[
-                        wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
-                        wgpu::BindGroupEntry { binding: 1, resource: buffer.as_entire_binding() },
-                    ],
-                })
-            };
-            let eval_bind_groups =
-                [0, 1].map(|i| bind(&pipelines.eval_layout, "inr view eval", &eval_uniform, &values[i]));
-            let display_bind_groups =
-                [0, 1].map(|i| bind(&pipelines.display_layout, "inr view display", &display_uniform, &values[i]));
-            views.insert(
-                view_id,
-                ViewBuffers {
-                    network: None,
-                    eval_uniform,
-                    display_uniform,
-                    values,
-                    eval_bind_groups,
-                    display_bind_groups,
-                    capacity_pixels: capacity,
-                    shown_index: 0,
-                    progressive: Progressive::default(),
-                    displayable: false,
-                },
-            );
-        }
-        views.get_mut(&view_id).unwrap_or_else(|| unreachable!("inserted above"))
-    }
+    views
+        .entry(view_id)
+        .and_modify(|view| {
+            if view.capacity_pixels < pixels {
+                *view = ViewBuffers::new(pipelines, device, pixels);
+            }
+        })
+        .or_insert_with(|| ViewBuffers::new(pipelines, device, pixels))
 }
 
 impl InrGpu {
