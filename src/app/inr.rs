@@ -65,6 +65,8 @@ pub struct InrLab {
     next_generation: u64,
     /// Steps done before the running fit started (a continued fit counts from 1 again).
     history_offset: u64,
+    /// Training steps behind the weights in `network`.
+    network_step: u64,
 }
 
 impl Default for InrLab {
@@ -80,6 +82,7 @@ impl Default for InrLab {
             summary: None,
             next_generation: 1,
             history_offset: 0,
+            network_step: 0,
         }
     }
 }
@@ -151,10 +154,11 @@ impl InrLab {
         Ok(notes)
     }
 
-    /// Re-derives the training image when the training size setting changed.
+    /// Re-derives the training image when the training size setting changed (once the slider is
+    /// let go: downscaling a large image on every step of a drag would stall the window).
     pub fn sync_training_size(&mut self, ctx: &egui::Context, settings: &InrSettings) {
         let Some(current) = &self.image else { return };
-        if current.training_size == settings.training_size {
+        if current.training_size == settings.training_size || ctx.input(|i| i.pointer.any_down()) {
             return;
         }
         let full = Arc::clone(&current.full);
@@ -188,7 +192,9 @@ impl InrLab {
             self.history.clear();
             None
         };
-        let step_offset = if resume { self.history.last().map_or(0, |r| r.step) } else { 0 };
+        let step_offset = if resume { self.network_step } else { 0 };
+        // Progress beyond the weights being continued (a failed fit's last steps) is dropped.
+        self.history.retain(|r| r.step <= step_offset);
         let job = Job::spawn("inr-fit", waker, move |control, sink| {
             inr::fit(&image, &cfg, init.as_ref(), control, &mut |event| {
                 sink.send(event);
@@ -227,6 +233,7 @@ impl InrLab {
                         });
                     }
                     JobUpdate::Snapshot(snapshot) => {
+                        self.network_step = snapshot.step + step_offset;
                         self.next_generation += 1;
                         self.network = Some(Versioned {
                             value: Arc::new(snapshot.weights.clone()),
@@ -235,6 +242,7 @@ impl InrLab {
                         self.scales = snapshot.scales;
                     }
                     JobUpdate::Finished(Ok(summary)) => {
+                        self.network_step = summary.steps_done;
                         self.next_generation += 1;
                         self.network = Some(Versioned {
                             value: Arc::new(summary.weights.clone()),
@@ -263,6 +271,9 @@ impl InrLab {
                     }
                     JobUpdate::Finished(Err(message)) => {
                         notes.push((Level::Error, format!("Fit failed: {message}")));
+                        // The INR stays at its last snapshot; so does the history.
+                        let kept = self.network_step;
+                        self.history.retain(|r| r.step <= kept);
                         self.summary = None;
                     }
                 }
@@ -338,7 +349,7 @@ impl InrLab {
 
     pub fn save_inr(&self, path: &Path) -> Result<String, String> {
         let network = self.network.as_ref().ok_or("there is no INR to save yet; train one first")?;
-        let mut metadata = vec![("sparsefield.steps", self.history.last().map_or(0, |r| r.step).to_string())];
+        let mut metadata = vec![("sparsefield.steps", self.network_step.to_string())];
         if let Some(image) = &self.image {
             metadata.push(("sparsefield.image", image.name.clone()));
         }
@@ -351,9 +362,9 @@ impl InrLab {
         if self.is_training() {
             return Err("a fit is running; cancel it before loading another INR".into());
         }
-        let weights = SirenWeights::load(path).map_err(|e| e.to_string())?;
-        let model =
-            Siren::new(&weights, &candle_core::Device::Cpu, candle_core::DType::F32).map_err(|e| e.to_string())?;
+        let (weights, metadata) = SirenWeights::load_with_metadata(path).map_err(|e| e.to_string())?;
+        let model = Siren::new(&weights, &crate::compute::default_device(), candle_core::DType::F32)
+            .map_err(|e| e.to_string())?;
         self.scales = inr::display_scales(&model).map_err(|e| e.to_string())?;
         let c = weights.config;
         settings.fit.width = c.width;
@@ -361,6 +372,7 @@ impl InrLab {
         settings.fit.omega0 = c.omega0;
         let generation = self.generation();
         self.network = Some(Versioned { value: Arc::new(weights), generation });
+        self.network_step = metadata.get("sparsefield.steps").and_then(|s| s.parse().ok()).unwrap_or(0);
         self.history.clear();
         let file_name =
             path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -378,6 +390,7 @@ impl InrLab {
     pub fn clear_inr(&mut self) {
         if !self.is_training() {
             self.network = None;
+            self.network_step = 0;
             self.history.clear();
             self.summary = None;
         }

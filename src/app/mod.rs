@@ -88,11 +88,12 @@ pub struct SparseFieldApp {
 
 impl SparseFieldApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
-        let settings: Settings = if options.restore_settings {
+        let mut settings: Settings = if options.restore_settings {
             cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default()
         } else {
             Settings::default()
         };
+        settings.inr.sanitize();
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
                 let mut inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);

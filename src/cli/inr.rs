@@ -113,7 +113,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
     summary
         .weights
         .save(&weights_path, &[("sparsefield.image", source), ("sparsefield.steps", summary.steps_done.to_string())])?;
-    let model = Siren::new(&summary.weights, &candle_core::Device::Cpu, candle_core::DType::F32)?;
+    let model = Siren::new(&summary.weights, &crate::compute::default_device(), candle_core::DType::F32)?;
     let reconstruction = inr::reconstruct(&model, image.width, image.height)?;
     image_io::save_png(&reconstruction, &args.out.join("reconstruction.png"))?;
     let metrics = serde_json::json!({
@@ -173,7 +173,7 @@ fn derivative_image(weights: &SirenWeights, args: &RenderArgs) -> anyhow::Result
     if args.width == 0 || args.height == 0 || args.width > 8192 || args.height > 8192 {
         bail!("derivative views render up to 8192×8192, got {}×{}", args.width, args.height);
     }
-    let model = Siren::new(weights, &candle_core::Device::Cpu, candle_core::DType::F32)?;
+    let model = Siren::new(weights, &crate::compute::default_device(), candle_core::DType::F32)?;
     let scales = inr::display_scales(&model)?;
     let view = if matches!(args.view, ViewArg::Gradient) { FieldView::GradientMagnitude } else { FieldView::Laplacian };
     let values = inr::field_values(&model, view, args.width, args.height)?;

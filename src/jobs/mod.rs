@@ -89,19 +89,16 @@ pub struct EventSink<S> {
 }
 
 impl<S> EventSink<S> {
-    /// Sends without waiting: `Progress` and `Snapshot` are dropped when the channel is full.
-    /// `Started` is small and sent once; it waits only if 64 events are already queued.
+    /// Sends without ever waiting: when the channel is full the event is dropped (the receiver
+    /// is behind; later progress and snapshots supersede it, and the result never goes this way).
     pub fn send(&mut self, event: RunEvent<S>) {
-        let sent = match event {
-            RunEvent::Started { .. } => self.sender.send(event).is_ok(),
-            other => match self.sender.try_send(other) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    self.dropped += 1;
-                    false
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            },
+        let sent = match self.sender.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
         };
         if sent {
             (self.waker)();

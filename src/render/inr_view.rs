@@ -267,6 +267,11 @@ struct ViewBuffers {
     progressive: Progressive,
     /// Set by `prepare` when there is something to show.
     displayable: bool,
+    /// Mode, channel count and colour scale of what the shown buffer holds (until a new level
+    /// completes after a change of mode, the old values keep their old colour map).
+    shown_mode: ViewMode,
+    shown_channels: u32,
+    shown_scale: f32,
 }
 
 /// All GPU state of INR views; one per device.
@@ -453,6 +458,9 @@ impl ViewBuffers {
             shown_index: 0,
             progressive: Progressive::default(),
             displayable: false,
+            shown_mode: ViewMode::Value,
+            shown_channels: 1,
+            shown_scale: 1.0,
         }
     }
 }
@@ -544,15 +552,21 @@ impl InrGpu {
             if item.completes_level {
                 view.shown_index = back;
                 view.displayable = true;
+                view.shown_mode = request.mode;
+                view.shown_channels = u32::try_from(request.network.value.config.out_features).unwrap_or(1);
             }
+        }
+        if view.shown_mode == request.mode {
+            // The colour range follows its slider at once.
+            view.shown_scale = request.scale;
         }
         if let Some((level, shown_grid)) = view.progressive.shown() {
             let display = DisplayParamsUniform {
                 grid_width: shown_grid.0,
                 grid_height: shown_grid.1,
-                mode: request.mode as u32,
-                channels: u32::try_from(request.network.value.config.out_features).unwrap_or(1),
-                scale: request.scale.max(1e-12),
+                mode: view.shown_mode as u32,
+                channels: view.shown_channels,
+                scale: view.shown_scale.max(1e-12),
                 linear_output,
                 _pad: [0; 2],
             };

@@ -143,6 +143,11 @@ pub struct Pacer {
     /// The frame the allowance below was decided for (views of one frame share it).
     frame: Option<u64>,
     allowance: bool,
+    /// Views that asked for a budget in the current and the previous frame: they split it.
+    views_this_frame: u32,
+    views_last_frame: u32,
+    /// Numbers the completion callbacks, so that one arriving after a give-up is ignored.
+    ticket: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,15 +157,24 @@ enum PacerState {
     Submitted {
         frame: u64,
     },
-    /// Waiting for the completion callback.
+    /// Waiting for the completion callback with this ticket.
     Waiting {
         since: Instant,
+        ticket: u64,
     },
 }
 
 impl Default for Pacer {
     fn default() -> Self {
-        Self { macs_per_frame: 2e7, state: Arc::new(Mutex::new(PacerState::Idle)), frame: None, allowance: false }
+        Self {
+            macs_per_frame: 2e7,
+            state: Arc::new(Mutex::new(PacerState::Idle)),
+            frame: None,
+            allowance: false,
+            views_this_frame: 0,
+            views_last_frame: 1,
+            ticket: 0,
+        }
     }
 }
 
@@ -188,7 +202,7 @@ impl Pacer {
     }
 
     /// Pixels a view costing `macs_per_pixel` may evaluate in `frame`, or `None` while earlier
-    /// work is still running.
+    /// work is still running. The views of a frame share the budget.
     pub fn budget_pixels(
         &mut self,
         device: &wgpu::Device,
@@ -198,10 +212,14 @@ impl Pacer {
     ) -> Option<u64> {
         if self.frame != Some(frame) {
             self.frame = Some(frame);
+            self.views_last_frame = self.views_this_frame.max(1);
+            self.views_this_frame = 0;
             self.allowance = self.begin_frame(device, queue, frame);
         }
+        self.views_this_frame += 1;
+        let share = self.macs_per_frame / f64::from(self.views_last_frame);
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        self.allowance.then(|| ((self.macs_per_frame / macs_per_pixel.max(1) as f64) as u64).max(64))
+        self.allowance.then(|| ((share / macs_per_pixel.max(1) as f64) as u64).max(64))
     }
 
     fn begin_frame(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: u64) -> bool {
@@ -210,13 +228,20 @@ impl Pacer {
             PacerState::Idle => true,
             PacerState::Submitted { frame: submitted } if submitted < frame => {
                 // That frame has been submitted since: hear when its work completes.
-                *Self::lock(&self.state) = PacerState::Waiting { since: Instant::now() };
+                self.ticket += 1;
+                let ticket = self.ticket;
+                *Self::lock(&self.state) = PacerState::Waiting { since: Instant::now(), ticket };
                 let shared = Arc::clone(&self.state);
-                queue.on_submitted_work_done(move || *Self::lock(&shared) = PacerState::Idle);
+                queue.on_submitted_work_done(move || {
+                    let mut state = Self::lock(&shared);
+                    if matches!(*state, PacerState::Waiting { ticket: waiting, .. } if waiting == ticket) {
+                        *state = PacerState::Idle;
+                    }
+                });
                 false
             }
             PacerState::Submitted { .. } => true,
-            PacerState::Waiting { since } => {
+            PacerState::Waiting { since, .. } => {
                 // Lets wgpu deliver the callback even if nothing else polls the device.
                 let _ = device.poll(wgpu::PollType::Poll);
                 let mut state = Self::lock(&self.state);

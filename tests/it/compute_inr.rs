@@ -61,6 +61,7 @@ fn cancelled_fit_returns_what_it_reached() {
     .unwrap();
     assert!(summary.cancelled);
     assert!(summary.steps_done >= 3 && summary.steps_done < 1_000_000);
+    assert_eq!(Some(summary.psnr_db), summary.history.last().map(|r| r.psnr_db), "the last step's PSNR");
     summary.weights.validate().unwrap();
 }
 

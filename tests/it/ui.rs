@@ -6,8 +6,9 @@ use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use sparsefield::app::{AppOptions, SparseFieldApp};
-use sparsefield::compute::inr::{SirenConfig, SirenWeights};
+use sparsefield::compute::inr::{FitConfig, SirenConfig, SirenWeights};
 use sparsefield::render::inr_view::Budget;
+use sparsefield::ui::panels::inr::InrSettings;
 use sparsefield::ui::widgets::Level;
 use sparsefield::ui::{Command, LabId};
 
@@ -124,4 +125,55 @@ fn without_a_gpu_the_app_opens_and_names_the_driver_package() {
         "both GPU views and the notification say so"
     );
     harness.get_by_label("▶ Train");
+}
+
+#[test]
+fn continue_training_extends_the_history_and_saved_files_remember_the_steps() {
+    let mut harness = harness(false);
+    {
+        let fit = &mut harness.state_mut().settings_mut().inr.fit;
+        fit.width = 16;
+        fit.hidden_layers = 1;
+        // The steps slider's smallest value (the UI would raise anything lower to it).
+        fit.steps = 10;
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::Train);
+    step_until(&mut harness, 60, "the first fit", |app| !app.inr().is_training() && app.inr().network().is_some());
+    harness.state_mut().apply(&ctx, Command::ContinueTraining);
+    step_until(&mut harness, 60, "the continued fit", |app| !app.inr().is_training());
+    let steps: Vec<u64> = harness.state().inr().history().iter().map(|r| r.step).collect();
+    assert_eq!(steps, (1..=20).collect::<Vec<_>>(), "the continued fit's steps follow the first's");
+
+    // A saved INR carries its step count; loading it and continuing counts on from there.
+    let dir = temp_dir("ui_continue");
+    let path = dir.join("ten.safetensors");
+    harness.state_mut().apply(&ctx, Command::SaveInr(path.clone()));
+    harness.state_mut().apply(&ctx, Command::ClearInr);
+    assert!(harness.state().inr().network().is_none());
+    harness.state_mut().apply(&ctx, Command::LoadInr(path));
+    assert!(harness.state().inr().history().is_empty());
+    harness.state_mut().apply(&ctx, Command::ContinueTraining);
+    step_until(&mut harness, 60, "the fit of the loaded INR", |app| !app.inr().is_training());
+    let steps: Vec<u64> = harness.state().inr().history().iter().map(|r| r.step).collect();
+    assert_eq!(steps, (21..=30).collect::<Vec<_>>());
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn settings_from_an_old_or_edited_file_are_brought_into_range() {
+    let defaults = InrSettings::default();
+    let mut settings = InrSettings {
+        training_size: 0,
+        export_width: 0,
+        error_scale: f32::NAN,
+        fit: FitConfig { width: 100_000, ..defaults.fit.clone() },
+        ..defaults.clone()
+    };
+    settings.sanitize();
+    assert_eq!(settings.training_size, 32);
+    assert_eq!(settings.export_width, 1);
+    assert_eq!(settings.error_scale, defaults.error_scale);
+    assert_eq!(settings.fit, defaults.fit);
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -105,7 +105,8 @@ pub struct FitSummary {
     pub weights: SirenWeights,
     pub steps_done: u64,
     pub cancelled: bool,
-    /// PSNR of the reconstruction (clamped to [0, 1]) against the whole image.
+    /// PSNR of the reconstruction (clamped to [0, 1]) against the whole image; for a cancelled
+    /// fit, the last step's batch PSNR.
     pub psnr_db: f64,
     pub ms_per_step: f64,
     pub seconds: f64,
@@ -147,7 +148,7 @@ impl Trainer {
             }
             None => SirenWeights::init(siren_config, cfg.seed),
         };
-        let device = Device::Cpu;
+        let device = crate::compute::default_device();
         let model = Siren::new(&weights, &device, candle_core::DType::F32)?;
         let optimizer = AdamW::new(
             model.vars(),
@@ -240,8 +241,12 @@ pub fn fit(
     #[allow(clippy::cast_precision_loss)]
     let ms_per_step = if steps_done == 0 { 0.0 } else { 1e3 * seconds / steps_done as f64 };
     let final_snapshot = InrSnapshot::of(trainer.model(), steps_done)?;
-    let reconstruction = reconstruct(trainer.model(), image.width, image.height)?;
-    let psnr_db = metrics::psnr_db(&reconstruction, image);
+    // A cancelled fit returns at once (the app may be closing): its PSNR is the last step's.
+    let psnr_db = if cancelled {
+        history.last().map_or(f64::NAN, |r| r.psnr_db)
+    } else {
+        metrics::psnr_db(&reconstruct(trainer.model(), image.width, image.height)?, image)
+    };
     if cfg.snapshot_interval_secs > 0.0 {
         on_event(RunEvent::Snapshot(Arc::new(final_snapshot.clone())));
     }

@@ -69,8 +69,7 @@ fn evaluate_in_chunks(
 /// Renders the INR as an image at any resolution (values clamped to [0, 1]).
 pub fn reconstruct(model: &Siren, width: u32, height: u32) -> Result<ImageData, InrError> {
     let coords = pixel_coords(width, height);
-    let device = Device::Cpu;
-    let values = evaluate_in_chunks(&coords, &device, |xs| model.evaluate(xs))?;
+    let values = evaluate_in_chunks(&coords, model.device(), |xs| model.evaluate(xs))?;
     let pixels = values.into_iter().map(|v| ((v + 1.0) * 0.5).clamp(0.0, 1.0)).collect();
     Ok(ImageData::new(width, height, model.config().out_features, pixels)?)
 }
@@ -103,8 +102,7 @@ impl FieldView {
 /// derivatives of that pixel-unit function for the others.
 pub fn field_values(model: &Siren, view: FieldView, width: u32, height: u32) -> Result<Vec<f32>, InrError> {
     let coords = pixel_coords(width, height);
-    let device = Device::Cpu;
-    let values = evaluate_in_chunks(&coords, &device, |xs| match view {
+    let values = evaluate_in_chunks(&coords, model.device(), |xs| match view {
         FieldView::Value => (model.evaluate(xs)? + 1.0)? * 0.5,
         FieldView::GradientMagnitude => derivatives::jet2(model, xs)?.gradient_magnitude()? * 0.5,
         FieldView::Laplacian => derivatives::jet2(model, xs)?.laplacian()? * 0.5,
@@ -165,7 +163,7 @@ pub fn render_image(
         return Err(InrError::Config(format!("render size must be between 1×1 and 16384×16384, got {width}×{height}")));
     }
     weights.validate().map_err(InrError::Config)?;
-    let device = Device::Cpu;
+    let device = crate::compute::default_device();
     let model = Siren::new(weights, &device, DType::F32)?;
     let start = std::time::Instant::now();
     on_event(RunEvent::Started { total_steps: u64::from(height) });
@@ -184,7 +182,7 @@ pub fn render_image(
                 coords.push(pixel_centre(j, height));
             }
         }
-        let values = evaluate_in_chunks(&coords, &device, |xs| model.evaluate(xs))?;
+        let values = evaluate_in_chunks(&coords, model.device(), |xs| model.evaluate(xs))?;
         pixels.extend(values.into_iter().map(|v| ((v + 1.0) * 0.5).clamp(0.0, 1.0)));
         row += rows;
         on_event(RunEvent::Progress {

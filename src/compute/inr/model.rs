@@ -38,6 +38,10 @@ impl Siren {
         &self.config
     }
 
+    pub fn device(&self) -> &Device {
+        self.params.device()
+    }
+
     pub fn vars(&self) -> Vec<Var> {
         vec![self.params.clone()]
     }
@@ -93,7 +97,7 @@ impl Siren {
     }
 
     fn fused_applies(&self, coords: &Tensor) -> bool {
-        coords.device().is_cpu() && coords.dtype() == DType::F32
+        coords.device().is_cpu() && self.device().is_cpu() && coords.dtype() == DType::F32
     }
 }
 

@@ -164,11 +164,20 @@ impl SirenWeights {
 
     /// Loads what [`SirenWeights::save`] wrote, checking every shape.
     pub fn load(path: &Path) -> Result<Self, WeightsFileError> {
+        Self::load_with_metadata(path).map(|(weights, _)| weights)
+    }
+
+    /// Like [`SirenWeights::load`], also returning the file's metadata (e.g. `sparsefield.steps`).
+    pub fn load_with_metadata(path: &Path) -> Result<(Self, HashMap<String, String>), WeightsFileError> {
         let bytes = std::fs::read(path).map_err(|source| WeightsFileError::Read { path: path.to_owned(), source })?;
         Self::from_safetensors_bytes(&bytes, path)
     }
 
-    pub fn from_safetensors_bytes(bytes: &[u8], path: &Path) -> Result<Self, WeightsFileError> {
+    /// Parses a safetensors file held in memory; `path` is used in messages.
+    pub fn from_safetensors_bytes(
+        bytes: &[u8],
+        path: &Path,
+    ) -> Result<(Self, HashMap<String, String>), WeightsFileError> {
         let format_err = |reason: String| WeightsFileError::Format { path: path.to_owned(), reason };
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| format_err(format!("not a safetensors file ({e})")))?;
@@ -201,7 +210,7 @@ impl SirenWeights {
         }
         let weights = Self { config, layers };
         weights.validate().map_err(format_err)?;
-        Ok(weights)
+        Ok((weights, header.metadata().clone().unwrap_or_default()))
     }
 }
 

@@ -43,6 +43,22 @@ impl Default for InrSettings {
     }
 }
 
+impl InrSettings {
+    /// Brings values from an old or edited settings file back into the ranges the controls offer.
+    pub fn sanitize(&mut self) {
+        let defaults = Self::default();
+        self.training_size = self.training_size.clamp(32, 4096);
+        self.export_width = self.export_width.clamp(1, 8192);
+        self.export_height = self.export_height.clamp(1, 8192);
+        if !(self.error_scale.is_finite() && self.error_scale > 0.0) {
+            self.error_scale = defaults.error_scale;
+        }
+        if self.fit.validate(1).is_err() {
+            self.fit = defaults.fit;
+        }
+    }
+}
+
 /// Pan, zoom and refinement state of the views (not persisted).
 pub struct InrViewState {
     /// INR coordinate at the views' centre.
