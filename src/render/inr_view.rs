@@ -125,6 +125,23 @@ pub struct ViewRequest {
 }
 
 impl ViewRequest {
+    /// A request that evaluates `weights` completely in one frame, without a reference image
+    /// (warm-up, exports, tests).
+    pub fn one_shot(weights: Arc<SirenWeights>, mode: ViewMode, window: ViewWindow, grid: (u32, u32)) -> Self {
+        Self {
+            view_id: 0,
+            network: Versioned { value: weights, generation: 1 },
+            reference: None,
+            window,
+            mode,
+            grid,
+            scale: 1.0,
+            frame: 0,
+            budget: Budget::Unlimited,
+            feedback: Arc::default(),
+        }
+    }
+
     /// A hash of what the user changes (reference image, mode, window): a change restarts the
     /// refinement. New weights (training) do not; they are picked up level by level.
     pub fn content_key(&self) -> u64 {
@@ -763,17 +780,8 @@ pub fn warm_up_shaders(adapter: &wgpu::Adapter, progress: &WarmUp) -> Result<f64
     let (device, queue) = pollster::block_on(adapter.request_device(&super::full_limits_descriptor(adapter)))
         .map_err(|e| format!("cannot open a second device for shader warm-up: {e}"))?;
     let mut gpu = InrGpu::new(&device, wgpu::TextureFormat::Rgba8Unorm);
-    let request = |config, mode, grid| ViewRequest {
-        view_id: 0,
-        network: Versioned { value: Arc::new(SirenWeights::init(config, 0)), generation: 1 },
-        reference: None,
-        window: ViewWindow::FULL,
-        mode,
-        grid,
-        scale: 1.0,
-        frame: 0,
-        budget: Budget::Unlimited,
-        feedback: Arc::default(),
+    let request = |config, mode, grid| {
+        ViewRequest::one_shot(Arc::new(SirenWeights::init(config, 0)), mode, ViewWindow::FULL, grid)
     };
     let tiny = crate::compute::inr::SirenConfig::image(1, 4, 1, 30.0);
     gpu.evaluate_blocking(&device, &queue, &request(tiny, ViewMode::Value, (1, 1)))?;

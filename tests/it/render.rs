@@ -207,16 +207,8 @@ fn request(
     grid: (u32, u32),
 ) -> ViewRequest {
     ViewRequest {
-        view_id: 0,
-        network: Versioned { value: Arc::new(weights.clone()), generation: 1 },
         reference: reference.map(|r| Versioned { value: Arc::new(r.clone()), generation: 1 }),
-        window,
-        mode,
-        grid,
-        scale: 1.0,
-        frame: 0,
-        budget: Budget::Unlimited,
-        feedback: Arc::default(),
+        ..ViewRequest::one_shot(Arc::new(weights.clone()), mode, window, grid)
     }
 }
 
