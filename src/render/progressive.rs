@@ -25,6 +25,22 @@ pub struct WorkItem {
     pub completes_level: bool,
 }
 
+/// While the weights keep changing, a level is only started if it completes within this many
+/// frames.
+pub const MAX_STALE_FRAMES: u64 = 12;
+
+/// The finest level whose grid `budget_pixels` a frame covers within [`MAX_STALE_FRAMES`] frames
+/// (the coarsest if none does).
+fn fresh_level(full: (u32, u32), budget_pixels: u64) -> usize {
+    (0..LEVELS.len())
+        .rev()
+        .find(|&level| {
+            let (w, h) = level_grid(full, LEVELS[level]);
+            u64::from(w) * u64::from(h) <= budget_pixels.saturating_mul(MAX_STALE_FRAMES)
+        })
+        .unwrap_or(0)
+}
+
 /// Grid size of `full` downsampled by `factor` (at least 1×1).
 pub fn level_grid(full: (u32, u32), factor: u32) -> (u32, u32) {
     (full.0.div_ceil(factor).max(1), full.1.div_ceil(factor).max(1))
@@ -50,9 +66,11 @@ impl Progressive {
     ///
     /// A new key or size restarts at the finest level that fits the budget whole (so a fast GPU
     /// goes straight to full resolution), else at the coarsest. New weights do not restart: the
-    /// level under way finishes with the weights it started with, the next level takes the new
-    /// ones, and once at full resolution the full grid is recomputed with them. Returns `None` when
-    /// the view is up to date.
+    /// level under way finishes with the weights it started with, and the next level takes the new
+    /// ones — but never a level that would take more than [`MAX_STALE_FRAMES`] frames, so that
+    /// while training replaces the weights a slow adapter keeps showing recent ones at a coarser
+    /// level rather than old ones at a fine level. Once the weights stop changing, refinement goes
+    /// on to full resolution. Returns `None` when the view is up to date.
     pub fn plan(&mut self, key: u64, full: (u32, u32), budget_pixels: u64, generation: u64) -> Option<WorkItem> {
         if self.key != Some(key) || self.full != full {
             self.key = Some(key);
@@ -72,11 +90,14 @@ impl Progressive {
             if self.generation == Some(generation) {
                 return None;
             }
-            // Newer weights: recompute at full resolution, showing the old image meanwhile.
+            // Newer weights: recompute, showing the old image meanwhile.
             self.done = false;
             self.next_row = 0;
         }
         if self.next_row == 0 {
+            if self.generation != Some(generation) && self.shown.is_some() {
+                self.level = self.level.min(fresh_level(full, budget_pixels));
+            }
             self.generation = Some(generation);
         }
         let grid = level_grid(full, LEVELS[self.level]);

@@ -138,14 +138,41 @@ fn progressive_adopts_new_weights_level_by_level() {
     let rest = p.plan(1, full, 100, 2).unwrap();
     assert_eq!((rest.level, rest.row_begin), (0, 7), "the level under way continues instead of restarting");
     p.complete(rest);
-    // Finish every level with weights 2, then weights 3 recompute the full grid only.
-    while let Some(item) = p.plan(1, full, 400, 2) {
+    // Finish every level with weights 2, then weights 3 recompute the full grid only (6000 cells,
+    // 10 frames at a budget of 600: within MAX_STALE_FRAMES).
+    while let Some(item) = p.plan(1, full, 600, 2) {
         p.complete(item);
     }
     assert!(p.is_done());
-    let again = p.plan(1, full, 400, 3).unwrap();
+    let again = p.plan(1, full, 600, 3).unwrap();
     assert_eq!((again.level, again.row_begin, again.grid), (LEVELS.len() - 1, 0, full));
     assert_eq!(p.shown(), Some((LEVELS.len() - 1, full)), "the old image stays shown meanwhile");
+}
+
+/// While weights keep changing, a slow adapter stays at the finest level it can refresh within
+/// `MAX_STALE_FRAMES` frames, and refines further once they stop.
+#[test]
+fn progressive_keeps_changing_weights_fresh_at_an_affordable_level() {
+    let full = (400, 400);
+    let budget = 2000; // 1/8 (50×50) takes 2 frames, 1/4 (100×100) 5, 1/2 (200×200) 20 > 12
+    let mut p = Progressive::default();
+    let mut generation = 0;
+    let mut levels_started = Vec::new();
+    for _ in 0..200 {
+        generation += 1; // new weights every frame
+        let item = p.plan(1, full, budget, generation).unwrap();
+        if item.row_begin == 0 {
+            levels_started.push(item.level);
+        }
+        p.complete(item);
+    }
+    assert!(levels_started.iter().all(|&l| l <= 1), "never starts 1/2 while training: {levels_started:?}");
+    assert_eq!(p.shown().map(|(level, _)| level), Some(1));
+    // Training stops: refinement reaches full resolution.
+    while let Some(item) = p.plan(1, full, budget, generation) {
+        p.complete(item);
+    }
+    assert_eq!(p.shown(), Some((LEVELS.len() - 1, full)));
 }
 
 #[test]
