@@ -1,0 +1,1 @@
+//! Synthetic NeRF data: the demo scene, mesh loaders and the CPU ray tracer.
