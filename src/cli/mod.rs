@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod inr;
+pub mod nerf;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,11 @@ pub enum LabCommand {
         #[command(subcommand)]
         command: inr::InrCommand,
     },
+    /// Neural radiance fields: train on multi-view images, evaluate, render turntables, make data sets.
+    Nerf {
+        #[command(subcommand)]
+        command: nerf::NerfCommand,
+    },
     /// Time a lab's standard workload and print its figures.
     Bench {
         #[command(subcommand)]
@@ -31,6 +37,7 @@ pub enum LabCommand {
 pub fn run(command: LabCommand) -> anyhow::Result<()> {
     match command {
         LabCommand::Inr { command } => inr::run(command),
+        LabCommand::Nerf { command } => nerf::run(command),
         LabCommand::Bench { lab } => bench::run(lab),
     }
 }

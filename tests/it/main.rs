@@ -11,6 +11,7 @@ mod common;
 mod compute_inr;
 mod image_io;
 mod jobs;
+mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;
 mod render;

@@ -1,0 +1,377 @@
+//! `sparsefield nerf train|eval|render|make-dataset`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+
+use crate::compute::control::{RunControl, RunEvent};
+use crate::compute::image_io::{self, ImageData};
+use crate::compute::nerf::checkpoint;
+use crate::compute::nerf::dataset::{self, Dataset, LoadOptions};
+use crate::compute::nerf::orbit::Orbit;
+use crate::compute::nerf::render::{RenderOutput, render_camera};
+use crate::compute::nerf::synth::{self, DemoSpec};
+use crate::compute::nerf::{self, NerfSnapshot, TrainConfig};
+
+#[derive(Debug, Subcommand)]
+pub enum NerfCommand {
+    /// Train a radiance field; writes the checkpoint, metrics.json, history.csv and test-view renders.
+    Train(TrainArgs),
+    /// Score a checkpoint on a data set's test views (PSNR, SSIM).
+    Eval(EvalArgs),
+    /// Render a 360° turntable of a checkpoint as a GIF or a folder of PNGs.
+    Render(RenderArgs),
+    /// Render a triangle mesh (OBJ, PLY, OFF) or the built-in demo scene into a Blender-format data set.
+    MakeDataset(MakeDatasetArgs),
+}
+
+/// Where the data comes from.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// A Blender/NeRF-synthetic or instant-ngp data set folder, or `demo` for the built-in scene.
+    #[arg(long, default_value = "demo")]
+    pub data: String,
+    /// Integer downscale factor applied to every image of a data set folder.
+    #[arg(long, default_value_t = 1)]
+    pub downscale: u32,
+    /// Image size of the built-in demo scene.
+    #[arg(long, default_value_t = 128)]
+    pub demo_size: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, default_value_t = 2000)]
+    pub steps: u64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Adam learning rate at the start (decays ×0.1 over the run).
+    #[arg(long, default_value_t = 1e-2)]
+    pub lr: f64,
+    /// Samples per batch (the ray count adapts to it).
+    #[arg(long, default_value_t = 1 << 16)]
+    pub batch_samples: usize,
+    /// Continue from a checkpoint folder.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A checkpoint folder written by `nerf train` or the app.
+    #[arg(long)]
+    pub ckpt: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Also write the renders and metrics.json here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[arg(long)]
+    pub ckpt: PathBuf,
+    /// Frames in the full turn.
+    #[arg(long, default_value_t = 60)]
+    pub orbit: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// Elevation above the horizon in degrees (default: the checkpoint's).
+    #[arg(long)]
+    pub elevation: Option<f32>,
+    /// A `.gif` file, or a folder for numbered PNGs.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MakeDatasetArgs {
+    /// A triangle mesh: .obj, .ply or .off. Without it, the built-in demo scene is rendered.
+    #[arg(long)]
+    pub mesh: Option<PathBuf>,
+    /// Training views (validation gets a tenth, test a fifth of this, at least 1 each).
+    #[arg(long, default_value_t = 100)]
+    pub views: usize,
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(command: NerfCommand) -> anyhow::Result<()> {
+    match command {
+        NerfCommand::Train(args) => train(&args),
+        NerfCommand::Eval(args) => eval(&args),
+        NerfCommand::Render(args) => render(&args),
+        NerfCommand::MakeDataset(args) => make_dataset(&args),
+    }
+}
+
+/// Largest image side the CLI renders or generates.
+const MAX_SIDE: u32 = 4096;
+
+/// Loads `--data` (a folder, or `demo`).
+pub fn load_data(args: &DataArgs) -> anyhow::Result<Dataset> {
+    if args.data == "demo" {
+        if !(8..=MAX_SIDE).contains(&args.demo_size) {
+            bail!("--demo-size must be 8–{MAX_SIDE}, got {}", args.demo_size);
+        }
+        return Ok(synth::demo_dataset(&DemoSpec { size: args.demo_size, ..DemoSpec::default() }));
+    }
+    let options = LoadOptions { downscale: args.downscale, ..LoadOptions::default() };
+    let data = dataset::load_dataset(Path::new(&args.data), &options)?;
+    for notice in &data.notices {
+        eprintln!("note: {notice}");
+    }
+    Ok(data)
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Writes `renders` as `dir/r_{i}.png`, `depth_{i}.png`, `opacity_{i}.png`.
+fn write_renders(renders: &[RenderOutput], dir: &Path, depth_range: (f32, f32)) -> anyhow::Result<()> {
+    super::prepare_output_dir(dir)?;
+    for (i, render) in renders.iter().enumerate() {
+        image_io::save_png(&render.rgb_image(), &dir.join(format!("r_{i}.png")))?;
+        image_io::save_png(&render.depth_image(depth_range.0, depth_range.1), &dir.join(format!("depth_{i}.png")))?;
+        image_io::save_png(&render.opacity_image(), &dir.join(format!("opacity_{i}.png")))?;
+    }
+    Ok(())
+}
+
+/// Near and far depth of the scene box seen from `orbit`'s distance.
+fn depth_range(snapshot: &NerfSnapshot, orbit: &Orbit) -> (f32, f32) {
+    let half_diagonal = 0.5 * snapshot.occupancy.scene_box.size().length();
+    ((orbit.radius - half_diagonal).max(0.0), orbit.radius + half_diagonal)
+}
+
+fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let data = Arc::new(load_data(&args.data)?);
+    super::prepare_output_dir(&args.out)?;
+    let init = match &args.resume {
+        Some(dir) => Some(checkpoint::load(dir)?.0),
+        None => None,
+    };
+    let cfg = TrainConfig {
+        steps: args.steps,
+        seed: args.seed,
+        learning_rate: args.lr,
+        target_samples_per_batch: args.batch_samples,
+        ..TrainConfig::default()
+    };
+    eprintln!("{}", data.summary());
+    let bar = super::progress_bar(args.steps, "train");
+    let control = RunControl::new();
+    let summary = nerf::train(data.clone(), &cfg, init.as_ref(), &control, &mut |event| {
+        if let RunEvent::Progress { step, metrics, .. } = event {
+            bar.set_position(step);
+            let get = |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
+            bar.set_message(format!(
+                "{:.2} dB batch, {:.0} samples/ray, {:.1}% occupied",
+                get("psnr_db"),
+                get("samples_per_ray"),
+                100.0 * get("occupancy")
+            ));
+        }
+    })?;
+    bar.finish_and_clear();
+    let train_seconds = summary.seconds;
+
+    let eval_bar = super::progress_bar(data.test.len() as u64, "eval");
+    let (scores, renders) = nerf::evaluate(&summary.snapshot, &data.test, &control);
+    eval_bar.finish_and_clear();
+    let orbit = Orbit::from_views(&data.train, data.scene_box.center());
+    let samples: usize = summary.history.iter().map(|r| r.num_samples).sum();
+    #[allow(clippy::cast_precision_loss)]
+    let (steps_per_sec, samples_per_sec) =
+        (summary.steps_done as f64 / train_seconds.max(1e-9), samples as f64 / train_seconds.max(1e-9));
+    let metrics = serde_json::json!({
+        "psnr_db": scores.psnr_db,
+        "ssim": scores.ssim,
+        "seconds": train_seconds,
+        "steps": summary.steps_done,
+        "steps_per_sec": steps_per_sec,
+        "samples_per_sec": samples_per_sec,
+        "per_view_psnr_db": scores.per_view_psnr_db,
+        "per_view_ssim": scores.per_view_ssim,
+        "dataset": data.summary(),
+        "seed": args.seed,
+        "learning_rate": args.lr,
+    });
+    let info = HashMap::from([
+        ("dataset".to_owned(), serde_json::json!(data.summary())),
+        ("psnr_db".to_owned(), serde_json::json!(scores.psnr_db)),
+        ("ssim".to_owned(), serde_json::json!(scores.ssim)),
+    ]);
+    checkpoint::save(&summary.snapshot, &orbit, &args.out, info)?;
+    write_json(&args.out.join("metrics.json"), &metrics)?;
+    let mut csv = String::from("step,loss,psnr_db,rays,samples,elapsed_secs\n");
+    for r in &summary.history {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            r.step, r.loss, r.psnr_db, r.num_rays, r.num_samples, r.elapsed_secs
+        ));
+    }
+    std::fs::write(args.out.join("history.csv"), csv)
+        .with_context(|| format!("{}: cannot write history.csv", args.out.display()))?;
+    write_renders(&renders, &args.out.join("test"), depth_range(&summary.snapshot, &orbit))?;
+    println!(
+        "test PSNR {:.2} dB, SSIM {:.4} after {} steps in {:.1} s ({steps_per_sec:.2} steps/s, {:.0} samples/s); wrote {}",
+        scores.psnr_db,
+        scores.ssim,
+        summary.steps_done,
+        train_seconds,
+        samples_per_sec,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let (snapshot, config) = checkpoint::load(&args.ckpt)?;
+    let data = load_data(&args.data)?;
+    if data.test.is_empty() {
+        bail!("{}: the data set has no test views", args.data.data);
+    }
+    let control = RunControl::new();
+    let start = std::time::Instant::now();
+    let (scores, renders) = nerf::evaluate(&snapshot, &data.test, &control);
+    if let Some(out) = &args.out {
+        write_renders(&renders, out, depth_range(&snapshot, &config.orbit))?;
+        let metrics = serde_json::json!({
+            "psnr_db": scores.psnr_db,
+            "ssim": scores.ssim,
+            "per_view_psnr_db": scores.per_view_psnr_db,
+            "per_view_ssim": scores.per_view_ssim,
+            "seconds": start.elapsed().as_secs_f64(),
+            "dataset": data.summary(),
+            "steps": snapshot.step,
+        });
+        write_json(&out.join("metrics.json"), &metrics)?;
+    }
+    println!(
+        "test PSNR {:.2} dB, SSIM {:.4} over {} views ({})",
+        scores.psnr_db,
+        scores.ssim,
+        data.test.len(),
+        data.summary()
+    );
+    Ok(())
+}
+
+/// Renders a turntable of `snapshot`; `on_frame` sees each frame's index.
+pub fn turntable(
+    snapshot: &NerfSnapshot,
+    orbit: &Orbit,
+    frames: usize,
+    size: u32,
+    mut on_frame: impl FnMut(usize),
+) -> Vec<ImageData> {
+    orbit
+        .turntable(frames, size, size)
+        .iter()
+        .enumerate()
+        .map(|(i, camera)| {
+            on_frame(i);
+            render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, camera, snapshot.background)
+                .rgb_image()
+        })
+        .collect()
+}
+
+/// Writes frames as an endlessly looping GIF at `fps`.
+pub fn write_gif(frames: &[ImageData], fps: u32, path: &Path) -> anyhow::Result<()> {
+    use image::codecs::gif::{GifEncoder, Repeat};
+    let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+    let mut encoder = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
+    encoder.set_repeat(Repeat::Infinite).with_context(|| format!("{}: cannot write", path.display()))?;
+    let delay = image::Delay::from_numer_denom_ms(1000, fps.max(1));
+    for frame in frames {
+        let buffer = image::RgbaImage::from_raw(frame.width, frame.height, frame.to_rgba8())
+            .context("a frame's size does not match its pixels")?;
+        encoder
+            .encode_frame(image::Frame::from_parts(buffer, 0, 0, delay))
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(())
+}
+
+fn render(args: &RenderArgs) -> anyhow::Result<()> {
+    if !(8..=MAX_SIDE).contains(&args.size) {
+        bail!("--size must be 8–{MAX_SIDE}, got {}", args.size);
+    }
+    if !(1..=3600).contains(&args.orbit) {
+        bail!("--orbit must be 1–3600 frames, got {}", args.orbit);
+    }
+    let (snapshot, config) = checkpoint::load(&args.ckpt)?;
+    let mut orbit = config.orbit;
+    if let Some(elevation) = args.elevation {
+        orbit.elevation = elevation.clamp(-89.0, 89.0).to_radians();
+    }
+    let is_gif = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gif"));
+    if is_gif {
+        if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            super::prepare_output_dir(parent)?;
+        }
+    } else {
+        super::prepare_output_dir(&args.out)?;
+    }
+    let bar = super::progress_bar(args.orbit as u64, "render");
+    let frames = turntable(&snapshot, &orbit, args.orbit, args.size, |i| bar.set_position(i as u64));
+    bar.finish_and_clear();
+    if is_gif {
+        write_gif(&frames, 20, &args.out)?;
+    } else {
+        for (i, frame) in frames.iter().enumerate() {
+            image_io::save_png(frame, &args.out.join(format!("frame_{i:04}.png")))?;
+        }
+    }
+    println!("wrote {} frames ({}×{}) to {}", frames.len(), args.size, args.size, args.out.display());
+    Ok(())
+}
+
+fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
+    if !(8..=MAX_SIDE).contains(&args.size) {
+        bail!("--size must be 8–{MAX_SIDE}, got {}", args.size);
+    }
+    if !(1..=10_000).contains(&args.views) {
+        bail!("--views must be 1–10000, got {}", args.views);
+    }
+    super::prepare_output_dir(&args.out)?;
+    let spec = DemoSpec {
+        size: args.size,
+        num_train: args.views,
+        num_val: (args.views / 10).max(1),
+        num_test: (args.views / 5).max(1),
+        seed: args.seed,
+    };
+    let data = match &args.mesh {
+        Some(path) => {
+            let mesh = synth::load_mesh(path)?;
+            let mut data = synth::mesh_dataset(&mesh, &spec);
+            if let Some(stem) = path.file_stem() {
+                data.name = stem.to_string_lossy().into_owned();
+            }
+            data
+        }
+        None => synth::demo_dataset(&spec),
+    };
+    dataset::write_dataset(&data, &args.out)?;
+    println!("wrote {} to {}", data.summary(), args.out.display());
+    Ok(())
+}
