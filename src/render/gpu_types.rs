@@ -44,8 +44,26 @@ pub struct DisplayParamsUniform {
     pub _pad: [u32; 2],
 }
 
+/// `ViewParams` in `shaders/nerf_view.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct NerfViewUniform {
+    pub origin: [f32; 4],
+    pub right: [f32; 4],
+    pub up: [f32; 4],
+    pub back: [f32; 4],
+    pub intrinsics: [f32; 4],
+    pub box_min: [f32; 4],
+    pub box_max: [f32; 4],
+    pub background: [f32; 4],
+    pub depth_range: [f32; 4],
+    pub size: [u32; 4],
+    pub grid: [u32; 4],
+}
+
 /// `(WGSL file, struct name, size of the Rust mirror)` for every mirrored struct.
-pub const MIRRORS: [(&str, &str, usize); 3] = [
+pub const MIRRORS: [(&str, &str, usize); 4] = [
+    ("nerf_view.wgsl", "ViewParams", size_of::<NerfViewUniform>()),
     ("inr.wgsl", "Network", size_of::<NetworkUniform>()),
     ("inr.wgsl", "EvalParams", size_of::<EvalParamsUniform>()),
     ("inr_display.wgsl", "DisplayParams", size_of::<DisplayParamsUniform>()),

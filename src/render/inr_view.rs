@@ -167,7 +167,7 @@ struct Pipelines {
     display_layout: wgpu::BindGroupLayout,
 }
 
-fn buffer_entry(
+pub(crate) fn buffer_entry(
     binding: u32,
     visibility: wgpu::ShaderStages,
     ty: wgpu::BufferBindingType,

@@ -3,6 +3,7 @@
 
 pub mod gpu_types;
 pub mod inr_view;
+pub mod nerf_view;
 pub mod progressive;
 
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use std::sync::Arc;
 use eframe::egui_wgpu::{self, wgpu};
 
 /// Every WGSL file, by name, as compiled into the binary.
-pub const SHADERS: [(&str, &str); 2] = [
+pub const SHADERS: [(&str, &str); 3] = [
     ("inr.wgsl", include_str!("../../shaders/inr.wgsl")),
     ("inr_display.wgsl", include_str!("../../shaders/inr_display.wgsl")),
+    ("nerf_view.wgsl", include_str!("../../shaders/nerf_view.wgsl")),
 ];
 
 /// What to tell a user whose machine has no usable wgpu adapter.

@@ -5,6 +5,7 @@
 //! The pieces follow nerfstudio's split — encoding → field → sampler → volume renderer → model →
 //! trainer — so that later labs (StegaNeRF, NeuralLift-360) reuse them.
 
+pub mod bake;
 pub mod camera;
 pub mod checkpoint;
 pub mod dataset;
