@@ -2,6 +2,7 @@
 //! (lab list, job bar, notifications) and applies the UI's commands after each frame.
 
 pub mod inr;
+pub mod nerf;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,10 +15,12 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::Waker;
 use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
+use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
 use inr::{ImageSource, InrLab};
+use nerf::{DataSource, NerfLab, RefineRequest};
 
 /// Persisted between runs (eframe storage).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,8 @@ pub struct Settings {
     pub lab: LabId,
     pub inr: InrSettings,
     pub inr_image: ImageSource,
+    pub nerf: NerfSettings,
+    pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
     pub train_on_start: bool,
 }
@@ -38,6 +43,8 @@ impl Default for Settings {
             lab: LabId::default(),
             inr: InrSettings::default(),
             inr_image: ImageSource::default(),
+            nerf: NerfSettings::default(),
+            nerf_data: DataSource::default(),
             train_on_start: true,
         }
     }
@@ -77,6 +84,9 @@ pub struct GpuInfo {
 pub struct SparseFieldApp {
     settings: Settings,
     inr: InrLab,
+    nerf: NerfLab,
+    /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
+    nerf_autostart: bool,
     notifications: Vec<Notification>,
     next_notification_id: u64,
     /// `Err(why)` when live rendering is unavailable.
@@ -94,11 +104,16 @@ impl SparseFieldApp {
             Settings::default()
         };
         settings.inr.sanitize();
+        settings.nerf.sanitize();
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
                 let mut inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
                 inr_gpu.wait_for(spawn_shader_warm_up(render_state.adapter.clone(), cc.egui_ctx.clone()));
-                render_state.renderer.write().callback_resources.insert(inr_gpu);
+                let nerf_gpu = crate::render::nerf_view::NerfGpu::new(&render_state.device, render_state.target_format);
+                let mut renderer = render_state.renderer.write();
+                renderer.callback_resources.insert(inr_gpu);
+                renderer.callback_resources.insert(nerf_gpu);
+                drop(renderer);
                 let info = render_state.adapter.get_info();
                 Ok(GpuInfo {
                     backend: format!("{:?}", info.backend),
@@ -115,6 +130,8 @@ impl SparseFieldApp {
         let mut app = Self {
             settings,
             inr: InrLab::default(),
+            nerf: NerfLab::default(),
+            nerf_autostart: false,
             notifications: Vec::new(),
             next_notification_id: 1,
             gpu,
@@ -130,8 +147,14 @@ impl SparseFieldApp {
         if app.inr.image().is_none() && source != ImageSource::default() {
             app.load_inr_image(&cc.egui_ctx, ImageSource::default());
         }
-        if options.allow_autostart && app.settings.train_on_start {
-            app.apply(&cc.egui_ctx, Command::Train);
+        let autostart = options.allow_autostart && app.settings.train_on_start;
+        match app.settings.lab {
+            LabId::Inr if autostart => app.apply(&cc.egui_ctx, Command::Train),
+            LabId::Nerf => {
+                app.nerf_autostart = autostart;
+                app.ensure_nerf_data();
+            }
+            LabId::Inr => {}
         }
         app
     }
@@ -150,6 +173,24 @@ impl SparseFieldApp {
 
     pub fn inr_mut(&mut self) -> &mut InrLab {
         &mut self.inr
+    }
+
+    pub fn nerf(&self) -> &NerfLab {
+        &self.nerf
+    }
+
+    pub fn nerf_mut(&mut self) -> &mut NerfLab {
+        &mut self.nerf
+    }
+
+    /// Starts loading the NeRF lab's data set if it has none and none is loading.
+    fn ensure_nerf_data(&mut self) {
+        if self.nerf.dataset.is_none() && !self.nerf.is_loading() {
+            let source = self.settings.nerf_data.clone();
+            if let Err(message) = self.nerf.start_load(source, &self.settings.nerf, Arc::clone(&self.waker)) {
+                self.notify(Level::Error, message);
+            }
+        }
     }
 
     pub fn notifications(&self) -> &[Notification] {
@@ -189,6 +230,9 @@ impl SparseFieldApp {
         let result: Result<Option<String>, String> = match command {
             Command::SelectLab(lab) => {
                 self.settings.lab = lab;
+                if lab == LabId::Nerf {
+                    self.ensure_nerf_data();
+                }
                 Ok(None)
             }
             Command::ToggleTheme => {
@@ -196,11 +240,15 @@ impl SparseFieldApp {
                 Ok(None)
             }
             Command::PauseJob(id, paused) => {
-                self.inr.set_paused(id, paused);
+                if !self.nerf.control_job(id, |job| job.set_paused(paused)) {
+                    self.inr.set_paused(id, paused);
+                }
                 Ok(None)
             }
             Command::CancelJob(id) => {
-                self.inr.cancel(id);
+                if !self.nerf.control_job(id, |job| job.cancel()) {
+                    self.inr.cancel(id);
+                }
                 Ok(None)
             }
             Command::DismissNotification(id) => {
@@ -236,6 +284,45 @@ impl SparseFieldApp {
                 self.inr.clear_inr();
                 Ok(None)
             }
+            Command::NerfUseDemo => {
+                self.nerf.start_load(DataSource::Demo, &self.settings.nerf, Arc::clone(&self.waker)).map(|()| {
+                    self.settings.nerf_data = DataSource::Demo;
+                    None
+                })
+            }
+            Command::NerfLoadData(path) => {
+                let source = DataSource::Folder(path);
+                self.nerf.start_load(source.clone(), &self.settings.nerf, Arc::clone(&self.waker)).map(|()| {
+                    self.settings.nerf_data = source;
+                    None
+                })
+            }
+            Command::NerfTrain => {
+                self.nerf.start_training(&self.settings.nerf, false, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::NerfContinue => {
+                self.nerf.start_training(&self.settings.nerf, true, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::NerfResetSettings => {
+                let defaults = NerfSettings::default();
+                let s = &mut self.settings.nerf;
+                (s.steps, s.learning_rate, s.batch_samples, s.seed, s.random_background) = (
+                    defaults.steps,
+                    defaults.learning_rate,
+                    defaults.batch_samples,
+                    defaults.seed,
+                    defaults.random_background,
+                );
+                Ok(Some("NeRF training settings reset to their defaults.".into()))
+            }
+            Command::NerfSaveCheckpoint(path) => self.nerf.save_checkpoint(&path).map(Some),
+            Command::NerfLoadCheckpoint(path) => self.nerf.load_checkpoint(&path, &self.waker).map(Some),
+            Command::NerfExportView(path) => {
+                self.nerf.start_export(path, &self.settings.nerf, false, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::NerfExportTurntable(path) => {
+                self.nerf.start_export(path, &self.settings.nerf, true, Arc::clone(&self.waker)).map(|()| None)
+            }
             Command::ResetInrSettings => {
                 let defaults = InrSettings::default();
                 self.settings.inr.fit = defaults.fit;
@@ -266,6 +353,13 @@ impl SparseFieldApp {
                     dialog.add_filter("INR", &["safetensors"]).set_file_name("inr.safetensors").save_file()
                 }
                 FileRequest::ExportPng => dialog.add_filter("PNG", &["png"]).set_file_name("inr.png").save_file(),
+                FileRequest::OpenNerfData | FileRequest::OpenNerfCheckpoint | FileRequest::SaveNerfCheckpoint => {
+                    dialog.pick_folder()
+                }
+                FileRequest::ExportNerfView => dialog.add_filter("PNG", &["png"]).set_file_name("nerf.png").save_file(),
+                FileRequest::ExportNerfTurntable => {
+                    dialog.add_filter("GIF", &["gif"]).set_file_name("turntable.gif").save_file()
+                }
             };
             let _ = sender.send(path);
             waker();
@@ -295,6 +389,11 @@ impl SparseFieldApp {
                     FileRequest::OpenInr => Command::LoadInr(path),
                     FileRequest::SaveInr => Command::SaveInr(path),
                     FileRequest::ExportPng => Command::ExportPng(path),
+                    FileRequest::OpenNerfData => Command::NerfLoadData(path),
+                    FileRequest::OpenNerfCheckpoint => Command::NerfLoadCheckpoint(path),
+                    FileRequest::SaveNerfCheckpoint => Command::NerfSaveCheckpoint(path),
+                    FileRequest::ExportNerfView => Command::NerfExportView(path),
+                    FileRequest::ExportNerfTurntable => Command::NerfExportTurntable(path),
                 };
                 self.apply(ctx, command);
             }
@@ -311,6 +410,18 @@ impl SparseFieldApp {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             let path = file.path().to_path_buf();
+            if path.is_dir() {
+                let command = if path.join(crate::compute::nerf::checkpoint::CONFIG_FILE).is_file()
+                    && path.join(crate::compute::nerf::checkpoint::WEIGHTS_FILE).is_file()
+                {
+                    Command::NerfLoadCheckpoint(path)
+                } else {
+                    Command::NerfLoadData(path)
+                };
+                self.settings.lab = LabId::Nerf;
+                self.apply(ctx, command);
+                continue;
+            }
             let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             match extension.as_str() {
                 "png" | "jpg" | "jpeg" => self.apply(ctx, Command::LoadImage(path)),
@@ -318,7 +429,7 @@ impl SparseFieldApp {
                 _ => self.notify(
                     Level::Error,
                     format!(
-                        "{}: unsupported file type; drop a PNG or JPEG image, or an INR (.safetensors).",
+                        "{}: unsupported file type; drop a PNG or JPEG image, an INR (.safetensors), or a NeRF data set or checkpoint folder.",
                         path.display()
                     ),
                 ),
@@ -336,7 +447,7 @@ impl SparseFieldApp {
         painter.text(
             rect.center(),
             egui::Align2::CENTER_CENTER,
-            "Drop a PNG/JPEG image or an INR (.safetensors)",
+            "Drop a PNG/JPEG image, an INR (.safetensors), or a NeRF data set / checkpoint folder",
             egui::FontId::proportional(22.0),
             egui::Color32::WHITE,
         );
@@ -370,6 +481,12 @@ impl eframe::App for SparseFieldApp {
         }
         let notes = self.inr.poll();
         self.notify_all(notes);
+        let notes = self.nerf.poll(&self.waker);
+        self.notify_all(notes);
+        if self.nerf_autostart && self.nerf.dataset.is_some() {
+            self.nerf_autostart = false;
+            self.apply(&ctx, Command::NerfTrain);
+        }
         self.poll_dialog(&ctx);
         self.handle_dropped_files(&ctx);
         self.inr.sync_training_size(&ctx, &self.settings.inr);
@@ -379,7 +496,9 @@ impl eframe::App for SparseFieldApp {
             ui.horizontal(|ui| {
                 ui.strong("SparseField");
                 ui.separator();
-                job_bar_ui(ui, &self.inr.jobs(), &mut commands);
+                let mut jobs = self.inr.jobs();
+                jobs.extend(self.nerf.jobs());
+                job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button(self.settings.theme.label()).clicked() {
                         commands.push(Command::ToggleTheme);
@@ -414,6 +533,13 @@ impl eframe::App for SparseFieldApp {
                     ui.checkbox(&mut self.settings.train_on_start, "Train on start")
                         .on_hover_text("Start fitting the last image as soon as the app opens");
                 }
+                LabId::Nerf => {
+                    let state = self.nerf.panel_state(gpu);
+                    nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
+                    ui.separator();
+                    ui.checkbox(&mut self.settings.train_on_start, "Train on start")
+                        .on_hover_text("Start training on the last data set as soon as the app opens");
+                }
             });
         });
         egui::CentralPanel::default().show(ui, |ui| match self.settings.lab {
@@ -424,7 +550,24 @@ impl eframe::App for SparseFieldApp {
                 drop(state);
                 self.inr.view = view;
             }
+            LabId::Nerf => {
+                let mut view = std::mem::take(&mut self.nerf.view);
+                let state = self.nerf.panel_state(gpu);
+                nerf_main_ui(ui, &mut self.settings.nerf, &mut view, &state, &mut commands);
+                drop(state);
+                self.nerf.view = view;
+            }
         });
+        if let (Some(wanted), Some(snapshot)) = (self.nerf.view.refine_wanted.take(), self.nerf.snapshot.clone()) {
+            let request = RefineRequest {
+                key: wanted.key,
+                snapshot,
+                camera: wanted.camera,
+                mode: wanted.mode,
+                depth_range: wanted.depth_range,
+            };
+            self.nerf.request_refine(request, &self.waker);
+        }
         Self::drop_overlay_ui(&ctx);
         for command in commands {
             self.apply(&ctx, command);

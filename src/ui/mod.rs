@@ -15,20 +15,23 @@ use crate::jobs::JobId;
 pub enum LabId {
     #[default]
     Inr,
+    Nerf,
 }
 
 impl LabId {
-    pub const ALL: [Self; 1] = [Self::Inr];
+    pub const ALL: [Self; 2] = [Self::Inr, Self::Nerf];
 
     pub fn title(self) -> &'static str {
         match self {
             Self::Inr => "INR — fit an image",
+            Self::Nerf => "NeRF — radiance fields",
         }
     }
 
     pub fn description(self) -> &'static str {
         match self {
             Self::Inr => "Fit a SIREN (sine-activated MLP) to an image and explore it as a continuous function.",
+            Self::Nerf => "Train a hash-grid radiance field on multi-view images and orbit it while it learns.",
         }
     }
 }
@@ -40,6 +43,13 @@ pub enum FileRequest {
     OpenInr,
     SaveInr,
     ExportPng,
+    /// A NeRF data set folder.
+    OpenNerfData,
+    /// A NeRF checkpoint folder.
+    OpenNerfCheckpoint,
+    SaveNerfCheckpoint,
+    ExportNerfView,
+    ExportNerfTurntable,
 }
 
 /// Built-in images, compiled into the binary.
@@ -97,4 +107,15 @@ pub enum Command {
     /// Forget the loaded INR's weights and training history.
     ClearInr,
     ResetInrSettings,
+    /// Load the built-in NeRF demo scene.
+    NerfUseDemo,
+    /// Load a NeRF data set folder.
+    NerfLoadData(PathBuf),
+    NerfTrain,
+    NerfContinue,
+    NerfResetSettings,
+    NerfSaveCheckpoint(PathBuf),
+    NerfLoadCheckpoint(PathBuf),
+    NerfExportView(PathBuf),
+    NerfExportTurntable(PathBuf),
 }

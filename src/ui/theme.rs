@@ -103,3 +103,13 @@ pub fn view_border(ui: &egui::Ui) -> egui::Stroke {
 pub fn drop_overlay() -> Color32 {
     Color32::from_black_alpha(180)
 }
+
+/// Text drawn over the 3D view (on any background).
+pub fn overlay_text_colour() -> Color32 {
+    Color32::from_rgb(255, 200, 60)
+}
+
+/// Training-camera frustums in the 3D view.
+pub fn frustum_colour() -> Color32 {
+    Color32::from_rgba_unmultiplied(255, 170, 40, 140)
+}

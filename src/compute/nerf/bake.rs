@@ -4,7 +4,7 @@
 //!
 //! The grid has `resolution³` points spanning the scene box (vertex-centred: point `i` sits at
 //! `min + i/(resolution−1)·size`), sampled trilinearly. Colour is view-independent: the mean of
-//! the field's colour over the six axis directions. A coarse grid of `BLOCK³`-cell blocks holds
+//! the field's colour over four tetrahedral directions. A coarse grid of `BLOCK³`-cell blocks holds
 //! each block's largest density so that marching skips empty blocks in one step.
 
 use glam::Vec3;
@@ -197,10 +197,14 @@ impl BakedGrid {
     }
 }
 
-/// Bakes `snapshot` at `resolution³` points. Points far from occupied cells are left empty
-/// without querying the field.
-pub fn bake(snapshot: &NerfSnapshot, resolution: u32) -> BakedGrid {
-    let resolution = resolution.clamp(8, 512);
+/// Bakes `snapshot` at up to `resolution³` points. Points far from occupied cells are left empty
+/// without querying the field; while much of the box is occupied (early in training) the
+/// resolution is lowered so that at most about `max_queries` points are evaluated.
+pub fn bake(snapshot: &NerfSnapshot, resolution: u32, max_queries: usize) -> BakedGrid {
+    let occupied = f64::from(snapshot.occupancy.occupancy()).max(1e-3);
+    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let affordable = (max_queries as f64 / occupied).cbrt() as u32;
+    let resolution = resolution.min(affordable).clamp(8, 512);
     let r = resolution as usize;
     let occupancy = &snapshot.occupancy;
     let scene_box = occupancy.scene_box;
@@ -229,7 +233,14 @@ pub fn bake(snapshot: &NerfSnapshot, resolution: u32) -> BakedGrid {
             })
         })
         .collect();
-    let directions = [Vec3::X, Vec3::NEG_X, Vec3::Y, Vec3::NEG_Y, Vec3::Z, Vec3::NEG_Z];
+    // Four tetrahedral directions: their mean cancels the first-degree (linear) part of the
+    // view dependence exactly.
+    let directions = [
+        Vec3::new(1.0, 1.0, 1.0).normalize(),
+        Vec3::new(1.0, -1.0, -1.0).normalize(),
+        Vec3::new(-1.0, 1.0, -1.0).normalize(),
+        Vec3::new(-1.0, -1.0, 1.0).normalize(),
+    ];
     let mut positions = Vec::with_capacity(needed.len() * 3 * directions.len());
     let mut dirs = Vec::with_capacity(positions.capacity());
     for &idx in &needed {

@@ -70,14 +70,21 @@ impl Orbit {
         self.target + self.radius * (horizontal * self.elevation.cos() + self.up * self.elevation.sin())
     }
 
-    /// The camera at this orbit position for a `width × height` image.
+    /// The camera at this orbit position for a `width × height` image; the field of view spans
+    /// the shorter side, so that a wide viewport shows more, not a cropped zoom.
     pub fn camera(&self, width: u32, height: u32) -> Camera {
         let eye = self.eye();
         let back = (eye - self.target).normalize_or(self.up);
         let right = self.up.cross(back).try_normalize().unwrap_or_else(|| self.basis().0);
         let up = back.cross(right);
         let world_from_camera = Mat4::from_cols(right.extend(0.0), up.extend(0.0), back.extend(0.0), eye.extend(1.0));
-        Camera::from_fov_x(width, height, self.fov_x, world_from_camera)
+        let mut camera = Camera::from_fov_x(width, height, self.fov_x, world_from_camera);
+        if height < width {
+            #[allow(clippy::cast_precision_loss)]
+            let focal = 0.5 * height as f32 / (0.5 * self.fov_x).tan();
+            (camera.fx, camera.fy) = (focal, focal);
+        }
+        camera
     }
 
     /// `count` cameras evenly spaced in azimuth, a full turn from the current position.

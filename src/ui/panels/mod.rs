@@ -1,3 +1,4 @@
 //! One module per lab.
 
 pub mod inr;
+pub mod nerf;

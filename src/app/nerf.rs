@@ -1,0 +1,551 @@
+//! The NeRF lab's state in the app: the data set, the training job, the latest snapshot, the
+//! viewer's worker thread (baking snapshots for the GPU fast path, rendering full-quality frames
+//! of the field on the CPU when the camera rests), checkpoints and exports.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compute::control::RunEvent;
+use crate::compute::nerf::bake::{self, BakedGrid, ViewMode};
+use crate::compute::nerf::camera::Camera;
+use crate::compute::nerf::checkpoint;
+use crate::compute::nerf::dataset::{self, Dataset, LoadOptions};
+use crate::compute::nerf::orbit::Orbit;
+use crate::compute::nerf::render::render_camera;
+use crate::compute::nerf::synth::{self, DemoSpec};
+use crate::compute::nerf::{self, NerfSnapshot, TrainSummary};
+use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::render::nerf_view::{CpuFrame, Versioned};
+use crate::ui::panels::nerf::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
+use crate::ui::widgets::{JobRow, Level};
+
+type Notes = Vec<(Level, String)>;
+
+/// Where the data set comes from; persisted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataSource {
+    #[default]
+    Demo,
+    Folder(PathBuf),
+}
+
+impl DataSource {
+    pub fn display_name(&self) -> String {
+        match self {
+            Self::Demo => "built-in demo scene".into(),
+            Self::Folder(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// Grid points per axis of the viewer's baked field.
+pub const BAKE_RESOLUTION: u32 = 128;
+/// At most about this many field evaluations per bake (a lower resolution early in training).
+pub const BAKE_MAX_QUERIES: usize = 150_000;
+/// The worker spends at most this share of its time baking while snapshots keep coming, so
+/// that training keeps most of the CPU.
+const BAKE_DUTY: f64 = 0.25;
+
+/// What the viewer worker is asked to do; only the latest request of each kind matters.
+#[derive(Default)]
+struct WorkerSlots {
+    bake: Option<Arc<NerfSnapshot>>,
+    refine: Option<RefineRequest>,
+    stop: bool,
+}
+
+#[derive(Clone)]
+pub struct RefineRequest {
+    pub key: u64,
+    pub snapshot: Arc<NerfSnapshot>,
+    pub camera: Camera,
+    pub mode: ViewMode,
+    pub depth_range: (f32, f32),
+}
+
+enum WorkerResult {
+    Baked(BakedGrid),
+    Refined(CpuFrame, f64),
+}
+
+/// A thread that bakes snapshots and renders full-quality frames, latest request first.
+struct ViewerWorker {
+    slots: Arc<(Mutex<WorkerSlots>, Condvar)>,
+    results: Receiver<WorkerResult>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ViewerWorker {
+    fn spawn(waker: Waker) -> Option<Self> {
+        let slots: Arc<(Mutex<WorkerSlots>, Condvar)> = Arc::default();
+        let (sender, results) = channel();
+        let shared = slots.clone();
+        let thread = std::thread::Builder::new()
+            .name("sf-nerf-viewer".into())
+            .spawn(move || worker_loop(&shared, &sender, &waker))
+            .ok()?;
+        Some(Self { slots, results, thread: Some(thread) })
+    }
+
+    fn request(&self, f: impl FnOnce(&mut WorkerSlots)) {
+        let (lock, signal) = &*self.slots;
+        f(&mut lock.lock().unwrap_or_else(PoisonError::into_inner));
+        signal.notify_all();
+    }
+}
+
+impl Drop for ViewerWorker {
+    fn drop(&mut self) {
+        self.request(|s| s.stop = true);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn worker_loop(slots: &(Mutex<WorkerSlots>, Condvar), sender: &Sender<WorkerResult>, waker: &Waker) {
+    let (lock, signal) = slots;
+    // Baking waits until this instant (duty cycle), refinement does not.
+    let mut next_bake = std::time::Instant::now();
+    loop {
+        let (bake_request, refine_request) = {
+            let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if guard.stop {
+                    return;
+                }
+                let now = std::time::Instant::now();
+                if guard.bake.is_some() && now >= next_bake {
+                    break (guard.bake.take(), None);
+                }
+                if guard.refine.is_some() {
+                    break (None, guard.refine.take());
+                }
+                guard = if guard.bake.is_some() {
+                    signal.wait_timeout(guard, next_bake - now).unwrap_or_else(PoisonError::into_inner).0
+                } else {
+                    signal.wait(guard).unwrap_or_else(PoisonError::into_inner)
+                };
+            }
+        };
+        let result = if let Some(snapshot) = bake_request {
+            let start = std::time::Instant::now();
+            let grid = bake::bake(&snapshot, BAKE_RESOLUTION, BAKE_MAX_QUERIES);
+            next_bake = std::time::Instant::now() + start.elapsed().mul_f64((1.0 - BAKE_DUTY) / BAKE_DUTY);
+            WorkerResult::Baked(grid)
+        } else if let Some(request) = refine_request {
+            let start = std::time::Instant::now();
+            let frame = refine(&request);
+            WorkerResult::Refined(frame, start.elapsed().as_secs_f64())
+        } else {
+            continue;
+        };
+        if sender.send(result).is_err() {
+            return;
+        }
+        waker();
+    }
+}
+
+/// Renders the full field for `request` on the CPU.
+pub fn refine(request: &RefineRequest) -> CpuFrame {
+    let s = &request.snapshot;
+    let out = render_camera(&s.weights, &s.occupancy, &s.march, &request.camera, s.background);
+    let (near, far) = request.depth_range;
+    let span = (far - near).max(1e-6);
+    let pixels = (0..out.opacity.len())
+        .map(|k| match request.mode {
+            ViewMode::Rgb => [out.rgb[3 * k], out.rgb[3 * k + 1], out.rgb[3 * k + 2], 1.0],
+            ViewMode::Opacity => [out.opacity[k]; 4],
+            ViewMode::Depth => {
+                let d = if out.opacity[k] > 0.05 { out.depth[k] } else { far };
+                let v = (1.0 - (d - near) / span).clamp(0.0, 1.0);
+                [v, v, v, 1.0]
+            }
+        })
+        .collect();
+    CpuFrame { key: request.key, width: out.width, height: out.height, pixels }
+}
+
+/// The NeRF lab's state.
+#[derive(Default)]
+pub struct NerfLab {
+    pub dataset: Option<Arc<Dataset>>,
+    pub source: Option<DataSource>,
+    load_job: Option<(Job<(), Dataset>, DataSource)>,
+    train_job: Option<Job<NerfSnapshot, TrainSummary>>,
+    export_job: Option<Job<(), String>>,
+    pub snapshot: Option<Arc<NerfSnapshot>>,
+    pub history: Vec<NerfStepRecord>,
+    history_offset: u64,
+    pub baked: Option<Versioned<BakedGrid>>,
+    next_generation: u64,
+    pub view: NerfViewState,
+    worker: Option<ViewerWorker>,
+    /// The refine request in progress (its key), so that it is not sent twice.
+    refining: Option<u64>,
+    pub cpu_frame: Option<(Arc<CpuFrame>, f64)>,
+    pub summary: Option<String>,
+    /// Where turntables and the viewer's home position are.
+    pub orbit_home: Orbit,
+}
+
+impl NerfLab {
+    pub fn is_training(&self) -> bool {
+        self.train_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.load_job.as_ref().is_some_and(|(j, _)| !j.is_finished())
+    }
+
+    pub fn train_job(&self) -> Option<&Job<NerfSnapshot, TrainSummary>> {
+        self.train_job.as_ref()
+    }
+
+    fn worker(&mut self, waker: &Waker) -> Option<&ViewerWorker> {
+        if self.worker.is_none() {
+            self.worker = ViewerWorker::spawn(waker.clone());
+        }
+        self.worker.as_ref()
+    }
+
+    /// Starts loading a data set in the background; the current one stays until it succeeds.
+    pub fn start_load(&mut self, source: DataSource, settings: &NerfSettings, waker: Waker) -> Result<(), String> {
+        if self.is_training() {
+            return Err("stop training before loading another data set".into());
+        }
+        let downscale = settings.downscale;
+        let demo_size = settings.demo_size;
+        let what = source.clone();
+        let job = Job::spawn("nerf-load", waker, move |_control, _sink| match what {
+            DataSource::Demo => Ok(synth::demo_dataset(&DemoSpec { size: demo_size, ..DemoSpec::default() })),
+            DataSource::Folder(path) => {
+                dataset::load_dataset(&path, &LoadOptions { downscale, ..LoadOptions::default() })
+                    .map_err(|e| e.to_string())
+            }
+        })
+        .map_err(|e| format!("cannot start loading: {e}"))?;
+        self.load_job = Some((job, source));
+        Ok(())
+    }
+
+    pub fn start_training(&mut self, settings: &NerfSettings, resume: bool, waker: Waker) -> Result<(), String> {
+        if self.is_training() {
+            return Err("training is already running; cancel it first".into());
+        }
+        let data = self.dataset.clone().ok_or("load a data set first (the demo scene loads at start)")?;
+        let cfg = settings.train_config();
+        cfg.validate().map_err(|e| e.to_string())?;
+        let init = if resume {
+            Some(self.snapshot.as_ref().ok_or("there is no field to continue; press Train")?.as_ref().clone())
+        } else {
+            self.history.clear();
+            self.snapshot = None;
+            self.baked = None;
+            self.cpu_frame = None;
+            None
+        };
+        let offset = if resume { self.snapshot.as_ref().map_or(0, |s| s.step) } else { 0 };
+        self.history.retain(|r| r.step <= offset);
+        self.history_offset = offset;
+        let job = Job::spawn("nerf-train", waker, move |control, sink| {
+            nerf::train(data, &cfg, init.as_ref(), control, &mut |event| sink.send(event)).map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start training: {e}"))?;
+        self.train_job = Some(job);
+        self.summary = Some(if resume { "continuing…".into() } else { "training…".into() });
+        Ok(())
+    }
+
+    fn adopt_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, waker: &Waker) {
+        self.snapshot = Some(snapshot.clone());
+        if let Some(worker) = self.worker(waker) {
+            worker.request(|s| s.bake = Some(snapshot));
+        }
+        // A refined frame of older weights stays until the new one is ready, but is re-rendered.
+        self.refining = None;
+    }
+
+    /// Collects job and worker results; returns messages for the notification area.
+    pub fn poll(&mut self, waker: &Waker) -> Notes {
+        let mut notes = Notes::new();
+        if let Some((job, source)) = &mut self.load_job {
+            let source = source.clone();
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(data)) => {
+                        for notice in &data.notices {
+                            notes.push((Level::Info, notice.clone()));
+                        }
+                        notes.push((Level::Success, format!("Loaded {}", data.summary())));
+                        self.orbit_home = Orbit::from_views(&data.train, data.scene_box.center());
+                        self.view.orbit = self.orbit_home;
+                        self.dataset = Some(Arc::new(data));
+                        self.source = Some(source.clone());
+                        self.snapshot = None;
+                        self.baked = None;
+                        self.cpu_frame = None;
+                        self.history.clear();
+                        self.summary = None;
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("{message} (kept the current data set)")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.load_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
+            self.load_job = None;
+        }
+        let offset = self.history_offset;
+        let mut new_snapshot = None;
+        if let Some(job) = &mut self.train_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Progress { step, metrics, elapsed_secs } => {
+                        let metric =
+                            |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
+                        self.history.push(NerfStepRecord {
+                            step: step + offset,
+                            loss: metric("loss"),
+                            psnr_db: metric("psnr_db"),
+                            samples_per_ray: metric("samples_per_ray"),
+                            elapsed_secs,
+                        });
+                    }
+                    JobUpdate::Snapshot(snapshot) => new_snapshot = Some(snapshot),
+                    JobUpdate::Finished(Ok(summary)) => {
+                        new_snapshot = Some(Arc::new(summary.snapshot.clone()));
+                        let psnr = summary.history.last().map_or(f64::NAN, |r| r.psnr_db);
+                        let line = format!(
+                            "{} steps in {:.0} s · batch {:.2} dB",
+                            summary.steps_done + offset,
+                            summary.seconds,
+                            psnr
+                        );
+                        notes.push(if summary.cancelled {
+                            (Level::Warning, format!("Training stopped; kept what it reached ({line})."))
+                        } else {
+                            (Level::Success, format!("Training finished: {line}."))
+                        });
+                        self.summary = Some(line);
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("Training failed: {message}")));
+                        self.summary = None;
+                    }
+                    JobUpdate::Started { .. } => {}
+                }
+            }
+        }
+        if let Some(mut snapshot) = new_snapshot {
+            Arc::make_mut(&mut snapshot).step += offset;
+            self.adopt_snapshot(snapshot, waker);
+        }
+        if let Some(job) = &mut self.export_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(message)) => notes.push((Level::Success, message)),
+                    JobUpdate::Finished(Err(message)) => notes.push((Level::Error, message)),
+                    _ => {}
+                }
+            }
+        }
+        if self.export_job.as_ref().is_some_and(Job::is_finished) {
+            self.export_job = None;
+        }
+        if let Some(worker) = &self.worker {
+            while let Ok(result) = worker.results.try_recv() {
+                match result {
+                    WorkerResult::Baked(grid) => {
+                        self.next_generation += 1;
+                        self.baked = Some(Versioned { generation: self.next_generation, value: Arc::new(grid) });
+                    }
+                    WorkerResult::Refined(frame, secs) => {
+                        if self.refining == Some(frame.key) {
+                            self.refining = None;
+                        }
+                        self.cpu_frame = Some((Arc::new(frame), secs));
+                    }
+                }
+            }
+        }
+        notes
+    }
+
+    /// Asks the worker for a full-quality frame (once per key).
+    pub fn request_refine(&mut self, request: RefineRequest, waker: &Waker) {
+        if self.refining == Some(request.key) || self.cpu_frame.as_ref().is_some_and(|(f, _)| f.key == request.key) {
+            return;
+        }
+        self.refining = Some(request.key);
+        if let Some(worker) = self.worker(waker) {
+            worker.request(|s| s.refine = Some(request));
+        }
+    }
+
+    pub fn is_refining(&self) -> bool {
+        self.refining.is_some()
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        let mut rows = Vec::new();
+        if let Some((job, _)) = self.load_job.as_ref().filter(|(j, _)| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Load data set",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        if let Some(job) = self.train_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Train NeRF",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow { id: job.id(), name: "Export", status: job.status(), cancelling: job.is_cancelled() });
+        }
+        rows
+    }
+
+    /// Cancels or pauses the job `id` if it is one of this lab's; returns whether it was.
+    pub fn control_job(&mut self, id: JobId, action: impl Fn(&mut dyn JobControl)) -> bool {
+        if let Some(job) = self.train_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        if let Some((job, _)) = self.load_job.as_mut().filter(|(j, _)| j.id() == id) {
+            action(job);
+            return true;
+        }
+        false
+    }
+
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<String, String> {
+        let snapshot = self.snapshot.as_ref().ok_or("there is no trained field to save yet")?;
+        let mut info = std::collections::HashMap::new();
+        if let Some(data) = &self.dataset {
+            info.insert("dataset".to_owned(), serde_json::json!(data.summary()));
+        }
+        checkpoint::save(snapshot, &self.orbit_home, dir, info).map_err(|e| e.to_string())?;
+        Ok(format!("Saved the field (step {}) to {}", snapshot.step, dir.display()))
+    }
+
+    pub fn load_checkpoint(&mut self, dir: &Path, waker: &Waker) -> Result<String, String> {
+        if self.is_training() {
+            return Err("stop training before loading a checkpoint".into());
+        }
+        let (snapshot, config) = checkpoint::load(dir).map_err(|e| e.to_string())?;
+        self.orbit_home = config.orbit;
+        self.view.orbit = config.orbit;
+        self.history.clear();
+        self.cpu_frame = None;
+        let step = snapshot.step;
+        self.adopt_snapshot(Arc::new(snapshot), waker);
+        Ok(format!("Loaded the field of {} (step {step})", dir.display()))
+    }
+
+    /// Renders the current view (full field, CPU) to a PNG, or a turntable to a GIF, in the background.
+    pub fn start_export(
+        &mut self,
+        path: PathBuf,
+        settings: &NerfSettings,
+        turntable: bool,
+        waker: Waker,
+    ) -> Result<(), String> {
+        if self.export_job.as_ref().is_some_and(|j| !j.is_finished()) {
+            return Err("an export is already running".into());
+        }
+        let snapshot = self.snapshot.clone().ok_or("train or load a field first")?;
+        let size = settings.export_size.clamp(16, 4096);
+        let frames = settings.turntable_frames.clamp(1, 720);
+        let orbit = self.view.orbit;
+        let job = Job::spawn("nerf-export", waker, move |control, sink| {
+            if turntable {
+                sink.send(RunEvent::Started { total_steps: frames as u64 });
+                let mut images = Vec::with_capacity(frames);
+                for (i, camera) in orbit.turntable(frames, size, size).iter().enumerate() {
+                    if !control.checkpoint() {
+                        return Err("export cancelled".to_owned());
+                    }
+                    images.push(
+                        render_camera(
+                            &snapshot.weights,
+                            &snapshot.occupancy,
+                            &snapshot.march,
+                            camera,
+                            snapshot.background,
+                        )
+                        .rgb_image(),
+                    );
+                    sink.send(RunEvent::Progress { step: i as u64 + 1, metrics: Vec::new(), elapsed_secs: 0.0 });
+                }
+                crate::cli::nerf::write_gif(&images, 20, &path).map_err(|e| format!("{e:#}"))?;
+                Ok(format!("Wrote a {frames}-frame turntable to {}", path.display()))
+            } else {
+                let camera = orbit.camera(size, size);
+                let image = render_camera(
+                    &snapshot.weights,
+                    &snapshot.occupancy,
+                    &snapshot.march,
+                    &camera,
+                    snapshot.background,
+                )
+                .rgb_image();
+                crate::compute::image_io::save_png(&image, &path).map_err(|e| e.to_string())?;
+                Ok(format!("Wrote {}", path.display()))
+            }
+        })
+        .map_err(|e| format!("cannot start the export: {e}"))?;
+        self.export_job = Some(job);
+        Ok(())
+    }
+
+    pub fn panel_state<'a>(&'a self, gpu: Result<(), &'a str>) -> NerfPanelState<'a> {
+        NerfPanelState {
+            gpu,
+            dataset: self.dataset.as_deref(),
+            source: self.source.as_ref(),
+            loading: self.is_loading(),
+            training: self.is_training(),
+            snapshot: self.snapshot.as_deref(),
+            baked: self.baked.clone(),
+            history: &self.history,
+            cpu_frame: self.cpu_frame.clone(),
+            refining: self.is_refining(),
+            summary: self.summary.as_deref(),
+            orbit_home: self.orbit_home,
+            train_status: self.train_job.as_ref().filter(|j| !j.is_finished()).map(Job::status),
+        }
+    }
+}
+
+/// The operations the job bar applies to any job.
+pub trait JobControl {
+    fn cancel(&mut self);
+    fn set_paused(&mut self, paused: bool);
+}
+
+impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
+    fn cancel(&mut self) {
+        Job::cancel(self);
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        Job::set_paused(self, paused);
+    }
+}
