@@ -117,3 +117,98 @@ fn inr_fit_on_bad_input_exits_nonzero_with_a_message() {
     let err = run_err(sparsefield().args(["inr", "render", "--inr"]).arg(&text).arg("--out").arg(dir.join("x.png")));
     assert!(err.contains("notes.txt"), "{err}");
 }
+
+#[test]
+fn nerf_make_dataset_train_eval_and_render() {
+    let dir = temp_dir("cli_nerf");
+    let data = dir.join("demo");
+    let stdout =
+        run_ok(sparsefield().args(["nerf", "make-dataset", "--views", "12", "--size", "24", "--out"]).arg(&data));
+    assert!(stdout.contains("12 train"), "{stdout}");
+    for file in ["transforms_train.json", "transforms_val.json", "transforms_test.json", "train/r_0.png"] {
+        assert!(data.join(file).is_file(), "{file} missing");
+    }
+    // A mesh of its own: a coloured cube in OBJ.
+    let obj = dir.join("cube.obj");
+    let mut text = String::new();
+    for v in 0..8 {
+        let (x, y, z) = (v & 1, (v >> 1) & 1, (v >> 2) & 1);
+        text.push_str(&format!("v {x} {y} {z} {} {} {}\n", x as f32 * 0.8 + 0.1, y as f32 * 0.8 + 0.1, 0.5));
+    }
+    text.push_str("f 1 3 4 2\nf 5 6 8 7\nf 1 2 6 5\nf 3 7 8 4\nf 1 5 7 3\nf 2 4 8 6\n");
+    std::fs::write(&obj, text).unwrap();
+    let mesh_data = dir.join("cube");
+    run_ok(
+        sparsefield()
+            .args(["nerf", "make-dataset", "--views", "6", "--size", "16", "--mesh"])
+            .arg(&obj)
+            .arg("--out")
+            .arg(&mesh_data),
+    );
+    assert!(mesh_data.join("test/r_0.png").is_file());
+
+    let ckpt = dir.join("ckpt");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["nerf", "train", "--steps", "40", "--batch-samples", "4096", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&ckpt),
+    );
+    assert!(stdout.contains("test PSNR"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("metrics.json")).unwrap()).unwrap();
+    for key in ["psnr_db", "ssim", "seconds", "steps"] {
+        assert!(metrics[key].is_number(), "metrics.json lacks {key}: {metrics}");
+    }
+    let psnr = metrics["psnr_db"].as_f64().unwrap();
+    assert!(psnr > 12.0 && psnr < 60.0, "PSNR {psnr} after 40 steps");
+    assert_eq!(metrics["steps"].as_u64(), Some(40));
+    for file in
+        ["nerf.safetensors", "config.json", "history.csv", "test/r_0.png", "test/depth_0.png", "test/opacity_0.png"]
+    {
+        assert!(ckpt.join(file).is_file(), "{file} missing");
+    }
+    let stdout = run_ok(sparsefield().args(["nerf", "eval", "--ckpt"]).arg(&ckpt).arg("--data").arg(&data));
+    assert!(stdout.contains(&format!("{psnr:.2} dB")), "eval gives the training run's PSNR: {stdout}");
+    let gif = dir.join("turntable.gif");
+    run_ok(
+        sparsefield()
+            .args(["nerf", "render", "--orbit", "3", "--size", "24", "--ckpt"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(&gif),
+    );
+    let bytes = std::fs::read(&gif).unwrap();
+    assert!(bytes.starts_with(b"GIF89a"), "a GIF file");
+    let frames = dir.join("frames");
+    run_ok(
+        sparsefield()
+            .args(["nerf", "render", "--orbit", "2", "--size", "16", "--ckpt"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(&frames),
+    );
+    let frame = image_io::load_image(&frames.join("frame_0001.png")).unwrap().image;
+    assert_eq!((frame.width, frame.height), (16, 16));
+}
+
+#[test]
+fn nerf_bad_input_exits_non_zero_with_a_message() {
+    let dir = temp_dir("cli_nerf_bad");
+    let err = run_err(
+        sparsefield().args(["nerf", "train", "--data"]).arg(dir.join("nowhere")).arg("--out").arg(dir.join("o")),
+    );
+    assert!(err.contains("nowhere"), "{err}");
+    let bad_obj = dir.join("bad.obj");
+    std::fs::write(&bad_obj, "v 0 0 0\nv 1 0 0\nf 1 2 9\n").unwrap();
+    let err =
+        run_err(sparsefield().args(["nerf", "make-dataset", "--mesh"]).arg(&bad_obj).arg("--out").arg(dir.join("m")));
+    assert!(err.contains("bad.obj"), "{err}");
+    let err = run_err(
+        sparsefield().args(["nerf", "render", "--ckpt"]).arg(dir.join("no_ckpt")).arg("--out").arg(dir.join("t.gif")),
+    );
+    assert!(err.contains("config.json"), "{err}");
+    let err = run_err(sparsefield().args(["nerf", "make-dataset", "--size", "0", "--out"]).arg(dir.join("z")));
+    assert!(err.contains("--size"), "{err}");
+}

@@ -14,5 +14,6 @@ mod jobs;
 mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;
+mod nerf_train;
 mod render;
 mod ui;

@@ -177,3 +177,66 @@ fn settings_from_an_old_or_edited_file_are_brought_into_range() {
     assert_eq!(settings.error_scale, defaults.error_scale);
     assert_eq!(settings.fit, defaults.fit);
 }
+
+#[test]
+fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
+    let mut harness = harness(true);
+    {
+        let nerf = &mut harness.state_mut().settings_mut().nerf;
+        nerf.demo_size = 32;
+        nerf.steps = 1_000_000;
+        nerf.batch_samples = 4096;
+    }
+    harness.run();
+    harness.get_by_label("NeRF — radiance fields").click();
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
+    harness.run();
+    assert!(harness.get_all_by_label_contains("demo: 100 train / 10 val / 20 test views, 32×32").count() >= 1);
+    harness.get_by_label("▶ Train").click();
+    step_until(&mut harness, 180, "training progress and a baked view", |app| {
+        app.nerf().train_job().is_some_and(|job| job.status().step >= 3) && app.nerf().baked.is_some()
+    });
+    harness.run();
+    assert!(!harness.state().nerf().history.is_empty(), "the plots have data");
+    harness.get_by_label_contains("step ");
+    assert!(harness.state().nerf().view.shown.contains("fast preview"), "{}", harness.state().nerf().view.shown);
+
+    // Dragging across the viewport orbits the camera.
+    let before = harness.state().nerf().view.orbit;
+    let centre = egui::pos2(760.0, 330.0);
+    harness.hover_at(centre);
+    harness.drag_at(centre);
+    harness.step();
+    for k in 1..=10 {
+        harness.hover_at(centre + egui::vec2(8.0 * k as f32, 3.0 * k as f32));
+        harness.step();
+    }
+    harness.drop_at(centre + egui::vec2(80.0, 30.0));
+    harness.step();
+    let after = harness.state().nerf().view.orbit;
+    assert!((after.azimuth - before.azimuth).abs() > 0.3, "azimuth {} → {}", before.azimuth, after.azimuth);
+    assert!((after.elevation - before.elevation).abs() > 0.1, "elevation {} → {}", before.elevation, after.elevation);
+
+    harness.get_by_label("✖ Cancel").click();
+    step_until(&mut harness, 60, "training to stop", |app| !app.nerf().is_training());
+    assert!(harness.state().nerf().snapshot.is_some(), "a stopped training keeps its field");
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn a_bad_nerf_data_set_shows_an_error_and_keeps_the_current_one() {
+    let mut harness = harness(false);
+    harness.state_mut().settings_mut().nerf.demo_size = 32;
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::SelectLab(LabId::Nerf));
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
+    let dir = temp_dir("ui_bad_nerf");
+    std::fs::write(dir.join("transforms_train.json"), r#"{"camera_angle_x": "wide", "frames": []}"#).unwrap();
+    std::fs::write(dir.join("transforms_test.json"), r#"{"camera_angle_x": 0.7, "frames": []}"#).unwrap();
+    harness.state_mut().apply(&ctx, Command::NerfLoadData(dir));
+    step_until(&mut harness, 30, "the load to fail", |app| app.notifications().iter().any(|n| n.level == Level::Error));
+    let error = harness.state().notifications().iter().find(|n| n.level == Level::Error).unwrap().text.clone();
+    assert!(error.contains("transforms_train.json"), "{error}");
+    assert_eq!(harness.state().nerf().dataset.as_ref().map(|d| d.name.as_str()), Some("demo"), "the demo stays");
+}

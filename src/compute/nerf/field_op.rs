@@ -27,6 +27,8 @@ use super::hash_encoding::HashGrid;
 
 /// Rows per block.
 const BLOCK_ROWS: usize = 256;
+/// Blocks are reduced in this many fixed groups (see [`FieldOp::bwd`]).
+const GRADIENT_GROUPS: usize = 16;
 /// Values per input row.
 pub const INPUT_DIM: usize = 3 + SH_DIM;
 const LOG_DENSITY_RANGE: (f32, f32) = (-15.0, 15.0);
@@ -390,25 +392,27 @@ impl CustomOp2 for FieldOp {
         let table_len = self.layout.table_len;
         // MLP gradients per thread (only the MLP part of the flat vector is used), and ∂enc per block.
         let mut g_enc_blocks: Vec<Vec<f32>> = (0..num_blocks).map(|_| Vec::new()).collect();
-        let mlp_grads = ws.blocks[..num_blocks]
-            .par_iter()
-            .zip(grad.par_chunks(BLOCK_ROWS * 4))
-            .zip(g_enc_blocks.par_iter_mut())
-            .fold(
-                || (vec![0.0_f32; num_params - table_len], [Vec::new(), Vec::new()]),
-                |(mut acc, mut scratch), ((block, g), g_enc)| {
+        // Blocks go in a fixed number of groups, each summed in order, and the groups' sums are
+        // added in order: the result does not depend on how rayon schedules the work, so training
+        // is reproducible for a seed.
+        let group = num_blocks.div_ceil(GRADIENT_GROUPS).max(1);
+        let group_sums: Vec<Vec<f32>> = ws.blocks[..num_blocks]
+            .par_chunks(group)
+            .zip(grad.par_chunks(group * BLOCK_ROWS * 4))
+            .zip(g_enc_blocks.par_chunks_mut(group))
+            .map(|((blocks, g), g_enc)| {
+                let mut acc = vec![0.0_f32; num_params - table_len];
+                let mut scratch = [Vec::new(), Vec::new()];
+                for ((block, g), g_enc) in blocks.iter().zip(g.chunks(BLOCK_ROWS * 4)).zip(g_enc.iter_mut()) {
                     self.backward_block(block, g, params_values, &mut acc, g_enc, &mut scratch);
-                    (acc, scratch)
-                },
-            )
-            .map(|(acc, _)| acc)
-            .reduce(
-                || vec![0.0_f32; num_params - table_len],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                    a
-                },
-            );
+                }
+                acc
+            })
+            .collect();
+        let mut mlp_grads = vec![0.0_f32; num_params - table_len];
+        for sum in &group_sums {
+            mlp_grads.iter_mut().zip(sum).for_each(|(x, y)| *x += y);
+        }
         // Hash table: levels in parallel, each scanning every row.
         let (t, nf) = (self.config.hash.table_size(), self.config.hash.features_per_level);
         let mut grads = vec![0.0_f32; num_params];

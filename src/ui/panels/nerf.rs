@@ -200,29 +200,32 @@ pub fn nerf_controls_ui(
         }
     });
     egui::Grid::new("nerf data settings").num_columns(2).show(ui, |ui| {
-        ui.label("Downscale").on_hover_text("Shrink every image of a data set folder by this factor when loading");
-        ui.add(egui::DragValue::new(&mut settings.downscale).range(1..=16).suffix("×"));
+        let label =
+            ui.label("Downscale").on_hover_text("Shrink every image of a data set folder by this factor when loading");
+        ui.add(egui::DragValue::new(&mut settings.downscale).range(1..=16).suffix("×")).labelled_by(label.id);
         ui.end_row();
-        ui.label("Demo size").on_hover_text("Image side of the demo scene's views");
-        ui.add(egui::DragValue::new(&mut settings.demo_size).range(32..=512).suffix(" px"));
+        let label = ui.label("Demo size").on_hover_text("Image side of the demo scene's views");
+        ui.add(egui::DragValue::new(&mut settings.demo_size).range(32..=512).suffix(" px")).labelled_by(label.id);
         ui.end_row();
     });
 
     ui.separator();
     ui.heading("Training");
     egui::Grid::new("nerf train settings").num_columns(2).show(ui, |ui| {
-        ui.label("Steps");
-        ui.add(egui::DragValue::new(&mut settings.steps).range(1..=1_000_000));
+        let label = ui.label("Steps");
+        ui.add(egui::DragValue::new(&mut settings.steps).range(1..=1_000_000)).labelled_by(label.id);
         ui.end_row();
-        ui.label("Learning rate").on_hover_text("Adam's rate at the start; it decays tenfold over the run");
-        ui.add(egui::DragValue::new(&mut settings.learning_rate).range(1e-5..=0.5).speed(1e-4));
+        let label = ui.label("Learning rate").on_hover_text("Adam's rate at the start; it decays tenfold over the run");
+        ui.add(egui::DragValue::new(&mut settings.learning_rate).range(1e-5..=0.5).speed(1e-4)).labelled_by(label.id);
         ui.end_row();
-        ui.label("Samples / batch")
+        let label = ui
+            .label("Samples / batch")
             .on_hover_text("The number of rays per batch adapts to keep about this many samples");
-        ui.add(egui::DragValue::new(&mut settings.batch_samples).range(1024..=1_048_576).speed(256));
+        ui.add(egui::DragValue::new(&mut settings.batch_samples).range(1024..=1_048_576).speed(256))
+            .labelled_by(label.id);
         ui.end_row();
-        ui.label("Seed");
-        ui.add(egui::DragValue::new(&mut settings.seed));
+        let label = ui.label("Seed");
+        ui.add(egui::DragValue::new(&mut settings.seed)).labelled_by(label.id);
         ui.end_row();
     });
     ui.checkbox(&mut settings.random_background, "Random background")
@@ -270,11 +273,11 @@ pub fn nerf_controls_ui(
         }
     });
     egui::Grid::new("nerf export settings").num_columns(2).show(ui, |ui| {
-        ui.label("Export size");
-        ui.add(egui::DragValue::new(&mut settings.export_size).range(16..=4096).suffix(" px"));
+        let label = ui.label("Export size");
+        ui.add(egui::DragValue::new(&mut settings.export_size).range(16..=4096).suffix(" px")).labelled_by(label.id);
         ui.end_row();
-        ui.label("Turntable frames");
-        ui.add(egui::DragValue::new(&mut settings.turntable_frames).range(1..=720));
+        let label = ui.label("Turntable frames");
+        ui.add(egui::DragValue::new(&mut settings.turntable_frames).range(1..=720)).labelled_by(label.id);
         ui.end_row();
     });
     ui.horizontal(|ui| {
