@@ -12,6 +12,30 @@ use crate::ui::BuiltinImage;
 pub enum BenchLab {
     /// SIREN 2→256×3→1 on the built-in 256×256 camera image, full batch, Adam.
     Inr(InrBenchArgs),
+    /// NeRF on the demo scene: time to 25 and 28 dB test PSNR, then the viewer's frame rates.
+    Nerf(NerfBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NerfBenchArgs {
+    /// Image side of the demo scene.
+    #[arg(long, default_value_t = 128)]
+    pub size: u32,
+    /// Stop training after this many seconds (or once 28 dB is reached).
+    #[arg(long, default_value_t = 600.0)]
+    pub max_secs: f64,
+    /// Training seconds between test evaluations (their time is not counted).
+    #[arg(long, default_value_t = 10.0)]
+    pub eval_every_secs: f64,
+    /// Side of the viewer frames timed on the GPU and the CPU.
+    #[arg(long, default_value_t = 256)]
+    pub view_size: u32,
+    /// Write the trained checkpoint here.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Skip training: time the viewer on this checkpoint.
+    #[arg(long)]
+    pub ckpt: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -63,7 +87,134 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
+        BenchLab::Nerf(args) => bench_nerf(&args),
     }
+}
+
+/// Trains on the demo scene with test evaluations in between, then times the viewer.
+pub fn bench_nerf(args: &NerfBenchArgs) -> anyhow::Result<()> {
+    use crate::compute::control::RunControl;
+    use crate::compute::nerf::orbit::Orbit;
+    use crate::compute::nerf::synth::{DemoSpec, demo_dataset};
+    use crate::compute::nerf::{TrainConfig, Trainer, evaluate};
+    use std::sync::Arc;
+
+    let data = Arc::new(demo_dataset(&DemoSpec { size: args.size, ..DemoSpec::default() }));
+    if let Some(dir) = &args.ckpt {
+        let (snapshot, _) = crate::compute::nerf::checkpoint::load(dir)?;
+        return bench_nerf_view(args, &data, &snapshot);
+    }
+    println!("nerf train: {}", data.summary());
+    let cfg = TrainConfig { steps: 1_000_000, ..TrainConfig::default() };
+    let mut trainer = Trainer::new(data.clone(), &cfg, None)?;
+    let control = RunControl::new();
+    let (mut train_secs, mut samples, mut next_eval) = (0.0_f64, 0_usize, args.eval_every_secs);
+    let mut reached: Vec<(f64, Option<(f64, u64)>)> = vec![(25.0, None), (28.0, None)];
+    let mut last_psnr = f64::NAN;
+    while train_secs < args.max_secs {
+        let start = Instant::now();
+        let record = trainer.step()?;
+        train_secs += start.elapsed().as_secs_f64();
+        samples += record.num_samples;
+        if train_secs >= next_eval {
+            next_eval += args.eval_every_secs;
+            let (scores, _) = evaluate(&trainer.snapshot()?, &data.test, &control);
+            last_psnr = scores.psnr_db;
+            println!(
+                "  {train_secs:6.1} s  step {:5}  test {:.2} dB  SSIM {:.4}  ({} samples/ray)",
+                trainer.step_count(),
+                scores.psnr_db,
+                scores.ssim,
+                record.num_samples / record.num_rays.max(1)
+            );
+            for (target, at) in &mut reached {
+                if at.is_none() && scores.psnr_db >= *target {
+                    *at = Some((train_secs, trainer.step_count()));
+                }
+            }
+            if reached.iter().all(|(_, at)| at.is_some()) {
+                break;
+            }
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let (steps_per_sec, samples_per_sec) =
+        (trainer.step_count() as f64 / train_secs.max(1e-9), samples as f64 / train_secs.max(1e-9));
+    println!("  {steps_per_sec:.2} steps/s, {samples_per_sec:.0} samples/s; last test PSNR {last_psnr:.2} dB");
+    for (target, at) in &reached {
+        match at {
+            Some((secs, step)) => println!("  {target:.0} dB reached after {secs:.1} s of training (step {step})"),
+            None => println!("  {target:.0} dB not reached within {:.0} s", args.max_secs),
+        }
+    }
+    let snapshot = trainer.snapshot()?;
+    if let Some(out) = &args.out {
+        let orbit = Orbit::from_views(&data.train, data.scene_box.center());
+        crate::compute::nerf::checkpoint::save(&snapshot, &orbit, out, Default::default())?;
+    }
+
+    bench_nerf_view(args, &data, &snapshot)
+}
+
+/// Viewer: the baked fast path on the GPU while orbiting, the full field on the CPU at rest.
+fn bench_nerf_view(
+    args: &NerfBenchArgs,
+    data: &crate::compute::nerf::Dataset,
+    snapshot: &crate::compute::nerf::NerfSnapshot,
+) -> anyhow::Result<()> {
+    use crate::compute::nerf::bake::{self, ViewMode};
+    use crate::compute::nerf::orbit::Orbit;
+    use std::sync::Arc;
+    let size = args.view_size;
+    let start = Instant::now();
+    let grid = Arc::new(bake::bake(snapshot, crate::app::nerf::BAKE_RESOLUTION, crate::app::nerf::BAKE_MAX_QUERIES));
+    println!(
+        "nerf view: bake {}³ in {:.2} s ({:.1}% of the box occupied)",
+        grid.resolution,
+        start.elapsed().as_secs_f64(),
+        100.0 * snapshot.occupancy.occupancy()
+    );
+    let orbit = Orbit::from_views(&data.train, data.scene_box.center());
+    let cameras = orbit.turntable(24, size, size);
+    match crate::render::HeadlessGpu::new() {
+        Ok(gpu) => {
+            use crate::render::nerf_view::{NerfGpu, NerfViewFeedback, NerfViewRequest, Versioned};
+            let mut nerf_gpu = NerfGpu::new(&gpu.device, eframe::egui_wgpu::wgpu::TextureFormat::Rgba8Unorm);
+            let request = |camera| NerfViewRequest {
+                view_id: 1,
+                grid: Some(Versioned { generation: 1, value: grid.clone() }),
+                camera,
+                mode: ViewMode::Rgb,
+                depth_range: (2.0, 6.0),
+                cpu_frame: None,
+                feedback: Arc::new(NerfViewFeedback::default()),
+            };
+            // The first march compiles the shader.
+            let start = Instant::now();
+            nerf_gpu.march_blocking(&gpu.device, &gpu.queue, &request(cameras[0])).map_err(anyhow::Error::msg)?;
+            let compile = start.elapsed().as_secs_f64();
+            let requests: Vec<_> = cameras.iter().map(|c| request(*c)).collect();
+            let secs = nerf_gpu.time_marches(&gpu.device, &gpu.queue, &requests).map_err(anyhow::Error::msg)?;
+            #[allow(clippy::cast_precision_loss)]
+            let fps = cameras.len() as f64 / secs;
+            println!(
+                "  GPU fast path on {} ({:?}): {fps:.1} frames/s at {size}², first frame (with shader compile) {compile:.2} s",
+                gpu.info.name, gpu.info.backend
+            );
+        }
+        Err(e) => println!("  GPU fast path: skipped, {e}"),
+    }
+    let start = Instant::now();
+    let camera = cameras[0];
+    let _ = crate::compute::nerf::render::render_camera(
+        &snapshot.weights,
+        &snapshot.occupancy,
+        &snapshot.march,
+        &camera,
+        snapshot.background,
+    );
+    println!("  full-quality frame (full field on the CPU) at {size}²: {:.2} s", start.elapsed().as_secs_f64());
+    Ok(())
 }
 
 /// Times training steps of the standard INR fit.

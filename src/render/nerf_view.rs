@@ -440,6 +440,31 @@ impl NerfGpu {
         render_pass.draw(0..3, 0..1);
     }
 
+    /// Marches every request in turn, each in its own submission, and waits for the last: the
+    /// seconds this took (benchmarks; no read-back).
+    pub fn time_marches(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        requests: &[NerfViewRequest],
+    ) -> Result<f64, String> {
+        let start = Instant::now();
+        for request in requests {
+            if let Some(view) = self.views.get_mut(&request.view_id) {
+                *lock(&view.flight) = Flight::Idle;
+                view.shown_key = None;
+            }
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nerf march (timed)") });
+            self.prepare_view(device, queue, &mut encoder, request);
+            queue.submit([encoder.finish()]);
+        }
+        device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(600)) })
+            .map_err(|e| format!("waiting for the GPU failed: {e}"))?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
     /// Marches `request` now and reads the result back (tests, exports). Blocks.
     pub fn march_blocking(
         &mut self,
