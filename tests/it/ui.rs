@@ -240,3 +240,50 @@ fn a_bad_nerf_data_set_shows_an_error_and_keeps_the_current_one() {
     assert!(error.contains("transforms_train.json"), "{error}");
     assert_eq!(harness.state().nerf().dataset.as_ref().map(|d| d.name.as_str()), Some("demo"), "the demo stays");
 }
+
+#[test]
+fn nerf_checkpoints_and_exports_from_the_app() {
+    let mut harness = harness(false);
+    {
+        let nerf = &mut harness.state_mut().settings_mut().nerf;
+        nerf.demo_size = 32;
+        nerf.steps = 8;
+        nerf.batch_samples = 4096;
+        nerf.export_size = 24;
+        nerf.turntable_frames = 3;
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::SelectLab(LabId::Nerf));
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
+    harness.state_mut().apply(&ctx, Command::NerfTrain);
+    step_until(&mut harness, 120, "training to finish", |app| {
+        !app.nerf().is_training() && app.nerf().snapshot.is_some()
+    });
+    assert_eq!(harness.state().nerf().snapshot.as_ref().map(|s| s.step), Some(8));
+
+    let dir = temp_dir("ui_nerf_files");
+    harness.state_mut().apply(&ctx, Command::NerfSaveCheckpoint(dir.join("ckpt")));
+    assert!(dir.join("ckpt/nerf.safetensors").is_file());
+    harness.state_mut().apply(&ctx, Command::NerfExportView(dir.join("view.png")));
+    step_until(&mut harness, 60, "the PNG export", |_| dir.join("view.png").is_file());
+    step_until(&mut harness, 60, "the export job to end", |app| app.nerf().jobs().is_empty());
+    harness.state_mut().apply(&ctx, Command::NerfExportTurntable(dir.join("turn.gif")));
+    step_until(&mut harness, 60, "the GIF export", |app| {
+        app.nerf().jobs().is_empty() && dir.join("turn.gif").is_file()
+    });
+    let png = sparsefield::compute::image_io::load_image(&dir.join("view.png")).unwrap().image;
+    assert_eq!((png.width, png.height), (24, 24));
+    assert!(std::fs::read(dir.join("turn.gif")).unwrap().starts_with(b"GIF89a"));
+
+    // Loading the checkpoint back restores the field at its step.
+    harness.state_mut().apply(&ctx, Command::NerfTrain);
+    step_until(&mut harness, 120, "the second run", |app| !app.nerf().is_training());
+    harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.join("ckpt")));
+    assert_eq!(harness.state().nerf().snapshot.as_ref().map(|s| s.step), Some(8));
+    // A folder that is not a checkpoint is refused and the field stays.
+    harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.clone()));
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].text.contains("config.json"), "{}", errors[0].text);
+    assert!(harness.state().nerf().snapshot.is_some());
+}
