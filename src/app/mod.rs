@@ -561,6 +561,7 @@ impl eframe::App for SparseFieldApp {
         if let (Some(wanted), Some(snapshot)) = (self.nerf.view.refine_wanted.take(), self.nerf.snapshot.clone()) {
             let request = RefineRequest {
                 key: wanted.key,
+                field_id: wanted.field_id,
                 snapshot,
                 camera: wanted.camera,
                 mode: wanted.mode,

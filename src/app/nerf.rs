@@ -53,7 +53,8 @@ const BAKE_DUTY: f64 = 0.25;
 /// What the viewer worker is asked to do; only the latest request of each kind matters.
 #[derive(Default)]
 struct WorkerSlots {
-    bake: Option<Arc<NerfSnapshot>>,
+    /// A snapshot and the id of its field (see [`NerfLab::field_id`]).
+    bake: Option<(u64, Arc<NerfSnapshot>)>,
     refine: Option<RefineRequest>,
     stop: bool,
 }
@@ -61,15 +62,19 @@ struct WorkerSlots {
 #[derive(Clone)]
 pub struct RefineRequest {
     pub key: u64,
+    /// The id of the field it renders.
+    pub field_id: u64,
     pub snapshot: Arc<NerfSnapshot>,
     pub camera: Camera,
     pub mode: ViewMode,
     pub depth_range: (f32, f32),
 }
 
+/// Results carry the id of the field they came from, so that late ones of a discarded field are
+/// dropped.
 enum WorkerResult {
-    Baked(BakedGrid),
-    Refined(CpuFrame, f64),
+    Baked(u64, BakedGrid),
+    Refined(u64, CpuFrame, f64),
 }
 
 /// A thread that bakes snapshots and renders full-quality frames, latest request first.
@@ -132,15 +137,15 @@ fn worker_loop(slots: &(Mutex<WorkerSlots>, Condvar), sender: &Sender<WorkerResu
                 };
             }
         };
-        let result = if let Some(snapshot) = bake_request {
+        let result = if let Some((id, snapshot)) = bake_request {
             let start = std::time::Instant::now();
             let grid = bake::bake(&snapshot, BAKE_RESOLUTION, BAKE_MAX_QUERIES);
             next_bake = std::time::Instant::now() + start.elapsed().mul_f64((1.0 - BAKE_DUTY) / BAKE_DUTY);
-            WorkerResult::Baked(grid)
+            WorkerResult::Baked(id, grid)
         } else if let Some(request) = refine_request {
             let start = std::time::Instant::now();
             let frame = refine(&request);
-            WorkerResult::Refined(frame, start.elapsed().as_secs_f64())
+            WorkerResult::Refined(request.field_id, frame, start.elapsed().as_secs_f64())
         } else {
             continue;
         };
@@ -180,6 +185,9 @@ pub struct NerfLab {
     train_job: Option<Job<NerfSnapshot, TrainSummary>>,
     export_job: Option<Job<(), String>>,
     pub snapshot: Option<Arc<NerfSnapshot>>,
+    /// Changes whenever the field is discarded (new training, data set or checkpoint), not with
+    /// each snapshot of a training run.
+    pub field_id: u64,
     pub history: Vec<NerfStepRecord>,
     history_offset: u64,
     pub baked: Option<Versioned<BakedGrid>>,
@@ -246,6 +254,7 @@ impl NerfLab {
         } else {
             self.history.clear();
             self.snapshot = None;
+            self.field_id += 1;
             self.baked = None;
             self.cpu_frame = None;
             None
@@ -264,8 +273,9 @@ impl NerfLab {
 
     fn adopt_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, waker: &Waker) {
         self.snapshot = Some(snapshot.clone());
+        let id = self.field_id;
         if let Some(worker) = self.worker(waker) {
-            worker.request(|s| s.bake = Some(snapshot));
+            worker.request(|s| s.bake = Some((id, snapshot)));
         }
         // A refined frame of older weights stays until the new one is ready, but is re-rendered.
         self.refining = None;
@@ -288,6 +298,7 @@ impl NerfLab {
                         self.dataset = Some(Arc::new(data));
                         self.source = Some(source.clone());
                         self.snapshot = None;
+                        self.field_id += 1;
                         self.baked = None;
                         self.cpu_frame = None;
                         self.history.clear();
@@ -344,8 +355,8 @@ impl NerfLab {
                 }
             }
         }
-        if let Some(mut snapshot) = new_snapshot {
-            Arc::make_mut(&mut snapshot).step += offset;
+        // Snapshots count steps from the checkpoint a run resumed (the trainer starts there).
+        if let Some(snapshot) = new_snapshot {
             self.adopt_snapshot(snapshot, waker);
         }
         if let Some(job) = &mut self.export_job {
@@ -363,16 +374,19 @@ impl NerfLab {
         if let Some(worker) = &self.worker {
             while let Ok(result) = worker.results.try_recv() {
                 match result {
-                    WorkerResult::Baked(grid) => {
+                    WorkerResult::Baked(id, grid) if id == self.field_id => {
                         self.next_generation += 1;
                         self.baked = Some(Versioned { generation: self.next_generation, value: Arc::new(grid) });
                     }
-                    WorkerResult::Refined(frame, secs) => {
+                    WorkerResult::Refined(id, frame, secs) => {
                         if self.refining == Some(frame.key) {
                             self.refining = None;
                         }
-                        self.cpu_frame = Some((Arc::new(frame), secs));
+                        if id == self.field_id {
+                            self.cpu_frame = Some((Arc::new(frame), secs));
+                        }
                     }
+                    WorkerResult::Baked(..) => {}
                 }
             }
         }
@@ -454,6 +468,7 @@ impl NerfLab {
         self.view.orbit = config.orbit;
         self.history.clear();
         self.cpu_frame = None;
+        self.field_id += 1;
         let step = snapshot.step;
         self.adopt_snapshot(Arc::new(snapshot), waker);
         Ok(format!("Loaded the field of {} (step {step})", dir.display()))
@@ -477,24 +492,25 @@ impl NerfLab {
         let job = Job::spawn("nerf-export", waker, move |control, sink| {
             if turntable {
                 sink.send(RunEvent::Started { total_steps: frames as u64 });
-                let mut images = Vec::with_capacity(frames);
-                for (i, camera) in orbit.turntable(frames, size, size).iter().enumerate() {
-                    if !control.checkpoint() {
-                        return Err("export cancelled".to_owned());
-                    }
-                    images.push(
-                        render_camera(
-                            &snapshot.weights,
-                            &snapshot.occupancy,
-                            &snapshot.march,
-                            camera,
-                            snapshot.background,
-                        )
-                        .rgb_image(),
-                    );
-                    sink.send(RunEvent::Progress { step: i as u64 + 1, metrics: Vec::new(), elapsed_secs: 0.0 });
+                let mut gif = crate::cli::nerf::GifWriter::create(&path, 20).map_err(|e| format!("{e:#}"))?;
+                let completed = crate::cli::nerf::turntable(
+                    &snapshot,
+                    &orbit,
+                    frames,
+                    size,
+                    |i| {
+                        sink.send(RunEvent::Progress { step: i as u64, metrics: Vec::new(), elapsed_secs: 0.0 });
+                        control.checkpoint()
+                    },
+                    |_, frame| gif.add(frame),
+                )
+                .map_err(|e| format!("{e:#}"))?;
+                if !completed {
+                    return Ok(format!(
+                        "Turntable export cancelled; {} holds the frames rendered so far.",
+                        path.display()
+                    ));
                 }
-                crate::cli::nerf::write_gif(&images, 20, &path).map_err(|e| format!("{e:#}"))?;
                 Ok(format!("Wrote a {frames}-frame turntable to {}", path.display()))
             } else {
                 let camera = orbit.camera(size, size);
@@ -523,6 +539,7 @@ impl NerfLab {
             loading: self.is_loading(),
             training: self.is_training(),
             snapshot: self.snapshot.as_deref(),
+            field_id: self.field_id,
             baked: self.baked.clone(),
             history: &self.history,
             cpu_frame: self.cpu_frame.clone(),

@@ -106,6 +106,9 @@ pub struct MakeDatasetArgs {
     pub size: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The mesh's up axis is +Y (as in most OBJ files); it is turned so that +Z is up.
+    #[arg(long)]
+    pub y_up: bool,
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -274,41 +277,51 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Renders a turntable of `snapshot`; `on_frame` sees each frame's index.
+/// Renders a turntable of `snapshot` frame by frame, handing each to `sink` (which writes it),
+/// so that long turntables never sit in memory; `on_frame` sees each frame's index first and
+/// may stop the render by returning `false`.
 pub fn turntable(
     snapshot: &NerfSnapshot,
     orbit: &Orbit,
     frames: usize,
     size: u32,
-    mut on_frame: impl FnMut(usize),
-) -> Vec<ImageData> {
-    orbit
-        .turntable(frames, size, size)
-        .iter()
-        .enumerate()
-        .map(|(i, camera)| {
-            on_frame(i);
-            render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, camera, snapshot.background)
-                .rgb_image()
-        })
-        .collect()
+    mut on_frame: impl FnMut(usize) -> bool,
+    mut sink: impl FnMut(usize, &ImageData) -> anyhow::Result<()>,
+) -> anyhow::Result<bool> {
+    for (i, camera) in orbit.turntable(frames, size, size).iter().enumerate() {
+        if !on_frame(i) {
+            return Ok(false);
+        }
+        let image = render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, camera, snapshot.background)
+            .rgb_image();
+        sink(i, &image)?;
+    }
+    Ok(true)
 }
 
-/// Writes frames as an endlessly looping GIF at `fps`.
-pub fn write_gif(frames: &[ImageData], fps: u32, path: &Path) -> anyhow::Result<()> {
-    use image::codecs::gif::{GifEncoder, Repeat};
-    let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-    let mut encoder = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
-    encoder.set_repeat(Repeat::Infinite).with_context(|| format!("{}: cannot write", path.display()))?;
-    let delay = image::Delay::from_numer_denom_ms(1000, fps.max(1));
-    for frame in frames {
+/// An endlessly looping GIF written frame by frame.
+pub struct GifWriter {
+    encoder: image::codecs::gif::GifEncoder<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    delay: image::Delay,
+}
+
+impl GifWriter {
+    pub fn create(path: &Path, fps: u32) -> anyhow::Result<Self> {
+        use image::codecs::gif::{GifEncoder, Repeat};
+        let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
+        let mut encoder = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
+        encoder.set_repeat(Repeat::Infinite).with_context(|| format!("{}: cannot write", path.display()))?;
+        Ok(Self { encoder, path: path.to_owned(), delay: image::Delay::from_numer_denom_ms(1000, fps.max(1)) })
+    }
+
+    pub fn add(&mut self, frame: &ImageData) -> anyhow::Result<()> {
         let buffer = image::RgbaImage::from_raw(frame.width, frame.height, frame.to_rgba8())
             .context("a frame's size does not match its pixels")?;
-        encoder
-            .encode_frame(image::Frame::from_parts(buffer, 0, 0, delay))
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        self.encoder
+            .encode_frame(image::Frame::from_parts(buffer, 0, 0, self.delay))
+            .with_context(|| format!("{}: cannot write", self.path.display()))
     }
-    Ok(())
 }
 
 fn render(args: &RenderArgs) -> anyhow::Result<()> {
@@ -332,16 +345,21 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
         super::prepare_output_dir(&args.out)?;
     }
     let bar = super::progress_bar(args.orbit as u64, "render");
-    let frames = turntable(&snapshot, &orbit, args.orbit, args.size, |i| bar.set_position(i as u64));
-    bar.finish_and_clear();
+    let on_frame = |i: usize| {
+        bar.set_position(i as u64);
+        true
+    };
     if is_gif {
-        write_gif(&frames, 20, &args.out)?;
+        let mut gif = GifWriter::create(&args.out, 20)?;
+        turntable(&snapshot, &orbit, args.orbit, args.size, on_frame, |_, frame| gif.add(frame))?;
     } else {
-        for (i, frame) in frames.iter().enumerate() {
-            image_io::save_png(frame, &args.out.join(format!("frame_{i:04}.png")))?;
-        }
+        let dir = args.out.clone();
+        turntable(&snapshot, &orbit, args.orbit, args.size, on_frame, |i, frame| {
+            Ok(image_io::save_png(frame, &dir.join(format!("frame_{i:04}.png")))?)
+        })?;
     }
-    println!("wrote {} frames ({}×{}) to {}", frames.len(), args.size, args.size, args.out.display());
+    bar.finish_and_clear();
+    println!("wrote {} frames ({}×{}) to {}", args.orbit, args.size, args.size, args.out.display());
     Ok(())
 }
 
@@ -362,7 +380,13 @@ fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
     };
     let data = match &args.mesh {
         Some(path) => {
-            let mesh = synth::load_mesh(path)?;
+            let mut mesh = synth::load_mesh(path)?;
+            if args.y_up {
+                // (x, y, z) → (x, −z, y): a quarter turn about +X takes +Y to +Z.
+                for p in &mut mesh.positions {
+                    *p = glam::Vec3::new(p.x, -p.z, p.y);
+                }
+            }
             let mut data = synth::mesh_dataset(&mesh, &spec);
             if let Some(stem) = path.file_stem() {
                 data.name = stem.to_string_lossy().into_owned();

@@ -17,3 +17,20 @@ pub fn default_device() -> candle_core::Device {
     }
     candle_core::Device::Cpu
 }
+
+/// The contiguous f32 values of a CPU tensor's storage, for custom ops; `op` and `what` name the
+/// op and the operand in errors.
+pub fn cpu_f32_slice<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: {what} must be f32");
+    };
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        candle_core::bail!("{op}: {what} must be contiguous");
+    };
+    Ok(&data[start..end])
+}

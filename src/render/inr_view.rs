@@ -205,10 +205,6 @@ impl Pipelines {
             label: Some("inr.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::SHADERS[0].1.into()),
         });
-        let display_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("inr_display.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
-        });
         let eval_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("inr evaluate"),
             bind_group_layouts: &[Some(&network_layout), Some(&eval_layout)],
@@ -226,36 +222,7 @@ impl Pipelines {
         };
         let evaluate_value = compute_pipeline("evaluate_value");
         let evaluate_derivatives = compute_pipeline("evaluate_derivatives");
-        let display_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("inr display"),
-            bind_group_layouts: &[Some(&display_layout)],
-            immediate_size: 0,
-        });
-        let display = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("inr display"),
-            layout: Some(&display_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &display_module,
-                entry_point: Some("display_vertex"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &display_module,
-                entry_point: Some("display_fragment"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let display = super::display_pipeline(device, &display_layout, target_format, "inr display");
         Self { evaluate_value, evaluate_derivatives, display, network_layout, eval_layout, display_layout }
     }
 }
@@ -633,31 +600,7 @@ impl InrGpu {
         let view = self.views.get(&view_id).filter(|v| v.displayable).ok_or("the view shows nothing yet")?;
         let (_, grid) = view.progressive.shown().ok_or("the view shows nothing yet")?;
         let size = u64::from(grid.0) * u64::from(grid.1) * VALUE_BYTES;
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("inr readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder =
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("inr readback") });
-        encoder.copy_buffer_to_buffer(&view.values[view.shown_index], 0, &readback, 0, size);
-        queue.submit([encoder.finish()]);
-        let slice = readback.slice(..);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(600)) })
-            .map_err(|e| format!("waiting for the GPU failed: {e}"))?;
-        receiver.recv().map_err(|e| e.to_string())?.map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
-        let data = slice.get_mapped_range().map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
-        let values: Vec<[f32; 4]> =
-            bytemuck::cast_slice::<u8, f32>(&data).chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
-        drop(data);
-        readback.unmap();
-        Ok(values)
+        super::read_vec4_buffer(device, queue, &view.values[view.shown_index], size)
     }
 }
 

@@ -65,3 +65,79 @@ impl HeadlessGpu {
         Ok(Self { device, queue, info: adapter.get_info() })
     }
 }
+
+/// The pipeline that shows a view's values (`inr_display.wgsl`) in the viewport egui-wgpu sets
+/// to the view's rectangle; `layout` binds its `DisplayParams` and value buffer.
+pub(crate) fn display_pipeline(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    target_format: wgpu::TextureFormat,
+    label: &str,
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(SHADERS[1].1.into()),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("display_vertex"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some("display_fragment"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format: target_format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+/// Copies the first `size` bytes of `buffer` (vec4<f32> values) back to the CPU. Blocks.
+pub(crate) fn read_vec4_buffer(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    buffer: &wgpu::Buffer,
+    size: u64,
+) -> Result<Vec<[f32; 4]>, String> {
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+    encoder.copy_buffer_to_buffer(buffer, 0, &readback, 0, size);
+    queue.submit([encoder.finish()]);
+    let slice = readback.slice(..);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        let _ = sender.send(result);
+    });
+    device
+        .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(600)) })
+        .map_err(|e| format!("waiting for the GPU failed: {e}"))?;
+    receiver.recv().map_err(|e| e.to_string())?.map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
+    let data = slice.get_mapped_range().map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
+    let values = bytemuck::cast_slice::<u8, f32>(&data).chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
+    drop(data);
+    readback.unmap();
+    Ok(values)
+}

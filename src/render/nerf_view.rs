@@ -187,10 +187,6 @@ impl NerfGpu {
             label: Some("nerf_view.wgsl"),
             source: wgpu::ShaderSource::Wgsl(super::SHADERS[2].1.into()),
         });
-        let display_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("inr_display.wgsl (nerf)"),
-            source: wgpu::ShaderSource::Wgsl(super::SHADERS[1].1.into()),
-        });
         let march_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("nerf march"),
             bind_group_layouts: &[Some(&march_layout)],
@@ -204,36 +200,7 @@ impl NerfGpu {
             compilation_options: wgpu::PipelineCompilationOptions::default(),
             cache: None,
         });
-        let display_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("nerf display"),
-            bind_group_layouts: &[Some(&display_layout)],
-            immediate_size: 0,
-        });
-        let display = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("nerf display"),
-            layout: Some(&display_pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &display_module,
-                entry_point: Some("display_vertex"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &display_module,
-                entry_point: Some("display_fragment"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let display = super::display_pipeline(device, &display_layout, target_format, "nerf display");
         Self {
             march,
             display,
@@ -484,30 +451,7 @@ impl NerfGpu {
         *lock(&view.flight) = Flight::Idle;
         let pixels = u64::from(request.camera.width) * u64::from(request.camera.height);
         let size = pixels * VALUE_BYTES;
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("nerf readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder =
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("nerf readback") });
-        encoder.copy_buffer_to_buffer(&view.values, 0, &readback, 0, size);
-        queue.submit([encoder.finish()]);
-        let slice = readback.slice(..);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |result| {
-            let _ = sender.send(result);
-        });
-        device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(std::time::Duration::from_secs(600)) })
-            .map_err(|e| format!("waiting for the GPU failed: {e}"))?;
-        receiver.recv().map_err(|e| e.to_string())?.map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
-        let data = slice.get_mapped_range().map_err(|e| format!("reading the GPU buffer failed: {e}"))?;
-        let values = bytemuck::cast_slice::<u8, f32>(&data).chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect();
-        drop(data);
-        readback.unmap();
-        Ok(values)
+        super::read_vec4_buffer(device, queue, &view.values, size)
     }
 }
 

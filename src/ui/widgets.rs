@@ -108,3 +108,47 @@ pub fn lab_list_ui(ui: &mut egui::Ui, current: LabId, commands: &mut Vec<Command
         }
     }
 }
+
+/// Two plots side by side: log₁₀ loss and PSNR against the step, filling the width and the
+/// height left (at least `min_height`). `points` are `(step, loss, psnr_db)`.
+pub fn loss_psnr_plots_ui(
+    ui: &mut egui::Ui,
+    id: &str,
+    titles: (&str, &str),
+    points: &[(f64, f64, f64)],
+    min_height: f32,
+) {
+    use egui_plot::{Line, Plot, PlotPoints};
+    /// At most this many points per plotted line.
+    const MAX_PLOT_POINTS: usize = 2000;
+    let stride = points.len().div_ceil(MAX_PLOT_POINTS).max(1);
+    let line = |f: fn(&(f64, f64, f64)) -> f64| -> PlotPoints<'static> {
+        points.iter().step_by(stride).map(|p| [p.0, f(p)]).collect()
+    };
+    let width = (ui.available_width() - theme::SPACING) / 2.0;
+    let height = (ui.available_height() - 3.0 * ui.spacing().interact_size.y).max(min_height);
+    let (loss_colour, psnr_colour) = (theme::loss_colour(ui), theme::psnr_colour(ui));
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            ui.label(titles.0);
+            Plot::new(format!("{id} loss"))
+                .width(width)
+                .height(height)
+                .x_axis_label("step")
+                .y_axis_formatter(|mark, _| {
+                    // Label whole powers of ten only; the plotted value is log₁₀(loss).
+                    let power = mark.value.round();
+                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
+                })
+                .show(ui, |plot| {
+                    plot.line(Line::new("loss", line(|p| p.1.max(1e-12).log10())).color(loss_colour));
+                });
+        });
+        ui.vertical(|ui| {
+            ui.label(titles.1);
+            Plot::new(format!("{id} psnr")).width(width).height(height).x_axis_label("step").show(ui, |plot| {
+                plot.line(Line::new("PSNR", line(|p| p.2)).color(psnr_colour));
+            });
+        });
+    });
+}

@@ -396,7 +396,7 @@ fn test_baked_grid() -> sparsefield::compute::nerf::bake::BakedGrid {
             }
         }
     }
-    BakedGrid::from_values(r as u32, scene_box, values, 0.02, glam::Vec3::new(1.0, 1.0, 1.0))
+    BakedGrid::from_values(r as u32, scene_box, values, 0.02, glam::Vec3::new(1.0, 1.0, 1.0)).unwrap()
 }
 
 /// The GPU march of a baked grid matches its CPU twin (`BakedGrid::render_pixel`) pixel by pixel:

@@ -16,6 +16,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::compute::cpu_f32_slice;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -93,16 +94,6 @@ impl SirenOp {
     fn width(&self) -> usize {
         self.slots[0].fan_out
     }
-}
-
-fn f32_slice<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("SIREN op: {what} must be f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("SIREN op: {what} must be contiguous");
-    };
-    Ok(&data[start..end])
 }
 
 fn weight(params: &[f32], slot: LayerSlot) -> MatRef<'_, f32> {
@@ -184,8 +175,8 @@ impl CustomOp2 for SirenOp {
         params_storage: &CpuStorage,
         params_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let coords = f32_slice(coords_storage, coords_layout, "coordinates")?;
-        let params = f32_slice(params_storage, params_layout, "parameters")?;
+        let coords = f32_slice_of(coords_storage, coords_layout, "coordinates")?;
+        let params = f32_slice_of(params_storage, params_layout, "parameters")?;
         let rows = self.check(coords_layout, params)?;
         let (width, fan_in, out_features) = (self.width(), self.slots[0].fan_in, self.output().fan_out);
         let num_hidden = self.hidden().len();
@@ -266,9 +257,9 @@ impl CustomOp2 for SirenOp {
         else {
             candle_core::bail!("the fused SIREN runs on the CPU only");
         };
-        let grad_y = f32_slice(g_cpu, g_layout, "output gradient")?;
-        let coords_values = f32_slice(c_cpu, c_layout, "coordinates")?;
-        let params_values = f32_slice(p_cpu, p_layout, "parameters")?;
+        let grad_y = f32_slice_of(g_cpu, g_layout, "output gradient")?;
+        let coords_values = f32_slice_of(c_cpu, c_layout, "coordinates")?;
+        let params_values = f32_slice_of(p_cpu, p_layout, "parameters")?;
         let rows = self.check(c_layout, params_values)?;
         let (width, out_features) = (self.width(), self.output().fan_out);
         if ws.rows != rows || grad_y.len() != rows * out_features {
@@ -421,4 +412,8 @@ impl WithSimd for GradientPass<'_> {
             }
         }
     }
+}
+
+fn f32_slice_of<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    cpu_f32_slice(storage, layout, "SIREN op", what)
 }

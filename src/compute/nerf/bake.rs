@@ -70,14 +70,25 @@ pub struct BakedGrid {
 }
 
 impl BakedGrid {
-    /// A grid from explicit values (tests, other labs); computes the coarse grid.
+    /// A grid from explicit values (tests, other labs); computes the coarse grid. Needs 2–1024
+    /// points per axis, `resolution³` values, a positive step and a non-empty box.
     pub fn from_values(
         resolution: u32,
         scene_box: SceneBox,
         values: Vec<[f32; 4]>,
         step: f32,
         background: Vec3,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        if !(2..=1024).contains(&resolution) || values.len() != (resolution as usize).pow(3) {
+            return Err(format!(
+                "a baked grid needs 2–1024 points per axis and resolution³ values, got {resolution} and {}",
+                values.len()
+            ));
+        }
+        let size = scene_box.size();
+        if !(step.is_finite() && step > 0.0 && size.is_finite() && size.min_element() > 0.0) {
+            return Err("a baked grid needs a positive step and a non-empty scene box".into());
+        }
         let coarse_resolution = (resolution - 1).div_ceil(BLOCK).max(1);
         let r = resolution as usize;
         let cr = coarse_resolution as usize;
@@ -93,7 +104,7 @@ impl BakedGrid {
                 }
             }
         }
-        Self { resolution, scene_box, values, coarse_resolution, coarse_max, step, background, source_step: 0 }
+        Ok(Self { resolution, scene_box, values, coarse_resolution, coarse_max, step, background, source_step: 0 })
     }
 
     /// Trilinear sample at `u ∈ [0, 1]³` (clamped).
@@ -197,7 +208,7 @@ impl BakedGrid {
     }
 }
 
-/// Bakes `snapshot` at up to `resolution³` points. Points far from occupied cells are left empty
+/// Bakes `snapshot` at up to `resolution³` points (8 to 512 per axis). Points far from occupied cells are left empty
 /// without querying the field; while much of the box is occupied (early in training) the
 /// resolution is lowered so that at most about `max_queries` points are evaluated.
 pub fn bake(snapshot: &NerfSnapshot, resolution: u32, max_queries: usize) -> BakedGrid {
@@ -266,7 +277,19 @@ pub fn bake(snapshot: &NerfSnapshot, resolution: u32, max_queries: usize) -> Bak
         v[3] = field.sigma[k * n_dirs];
         values[idx] = v;
     }
-    let mut grid = BakedGrid::from_values(resolution, scene_box, values, snapshot.march.step, snapshot.background);
+    let values_len = values.len();
+    let mut grid = BakedGrid::from_values(resolution, scene_box, values, snapshot.march.step, snapshot.background)
+        .unwrap_or_else(|_| BakedGrid {
+            // Unreachable for a validated snapshot (resolution ≥ 8, step > 0); an empty grid otherwise.
+            resolution,
+            scene_box,
+            values: vec![[0.0; 4]; values_len],
+            coarse_resolution: 1,
+            coarse_max: vec![0.0],
+            step: 1.0,
+            background: snapshot.background,
+            source_step: 0,
+        });
     grid.source_step = snapshot.step;
     grid
 }

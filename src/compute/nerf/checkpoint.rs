@@ -124,8 +124,13 @@ pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointEr
     if !(size.is_finite() && size.min_element() > 0.0) {
         return Err(config_err("the scene box is empty or not finite".into()));
     }
-    if !(config.march.step.is_finite() && config.march.step > 0.0) {
-        return Err(config_err("the march step must be positive".into()));
+    // Bounds that keep marching finite: at most 65536 steps across the box's diagonal.
+    let min_step = size.length() / 65_536.0;
+    if !(config.march.step.is_finite() && config.march.step >= min_step) {
+        return Err(config_err(format!("the march step must be at least {min_step} (1/65536 of the box diagonal)")));
+    }
+    if !(1..=65_536).contains(&config.march.max_samples) {
+        return Err(config_err("the samples per ray must be 1–65536".into()));
     }
 
     let weights_path = dir.join(WEIGHTS_FILE);

@@ -16,6 +16,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::compute::cpu_f32_slice;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -300,16 +301,6 @@ fn back_to_input(out: &mut [f32], g: &[f32], params: &[f32], slot: LayerSlot, ro
     );
 }
 
-fn f32_slice<'s>(storage: &'s CpuStorage, layout: &Layout, what: &str) -> Result<&'s [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("field op: {what} must be f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("field op: {what} must be contiguous");
-    };
-    Ok(&data[start..end])
-}
-
 impl FieldOp {
     fn check(&self, inputs: &Layout, params: &[f32]) -> Result<usize> {
         let (rows, cols) = inputs.shape().dims2()?;
@@ -330,8 +321,8 @@ impl CustomOp2 for FieldOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let inputs = f32_slice(s1, l1, "inputs")?;
-        let params = f32_slice(s2, l2, "parameters")?;
+        let inputs = f32_slice_of(s1, l1, "inputs")?;
+        let params = f32_slice_of(s2, l2, "parameters")?;
         let rows = self.check(l1, params)?;
         let mut out = vec![0.0_f32; rows * 4];
         let num_blocks = rows.div_ceil(BLOCK_ROWS);
@@ -379,9 +370,9 @@ impl CustomOp2 for FieldOp {
         else {
             candle_core::bail!("the fused field runs on the CPU only");
         };
-        let grad = f32_slice(g_cpu, g_layout, "output gradient")?;
-        let input_values = f32_slice(i_cpu, i_layout, "inputs")?;
-        let params_values = f32_slice(p_cpu, p_layout, "parameters")?;
+        let grad = f32_slice_of(g_cpu, g_layout, "output gradient")?;
+        let input_values = f32_slice_of(i_cpu, i_layout, "inputs")?;
+        let params_values = f32_slice_of(p_cpu, p_layout, "parameters")?;
         let rows = self.check(i_layout, params_values)?;
         if ws.rows != rows || grad.len() != rows * 4 {
             candle_core::bail!("field op backward: gradient of the wrong size");
@@ -440,4 +431,8 @@ impl CustomOp2 for FieldOp {
         drop((g_storage, i_storage, p_storage, ws));
         Ok((None, Some(Tensor::from_vec(grads, num_params, &device)?)))
     }
+}
+
+fn f32_slice_of<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    cpu_f32_slice(storage, layout, "field op", what)
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::compute::cpu_f32_slice;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 use glam::Vec3;
 use rayon::prelude::*;
@@ -53,7 +54,7 @@ impl HashGridConfig {
     /// Cells per axis of `level`: geometric from `base_resolution` to `max_resolution`.
     pub fn resolution(&self, level: usize) -> u32 {
         if self.num_levels <= 1 {
-            return self.base_resolution;
+            return self.base_resolution.max(1);
         }
         let (lo, hi) = (f64::from(self.base_resolution.max(1)), f64::from(self.max_resolution.max(1)));
         #[allow(clippy::cast_precision_loss)]
@@ -239,16 +240,6 @@ pub struct HashEncodingOp {
     pub grid: Arc<HashGrid>,
 }
 
-fn f32_slice<'s>(storage: &'s CpuStorage, layout: &Layout, what: &str) -> Result<&'s [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("hash encoding: {what} must be f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("hash encoding: {what} must be contiguous");
-    };
-    Ok(&data[start..end])
-}
-
 impl HashEncodingOp {
     fn check(&self, positions: &Layout, table: &[f32]) -> Result<usize> {
         let (n, three) = positions.shape().dims2()?;
@@ -278,8 +269,8 @@ impl CustomOp2 for HashEncodingOp {
         table_storage: &CpuStorage,
         table_layout: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let positions = f32_slice(positions_storage, positions_layout, "positions")?;
-        let table = f32_slice(table_storage, table_layout, "table")?;
+        let positions = f32_slice_of(positions_storage, positions_layout, "positions")?;
+        let table = f32_slice_of(table_storage, table_layout, "table")?;
         let n = self.check(positions_layout, table)?;
         let out = self.grid.encode(table, positions);
         Ok((CpuStorage::F32(out), Shape::from((n, self.grid.config.output_dim()))))
@@ -299,8 +290,8 @@ impl CustomOp2 for HashEncodingOp {
         let (Storage::Cpu(g_cpu), Storage::Cpu(p_cpu)) = (&*g_storage, &*p_storage) else {
             candle_core::bail!("the hash encoding runs on the CPU only");
         };
-        let grad = f32_slice(g_cpu, g_layout, "output gradient")?;
-        let pos = f32_slice(p_cpu, p_layout, "positions")?;
+        let grad = f32_slice_of(g_cpu, g_layout, "output gradient")?;
+        let pos = f32_slice_of(p_cpu, p_layout, "positions")?;
         if grad.len() != pos.len() / 3 * self.grid.config.output_dim() {
             candle_core::bail!("hash encoding backward: gradient of the wrong size");
         }
@@ -309,4 +300,8 @@ impl CustomOp2 for HashEncodingOp {
         drop((g_storage, p_storage));
         Ok((None, Some(Tensor::from_vec(grad_table, n, table.device())?)))
     }
+}
+
+fn f32_slice_of<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    cpu_f32_slice(storage, layout, "hash encoding", what)
 }

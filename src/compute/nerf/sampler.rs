@@ -129,7 +129,12 @@ pub fn march(rays: &[Ray], jitter: &[f32], grid: &OccupancyGrid, settings: &Marc
                 if let Some((near, far)) = grid.scene_box.intersect(ray, NEAR_T) {
                     let mut t = near + j * step;
                     let mut count = 0;
-                    while t < far && count < settings.max_samples {
+                    // Also bounds the loop where `t += step` would stop changing `t`.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let max_iterations = ((far - near) / step).ceil().min(1e7) as usize + 2;
+                    let mut iterations = 0;
+                    while t < far && count < settings.max_samples && iterations < max_iterations {
+                        iterations += 1;
                         let p = ray.at(t);
                         if grid.is_occupied(p) {
                             part.t.push(t);

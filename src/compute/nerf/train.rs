@@ -211,6 +211,8 @@ pub struct Trainer {
     view_starts: Vec<usize>,
     rays_per_batch: usize,
     step: u64,
+    /// The step this run started from (a resumed checkpoint's), for the learning-rate schedule.
+    first_step: u64,
 }
 
 impl Trainer {
@@ -262,6 +264,7 @@ impl Trainer {
             view_starts,
             rays_per_batch,
             step,
+            first_step: step,
         })
     }
 
@@ -322,7 +325,7 @@ impl Trainer {
         let start = Instant::now();
         self.step += 1;
         #[allow(clippy::cast_precision_loss)]
-        let progress = (self.step as f64 / self.cfg.steps as f64).min(1.0);
+        let progress = ((self.step - self.first_step) as f64 / self.cfg.steps as f64).min(1.0);
         #[allow(clippy::cast_possible_truncation)]
         let lr = (self.cfg.learning_rate * self.cfg.lr_final_ratio.powf(progress)) as f32;
 

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::compute::cpu_f32_slice;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -72,16 +73,6 @@ pub struct CompositeOp {
     pub samples: Arc<PackedSamples>,
 }
 
-fn f32_slice<'s>(storage: &'s CpuStorage, layout: &Layout, what: &str) -> Result<&'s [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("compositing: {what} must be f32");
-    };
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("compositing: {what} must be contiguous");
-    };
-    Ok(&data[start..end])
-}
-
 impl CompositeOp {
     fn check(&self, sigmas: &[f32], rgbs: &[f32]) -> Result<()> {
         let n = self.samples.num_samples();
@@ -103,8 +94,8 @@ impl CustomOp2 for CompositeOp {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
-        let sigmas = f32_slice(s1, l1, "densities")?;
-        let rgbs = f32_slice(s2, l2, "colours")?;
+        let sigmas = f32_slice_of(s1, l1, "densities")?;
+        let rgbs = f32_slice_of(s2, l2, "colours")?;
         self.check(sigmas, rgbs)?;
         let samples = &self.samples;
         let mut out = vec![0.0_f32; samples.num_rays() * 4];
@@ -137,9 +128,9 @@ impl CustomOp2 for CompositeOp {
         else {
             candle_core::bail!("compositing runs on the CPU only");
         };
-        let grad = f32_slice(g_cpu, g_layout, "output gradient")?;
-        let sig = f32_slice(s_cpu, s_layout, "densities")?;
-        let col = f32_slice(c_cpu, c_layout, "colours")?;
+        let grad = f32_slice_of(g_cpu, g_layout, "output gradient")?;
+        let sig = f32_slice_of(s_cpu, s_layout, "densities")?;
+        let col = f32_slice_of(c_cpu, c_layout, "colours")?;
         self.check(sig, col)?;
         let samples = &self.samples;
         if grad.len() != samples.num_rays() * 4 {
@@ -199,4 +190,8 @@ impl CustomOp2 for CompositeOp {
         drop((g_storage, s_storage, c_storage));
         Ok((Some(Tensor::from_vec(grad_sigma, n, &d_s)?), Some(Tensor::from_vec(grad_rgb, (n, 3), &d_c)?)))
     }
+}
+
+fn f32_slice_of<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> Result<&'a [f32]> {
+    cpu_f32_slice(storage, layout, "compositing", what)
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Rect, Sense, Vec2, pos2, vec2};
 use eframe::egui_wgpu;
-use egui_plot::{Line, Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
 use super::super::{BuiltinImage, Command, FileRequest, theme};
@@ -460,42 +459,16 @@ fn handle_view_input(ui: &egui::Ui, view: &mut InrViewState, interactions: &[(Re
     }
 }
 
-/// At most this many points per plotted line.
-const MAX_PLOT_POINTS: usize = 2000;
-
 fn plots_ui(ui: &mut egui::Ui, history: &[StepRecord]) {
-    let stride = history.len().div_ceil(MAX_PLOT_POINTS).max(1);
     #[allow(clippy::cast_precision_loss)]
-    let points = |f: fn(&StepRecord) -> f64| -> PlotPoints<'static> {
-        history.iter().step_by(stride).map(|r| [r.step as f64, f(r)]).collect()
-    };
-    let width = (ui.available_width() - theme::SPACING) / 2.0;
-    // The plots take the height left under the views (two label rows and the axis labels).
-    let height = (ui.available_height() - 3.0 * ui.spacing().interact_size.y).max(theme::MIN_PLOT_HEIGHT);
-    let (loss_colour, psnr_colour) = (theme::loss_colour(ui), theme::psnr_colour(ui));
-    ui.horizontal(|ui| {
-        ui.vertical(|ui| {
-            ui.label("Training loss (MSE, log₁₀)");
-            Plot::new("inr loss")
-                .width(width)
-                .height(height)
-                .x_axis_label("step")
-                .y_axis_formatter(|mark, _| {
-                    // Label whole powers of ten only; the plotted value is log₁₀(loss).
-                    let power = mark.value.round();
-                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-                })
-                .show(ui, |plot| {
-                    plot.line(Line::new("loss", points(|r| r.loss.max(1e-12).log10())).color(loss_colour));
-                });
-        });
-        ui.vertical(|ui| {
-            ui.label("PSNR (dB)");
-            Plot::new("inr psnr").width(width).height(height).x_axis_label("step").show(ui, |plot| {
-                plot.line(Line::new("PSNR", points(|r| r.psnr_db)).color(psnr_colour));
-            });
-        });
-    });
+    let points: Vec<_> = history.iter().map(|r| (r.step as f64, r.loss, r.psnr_db)).collect();
+    super::super::widgets::loss_psnr_plots_ui(
+        ui,
+        "inr",
+        ("Training loss (MSE, log₁₀)", "PSNR (dB)"),
+        &points,
+        theme::MIN_PLOT_HEIGHT,
+    );
 }
 
 /// The largest size of aspect ratio `aspect` (width / height) that fits in `available`.

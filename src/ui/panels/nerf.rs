@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use eframe::egui::{self, Sense, pos2, vec2};
 use eframe::egui_wgpu;
-use egui_plot::{Line, Plot, PlotPoints};
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
@@ -87,7 +86,7 @@ impl NerfSettings {
         }
         self.batch_samples = self.batch_samples.clamp(1 << 10, 1 << 20);
         self.downscale = self.downscale.clamp(1, 16);
-        self.demo_size = self.demo_size.clamp(32, 512);
+        self.demo_size = self.demo_size.clamp(32, 1024);
         self.refine_size = self.refine_size.clamp(64, 1024);
         self.export_size = self.export_size.clamp(16, 4096);
         self.turntable_frames = self.turntable_frames.clamp(1, 720);
@@ -108,6 +107,7 @@ pub struct NerfStepRecord {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RefineWanted {
     pub key: u64,
+    pub field_id: u64,
     pub camera: Camera,
     pub mode: ViewMode,
     pub depth_range: (f32, f32),
@@ -155,6 +155,7 @@ pub struct NerfPanelState<'a> {
     pub loading: bool,
     pub training: bool,
     pub snapshot: Option<&'a NerfSnapshot>,
+    pub field_id: u64,
     pub baked: Option<Versioned<BakedGrid>>,
     pub history: &'a [NerfStepRecord],
     pub cpu_frame: Option<(Arc<CpuFrame>, f64)>,
@@ -205,7 +206,7 @@ pub fn nerf_controls_ui(
         ui.add(egui::DragValue::new(&mut settings.downscale).range(1..=16).suffix("×")).labelled_by(label.id);
         ui.end_row();
         let label = ui.label("Demo size").on_hover_text("Image side of the demo scene's views");
-        ui.add(egui::DragValue::new(&mut settings.demo_size).range(32..=512).suffix(" px")).labelled_by(label.id);
+        ui.add(egui::DragValue::new(&mut settings.demo_size).range(32..=1024).suffix(" px")).labelled_by(label.id);
         ui.end_row();
     });
 
@@ -316,9 +317,10 @@ fn grid_for(size: egui::Vec2, pixels: f64) -> (u32, u32) {
     (w.round() as u32, h.round() as u32)
 }
 
-fn frame_key(camera: &Camera, mode: ViewMode, step: u64) -> u64 {
+/// Identifies a full-quality frame: camera, mode, and `(field id, training step)`.
+fn frame_key(camera: &Camera, mode: ViewMode, field: (u64, u64)) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (camera.width, camera.height, step).hash(&mut h);
+    (camera.width, camera.height, field).hash(&mut h);
     mode.hash(&mut h);
     for v in camera.world_from_camera.to_cols_array() {
         v.to_bits().hash(&mut h);
@@ -434,7 +436,7 @@ pub fn nerf_main_ui(
                 let (w, h) = grid_for(display, refine_pixels.min(full_pixels));
                 view.orbit.camera(w, h)
             };
-            let refine_key = frame_key(&refine_camera, settings.mode, step);
+            let refine_key = frame_key(&refine_camera, settings.mode, (state.field_id, step));
             let cpu_frame = state.cpu_frame.as_ref().filter(|(f, _)| !moving && f.key == refine_key);
             let (w, h) = if moving {
                 grid_for(display, view.interactive_pixels.min(full_pixels))
@@ -449,6 +451,7 @@ pub fn nerf_main_ui(
             {
                 view.refine_wanted = Some(RefineWanted {
                     key: refine_key,
+                    field_id: state.field_id,
                     camera: refine_camera,
                     mode: settings.mode,
                     depth_range: depth,
@@ -463,6 +466,11 @@ pub fn nerf_main_ui(
                 cpu_frame: cpu_frame.map(|(f, _)| f.clone()),
                 feedback: view.feedback.clone(),
             };
+            // A march skipped while the previous one ran must be retried without waiting for input.
+            let wanted = request.cpu_frame.as_ref().map_or_else(|| request.key(), |f| f.key);
+            if view.feedback.shown_key() != wanted {
+                ui.ctx().request_repaint_after(std::time::Duration::from_millis(30));
+            }
             ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, NerfViewCallback { request }));
             let gpu_ms = view
                 .feedback
@@ -535,38 +543,14 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset) {
     }
 }
 
-/// At most this many points per plotted line.
-const MAX_PLOT_POINTS: usize = 2000;
-
 fn plots_ui(ui: &mut egui::Ui, history: &[NerfStepRecord]) {
-    let stride = history.len().div_ceil(MAX_PLOT_POINTS).max(1);
     #[allow(clippy::cast_precision_loss)]
-    let points = |f: fn(&NerfStepRecord) -> f64| -> PlotPoints<'static> {
-        history.iter().step_by(stride).map(|r| [r.step as f64, f(r)]).collect()
-    };
-    let width = (ui.available_width() - theme::SPACING) / 2.0;
-    let height = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).max(theme::MIN_PLOT_HEIGHT - 40.0);
-    let (loss_colour, psnr_colour) = (theme::loss_colour(ui), theme::psnr_colour(ui));
-    ui.horizontal(|ui| {
-        ui.vertical(|ui| {
-            ui.label("Training loss (MSE of the batch, log₁₀)");
-            Plot::new("nerf loss")
-                .width(width)
-                .height(height)
-                .x_axis_label("step")
-                .y_axis_formatter(|mark, _| {
-                    let power = mark.value.round();
-                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-                })
-                .show(ui, |plot| {
-                    plot.line(Line::new("loss", points(|r| r.loss.max(1e-12).log10())).color(loss_colour));
-                });
-        });
-        ui.vertical(|ui| {
-            ui.label("Batch PSNR (dB)");
-            Plot::new("nerf psnr").width(width).height(height).x_axis_label("step").show(ui, |plot| {
-                plot.line(Line::new("PSNR", points(|r| r.psnr_db)).color(psnr_colour));
-            });
-        });
-    });
+    let points: Vec<_> = history.iter().map(|r| (r.step as f64, r.loss, r.psnr_db)).collect();
+    super::super::widgets::loss_psnr_plots_ui(
+        ui,
+        "nerf",
+        ("Training loss (MSE of the batch, log₁₀)", "Batch PSNR (dB)"),
+        &points,
+        theme::MIN_PLOT_HEIGHT - 40.0,
+    );
 }
