@@ -338,6 +338,10 @@ impl NerfGpu {
             }
         }
 
+        // While a march runs, its buffers stay as they are (and on screen).
+        if self.views.get(&request.view_id).is_some_and(|v| *lock(&v.flight) != Flight::Idle) {
+            return;
+        }
         if let Some(frame) = &request.cpu_frame {
             let pixels = u64::from(frame.width) * u64::from(frame.height);
             let view = self.view_target(device, request.view_id, pixels);
