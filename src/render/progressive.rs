@@ -27,7 +27,7 @@ pub struct WorkItem {
 
 /// While the weights keep changing, a level is only started if it completes within this many
 /// frames.
-pub const MAX_STALE_FRAMES: u64 = 12;
+pub const MAX_STALE_FRAMES: u64 = 30;
 
 /// The finest level whose grid `budget_pixels` a frame covers within [`MAX_STALE_FRAMES`] frames
 /// (the coarsest if none does).
@@ -169,6 +169,8 @@ pub struct Pacer {
     views_last_frame: u32,
     /// Numbers the completion callbacks, so that one arriving after a give-up is ignored.
     ticket: u64,
+    /// The last dispatch has not yet been judged as keeping up or falling behind.
+    judge_pending: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -195,6 +197,7 @@ impl Default for Pacer {
             views_this_frame: 0,
             views_last_frame: 1,
             ticket: 0,
+            judge_pending: false,
         }
     }
 }
@@ -206,6 +209,10 @@ impl Pacer {
     const MAX_MACS: f64 = 1e13;
     /// A completion that takes longer than this is assumed to have happened (e.g. a lost device).
     const GIVE_UP_SECS: f64 = 10.0;
+    /// The budget grows by this factor after work that finished within a frame, and shrinks by
+    /// its inverse after work that did not, so that it follows the throughput the adapter really
+    /// has now (the warm-up measures it once, maybe while the CPU was busy with training).
+    const ADAPT: f64 = 1.25;
 
     /// Sets the per-frame budget from the adapter's throughput in multiply-adds per second.
     pub fn set_throughput(&mut self, macs_per_sec: f64) {
@@ -246,7 +253,10 @@ impl Pacer {
     fn begin_frame(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: u64) -> bool {
         let current = *Self::lock(&self.state);
         match current {
-            PacerState::Idle => true,
+            PacerState::Idle => {
+                self.judge(true);
+                true
+            }
             PacerState::Submitted { frame: submitted } if submitted < frame => {
                 // That frame has been submitted since: hear when its work completes.
                 self.ticket += 1;
@@ -259,18 +269,31 @@ impl Pacer {
                         *state = PacerState::Idle;
                     }
                 });
+                self.judge_pending = true;
                 false
             }
             PacerState::Submitted { .. } => true,
             PacerState::Waiting { since, .. } => {
                 // Lets wgpu deliver the callback even if nothing else polls the device.
                 let _ = device.poll(wgpu::PollType::Poll);
-                let mut state = Self::lock(&self.state);
-                if *state != PacerState::Idle && since.elapsed().as_secs_f64() > Self::GIVE_UP_SECS {
-                    *state = PacerState::Idle;
-                }
-                *state == PacerState::Idle
+                let idle = {
+                    let mut state = Self::lock(&self.state);
+                    if *state != PacerState::Idle && since.elapsed().as_secs_f64() > Self::GIVE_UP_SECS {
+                        *state = PacerState::Idle;
+                    }
+                    *state == PacerState::Idle
+                };
+                self.judge(idle);
+                idle
             }
+        }
+    }
+
+    /// Adapts the budget once per dispatch: up when it finished within a frame, else down.
+    fn judge(&mut self, finished: bool) {
+        if std::mem::take(&mut self.judge_pending) {
+            let factor = if finished { Self::ADAPT } else { 1.0 / Self::ADAPT };
+            self.macs_per_frame = (self.macs_per_frame * factor).clamp(Self::MIN_MACS, Self::MAX_MACS);
         }
     }
 

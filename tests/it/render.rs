@@ -154,7 +154,7 @@ fn progressive_adopts_new_weights_level_by_level() {
 #[test]
 fn progressive_keeps_changing_weights_fresh_at_an_affordable_level() {
     let full = (400, 400);
-    let budget = 2000; // 1/8 (50×50) takes 2 frames, 1/4 (100×100) 5, 1/2 (200×200) 20 > 12
+    let budget = 2000; // 1/8 (50×50) takes 2 frames, 1/4 5, 1/2 (200×200) 20, full (400×400) 80 > 30
     let mut p = Progressive::default();
     let mut generation = 0;
     let mut levels_started = Vec::new();
@@ -166,8 +166,8 @@ fn progressive_keeps_changing_weights_fresh_at_an_affordable_level() {
         }
         p.complete(item);
     }
-    assert!(levels_started.iter().all(|&l| l <= 1), "never starts 1/2 while training: {levels_started:?}");
-    assert_eq!(p.shown().map(|(level, _)| level), Some(1));
+    assert!(levels_started.iter().all(|&l| l <= 2), "never starts full resolution while training: {levels_started:?}");
+    assert_eq!(p.shown().map(|(level, _)| level), Some(2));
     // Training stops: refinement reaches full resolution.
     while let Some(item) = p.plan(1, full, budget, generation) {
         p.complete(item);
@@ -199,6 +199,37 @@ fn pacer_budget_follows_the_measured_throughput() {
     assert!((pacer.macs_per_frame() - 1e9 * Pacer::TARGET_SECS).abs() < 1.0, "a bad measurement is ignored");
     pacer.set_throughput(1.0);
     assert!(pacer.macs_per_frame() >= 1e6, "never below a floor");
+}
+
+/// The budget follows the adapter: work that completes within a frame lets it grow, work still
+/// running a frame later makes it shrink, once per dispatch.
+#[test]
+fn pacer_budget_adapts_to_completions() {
+    let gpu = gpu();
+    let mut pacer = Pacer::default();
+    pacer.set_throughput(1e8);
+    let start = pacer.macs_per_frame();
+    let mut frame = 0;
+    for _ in 0..4 {
+        // A dispatch (nothing really submitted, so its completion is immediate) ...
+        frame += 1;
+        assert!(pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100).is_some());
+        pacer.note_dispatch(frame);
+        // ... the next frame asks to hear about it, the one after finds it done.
+        frame += 1;
+        assert!(pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100).is_none());
+        frame += 1;
+        gpu.device.poll(eframe::egui_wgpu::wgpu::PollType::Poll).unwrap();
+        assert!(pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100).is_some());
+    }
+    let grown = pacer.macs_per_frame();
+    assert!((grown / start - 1.25_f64.powi(4)).abs() < 1e-6, "grew ×{} over 4 quick completions", grown / start);
+    // Frames without dispatches do not change it.
+    for _ in 0..5 {
+        frame += 1;
+        pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100);
+    }
+    assert_eq!(pacer.macs_per_frame(), grown);
 }
 
 #[test]
