@@ -264,6 +264,8 @@ pub struct InrGpu {
     pacer: Pacer,
     /// When set, views wait until its warm-up is done (see [`warm_up_shaders`]).
     warm_up: Option<Arc<WarmUp>>,
+    /// The warm-up's measurement seeds the pacer once; after that the pacer adapts on its own.
+    throughput_seeded: bool,
     views: HashMap<u64, ViewBuffers>,
     linear_output: bool,
 }
@@ -381,6 +383,7 @@ impl InrGpu {
             pipelines: Pipelines::new(device, target_format),
             pacer: Pacer::default(),
             warm_up: None,
+            throughput_seeded: false,
             views: HashMap::new(),
             linear_output: target_format.is_srgb(),
         }
@@ -488,7 +491,10 @@ impl InrGpu {
                 request.feedback.done.store(false, Ordering::Relaxed);
                 return;
             };
-            self.pacer.set_throughput(macs_per_sec);
+            if !self.throughput_seeded {
+                self.pacer.set_throughput(macs_per_sec);
+                self.throughput_seeded = true;
+            }
         }
         request.feedback.compiling.store(false, Ordering::Relaxed);
         let budget_pixels = match request.budget {
