@@ -219,7 +219,12 @@ fn pacer_budget_adapts_to_completions() {
         frame += 1;
         assert!(pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100).is_none());
         frame += 1;
-        gpu.device.poll(eframe::egui_wgpu::wgpu::PollType::Poll).unwrap();
+        gpu.device
+            .poll(eframe::egui_wgpu::wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(std::time::Duration::from_secs(10)),
+            })
+            .unwrap();
         assert!(pacer.budget_pixels(&gpu.device, &gpu.queue, frame, 100).is_some());
     }
     let grown = pacer.macs_per_frame();
