@@ -7,6 +7,15 @@ use image::{ColorType, DynamicImage, ImageDecoder, ImageReader};
 
 /// The largest accepted width or height; larger headers are refused before any pixel is decoded.
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Limits for reading an image's header: no size limit (the size is checked afterwards, so the
+/// message can say it), but little memory, so that a compressed metadata chunk (a PNG `iCCP`
+/// bomb) cannot allocate gigabytes before the size check.
+pub fn header_limits() -> image::Limits {
+    let mut limits = image::Limits::no_limits();
+    limits.max_alloc = Some(64 << 20);
+    limits
+}
+
 /// Upper bound on what a decoder may allocate (bytes).
 const MAX_DECODE_BYTES: u64 = 2 << 30;
 
@@ -149,7 +158,7 @@ fn decode<R: std::io::BufRead + Seek + Read>(mut reader: R, path: &Path) -> Resu
             return Err(ImageError::UnknownFormat { path: path.to_owned() });
         }
     }
-    header.no_limits();
+    header.limits(header_limits());
     let (width, height) = header.into_dimensions().map_err(decode_err)?;
     if width == 0 || height == 0 {
         return Err(ImageError::Empty { path: path.to_owned(), width, height });

@@ -737,3 +737,17 @@ fn single_file_without_training_frames_is_refused() {
     assert!(matches!(error, DatasetError::NoTrainViews { num_frames: 1, .. }), "{error}");
     assert_mentions(&error, &["transforms.json", "held out"]);
 }
+
+#[test]
+fn instant_ngp_scale_keys_get_a_notice_and_huge_aabb_scales_are_refused() {
+    let dir = ngp_fixture("ngp_scale_notice", 9);
+    edit_json(&dir.join("transforms.json"), |v| {
+        v["scale"] = json!(0.33);
+        v["offset"] = json!([0.5, 0.5, 0.5]);
+    });
+    let data = load(&dir);
+    let notice = data.notices.iter().find(|n| n.contains("scale, offset")).expect("a notice about scale and offset");
+    assert!(notice.contains("±6"), "{notice}");
+    edit_json(&dir.join("transforms.json"), |v| v["aabb_scale"] = json!(1e30));
+    assert_mentions(&load_error(&dir), &["transforms.json", "aabb_scale", "128"]);
+}

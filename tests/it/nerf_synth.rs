@@ -586,3 +586,17 @@ fn demo_default_timing() {
         assert_eq!(dataset.train.len(), 100);
     }
 }
+
+#[test]
+fn a_mesh_of_identical_triangles_still_splits_and_hits() {
+    use sparsefield::compute::nerf::camera::Ray;
+    use sparsefield::compute::nerf::synth::TriangleMesh;
+    let positions =
+        vec![glam::Vec3::new(-1.0, -1.0, 0.0), glam::Vec3::new(1.0, -1.0, 0.0), glam::Vec3::new(0.0, 1.0, 0.0)];
+    let triangles = vec![[0_u32, 1, 2]; 5000];
+    let mesh = TriangleMesh::new(positions, &triangles, None);
+    assert_eq!(mesh.num_triangles(), 5000);
+    let ray = Ray { origin: glam::Vec3::new(0.0, 0.0, 2.0), direction: glam::Vec3::NEG_Z };
+    let hit = mesh.intersect(&ray, 0.0, f32::INFINITY).expect("the ray hits the triangle");
+    assert!((hit.t - 2.0).abs() < 1e-5);
+}

@@ -15,12 +15,16 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::camera::{Camera, SceneBox};
-use crate::compute::image_io::{self, ImageError, MAX_IMAGE_SIDE};
+use crate::compute::image_io::{self, ImageError, MAX_IMAGE_SIDE, header_limits};
 
 /// The single-file layout's name (instant-ngp / nerfstudio).
 pub const SINGLE_FILE_NAME: &str = "transforms.json";
 /// With a single `transforms.json`, frames whose index is a multiple of this are test views.
 pub const TEST_EVERY: usize = 8;
+/// Memory the images of one split may take once loaded (RGBA f32).
+const MAX_SPLIT_BYTES: u64 = 6 << 30;
+/// The largest `aabb_scale` accepted (instant-ngp's own limit).
+pub const MAX_AABB_SCALE: f32 = 128.0;
 /// Half the side of the scene cube of a Blender scene (`aabb_scale` = 1).
 pub const BLENDER_HALF_EXTENT: f32 = 1.5;
 /// Lens distortion keys of instant-ngp / nerfstudio; non-zero values are ignored with a notice.
@@ -822,12 +826,34 @@ fn read_transforms(path: &Path, folder: &Folder<'_>) -> Result<TransformsFile, D
         return Err(top_at.wrong_type("frames", "an array of frames", frames_value));
     };
     let aabb_scale = match top.get("aabb_scale") {
-        Some(value) => Some(top_at.positive("aabb_scale", value, "the scene box's scale")?),
+        Some(value) => {
+            let scale = top_at.positive("aabb_scale", value, "the scene box's scale")?;
+            if scale > MAX_AABB_SCALE {
+                return Err(top_at.bad_value(
+                    "aabb_scale",
+                    format!(
+                        "{scale} is larger than {MAX_AABB_SCALE} (instant-ngp's largest); use a power of two up to it"
+                    ),
+                ));
+            }
+            Some(scale)
+        }
         None => None,
     };
     let top_keys = top_at.intrinsics(top)?;
     let mut distortion: Vec<&'static str> = top_at.distortion(top)?;
     let mut notices = Vec::new();
+    let ignored: Vec<&str> =
+        ["scale", "offset", "applied_transform"].into_iter().filter(|k| top.contains_key(*k)).collect();
+    if !ignored.is_empty() {
+        notices.push(format!(
+            "{}: {} ignored: cameras are used as given, in a scene box of ±{} (Blender's ±1.5 × aabb_scale); \
+             if the scene is clipped, rescale the poses or set aabb_scale.",
+            path.display(),
+            ignored.join(", "),
+            BLENDER_HALF_EXTENT * aabb_scale.unwrap_or(1.0)
+        ));
+    }
     if let Some(model) = top.get("camera_model") {
         let model = top_at.string("camera_model", model)?;
         if !PINHOLE_MODELS.contains(&model) {
@@ -973,6 +999,33 @@ struct LoadedView {
 
 /// Loads the images of `frames` (in parallel) and checks that they share one size.
 fn load_views(file: &TransformsFile, frames: &[FrameSpec], factor: u32) -> Result<Vec<LoadedView>, DatasetError> {
+    // Headers first: the split's pixels must fit in memory before any image is decoded (many
+    // frames may name one large image).
+    let mut bytes: u64 = 0;
+    for frame in frames {
+        let (_, width, height) = read_header(&frame.canonical, &frame.image).map_err(|source| DatasetError::Image {
+            file: file.path.clone(),
+            location: frame_location(frame.index),
+            source,
+        })?;
+        let f = u64::from(factor.max(1));
+        bytes = bytes.saturating_add(u64::from(width / factor.max(1)) * u64::from(height) / f * 16);
+    }
+    if bytes > MAX_SPLIT_BYTES {
+        #[allow(clippy::cast_precision_loss)] // a size in GiB for a message
+        let gib = bytes as f64 / f64::from(1 << 30);
+        return Err(DatasetError::BadValue {
+            file: file.path.clone(),
+            location: TOP_LEVEL.to_owned(),
+            key: "frames".to_owned(),
+            problem: format!(
+                "its {} images would take {:.1} GiB of memory (at most {} GiB per split); load them downscaled",
+                frames.len(),
+                gib,
+                MAX_SPLIT_BYTES >> 30
+            ),
+        });
+    }
     let results: Vec<Result<LoadedView, DatasetError>> =
         frames.par_iter().map(|frame| load_view(&file.path, frame, factor)).collect();
     let mut views = Vec::with_capacity(results.len());
@@ -1046,7 +1099,7 @@ fn read_header(path: &Path, shown: &Path) -> Result<(BufReader<File>, u32, u32),
     if !matches!(header.format(), Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)) {
         return Err(ImageError::UnknownFormat { path: shown.to_owned() });
     }
-    header.no_limits();
+    header.limits(header_limits());
     let (width, height) = header.into_dimensions().map_err(decode_error)?;
     if width == 0 || height == 0 {
         return Err(ImageError::Empty { path: shown.to_owned(), width, height });

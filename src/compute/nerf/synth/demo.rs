@@ -181,10 +181,13 @@ pub fn demo_dataset(spec: &DemoSpec) -> Dataset {
 pub fn mesh_scene(mesh: &Mesh) -> (Scene, usize) {
     let finite = || mesh.positions.iter().filter(|p| p.is_finite());
     let (min, max) = finite().fold((Vec3::INFINITY, Vec3::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
-    let center = if min.is_finite() && max.is_finite() { 0.5 * (min + max) } else { Vec3::ZERO };
-    let radius = finite().map(|p| p.distance(center)).fold(0.0, f32::max);
-    let scale = if radius > 0.0 && radius.is_finite() { radius.recip() } else { 1.0 };
-    let positions: Vec<Vec3> = mesh.positions.iter().map(|p| (*p - center) * scale).collect();
+    // Halves first and the radius in f64: coordinates near f32's range must not overflow.
+    let center = if min.is_finite() && max.is_finite() { 0.5 * min + 0.5 * max } else { Vec3::ZERO };
+    let radius = finite().map(|p| p.as_dvec3().distance(center.as_dvec3())).fold(0.0, f64::max);
+    #[allow(clippy::cast_possible_truncation)]
+    let scale = if radius > 0.0 && radius.is_finite() { (1.0 / radius) as f32 } else { 1.0 };
+    let positions: Vec<Vec3> =
+        mesh.positions.iter().map(|p| ((p.as_dvec3() - center.as_dvec3()) * f64::from(scale)).as_vec3()).collect();
     let triangle_mesh = TriangleMesh::new(positions, &mesh.triangles, mesh.colors.clone());
     let num_dropped = mesh.triangles.len() - triangle_mesh.num_triangles();
     let clay = [Vec3::new(0.85, 0.5, 0.3), Vec3::new(0.95, 0.88, 0.72)];

@@ -572,21 +572,27 @@ impl Bvh {
             if count <= 2 || depth >= MAX_DEPTH {
                 continue;
             }
-            let Some(split) = best_split(items, &boxes, &centroids, c_min, c_max) else {
-                continue;
-            };
-            let leaf_cost = count as f32 * half_area(min, max);
-            if count <= MAX_LEAF_SIZE && split.cost >= leaf_cost {
-                continue;
-            }
-            // Partition in place: triangles whose centroid falls in a bin left of the split first.
-            let mut mid = 0;
-            for k in 0..items.len() {
-                if split.bin_of(centroids[items[k] as usize]) < split.bin {
-                    items.swap(k, mid);
-                    mid += 1;
+            let mid = match best_split(items, &boxes, &centroids, c_min, c_max) {
+                Some(split) => {
+                    let leaf_cost = count as f32 * half_area(min, max);
+                    if count <= MAX_LEAF_SIZE && split.cost >= leaf_cost {
+                        continue;
+                    }
+                    // Partition in place: triangles whose centroid falls in a bin left of the split first.
+                    let mut mid = 0;
+                    for k in 0..items.len() {
+                        if split.bin_of(centroids[items[k] as usize]) < split.bin {
+                            items.swap(k, mid);
+                            mid += 1;
+                        }
+                    }
+                    mid
                 }
-            }
+                // All centroids coincide (e.g. duplicated faces): halve a large leaf anyway, so
+                // that no leaf holds more than a few triangles.
+                None if count > MAX_LEAF_SIZE => count / 2,
+                None => continue,
+            };
             if mid == 0 || mid == count {
                 continue;
             }
