@@ -99,7 +99,9 @@ pub fn bench_nerf(args: &NerfBenchArgs) -> anyhow::Result<()> {
     use crate::compute::nerf::{TrainConfig, Trainer, evaluate};
     use std::sync::Arc;
 
+    let start = Instant::now();
     let data = Arc::new(demo_dataset(&DemoSpec { size: args.size, ..DemoSpec::default() }));
+    println!("nerf demo scene: rendered by the CPU ray tracer in {:.2} s", start.elapsed().as_secs_f64());
     if let Some(dir) = &args.ckpt {
         let (snapshot, _) = crate::compute::nerf::checkpoint::load(dir)?;
         return bench_nerf_view(args, &data, &snapshot);

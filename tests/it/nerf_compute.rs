@@ -60,6 +60,33 @@ fn reference_encoding(cfg: &HashGridConfig, table: &[f32], p: [f32; 3]) -> Vec<f
     out
 }
 
+/// `n` unit directions, flat `[x, y, z, …]`.
+fn random_directions(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .flat_map(|_| {
+            let d = Vec3::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0))
+                .normalize();
+            d.to_array()
+        })
+        .collect()
+}
+
+/// A field small enough for exhaustive comparisons.
+fn small_field_config() -> FieldConfig {
+    FieldConfig {
+        hash: HashGridConfig {
+            num_levels: 4,
+            features_per_level: 2,
+            log2_table_size: 10,
+            base_resolution: 4,
+            max_resolution: 64,
+        },
+        hidden_width: 16,
+        num_geo_features: 7,
+        colour_hidden_layers: 2,
+    }
+}
+
 fn random_points(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
     (0..3 * n).map(|_| rng.random_range(0.01..0.99)).collect()
 }
@@ -243,18 +270,7 @@ fn scene_box_intersection_and_marching_skip_empty_cells() {
 
 #[test]
 fn field_cpu_forward_matches_the_candle_field() {
-    let config = FieldConfig {
-        hash: HashGridConfig {
-            num_levels: 4,
-            features_per_level: 2,
-            log2_table_size: 10,
-            base_resolution: 4,
-            max_resolution: 64,
-        },
-        hidden_width: 16,
-        num_geo_features: 7,
-        colour_hidden_layers: 2,
-    };
+    let config = small_field_config();
     let device = Device::Cpu;
     let field = NerfField::new(config, 5, &device).unwrap();
     // Larger table values than the ±1e-4 init, so that the encoding matters.
@@ -264,13 +280,7 @@ fn field_cpu_forward_matches_the_candle_field() {
     field.load_weights(&weights).unwrap();
     let n = 300;
     let points = random_points(&mut rng, n);
-    let dirs: Vec<f32> = (0..n)
-        .flat_map(|_| {
-            let d = Vec3::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0))
-                .normalize();
-            [d.x, d.y, d.z]
-        })
-        .collect();
+    let dirs = random_directions(&mut rng, n);
     let (sigma, rgb) = field
         .forward(
             &Tensor::from_vec(points.clone(), (n, 3), &device).unwrap(),
@@ -339,18 +349,7 @@ fn ssim_matches_its_formula_on_simple_images() {
 #[test]
 fn fused_field_op_matches_the_candle_graph_in_values_and_gradients() {
     use sparsefield::compute::nerf::field_op::{FieldLayout, FieldOp, INPUT_DIM, Workspace};
-    let config = FieldConfig {
-        hash: HashGridConfig {
-            num_levels: 4,
-            features_per_level: 2,
-            log2_table_size: 10,
-            base_resolution: 4,
-            max_resolution: 64,
-        },
-        hidden_width: 16,
-        num_geo_features: 7,
-        colour_hidden_layers: 2,
-    };
+    let config = small_field_config();
     let device = Device::Cpu;
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let mut weights = sparsefield::compute::nerf::FieldWeights::init(config, 8);
@@ -358,13 +357,7 @@ fn fused_field_op_matches_the_candle_graph_in_values_and_gradients() {
     let reference = NerfField::from_weights(&weights, &device).unwrap();
     let n = 700; // several blocks, the last one partial
     let points = random_points(&mut rng, n);
-    let dirs: Vec<f32> = (0..n)
-        .flat_map(|_| {
-            let d = Vec3::new(rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0))
-                .normalize();
-            [d.x, d.y, d.z]
-        })
-        .collect();
+    let dirs = random_directions(&mut rng, n);
     let sh = sh_encode_all(&dirs);
     let inputs: Vec<f32> = (0..n)
         .flat_map(|i| points[3 * i..3 * i + 3].iter().chain(&sh[16 * i..16 * i + 16]).copied().collect::<Vec<_>>())

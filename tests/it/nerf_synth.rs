@@ -566,27 +566,6 @@ fn broken_triangles_of_a_hand_built_mesh_are_reported() {
     assert!(dataset.notices[0].contains("1 of 13"), "{}", dataset.notices[0]);
 }
 
-/// `cargo test --release --test it demo_default_timing -- --ignored --nocapture` prints how long
-/// the app's start-up scene takes to render (a benchmark, so it asserts only the result's shape).
-#[test]
-#[ignore = "benchmark; run in release"]
-fn demo_default_timing() {
-    let start = std::time::Instant::now();
-    let dataset = demo_dataset(&DemoSpec::default());
-    let elapsed = start.elapsed().as_secs_f64();
-    println!("demo_dataset(DemoSpec::default()) took {elapsed:.3} s on {} threads", rayon::current_num_threads());
-    assert_eq!(dataset.train.len() + dataset.val.len() + dataset.test.len(), 130);
-
-    if let Ok(path) = std::env::var("SPARSEFIELD_BENCH_MESH") {
-        let mesh = load_mesh(Path::new(&path)).unwrap();
-        let start = std::time::Instant::now();
-        let dataset = mesh_dataset(&mesh, &DemoSpec::default());
-        let elapsed = start.elapsed().as_secs_f64();
-        println!("mesh_dataset({path}: {} triangles) took {elapsed:.3} s", mesh.triangles.len());
-        assert_eq!(dataset.train.len(), 100);
-    }
-}
-
 #[test]
 fn a_mesh_of_identical_triangles_still_splits_and_hits() {
     use sparsefield::compute::nerf::camera::Ray;

@@ -122,6 +122,12 @@ impl SceneBox {
         (p - self.min) / self.size()
     }
 
+    /// [`SceneBox::normalize`] of flat `[x, y, z, …]` points, in parallel.
+    pub fn normalize_points(&self, points: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
+        points.par_chunks(3).flat_map_iter(|p| self.normalize(Vec3::new(p[0], p[1], p[2])).to_array()).collect()
+    }
+
     /// Entry and exit distances of `ray` through the box (slab method), `None` when it misses or
     /// the box lies behind the origin. The entry distance is clamped to `t_min`.
     pub fn intersect(&self, ray: &Ray, t_min: f32) -> Option<(f32, f32)> {

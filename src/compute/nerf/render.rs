@@ -61,15 +61,7 @@ pub fn render_rays(
     for chunk in rays.chunks(CHUNK_RAYS) {
         let jitter = vec![0.5_f32; chunk.len()];
         let samples = march(chunk, &jitter, grid, settings);
-        let normalized: Vec<f32> = samples
-            .positions
-            .par_chunks(3)
-            .flat_map_iter(|p| {
-                let u = grid.scene_box.normalize(Vec3::new(p[0], p[1], p[2]));
-                [u.x, u.y, u.z]
-            })
-            .collect();
-        let field = weights.query(&normalized, &samples.directions);
+        let field = weights.query(&grid.scene_box.normalize_points(&samples.positions), &samples.directions);
         let composited: Vec<_> = (0..samples.num_rays())
             .into_par_iter()
             .map(|r| {

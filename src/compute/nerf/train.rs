@@ -213,6 +213,8 @@ pub struct Trainer {
     step: u64,
     /// The step this run started from (a resumed checkpoint's), for the learning-rate schedule.
     first_step: u64,
+    /// Print each step's phase times (`SPARSEFIELD_PROFILE` set).
+    profile: bool,
 }
 
 impl Trainer {
@@ -265,6 +267,7 @@ impl Trainer {
             rays_per_batch,
             step,
             first_step: step,
+            profile: std::env::var_os("SPARSEFIELD_PROFILE").is_some(),
         })
     }
 
@@ -375,7 +378,7 @@ impl Trainer {
                 .to_vec1::<f32>()?;
             self.optimizer.step(&mut self.params, &grad, lr);
             let t_adam = t_phase.elapsed().as_secs_f64();
-            if std::env::var_os("SPARSEFIELD_PROFILE").is_some() {
+            if self.profile {
                 eprintln!(
                     "march {:.1} forward {:.1} backward {:.1} adam {:.1} ms",
                     1e3 * t_march,
@@ -412,16 +415,7 @@ impl Trainer {
         let scene_box = self.occupancy.scene_box;
         // Early on, forget fast so that the all-occupied start clears within a few updates.
         let decay = if self.step < 256 { 0.5 } else { 0.95 };
-        self.occupancy.update(&mut self.rng, decay, |points| {
-            let normalized: Vec<f32> = points
-                .chunks_exact(3)
-                .flat_map(|p| {
-                    let u = scene_box.normalize(Vec3::new(p[0], p[1], p[2]));
-                    [u.x, u.y, u.z]
-                })
-                .collect();
-            weights.density(&normalized)
-        });
+        self.occupancy.update(&mut self.rng, decay, |points| weights.density(&scene_box.normalize_points(points)));
         Ok(())
     }
 }
