@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod compute_inr;
 mod image_io;
+mod insp;
 mod jobs;
 mod nerf_compute;
 mod nerf_data;

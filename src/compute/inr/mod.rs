@@ -8,6 +8,7 @@ pub mod derivatives;
 pub mod fit;
 pub mod model;
 pub mod siren_op;
+pub mod taylor;
 pub mod weights;
 
 use candle_core::{DType, Device, Tensor};
