@@ -8,6 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use crate::compute::colormap;
 use crate::compute::control::{RunControl, RunEvent};
 use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::insp::EditKind;
 use crate::compute::inr::{self, BatchMode, FieldView, FitConfig, Siren, SirenWeights};
 
 #[derive(Debug, Subcommand)]
@@ -16,6 +17,114 @@ pub enum InrCommand {
     Fit(FitArgs),
     /// Render a saved INR at any resolution (value, gradient magnitude or Laplacian) as PNG.
     Render(RenderArgs),
+    /// Edit an INR without decoding it (INSP): train or load an operator over its derivatives,
+    /// apply it, and compare with the same filter on pixels. Writes operator.safetensors,
+    /// edited.png, reference.png, baseline PNGs and metrics.json.
+    Edit(Box<EditArgs>),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EditOpArg {
+    Blur,
+    BoxBlur,
+    Denoise,
+    Deblur,
+    Inpaint,
+}
+
+impl EditOpArg {
+    pub fn kind(self) -> EditKind {
+        match self {
+            Self::Blur => EditKind::GaussianBlur,
+            Self::BoxBlur => EditKind::BoxBlur,
+            Self::Denoise => EditKind::Denoise,
+            Self::Deblur => EditKind::Deblur,
+            Self::Inpaint => EditKind::Inpaint,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["inr", "image"])))]
+pub struct EditArgs {
+    /// The edit: mimic a filter (blur, box-blur) or undo a corruption (denoise, deblur, inpaint).
+    /// Optional with --operator (its own edit is used).
+    #[arg(long, value_enum)]
+    pub op: Option<EditOpArg>,
+    /// The INR to edit (saved by `inr fit` or the app).
+    #[arg(long)]
+    pub inr: Option<PathBuf>,
+    /// Instead of --inr: a clean image. It is corrupted as --op says (noise, blur, scribbles),
+    /// an INR is fitted to that, and the edit is scored against the true target.
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// With --inr: the clean image to score a restoration against (filters default to the
+    /// INR's own decoding, filtered).
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
+    /// Apply a saved operator instead of training one.
+    #[arg(long)]
+    pub operator: Option<PathBuf>,
+    /// Images to train the operator on (comma-separated); default: the --image, or for filters the
+    /// --inr's decoding.
+    #[arg(long, value_delimiter = ',')]
+    pub train_images: Vec<PathBuf>,
+    /// Random --size crops taken from each training image (0: the whole image, downscaled).
+    #[arg(long, default_value_t = 0)]
+    pub crops: u32,
+    /// Longer side of the test image and of the training images.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// Gaussian sigma in pixels (blur, deblur).
+    #[arg(long, default_value_t = 2.0)]
+    pub sigma: f32,
+    /// Box radius in pixels (box-blur).
+    #[arg(long, default_value_t = 2)]
+    pub radius: u32,
+    /// Noise standard deviation in [0, 1] pixel units (denoise).
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f32,
+    /// Fraction of pixels under scribbles (inpaint).
+    #[arg(long, default_value_t = 0.06)]
+    pub coverage: f32,
+    /// Highest derivative order fed to the operator.
+    #[arg(long, default_value_t = 4)]
+    pub order: usize,
+    /// Operator hidden width.
+    #[arg(long, default_value_t = 256)]
+    pub op_width: usize,
+    /// Operator hidden layers.
+    #[arg(long, default_value_t = 4)]
+    pub op_layers: usize,
+    /// Operator training steps.
+    #[arg(long, default_value_t = 1000)]
+    pub op_steps: u64,
+    /// Operator learning rate (Adam).
+    #[arg(long, default_value_t = 1e-3)]
+    pub op_lr: f64,
+    /// Pixel channels per operator step.
+    #[arg(long, default_value_t = 4096)]
+    pub op_batch: usize,
+    /// Learn the value itself instead of a correction to it (the paper's form; slower to train).
+    #[arg(long)]
+    pub no_residual: bool,
+    /// Steps for every INR this command fits.
+    #[arg(long, default_value_t = 500)]
+    pub fit_steps: u64,
+    /// Width of the INRs this command fits.
+    #[arg(long, default_value_t = 256)]
+    pub fit_width: usize,
+    /// Hidden layers of the INRs this command fits.
+    #[arg(long, default_value_t = 3)]
+    pub fit_layers: usize,
+    /// Also render the edit at this size (e.g. 1024x1024): it is a continuous function.
+    #[arg(long)]
+    pub render_size: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +185,7 @@ pub fn run(command: InrCommand) -> anyhow::Result<()> {
     match command {
         InrCommand::Fit(args) => fit(&args),
         InrCommand::Render(args) => render(&args),
+        InrCommand::Edit(args) => super::inr_edit::edit(&args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod inr;
+mod inr_edit;
 pub mod nerf;
 
 use clap::{Parser, Subcommand};

@@ -3,6 +3,7 @@
 pub mod colormap;
 pub mod control;
 pub mod fastmath;
+pub mod filters;
 pub mod image_io;
 pub mod inr;
 pub mod metrics;

@@ -212,3 +212,154 @@ fn nerf_bad_input_exits_non_zero_with_a_message() {
     let err = run_err(sparsefield().args(["nerf", "make-dataset", "--size", "0", "--out"]).arg(dir.join("z")));
     assert!(err.contains("--size"), "{err}");
 }
+
+/// Small settings so that `inr edit` runs in seconds.
+const TINY_EDIT: [&str; 18] = [
+    "--size",
+    "20",
+    "--fit-steps",
+    "60",
+    "--fit-width",
+    "32",
+    "--fit-layers",
+    "2",
+    "--order",
+    "2",
+    "--op-width",
+    "16",
+    "--op-layers",
+    "2",
+    "--op-steps",
+    "40",
+    "--op-batch",
+    "128",
+];
+
+#[test]
+fn inr_edit_trains_applies_and_scores_an_operator() {
+    let dir = temp_dir("cli_edit");
+    let image_path = dir.join("crop.png");
+    image_io::save_png(&builtin_crop(BuiltinImage::Camera, 20), &image_path).unwrap();
+    let out = dir.join("out");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["inr", "edit", "--op", "denoise", "--render-size", "33x17"])
+            .args(TINY_EDIT)
+            .arg("--image")
+            .arg(&image_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("INSP edit (Denoise"), "{stdout}");
+    assert!(stdout.contains("baseline 3×3 median"), "{stdout}");
+    for file in [
+        "operator.safetensors",
+        "input.safetensors",
+        "edited.png",
+        "edited-33x17.png",
+        "input.png",
+        "degraded.png",
+        "reference.png",
+        "baseline-3x3-median.png",
+        "metrics.json",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let psnr = metrics["results"]["insp"]["psnr_db"].as_f64().unwrap();
+    assert!(psnr > 10.0 && psnr < 60.0, "PSNR {psnr}");
+    assert_eq!(metrics["operator"]["order"], 2);
+    assert_eq!(metrics["training"]["rows"], 400);
+    let big = image_io::load_image(&out.join("edited-33x17.png")).unwrap().image;
+    assert_eq!((big.width, big.height), (33, 17));
+
+    // The saved operator applies to a saved INR, scored against a reference image.
+    let again = dir.join("again");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["inr", "edit", "--operator"])
+            .arg(out.join("operator.safetensors"))
+            .arg("--inr")
+            .arg(out.join("input.safetensors"))
+            .arg("--reference")
+            .arg(&image_path)
+            .arg("--out")
+            .arg(&again),
+    );
+    assert!(stdout.contains("INSP edit (Denoise"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(again.join("metrics.json")).unwrap()).unwrap();
+    let reapplied = metrics["results"]["insp"]["psnr_db"].as_f64().unwrap();
+    assert!((reapplied - psnr).abs() < 1e-6, "same operator, same INR, same reference: {reapplied} vs {psnr}");
+}
+
+#[test]
+fn inr_edit_on_bad_input_exits_nonzero_with_a_message() {
+    let dir = temp_dir("cli_edit_bad");
+    let image_path = dir.join("crop.png");
+    image_io::save_png(&builtin_crop(BuiltinImage::Camera, 16), &image_path).unwrap();
+    let inr_path = dir.join("inr.safetensors");
+    SirenWeights::init(sparsefield::compute::inr::SirenConfig::image(1, 8, 1, 30.0), 0).save(&inr_path, &[]).unwrap();
+    let out = dir.join("out");
+    // An INR given as the operator.
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--operator"])
+            .arg(&inr_path)
+            .arg("--inr")
+            .arg(&inr_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("this is an INR, not an operator"), "{err}");
+    // A restoration with nothing clean to learn from.
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "deblur"])
+            .args(TINY_EDIT)
+            .arg("--inr")
+            .arg(&inr_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("needs clean examples"), "{err}");
+    // Neither an INR nor an image.
+    let err = run_err(sparsefield().args(["inr", "edit", "--op", "blur", "--out"]).arg(&out));
+    assert!(err.contains("--inr") || err.contains("--image"), "{err}");
+    // A bad render size, and a reference of the wrong kind.
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "blur", "--render-size", "big"])
+            .arg("--inr")
+            .arg(&inr_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("--render-size"), "{err}");
+    let rgb = dir.join("rgb.png");
+    image_io::save_png(&builtin_crop(BuiltinImage::Coffee, 16), &rgb).unwrap();
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "blur"])
+            .args(TINY_EDIT)
+            .arg("--inr")
+            .arg(&inr_path)
+            .arg("--reference")
+            .arg(&rgb)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("channels"), "{err}");
+    // A missing training image is reported before any work.
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "blur", "--train-images"])
+            .arg(dir.join("nope.png"))
+            .arg("--image")
+            .arg(&image_path)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("nope.png"), "{err}");
+}

@@ -149,3 +149,269 @@ fn derivative_stack_rejects_odd_coordinates_and_bad_weights() {
     let error = taylor::derivative_stack(&weights, &partials, &[0.0, 0.1]).unwrap_err().to_string();
     assert!(error.contains("NaN"), "{error}");
 }
+
+mod filters {
+    use sparsefield::compute::filters;
+    use sparsefield::compute::image_io::ImageData;
+
+    fn impulse(size: u32) -> ImageData {
+        let mut pixels = vec![0.0; (size * size) as usize];
+        pixels[(size / 2 * size + size / 2) as usize] = 1.0;
+        ImageData::new(size, size, 1, pixels).unwrap()
+    }
+
+    #[test]
+    fn gaussian_blur_of_an_impulse_is_the_sampled_gaussian() {
+        let sigma = 1.5_f32;
+        let blurred = filters::gaussian_blur(&impulse(21), sigma);
+        let norm: f32 = (-10..=10).map(|k: i32| (-((k * k) as f32) / (2.0 * sigma * sigma)).exp()).take(21).sum();
+        // Kernel radius ⌈3σ⌉ = 5: the 1-D normaliser only counts those taps.
+        let norm5: f32 = (-5..=5).map(|k: i32| (-((k * k) as f32) / (2.0 * sigma * sigma)).exp()).sum();
+        assert!(norm > norm5);
+        for (dx, dy) in [(0, 0), (1, 0), (2, 1), (3, 3), (5, 0)] {
+            let want = (-((dx * dx + dy * dy) as f32) / (2.0 * sigma * sigma)).exp() / (norm5 * norm5);
+            let got = blurred.at(10 + dx, 10 + dy, 0);
+            assert!((got - want).abs() < 1e-6, "({dx}, {dy}): {got} vs {want}");
+        }
+        assert_eq!(blurred.at(10 + 6, 10, 0), 0.0, "beyond the radius");
+        let total: f32 = blurred.pixels.iter().sum();
+        assert!((total - 1.0).abs() < 1e-5, "blur keeps the mass: {total}");
+    }
+
+    #[test]
+    fn filters_keep_constant_images_and_box_blur_averages() {
+        let flat = ImageData::new(9, 7, 3, vec![0.3; 9 * 7 * 3]).unwrap();
+        for out in [
+            filters::gaussian_blur(&flat, 2.0),
+            filters::box_blur(&flat, 2),
+            filters::median3(&flat),
+            filters::binomial3(&flat),
+            filters::unsharp_mask(&flat, 1.0, 1.0),
+        ] {
+            assert!(out.pixels.iter().all(|v| (v - 0.3).abs() < 1e-6));
+        }
+        // A vertical step: the 3-wide box at the edge sees one bright column of three.
+        let step: Vec<f32> = (0..8 * 8).map(|i| if i % 8 >= 4 { 1.0 } else { 0.0 }).collect();
+        let step = ImageData::new(8, 8, 1, step).unwrap();
+        let boxed = filters::box_blur(&step, 1);
+        assert!((boxed.at(3, 4, 0) - 1.0 / 3.0).abs() < 1e-6);
+        assert!((boxed.at(4, 4, 0) - 2.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn median_removes_isolated_specks_and_thin_lines() {
+        let speck = filters::median3(&impulse(9));
+        assert!(speck.pixels.iter().all(|&v| v == 0.0));
+        let mut line = vec![0.2; 9 * 9];
+        (0..9).for_each(|x| line[4 * 9 + x] = 1.0);
+        let cleaned = filters::median3(&ImageData::new(9, 9, 1, line).unwrap());
+        assert!(cleaned.pixels.iter().all(|&v| (v - 0.2).abs() < 1e-6));
+    }
+
+    #[test]
+    fn noise_has_the_requested_spread_and_is_seeded() {
+        let grey = ImageData::new(64, 64, 1, vec![0.5; 64 * 64]).unwrap();
+        let noisy = filters::add_gaussian_noise(&grey, 0.05, 3);
+        let n = noisy.pixels.len() as f64;
+        let mean = noisy.pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+        let std = (noisy.pixels.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt();
+        assert!((mean - 0.5).abs() < 0.005, "mean {mean}");
+        assert!((std - 0.05).abs() < 0.003, "std {std}");
+        assert_eq!(noisy, filters::add_gaussian_noise(&grey, 0.05, 3));
+        assert_ne!(noisy, filters::add_gaussian_noise(&grey, 0.05, 4));
+    }
+
+    #[test]
+    fn scribbles_cover_about_what_was_asked() {
+        let mask = filters::scribble_mask(128, 96, 0.06, 1);
+        let covered = mask.iter().filter(|&&m| m).count() as f32 / mask.len() as f32;
+        assert!((0.06..0.075).contains(&covered), "coverage {covered}");
+        assert_eq!(mask, filters::scribble_mask(128, 96, 0.06, 1));
+    }
+
+    #[test]
+    fn crops_stay_inside_the_image() {
+        let image = ImageData::new(10, 6, 1, (0..60).map(|v| v as f32 / 60.0).collect()).unwrap();
+        let crop = filters::crop(&image, 2, 1, 4, 3);
+        assert_eq!((crop.width, crop.height), (4, 3));
+        assert_eq!(crop.at(0, 0, 0), image.at(2, 1, 0));
+        assert_eq!(crop.at(3, 2, 0), image.at(5, 3, 0));
+        let clipped = filters::crop(&image, 8, 4, 5, 5);
+        assert_eq!((clipped.width, clipped.height), (2, 2));
+    }
+}
+
+mod operator {
+    use std::path::Path;
+
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::image_io::ImageData;
+    use sparsefield::compute::inr::insp::{self, EditKind, EditTask, OperatorConfig, OperatorWeights, TrainingSet};
+    use sparsefield::compute::inr::{BatchMode, FitConfig, SirenWeights};
+    use sparsefield::ui::BuiltinImage;
+
+    use crate::common::{builtin_crop, temp_dir};
+
+    fn tiny_fit() -> FitConfig {
+        FitConfig {
+            width: 32,
+            hidden_layers: 2,
+            steps: 150,
+            learning_rate: 1e-3,
+            batch: BatchMode::Full,
+            snapshot_interval_secs: 0.0,
+            ..FitConfig::default()
+        }
+    }
+
+    fn tiny_operator(order: usize, steps: u64) -> OperatorConfig {
+        OperatorConfig {
+            order,
+            width: 32,
+            hidden_layers: 2,
+            steps,
+            batch: 256,
+            snapshot_interval_secs: 0.0,
+            ..OperatorConfig::default()
+        }
+    }
+
+    fn tiny_training_set(task: EditTask, order: usize) -> TrainingSet {
+        let clean = builtin_crop(BuiltinImage::Camera, 24);
+        insp::build_training_set(&[clean], task, &tiny_fit(), order, 0, &RunControl::new(), &mut |_, _, _| {})
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn training_an_operator_learns_a_blur() {
+        let task = EditTask { sigma: 1.5, ..EditTask::new(EditKind::GaussianBlur) };
+        let set = tiny_training_set(task, 3);
+        assert_eq!(set.len(), 24 * 24);
+        let mut events = 0;
+        let summary =
+            insp::train_operator(&set, task, &tiny_operator(3, 300), &RunControl::new(), &mut |_| events += 1).unwrap();
+        assert_eq!(summary.steps_done, 300);
+        assert!(events >= 2);
+        let first: f64 = summary.history[..10].iter().map(|r| r.loss).sum::<f64>() / 10.0;
+        let last: f64 = summary.history[290..].iter().map(|r| r.loss).sum::<f64>() / 10.0;
+        assert!(last < first / 4.0, "loss {first} → {last}");
+        assert!(
+            summary.final_psnr_db > summary.initial_psnr_db + 6.0,
+            "PSNR {:.2} → {:.2} dB",
+            summary.initial_psnr_db,
+            summary.final_psnr_db
+        );
+    }
+
+    #[test]
+    fn a_fresh_residual_operator_is_the_identity_and_the_cpu_evaluator_matches_a_reference() {
+        let task = EditTask::new(EditKind::BoxBlur);
+        let set = tiny_training_set(task, 2);
+        let zero = insp::train_operator(&set, task, &tiny_operator(2, 1), &RunControl::new(), &mut |_| {}).unwrap();
+        // One step moves the zero last layer only a little: PSNR before is the no-edit PSNR.
+        let weights = zero.weights;
+        let stacks: Vec<f32> =
+            (0..30).flat_map(|r| (0..6).map(move |k| ((r * 7 + k * 3) % 11) as f32 / 5.0 - 1.0)).collect();
+        let got = weights.apply_rows(&stacks);
+        for (row, (stack, g)) in stacks.chunks_exact(6).zip(&got).enumerate() {
+            assert!((g - reference_apply(&weights, stack)).abs() < 1e-4, "row {row}");
+        }
+        let mut identity = weights.clone();
+        identity.layers.last_mut().unwrap().weight.fill(0.0);
+        identity.layers.last_mut().unwrap().bias.fill(0.0);
+        let out = identity.apply_rows(&stacks);
+        for (stack, o) in stacks.chunks_exact(6).zip(out) {
+            assert_eq!(o, stack[0]);
+        }
+    }
+
+    /// Straightforward scalar evaluation of the operator.
+    fn reference_apply(weights: &OperatorWeights, stack: &[f32]) -> f32 {
+        let mut h: Vec<f64> = stack
+            .iter()
+            .zip(&weights.feature_shift)
+            .zip(&weights.feature_scale)
+            .map(|((v, s), d)| f64::from((v - s) / d))
+            .collect();
+        let last = weights.layers.len() - 1;
+        for (index, layer) in weights.layers.iter().enumerate() {
+            let fan_in = h.len();
+            h = layer
+                .bias
+                .iter()
+                .enumerate()
+                .map(|(o, &b)| {
+                    let z =
+                        f64::from(b) + (0..fan_in).map(|i| f64::from(layer.weight[o * fan_in + i]) * h[i]).sum::<f64>();
+                    if index == last { z } else { z.max(0.0) }
+                })
+                .collect();
+        }
+        (f64::from(stack[0]) + h[0]) as f32
+    }
+
+    #[test]
+    fn operator_files_round_trip_and_bad_files_say_what_is_wrong() {
+        let task = EditTask::new(EditKind::Denoise);
+        let set = tiny_training_set(task, 2);
+        let weights =
+            insp::train_operator(&set, task, &tiny_operator(2, 3), &RunControl::new(), &mut |_| {}).unwrap().weights;
+        let dir = temp_dir("insp-files");
+        let path = dir.join("op.safetensors");
+        weights.save(&path).unwrap();
+        assert_eq!(OperatorWeights::load(&path).unwrap(), weights);
+
+        let inr_path = dir.join("inr.safetensors");
+        SirenWeights::init(sparsefield::compute::inr::SirenConfig::image(1, 8, 1, 30.0), 0)
+            .save(&inr_path, &[])
+            .unwrap();
+        let error = OperatorWeights::load(&inr_path).unwrap_err().to_string();
+        assert!(error.contains("this is an INR, not an operator"), "{error}");
+        assert!(error.contains("inr.safetensors"), "{error}");
+
+        let text = dir.join("notes.safetensors");
+        std::fs::write(&text, "hello").unwrap();
+        assert!(OperatorWeights::load(&text).unwrap_err().to_string().contains("not a safetensors file"));
+        assert!(
+            OperatorWeights::load(Path::new("/nonexistent/op.safetensors"))
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+
+        // A spec that does not match the tensors.
+        let mut wrong = weights.clone();
+        wrong.spec.order = 3;
+        wrong.save(&dir.join("wrong.safetensors")).unwrap_err();
+        // Forge a spec that does not match the tensors: the width in the metadata says 16.
+        let bytes_path = dir.join("shapes.safetensors");
+        weights.save(&bytes_path).unwrap();
+        let mut bytes = std::fs::read(&bytes_path).unwrap();
+        let at = bytes.windows(5).position(|w| w == b"width").unwrap();
+        let digits = at + bytes[at..].windows(2).position(|w| w == b"32").unwrap();
+        assert!(digits - at < 10);
+        bytes[digits..digits + 2].copy_from_slice(b"16");
+        std::fs::write(&bytes_path, &bytes).unwrap();
+        let error = OperatorWeights::load(&bytes_path).unwrap_err().to_string();
+        assert!(error.contains("shape"), "{error}");
+    }
+
+    #[test]
+    fn edits_render_at_any_size_and_stop_when_cancelled() {
+        let task = EditTask::new(EditKind::GaussianBlur);
+        let set = tiny_training_set(task, 2);
+        let op =
+            insp::train_operator(&set, task, &tiny_operator(2, 5), &RunControl::new(), &mut |_| {}).unwrap().weights;
+        let inr = SirenWeights::init(sparsefield::compute::inr::SirenConfig::image(3, 16, 2, 30.0), 4);
+        let mut rows = Vec::new();
+        let image: ImageData =
+            insp::render_edit(&op, &inr, 40, 30, &RunControl::new(), &mut |r| rows.push(r)).unwrap().unwrap();
+        assert_eq!((image.width, image.height, image.channels), (40, 30, 3));
+        assert_eq!(rows.last(), Some(&30));
+        let control = RunControl::new();
+        control.cancel();
+        assert!(insp::render_edit(&op, &inr, 40, 30, &control, &mut |_| {}).unwrap().is_none());
+        assert!(insp::render_edit(&op, &inr, 0, 30, &RunControl::new(), &mut |_| {}).is_err());
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod derivatives;
 pub mod fit;
+pub mod insp;
 pub mod model;
 pub mod siren_op;
 pub mod taylor;

@@ -1,0 +1,301 @@
+//! `sparsefield inr edit`: train or load an INSP operator, apply it to an INR, score it.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::inr::EditArgs;
+use crate::compute::control::{RunControl, RunEvent};
+use crate::compute::filters;
+use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::insp::{self, EditTask, OperatorConfig, OperatorWeights};
+use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
+use crate::compute::metrics;
+
+/// Runs the command.
+pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
+    let render_size = args.render_size.as_deref().map(parse_size).transpose()?;
+    let loaded_operator = args.operator.as_deref().map(OperatorWeights::load).transpose()?;
+    let task = match (&loaded_operator, args.op) {
+        (Some(op), Some(arg)) if op.spec.task.kind != arg.kind() => bail!(
+            "{}: this operator was trained for {}, not {}; drop --op or pick another operator",
+            args.operator.as_deref().unwrap_or(Path::new("")).display(),
+            op.spec.task.kind.cli_name(),
+            arg.kind().cli_name()
+        ),
+        (Some(op), _) => op.spec.task,
+        (None, Some(arg)) => EditTask {
+            kind: arg.kind(),
+            sigma: args.sigma,
+            box_radius: args.radius,
+            noise: args.noise,
+            coverage: args.coverage,
+        },
+        (None, None) => bail!("say which edit with --op, or give a trained --operator"),
+    };
+    task.validate()?;
+    if args.size < 8 || args.size > 2048 {
+        bail!("--size must be between 8 and 2048, got {}", args.size);
+    }
+    let fit_config = FitConfig {
+        width: args.fit_width,
+        hidden_layers: args.fit_layers,
+        steps: args.fit_steps,
+        batch: BatchMode::Full,
+        seed: args.seed,
+        snapshot_interval_secs: 0.0,
+        ..FitConfig::default()
+    };
+    let op_config = OperatorConfig {
+        order: args.order,
+        width: args.op_width,
+        hidden_layers: args.op_layers,
+        residual: !args.no_residual,
+        learning_rate: args.op_lr,
+        steps: args.op_steps,
+        batch: args.op_batch,
+        seed: args.seed,
+        snapshot_interval_secs: 0.0,
+    };
+    if loaded_operator.is_none() {
+        op_config.validate()?;
+    }
+    fit_config.validate(1)?;
+    // Read every input before any long work, so that a typo fails at once.
+    let clean_test = args.image.as_deref().map(|p| load(p, args.size)).transpose()?;
+    let input_inr = args.inr.as_deref().map(SirenWeights::load).transpose()?;
+    let reference_image = args.reference.as_deref().map(|p| load(p, args.size)).transpose()?;
+    let train_images = args.train_images.iter().map(|p| load_full(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    super::prepare_output_dir(&args.out)?;
+
+    // The INR to edit, and what its edit should look like.
+    let (test_inr, degraded_pixels, reference) = match (&input_inr, &clean_test) {
+        (Some(weights), _) => {
+            let size = reference_image.as_ref().map_or((args.size, args.size), |r| (r.width, r.height));
+            let decoded = decode(weights, size.0, size.1)?;
+            let reference = match (&reference_image, task.kind.restores()) {
+                (Some(reference), true) => Some(reference.clone()),
+                (Some(reference), false) => Some(task.target(reference)),
+                (None, false) => Some(task.target(&decoded)),
+                (None, true) => None,
+            };
+            if let Some(reference) = &reference
+                && reference.channels != weights.config.out_features
+            {
+                bail!(
+                    "the reference has {} channels but the INR has {}; give a reference of the same kind (gray or RGB)",
+                    reference.channels,
+                    weights.config.out_features
+                );
+            }
+            (weights.clone(), decoded, reference)
+        }
+        (None, Some(clean)) => {
+            let degraded = task.degrade(clean, args.seed.wrapping_add(1000));
+            let weights = fit_inr(&degraded, &fit_config, "fit input")?;
+            weights.save(&args.out.join("input.safetensors"), &[("sparsefield.edit_input", task.summary())])?;
+            image_io::save_png(&degraded, &args.out.join("degraded.png"))?;
+            (weights, degraded, Some(task.target(clean)))
+        }
+        (None, None) => bail!("give the INR to edit with --inr, or a clean --image"),
+    };
+
+    // The operator: loaded, or trained on pairs (INR of a degraded image, target).
+    let mut training_report = serde_json::Value::Null;
+    let operator = if let Some(op) = loaded_operator {
+        op
+    } else {
+        let sources: Vec<ImageData> = if !train_images.is_empty() {
+            let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0xC809);
+            train_images.iter().flat_map(|image| training_views(image, args.size, args.crops, &mut rng)).collect()
+        } else if let Some(clean) = &clean_test {
+            vec![clean.clone()]
+        } else if !task.kind.restores() {
+            vec![degraded_pixels.clone()]
+        } else {
+            bail!(
+                "{} needs clean examples to learn from: give --train-images (or a clean --image instead of --inr)",
+                task.kind.cli_name()
+            );
+        };
+        let bar = super::progress_bar(fit_config.steps * sources.len() as u64, "fit training INRs");
+        let control = RunControl::new();
+        let set = insp::build_training_set(
+            &sources,
+            task,
+            &fit_config,
+            op_config.order,
+            args.seed,
+            &control,
+            &mut |index, step, psnr| {
+                bar.set_position(index as u64 * fit_config.steps + step);
+                bar.set_message(format!("image {}/{}: {psnr:.2} dB", index + 1, sources.len()));
+            },
+        )?
+        .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
+        bar.finish_and_clear();
+        let bar = super::progress_bar(op_config.steps, "operator");
+        let control = RunControl::new();
+        let summary = insp::train_operator(&set, task, &op_config, &control, &mut |event| {
+            if let RunEvent::Progress { step, metrics, .. } = event {
+                bar.set_position(step);
+                if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
+                    bar.set_message(format!("{psnr:.2} dB"));
+                }
+            }
+        })?;
+        bar.finish_and_clear();
+        training_report = serde_json::json!({
+            "images": sources.len(),
+            "rows": set.len(),
+            "steps": summary.steps_done,
+            "ms_per_step": summary.ms_per_step,
+            "seconds": summary.seconds,
+            "psnr_db_before": summary.initial_psnr_db,
+            "psnr_db_after": summary.final_psnr_db,
+            "config": op_config,
+        });
+        summary.weights
+    };
+    operator.save(&args.out.join("operator.safetensors"))?;
+
+    // Apply and score.
+    let (w, h) = (degraded_pixels.width, degraded_pixels.height);
+    let edited = render(&operator, &test_inr, w, h)?;
+    image_io::save_png(&edited, &args.out.join("edited.png"))?;
+    image_io::save_png(&decode(&test_inr, w, h)?, &args.out.join("input.png"))?;
+    if let Some((rw, rh)) = render_size {
+        let large = render(&operator, &test_inr, rw, rh)?;
+        image_io::save_png(&large, &args.out.join(format!("edited-{rw}x{rh}.png")))?;
+    }
+    let mut results = serde_json::Map::new();
+    let mut lines = Vec::new();
+    if let Some(reference) = &reference {
+        if (reference.width, reference.height) != (w, h) {
+            bail!("internal: reference and edit sizes differ");
+        }
+        image_io::save_png(reference, &args.out.join("reference.png"))?;
+        let score = |image: &ImageData| (metrics::psnr_db(image, reference), metrics::ssim(image, reference));
+        let (psnr, ssim) = score(&edited);
+        lines.push(format!("INSP edit ({}): {psnr:.2} dB, SSIM {ssim:.3}", task.summary()));
+        results.insert("insp".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
+        let (psnr, ssim) = score(&degraded_pixels);
+        lines.push(format!("no edit (the input as it is): {psnr:.2} dB"));
+        results.insert("no_edit".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
+        if !task.kind.restores() {
+            let (psnr, ssim) = score(&task.target(&decode(&test_inr, w, h)?));
+            lines.push(format!("decode, then filter the pixels: {psnr:.2} dB"));
+            results.insert("decode_then_filter".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
+        }
+        let mut baselines = Vec::new();
+        for (name, image) in task.baselines(&degraded_pixels) {
+            let (psnr, ssim) = score(&image);
+            lines.push(format!("baseline {name}: {psnr:.2} dB"));
+            let file = format!("baseline-{}.png", slug(name));
+            image_io::save_png(&image, &args.out.join(&file))?;
+            baselines.push(serde_json::json!({ "name": name, "psnr_db": psnr, "ssim": ssim, "file": file }));
+        }
+        results.insert("baselines".into(), baselines.into());
+    } else {
+        lines.push("no reference image: give --reference to score the restoration".into());
+    }
+    let report = serde_json::json!({
+        "task": task,
+        "summary": task.summary(),
+        "operator": operator.spec,
+        "size": { "width": w, "height": h },
+        "training": training_report,
+        "results": results,
+        "inr": args.inr.as_ref().map(|p| p.display().to_string()),
+        "image": args.image.as_ref().map(|p| p.display().to_string()),
+    });
+    let metrics_path = args.out.join("metrics.json");
+    std::fs::write(&metrics_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+    for line in lines {
+        println!("{line}");
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// `"3×3 mean"` → `"3x3-mean"`, `"Gaussian σ = 1"` → `"gaussian-sigma-1"`.
+fn slug(name: &str) -> String {
+    let spelled = name.to_lowercase().replace('×', "x").replace('σ', "sigma");
+    let mut out = String::new();
+    for ch in spelled.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '.' {
+            out.push(ch);
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+fn load_full(path: &Path) -> anyhow::Result<ImageData> {
+    let loaded = image_io::load_image(path)?;
+    for notice in &loaded.notices {
+        eprintln!("note: {notice}");
+    }
+    Ok(loaded.image)
+}
+
+fn load(path: &Path, size: u32) -> anyhow::Result<ImageData> {
+    Ok(load_full(path)?.downscaled_to(size))
+}
+
+/// `WxH` → `(W, H)`.
+fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let parsed =
+        text.split_once(['x', 'X', '×']).and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)));
+    match parsed {
+        Some((w, h)) if (1..=8192).contains(&w) && (1..=8192).contains(&h) => Ok((w, h)),
+        _ => bail!("--render-size must look like 1024x768 with sides up to 8192, got `{text}`"),
+    }
+}
+
+/// The training views of one image: `crops` random `size × size` windows, or the whole image
+/// downscaled to `size` when `crops` is 0 or the image is smaller.
+fn training_views(image: &ImageData, size: u32, crops: u32, rng: &mut ChaCha8Rng) -> Vec<ImageData> {
+    if crops == 0 || image.width < size || image.height < size {
+        return vec![image.clone().downscaled_to(size)];
+    }
+    (0..crops)
+        .map(|_| {
+            let x = rng.random_range(0..=image.width - size);
+            let y = rng.random_range(0..=image.height - size);
+            filters::crop(image, x, y, size, size)
+        })
+        .collect()
+}
+
+fn fit_inr(image: &ImageData, config: &FitConfig, what: &str) -> anyhow::Result<SirenWeights> {
+    let bar = super::progress_bar(config.steps, what);
+    let control = RunControl::new();
+    let summary = inr::fit(image, config, None, &control, &mut |event| {
+        if let RunEvent::Progress { step, metrics, .. } = event {
+            bar.set_position(step);
+            if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
+                bar.set_message(format!("{psnr:.2} dB"));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    Ok(summary.weights)
+}
+
+fn decode(weights: &SirenWeights, width: u32, height: u32) -> anyhow::Result<ImageData> {
+    let model = Siren::new(weights, &crate::compute::default_device(), candle_core::DType::F32)?;
+    Ok(inr::reconstruct(&model, width, height)?)
+}
+
+fn render(operator: &OperatorWeights, inr: &SirenWeights, width: u32, height: u32) -> anyhow::Result<ImageData> {
+    let bar = super::progress_bar(u64::from(height), "edit");
+    let control = RunControl::new();
+    let image = insp::render_edit(operator, inr, width, height, &control, &mut |row| bar.set_position(u64::from(row)))?;
+    bar.finish_and_clear();
+    image.ok_or_else(|| anyhow::anyhow!("rendering was cancelled"))
+}
