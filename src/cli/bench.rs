@@ -14,6 +14,34 @@ pub enum BenchLab {
     Inr(InrBenchArgs),
     /// NeRF on the demo scene: time to 25 and 28 dB test PSNR, then the viewer's frame rates.
     Nerf(NerfBenchArgs),
+    /// INR edits: derivative-stack and operator-step timings, then each edit trained on crops of
+    /// coffee.png and applied to camera.png, scored against the pixel-domain target.
+    Insp(InspBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspBenchArgs {
+    /// Side of the test image and the training crops.
+    #[arg(long, default_value_t = 256)]
+    pub size: u32,
+    /// Points whose order-4 stack is timed.
+    #[arg(long, default_value_t = 65_536)]
+    pub points: usize,
+    /// Edits to score (comma-separated; empty: timings only).
+    #[arg(long, value_delimiter = ',', default_value = "blur,box-blur,denoise,deblur,inpaint")]
+    pub ops: Vec<String>,
+    /// Training crops of coffee.png per edit.
+    #[arg(long, default_value_t = 3)]
+    pub crops: u32,
+    /// Steps for every INR fitted.
+    #[arg(long, default_value_t = 300)]
+    pub fit_steps: u64,
+    /// Operator training steps.
+    #[arg(long, default_value_t = 2000)]
+    pub op_steps: u64,
+    /// Write the edited images here.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +116,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
             Ok(())
         }
         BenchLab::Nerf(args) => bench_nerf(&args),
+        BenchLab::Insp(args) => super::bench_insp::bench_insp(&args),
     }
 }
 

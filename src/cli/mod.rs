@@ -1,6 +1,7 @@
 //! Headless entry points: `sparsefield <lab> <command> ...`, the same compute code as the app.
 
 pub mod bench;
+mod bench_insp;
 pub mod inr;
 mod inr_edit;
 pub mod nerf;

@@ -8,6 +8,7 @@ pub mod image_io;
 pub mod inr;
 pub mod metrics;
 pub mod nerf;
+pub mod optim;
 
 /// The device models train on: the first CUDA GPU when built with the `cuda` feature and one is
 /// present, otherwise the CPU (where the fused kernels run).

@@ -18,8 +18,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 use rand::{Rng, SeedableRng};
@@ -33,6 +31,7 @@ use crate::compute::control::{RunControl, RunEvent, Throttle};
 use crate::compute::filters;
 use crate::compute::image_io::ImageData;
 use crate::compute::metrics;
+use crate::compute::optim::FlatAdam;
 
 /// Metadata key under which the operator's description is stored in a safetensors file.
 const SPEC_KEY: &str = "sparsefield.insp";
@@ -517,6 +516,19 @@ impl TrainingSet {
         Self { order, ..Self::default() }
     }
 
+    /// Rows given directly: `stacks` is `rows × P` for `order`, `targets` has one value per row.
+    pub fn from_rows(order: usize, stacks: Vec<f32>, targets: Vec<f32>, training_size: u32) -> Result<Self, InrError> {
+        let p = Partials::new(order)?.len();
+        if stacks.len() != targets.len() * p {
+            return Err(InrError::Config(format!(
+                "{} stack values do not make {} rows of {p} partials",
+                stacks.len(),
+                targets.len()
+            )));
+        }
+        Ok(Self { order, stacks, targets, training_size })
+    }
+
     /// Adds every pixel of `target` with the stack of `inr` at its centre.
     pub fn add_pair(&mut self, inr: &SirenWeights, target: &ImageData) -> Result<(), InrError> {
         if inr.config.out_features != target.channels {
@@ -619,58 +631,172 @@ pub struct OperatorSummary {
     pub final_psnr_db: f64,
 }
 
-/// The operator as candle variables, for training.
-struct OperatorNet {
-    layers: Vec<(Var, Var)>,
+/// Rows per block of the fused training step; a batch splits into a fixed number of blocks so
+/// that gradient sums do not depend on thread scheduling.
+const TRAIN_BLOCK_ROWS: usize = 512;
+
+/// The operator MLP for training: flat parameters (per layer `W` row-major, then `b`), forward
+/// and backward by hand (ReLU between layers, MSE loss), blocks of rows in parallel.
+pub struct OperatorMlp {
+    shapes: Vec<(usize, usize)>,
+    /// Offset of each layer's weight in `params`; its bias follows the weight.
+    offsets: Vec<usize>,
+    params: Vec<f32>,
     residual: bool,
 }
 
-impl OperatorNet {
+impl OperatorMlp {
     /// PyTorch's `nn.Linear` initialisation, `U(±1/√fan_in)`; with `residual` the last layer
     /// starts at zero so that the operator starts as the identity.
-    fn init(config: &OperatorConfig, features: usize, device: &Device) -> candle_core::Result<Self> {
+    pub fn init(config: &OperatorConfig, features: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let shapes = config.layer_shapes(features);
         let last = shapes.len() - 1;
-        let mut layers = Vec::new();
-        for (index, (fan_in, fan_out)) in shapes.into_iter().enumerate() {
+        let mut params = Vec::new();
+        let mut offsets = Vec::new();
+        for (index, &(fan_in, fan_out)) in shapes.iter().enumerate() {
+            offsets.push(params.len());
             #[allow(clippy::cast_precision_loss)]
             let bound = 1.0 / (fan_in as f32).sqrt();
             let zero = config.residual && index == last;
-            let mut draw = |n: usize| -> Vec<f32> {
-                (0..n).map(|_| if zero { 0.0 } else { rng.random_range(-bound..=bound) }).collect()
-            };
-            let w = Tensor::from_vec(draw(fan_in * fan_out), (fan_out, fan_in), device)?;
-            let b = Tensor::from_vec(draw(fan_out), fan_out, device)?;
-            layers.push((Var::from_tensor(&w)?, Var::from_tensor(&b)?));
+            params
+                .extend((0..(fan_in + 1) * fan_out).map(|_| if zero { 0.0 } else { rng.random_range(-bound..=bound) }));
         }
-        Ok(Self { layers, residual: config.residual })
+        Self { shapes, offsets, params, residual: config.residual }
     }
 
-    fn vars(&self) -> Vec<Var> {
-        self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
+    pub fn params(&self) -> &[f32] {
+        &self.params
     }
 
-    /// `features: (n, P)` standardised, `values: (n, 1)` raw INR values → `(n, 1)`.
-    fn forward(&self, features: &Tensor, values: &Tensor) -> candle_core::Result<Tensor> {
-        let last = self.layers.len() - 1;
-        let mut h = features.clone();
-        for (index, (w, b)) in self.layers.iter().enumerate() {
-            h = h.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
-            if index != last {
-                h = h.relu()?;
-            }
-        }
-        if self.residual { h + values } else { Ok(h) }
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
     }
 
-    fn to_layers(&self) -> candle_core::Result<Vec<LayerWeights>> {
-        self.layers
+    /// The layers as plain data.
+    pub fn layers(&self) -> Vec<LayerWeights> {
+        self.shapes
             .iter()
-            .map(|(w, b)| {
-                Ok(LayerWeights { weight: w.as_tensor().flatten_all()?.to_vec1()?, bias: b.as_tensor().to_vec1()? })
+            .zip(&self.offsets)
+            .map(|(&(fan_in, fan_out), &offset)| LayerWeights {
+                weight: self.params[offset..offset + fan_in * fan_out].to_vec(),
+                bias: self.params[offset + fan_in * fan_out..offset + (fan_in + 1) * fan_out].to_vec(),
             })
             .collect()
+    }
+
+    /// Sum of squared errors of a block, adding `∂(Σ err²)/∂params · scale` into `grads`.
+    /// `x`: `n × P` standardised, `values`: raw INR values, `targets`: wanted outputs.
+    fn block_gradient(&self, x: &[f32], values: &[f32], targets: &[f32], scale: f32, grads: &mut [f32]) -> f64 {
+        let n = values.len();
+        let last = self.shapes.len() - 1;
+        // Forward, keeping every hidden output.
+        let mut activations: Vec<Vec<f32>> = Vec::with_capacity(last);
+        for (l, &(fan_in, fan_out)) in self.shapes[..last].iter().enumerate() {
+            let input: &[f32] = if l == 0 { x } else { &activations[l - 1] };
+            let mut h = vec![0.0_f32; n * fan_out];
+            self.linear(&mut h, input, l, n);
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+            debug_assert_eq!(input.len(), n * fan_in);
+            activations.push(h);
+        }
+        let mut out = vec![0.0_f32; n];
+        let hidden_last: &[f32] = activations.last().map_or(x, |a| a);
+        self.linear(&mut out, hidden_last, last, n);
+        let mut loss = 0.0_f64;
+        // ∂(Σ err²)/∂out = 2·err, scaled (scale = 1/batch for the mean).
+        let mut g: Vec<f32> = out
+            .iter()
+            .zip(values)
+            .zip(targets)
+            .map(|((&o, &v), &t)| {
+                let err = if self.residual { o + v - t } else { o - t };
+                loss += f64::from(err) * f64::from(err);
+                2.0 * err * scale
+            })
+            .collect();
+        // Backward.
+        for l in (0..=last).rev() {
+            let (fan_in, fan_out) = self.shapes[l];
+            let input: &[f32] = if l == 0 { x } else { &activations[l - 1] };
+            let offset = self.offsets[l];
+            let (w_grad, b_grad) = grads[offset..offset + (fan_in + 1) * fan_out].split_at_mut(fan_in * fan_out);
+            matmul(
+                MatMut::from_row_major_slice_mut(w_grad, fan_out, fan_in),
+                Accum::Add,
+                MatRef::from_row_major_slice(&g, n, fan_out).transpose(),
+                MatRef::from_row_major_slice(input, n, fan_in),
+                1.0,
+                Par::Seq,
+            );
+            for row in g.chunks_exact(fan_out) {
+                b_grad.iter_mut().zip(row).for_each(|(b, v)| *b += v);
+            }
+            if l == 0 {
+                break;
+            }
+            let mut previous = vec![0.0_f32; n * fan_in];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut previous, n, fan_in),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&g, n, fan_out),
+                MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in),
+                1.0,
+                Par::Seq,
+            );
+            // Through the ReLU of the layer below: zero where its output was clamped.
+            previous.iter_mut().zip(&activations[l - 1]).for_each(|(p, &a)| {
+                if a <= 0.0 {
+                    *p = 0.0;
+                }
+            });
+            g = previous;
+        }
+        loss
+    }
+
+    /// `out ← input · W_lᵀ + b_l` for `n` rows.
+    fn linear(&self, out: &mut [f32], input: &[f32], l: usize, n: usize) {
+        let (fan_in, fan_out) = self.shapes[l];
+        let offset = self.offsets[l];
+        matmul(
+            MatMut::from_row_major_slice_mut(out, n, fan_out),
+            Accum::Replace,
+            MatRef::from_row_major_slice(input, n, fan_in),
+            MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in).transpose(),
+            1.0,
+            Par::Seq,
+        );
+        let bias = &self.params[offset + fan_in * fan_out..offset + (fan_in + 1) * fan_out];
+        for row in out.chunks_exact_mut(fan_out) {
+            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        }
+    }
+
+    /// Mean squared error of a batch (`x`: `n × P` standardised features, `values`: the INR's
+    /// raw values, `targets`) and its gradient with respect to the parameters.
+    pub fn loss_and_gradient(&self, x: &[f32], values: &[f32], targets: &[f32]) -> (f64, Vec<f32>) {
+        let p = x.len() / values.len().max(1);
+        #[allow(clippy::cast_precision_loss)]
+        let scale = 1.0 / values.len().max(1) as f32;
+        let blocks: Vec<(f64, Vec<f32>)> = values
+            .par_chunks(TRAIN_BLOCK_ROWS)
+            .zip(targets.par_chunks(TRAIN_BLOCK_ROWS))
+            .zip(x.par_chunks(TRAIN_BLOCK_ROWS * p))
+            .map(|((v, t), xb)| {
+                let mut grads = vec![0.0_f32; self.params.len()];
+                let loss = self.block_gradient(xb, v, t, scale, &mut grads);
+                (loss, grads)
+            })
+            .collect();
+        let mut grads = vec![0.0_f32; self.params.len()];
+        let mut loss = 0.0;
+        for (block_loss, block_grads) in blocks {
+            loss += block_loss;
+            grads.iter_mut().zip(&block_grads).for_each(|(a, b)| *a += b);
+        }
+        #[allow(clippy::cast_precision_loss)]
+        (loss / values.len().max(1) as f64, grads)
     }
 }
 
@@ -696,21 +822,19 @@ pub fn train_operator(
     if data.is_empty() {
         return Err(InrError::Config("no training data: add at least one INR and its target".into()));
     }
-    let device = Device::Cpu;
     let p = Partials::new(config.order)?.len();
     let rows = data.len();
     let (shift, scale) = data.standardisation();
-    let standardised: Vec<f32> = data
+    let features: Vec<f32> = data
         .stacks
         .chunks_exact(p)
         .flat_map(|row| row.iter().zip(&shift).zip(&scale).map(|((v, s), d)| (v - s) / d))
         .collect();
-    let features = Tensor::from_vec(standardised, (rows, p), &device)?;
-    let values = Tensor::from_vec(data.stacks.iter().step_by(p).copied().collect::<Vec<f32>>(), (rows, 1), &device)?;
-    let targets = Tensor::from_vec(data.targets.clone(), (rows, 1), &device)?;
-    let net = OperatorNet::init(config, p, &device)?;
-    let mut optimizer =
-        AdamW::new(net.vars(), ParamsAdamW { lr: config.learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() })?;
+    let values: Vec<f32> = data.stacks.iter().step_by(p).copied().collect();
+    let mut net = OperatorMlp::init(config, p);
+    let mut optimizer = FlatAdam::new(net.params.len(), 0.9, 0.999, 1e-8);
+    #[allow(clippy::cast_possible_truncation)]
+    let learning_rate = config.learning_rate as f32;
     let spec = OperatorSpec {
         task,
         order: config.order,
@@ -719,15 +843,15 @@ pub fn train_operator(
         residual: config.residual,
         training_size: data.training_size,
     };
-    let snapshot = |net: &OperatorNet| -> Result<OperatorWeights, InrError> {
+    let snapshot = |net: &OperatorMlp| -> Result<OperatorWeights, InrError> {
         Ok(OperatorWeights {
             spec: spec.clone(),
-            layers: net.to_layers()?,
+            layers: net.layers(),
             feature_shift: shift.clone(),
             feature_scale: scale.clone(),
         })
     };
-    let whole_set_psnr = |net: &OperatorNet| -> Result<f64, InrError> {
+    let whole_set_psnr = |net: &OperatorMlp| -> Result<f64, InrError> {
         let weights = snapshot(net)?;
         let predicted = weights.apply_rows(&data.stacks);
         let mse =
@@ -745,22 +869,21 @@ pub fn train_operator(
     let mut history = Vec::new();
     let mut steps_done = 0;
     let mut cancelled = false;
-    let max_index = u32::try_from(rows).unwrap_or(u32::MAX);
+    let batch = config.batch.min(rows);
+    let (mut x, mut v, mut y) = (vec![0.0_f32; batch * p], vec![0.0_f32; batch], vec![0.0_f32; batch]);
     for step in 1..=config.steps {
         if !control.checkpoint() {
             cancelled = true;
             break;
         }
-        let (x, v, y) = if config.batch < rows {
-            let idx: Vec<u32> = (0..config.batch).map(|_| rng.random_range(0..max_index)).collect();
-            let idx = Tensor::from_vec(idx, config.batch, &device)?;
-            (features.index_select(&idx, 0)?, values.index_select(&idx, 0)?, targets.index_select(&idx, 0)?)
-        } else {
-            (features.clone(), values.clone(), targets.clone())
-        };
-        let loss = (net.forward(&x, &v)? - y)?.sqr()?.mean_all()?;
-        optimizer.backward_step(&loss)?;
-        let loss = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+        for b in 0..batch {
+            let row = if batch < rows { rng.random_range(0..rows) } else { b };
+            x[b * p..(b + 1) * p].copy_from_slice(&features[row * p..(row + 1) * p]);
+            v[b] = values[row];
+            y[b] = data.targets[row];
+        }
+        let (loss, grads) = net.loss_and_gradient(&x, &v, &y);
+        optimizer.step(&mut net.params, &grads, learning_rate);
         if !loss.is_finite() {
             return Err(InrError::Config(format!(
                 "operator training diverged at step {step} (loss is {loss}); lower the learning rate"

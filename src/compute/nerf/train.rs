@@ -15,6 +15,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+pub use crate::compute::optim::FlatAdam;
+
 use super::camera::{Ray, SceneBox};
 use super::dataset::{Dataset, View};
 use super::field::{FieldConfig, FieldWeights, SH_DIM, sh_encode};
@@ -156,43 +158,6 @@ pub struct TrainSummary {
     pub cancelled: bool,
     pub seconds: f64,
     pub history: Vec<StepRecord>,
-}
-
-/// Adam (Kingma & Ba) over a flat parameter vector: a single parallel pass per step, where
-/// candle's optimizer allocates several full-size tensors per variable.
-#[derive(Clone, Debug)]
-pub struct FlatAdam {
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    m: Vec<f32>,
-    v: Vec<f32>,
-    t: i32,
-}
-
-impl FlatAdam {
-    pub fn new(num_params: usize, beta1: f32, beta2: f32, eps: f32) -> Self {
-        Self { beta1, beta2, eps, m: vec![0.0; num_params], v: vec![0.0; num_params], t: 0 }
-    }
-
-    /// `params ← params − lr · m̂ / (√v̂ + ε)`.
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
-        self.t = self.t.saturating_add(1);
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
-        params
-            .par_chunks_mut(1 << 14)
-            .zip(grads.par_chunks(1 << 14))
-            .zip(self.m.par_chunks_mut(1 << 14).zip(self.v.par_chunks_mut(1 << 14)))
-            .for_each(|((p, g), (m, v))| {
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-                }
-            });
-    }
 }
 
 /// Owns the model, optimizer and sampler state; one call to [`Trainer::step`] is one batch.
