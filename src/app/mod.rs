@@ -1,6 +1,7 @@
 //! The eframe application: owns the state, the jobs and the GPU resources, draws the shell
 //! (lab list, job bar, notifications) and applies the UI's commands after each frame.
 
+pub mod edit;
 pub mod inr;
 pub mod nerf;
 
@@ -14,11 +15,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
 use crate::render::inr_view::{InrGpu, WarmUp};
+use crate::ui::panels::edit::{EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
+use edit::EditLab;
 use inr::{ImageSource, InrLab};
 use nerf::{DataSource, NerfLab, RefineRequest};
 
@@ -30,6 +33,7 @@ pub struct Settings {
     pub lab: LabId,
     pub inr: InrSettings,
     pub inr_image: ImageSource,
+    pub edit: EditSettings,
     pub nerf: NerfSettings,
     pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
@@ -43,6 +47,7 @@ impl Default for Settings {
             lab: LabId::default(),
             inr: InrSettings::default(),
             inr_image: ImageSource::default(),
+            edit: EditSettings::default(),
             nerf: NerfSettings::default(),
             nerf_data: DataSource::default(),
             train_on_start: true,
@@ -84,6 +89,7 @@ pub struct GpuInfo {
 pub struct SparseFieldApp {
     settings: Settings,
     inr: InrLab,
+    edit: EditLab,
     nerf: NerfLab,
     /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
     nerf_autostart: bool,
@@ -104,6 +110,7 @@ impl SparseFieldApp {
             Settings::default()
         };
         settings.inr.sanitize();
+        settings.edit.sanitize();
         settings.nerf.sanitize();
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
@@ -130,6 +137,7 @@ impl SparseFieldApp {
         let mut app = Self {
             settings,
             inr: InrLab::default(),
+            edit: EditLab::default(),
             nerf: NerfLab::default(),
             nerf_autostart: false,
             notifications: Vec::new(),
@@ -149,12 +157,12 @@ impl SparseFieldApp {
         }
         let autostart = options.allow_autostart && app.settings.train_on_start;
         match app.settings.lab {
-            LabId::Inr if autostart => app.apply(&cc.egui_ctx, Command::Train),
+            LabId::Inr | LabId::Edit if autostart => app.apply(&cc.egui_ctx, Command::Train),
             LabId::Nerf => {
                 app.nerf_autostart = autostart;
                 app.ensure_nerf_data();
             }
-            LabId::Inr => {}
+            LabId::Inr | LabId::Edit => {}
         }
         app
     }
@@ -173,6 +181,10 @@ impl SparseFieldApp {
 
     pub fn inr_mut(&mut self) -> &mut InrLab {
         &mut self.inr
+    }
+
+    pub fn edit(&self) -> &EditLab {
+        &self.edit
     }
 
     pub fn nerf(&self) -> &NerfLab {
@@ -240,13 +252,15 @@ impl SparseFieldApp {
                 Ok(None)
             }
             Command::PauseJob(id, paused) => {
-                if !self.nerf.control_job(id, |job| job.set_paused(paused)) {
+                if !self.nerf.control_job(id, |job| job.set_paused(paused))
+                    && !self.edit.control_job(id, |job| job.set_paused(paused))
+                {
                     self.inr.set_paused(id, paused);
                 }
                 Ok(None)
             }
             Command::CancelJob(id) => {
-                if !self.nerf.control_job(id, |job| job.cancel()) {
+                if !self.nerf.control_job(id, |job| job.cancel()) && !self.edit.control_job(id, |job| job.cancel()) {
                     self.inr.cancel(id);
                 }
                 Ok(None)
@@ -323,6 +337,43 @@ impl SparseFieldApp {
             Command::NerfExportTurntable(path) => {
                 self.nerf.start_export(path, &self.settings.nerf, true, Arc::clone(&self.waker)).map(|()| None)
             }
+            Command::EditTrain => {
+                let image = self.inr.image().cloned();
+                let name = self.settings.inr_image.display_name();
+                let lab_inr = self.inr.network().map(|n| Arc::clone(&n.value));
+                self.edit
+                    .start_training(&self.settings.edit, image, &name, lab_inr, Arc::clone(&self.waker))
+                    .map(|()| None)
+            }
+            Command::EditResetSettings => {
+                let training_images = std::mem::take(&mut self.settings.edit.training_images);
+                self.settings.edit = EditSettings { training_images, ..EditSettings::default() };
+                Ok(Some("Edit settings reset to their defaults (training images kept).".into()))
+            }
+            Command::EditAddTrainingImage(path) => match crate::compute::image_io::load_image(&path) {
+                Ok(_) if self.settings.edit.training_images.contains(&path) => {
+                    Ok(Some(format!("{} is already a training image.", path.display())))
+                }
+                Ok(_) => {
+                    self.settings.edit.training_images.push(path.clone());
+                    Ok(Some(format!("Added {} as a training image.", path.display())))
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Command::EditLoadOperator(path) => self.edit.load_operator(&path).map(|(message, task)| {
+                self.settings.edit.task = task;
+                Some(message)
+            }),
+            Command::EditSaveOperator(path) => self.edit.save_operator(&path).map(Some),
+            Command::EditLoadSubject(path) => self.edit.load_subject(&path, self.settings.edit.task).map(Some),
+            Command::EditUseLabInr => {
+                let name = self.settings.inr_image.display_name();
+                let inr = self.inr.network().map(|n| Arc::clone(&n.value));
+                self.edit.use_lab_inr(inr, self.inr.image().cloned(), &name, self.settings.edit.task).map(Some)
+            }
+            Command::EditExport(path) => {
+                self.edit.start_export(path, &self.settings.edit, Arc::clone(&self.waker)).map(|()| None)
+            }
             Command::ResetInrSettings => {
                 let defaults = InrSettings::default();
                 self.settings.inr.fit = defaults.fit;
@@ -360,6 +411,14 @@ impl SparseFieldApp {
                 FileRequest::ExportNerfTurntable => {
                     dialog.add_filter("GIF", &["gif"]).set_file_name("turntable.gif").save_file()
                 }
+                FileRequest::AddEditTrainingImage => dialog.add_filter("Images", &["png", "jpg", "jpeg"]).pick_file(),
+                FileRequest::OpenOperator | FileRequest::OpenEditSubject => {
+                    dialog.add_filter("safetensors", &["safetensors"]).pick_file()
+                }
+                FileRequest::SaveOperator => {
+                    dialog.add_filter("Operator", &["safetensors"]).set_file_name("operator.safetensors").save_file()
+                }
+                FileRequest::ExportEdit => dialog.add_filter("PNG", &["png"]).set_file_name("edit.png").save_file(),
             };
             let _ = sender.send(path);
             waker();
@@ -394,6 +453,11 @@ impl SparseFieldApp {
                     FileRequest::SaveNerfCheckpoint => Command::NerfSaveCheckpoint(path),
                     FileRequest::ExportNerfView => Command::NerfExportView(path),
                     FileRequest::ExportNerfTurntable => Command::NerfExportTurntable(path),
+                    FileRequest::AddEditTrainingImage => Command::EditAddTrainingImage(path),
+                    FileRequest::OpenOperator => Command::EditLoadOperator(path),
+                    FileRequest::SaveOperator => Command::EditSaveOperator(path),
+                    FileRequest::OpenEditSubject => Command::EditLoadSubject(path),
+                    FileRequest::ExportEdit => Command::EditExport(path),
                 };
                 self.apply(ctx, command);
             }
@@ -481,6 +545,8 @@ impl eframe::App for SparseFieldApp {
         }
         let notes = self.inr.poll();
         self.notify_all(notes);
+        let notes = self.edit.poll(&ctx, &self.waker, self.settings.edit.inspect);
+        self.notify_all(notes);
         let notes = self.nerf.poll(&self.waker);
         self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
@@ -497,6 +563,7 @@ impl eframe::App for SparseFieldApp {
                 ui.strong("SparseField");
                 ui.separator();
                 let mut jobs = self.inr.jobs();
+                jobs.extend(self.edit.jobs());
                 jobs.extend(self.nerf.jobs());
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -533,6 +600,10 @@ impl eframe::App for SparseFieldApp {
                     ui.checkbox(&mut self.settings.train_on_start, "Train on start")
                         .on_hover_text("Start fitting the last image as soon as the app opens");
                 }
+                LabId::Edit => {
+                    let state = self.edit.panel_state();
+                    edit_controls_ui(ui, &mut self.settings.edit, &state, &mut commands);
+                }
                 LabId::Nerf => {
                     let state = self.nerf.panel_state(gpu);
                     nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
@@ -549,6 +620,10 @@ impl eframe::App for SparseFieldApp {
                 inr_main_ui(ui, &mut self.settings.inr, &mut view, &state, &mut commands);
                 drop(state);
                 self.inr.view = view;
+            }
+            LabId::Edit => {
+                let state = self.edit.panel_state();
+                edit_main_ui(ui, &mut self.settings.edit, &state);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

@@ -15,15 +15,17 @@ use crate::jobs::JobId;
 pub enum LabId {
     #[default]
     Inr,
+    Edit,
     Nerf,
 }
 
 impl LabId {
-    pub const ALL: [Self; 2] = [Self::Inr, Self::Nerf];
+    pub const ALL: [Self; 3] = [Self::Inr, Self::Edit, Self::Nerf];
 
     pub fn title(self) -> &'static str {
         match self {
             Self::Inr => "INR — fit an image",
+            Self::Edit => "INR edit — process INRs",
             Self::Nerf => "NeRF — radiance fields",
         }
     }
@@ -31,6 +33,9 @@ impl LabId {
     pub fn description(self) -> &'static str {
         match self {
             Self::Inr => "Fit a SIREN (sine-activated MLP) to an image and explore it as a continuous function.",
+            Self::Edit => {
+                "Blur, denoise, deblur or inpaint an INR without decoding it: an operator reads its derivatives."
+            }
             Self::Nerf => "Train a hash-grid radiance field on multi-view images and orbit it while it learns.",
         }
     }
@@ -50,6 +55,12 @@ pub enum FileRequest {
     SaveNerfCheckpoint,
     ExportNerfView,
     ExportNerfTurntable,
+    AddEditTrainingImage,
+    OpenOperator,
+    SaveOperator,
+    /// An INR for the edit lab to edit.
+    OpenEditSubject,
+    ExportEdit,
 }
 
 /// Built-in images, compiled into the binary.
@@ -118,4 +129,15 @@ pub enum Command {
     NerfLoadCheckpoint(PathBuf),
     NerfExportView(PathBuf),
     NerfExportTurntable(PathBuf),
+    /// Train an operator for the edit lab's settings.
+    EditTrain,
+    EditResetSettings,
+    EditAddTrainingImage(PathBuf),
+    EditLoadOperator(PathBuf),
+    EditSaveOperator(PathBuf),
+    /// Edit this INR file.
+    EditLoadSubject(PathBuf),
+    /// Edit the INR lab's current INR.
+    EditUseLabInr,
+    EditExport(PathBuf),
 }

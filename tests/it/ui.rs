@@ -287,3 +287,56 @@ fn nerf_checkpoints_and_exports_from_the_app() {
     assert!(errors[0].text.contains("config.json"), "{}", errors[0].text);
     assert!(harness.state().nerf().snapshot.is_some());
 }
+
+#[test]
+fn edit_lab_trains_an_operator_and_shows_the_comparison() {
+    use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorConfig};
+    let mut harness = harness(false);
+    {
+        let settings = harness.state_mut().settings_mut();
+        settings.inr.training_size = 32;
+        let edit = &mut settings.edit;
+        edit.task = EditTask::new(EditKind::GaussianBlur);
+        edit.operator =
+            OperatorConfig { order: 2, width: 16, hidden_layers: 2, steps: 60, batch: 256, ..edit.operator.clone() };
+        edit.fit_steps = 40;
+        edit.fit_width = 16;
+    }
+    harness.run();
+    assert_eq!(harness.state().inr().image().unwrap().width, 32, "the training size applies");
+    harness.get_by_label("INR edit — process INRs").click();
+    harness.run();
+    assert_eq!(harness.state().settings().lab, LabId::Edit);
+    harness.get_by_label_contains("No operator yet");
+    harness.get_by_label("Train operator").click();
+    step_until(&mut harness, 120, "the operator and its views", |app| {
+        !app.edit().is_training() && app.edit().operator().is_some() && app.edit().is_up_to_date()
+    });
+    harness.run();
+    harness.get_by_label_contains("INSP edit · ");
+    harness.get_by_label_contains("Input INR · ");
+    harness.get_by_label_contains("pixels: same filter · ");
+    harness.get_by_label("|edit − target|");
+    harness.get_by_label("derivative channel");
+    assert!(!harness.state().edit().history().is_empty(), "the plots have data");
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // Save and reload the operator; a bad file is reported and changes nothing.
+    let dir = temp_dir("ui_edit");
+    let ctx = harness.ctx.clone();
+    let path = dir.join("blur.safetensors");
+    harness.state_mut().apply(&ctx, Command::EditSaveOperator(path.clone()));
+    assert!(path.is_file());
+    let before = harness.state().edit().operator().cloned();
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(&bad, b"not an operator").unwrap();
+    harness.state_mut().apply(&ctx, Command::EditLoadOperator(bad));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("bad.safetensors"), "{}", last.text);
+    assert_eq!(harness.state().edit().operator().cloned(), before);
+    harness.state_mut().apply(&ctx, Command::EditLoadOperator(path));
+    assert_eq!(harness.state().edit().operator().cloned(), before);
+    assert_eq!(harness.state().notifications().last().unwrap().level, Level::Success);
+}

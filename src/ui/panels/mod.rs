@@ -1,4 +1,5 @@
 //! One module per lab.
 
+pub mod edit;
 pub mod inr;
 pub mod nerf;

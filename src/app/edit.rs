@@ -1,0 +1,580 @@
+//! The INR-edit lab's state and actions: the INR being edited (the "subject"), the operator, the
+//! training job, the job that evaluates the edit and the comparison views.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use eframe::egui;
+
+use crate::compute::colormap;
+use crate::compute::control::RunEvent;
+use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::insp::{self, EditTask, OperatorStep, OperatorSummary, OperatorWeights};
+use crate::compute::inr::taylor::{self, Partials};
+use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
+use crate::compute::metrics;
+use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::ui::panels::edit::{EditPanelState, EditSettings, EditViewImage};
+use crate::ui::widgets::{JobRow, Level};
+
+use super::inr::Notes;
+
+/// The INR being edited and what its edit is compared with.
+#[derive(Clone, Debug)]
+pub struct Subject {
+    pub inr: Arc<SirenWeights>,
+    /// The pixels the INR was fitted to (the corrupted image for restorations).
+    pub input: Arc<ImageData>,
+    /// What a perfect edit gives, when known: the filter of the clean image, or the clean image.
+    pub reference: Option<Arc<ImageData>>,
+    pub name: String,
+}
+
+/// What the training job hands back.
+pub struct TrainOutcome {
+    summary: OperatorSummary,
+    subject: Option<Subject>,
+}
+
+/// Everything the views show, computed off the UI thread.
+pub struct EvaluatedEdit {
+    edited: ImageData,
+    decoded: ImageData,
+    pixel: (String, ImageData),
+    reference: Option<Arc<ImageData>>,
+    /// `(points, channels, P)` at the subject's pixels.
+    stacks: Vec<f32>,
+    partials: Partials,
+    channels: usize,
+    key: (u64, u64),
+}
+
+struct ShownEdit {
+    evaluated: EvaluatedEdit,
+    textures: Vec<EditViewImage>,
+    /// Partial shown by the derivative inspector, and its texture.
+    inspected: Option<(usize, egui::TextureHandle, f32)>,
+}
+
+#[derive(Default)]
+pub struct EditLab {
+    train_job: Option<Job<OperatorWeights, TrainOutcome>>,
+    eval_job: Option<Job<(), EvaluatedEdit>>,
+    export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
+    operator: Option<(Arc<OperatorWeights>, u64)>,
+    operator_name: String,
+    subject: Option<(Subject, u64)>,
+    history: Vec<OperatorStep>,
+    shown: Option<ShownEdit>,
+    next_generation: u64,
+    /// The (operator, subject) generations to evaluate once the running evaluation ends.
+    eval_pending: bool,
+}
+
+impl EditLab {
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.train_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn operator(&self) -> Option<&OperatorWeights> {
+        self.operator.as_ref().map(|(op, _)| op.as_ref())
+    }
+
+    pub fn subject(&self) -> Option<&Subject> {
+        self.subject.as_ref().map(|(s, _)| s)
+    }
+
+    pub fn history(&self) -> &[OperatorStep] {
+        &self.history
+    }
+
+    /// Whether the views show the current operator on the current subject.
+    pub fn is_up_to_date(&self) -> bool {
+        let key = (self.operator.as_ref().map_or(0, |o| o.1), self.subject.as_ref().map_or(0, |s| s.1));
+        self.shown.as_ref().is_some_and(|s| s.evaluated.key == key) && !self.eval_pending
+    }
+
+    /// Trains an operator for the settings' edit on the INR lab's image (and any extra training
+    /// images); the INR lab's INR becomes the subject for filters, a fresh fit of the corrupted
+    /// image for restorations.
+    pub fn start_training(
+        &mut self,
+        settings: &EditSettings,
+        image: Option<Arc<ImageData>>,
+        image_name: &str,
+        lab_inr: Option<Arc<SirenWeights>>,
+        waker: Waker,
+    ) -> Result<(), String> {
+        if self.is_training() {
+            return Err("an operator is already training; cancel it first".into());
+        }
+        settings.task.validate().map_err(|e| e.to_string())?;
+        settings.operator.validate().map_err(|e| e.to_string())?;
+        let image = image.ok_or("load an image in the INR lab first: it is what the edit is shown on")?;
+        if !settings.train_on_current && settings.training_images.is_empty() {
+            return Err("no training data: tick “Train on the current image” or add training images".into());
+        }
+        let task = settings.task;
+        let lab_inr = lab_inr.filter(|w| w.config.out_features == image.channels);
+        let fit = FitConfig {
+            width: settings.fit_width,
+            hidden_layers: 3,
+            steps: settings.fit_steps,
+            learning_rate: 2e-4,
+            batch: BatchMode::Full,
+            seed: 0,
+            snapshot_interval_secs: 0.0,
+            ..FitConfig::default()
+        };
+        fit.validate(image.channels).map_err(|e| e.to_string())?;
+        let operator_config = settings.operator.clone();
+        let train_on_current = settings.train_on_current;
+        let extra = settings.training_images.clone();
+        let name = image_name.to_owned();
+        let job = Job::spawn("insp-train", waker, move |control, sink| {
+            let fits = usize::from(lab_inr.is_none() || task.kind.restores()) + extra.len();
+            let total = fits as u64 * fit.steps + operator_config.steps;
+            sink.send(RunEvent::Started { total_steps: total });
+            let mut fitted = 0_u64;
+            let mut fit_one = |clean: &ImageData, seed: u64, sink: &mut crate::jobs::EventSink<OperatorWeights>| {
+                let degraded = task.degrade(clean, seed);
+                let offset = fitted * fit.steps;
+                let summary = inr::fit(&degraded, &fit, None, control, &mut |event| {
+                    if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
+                        let psnr = metrics.iter().find(|(n, _)| *n == "psnr_db").map_or(f64::NAN, |(_, v)| *v);
+                        sink.send(RunEvent::Progress {
+                            step: offset + step,
+                            metrics: vec![("fit_psnr_db", psnr)],
+                            elapsed_secs,
+                        });
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+                fitted += 1;
+                if summary.cancelled {
+                    return Err("cancelled".to_owned());
+                }
+                Ok::<_, String>((Arc::new(summary.weights), Arc::new(degraded)))
+            };
+            // The subject: the lab's INR for filters, else an INR of the corrupted image.
+            let subject = match (&lab_inr, task.kind.restores()) {
+                (Some(weights), false) => Subject {
+                    inr: Arc::clone(weights),
+                    input: Arc::clone(&image),
+                    reference: Some(Arc::new(task.target(&image))),
+                    name: name.clone(),
+                },
+                _ => {
+                    let (weights, degraded) = fit_one(&image, 1000, sink)?;
+                    Subject { inr: weights, input: degraded, reference: Some(Arc::new(task.target(&image))), name }
+                }
+            };
+            let mut set = insp::TrainingSet::new(operator_config.order);
+            if train_on_current {
+                set.add_pair(&subject.inr, &task.target(&image)).map_err(|e| e.to_string())?;
+            }
+            for (index, path) in extra.iter().enumerate() {
+                let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
+                let clean = clean.downscaled_to(image.width.max(image.height));
+                let (weights, _) = fit_one(&clean, index as u64, sink)?;
+                set.add_pair(&weights, &task.target(&clean)).map_err(|e| e.to_string())?;
+            }
+            let offset = fitted * fit.steps;
+            let summary = insp::train_operator(&set, task, &operator_config, control, &mut |event| match event {
+                RunEvent::Progress { step, metrics, elapsed_secs } => {
+                    sink.send(RunEvent::Progress { step: offset + step, metrics, elapsed_secs });
+                }
+                RunEvent::Snapshot(weights) => sink.send(RunEvent::Snapshot(weights)),
+                RunEvent::Started { .. } => {}
+            })
+            .map_err(|e| e.to_string())?;
+            Ok(TrainOutcome { summary, subject: Some(subject) })
+        })
+        .map_err(|e| format!("cannot start training: {e}"))?;
+        self.train_job = Some(job);
+        self.history.clear();
+        Ok(())
+    }
+
+    /// Edits the INR in `path` with the current operator from now on.
+    pub fn load_subject(&mut self, path: &Path, task: EditTask) -> Result<String, String> {
+        let weights = SirenWeights::load(path).map_err(|e| e.to_string())?;
+        let size = 256;
+        let model = Siren::new(&weights, &crate::compute::default_device(), candle_core::DType::F32)
+            .map_err(|e| e.to_string())?;
+        let decoded = inr::reconstruct(&model, size, size).map_err(|e| e.to_string())?;
+        let reference = (!task.kind.restores()).then(|| Arc::new(task.target(&decoded)));
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let generation = self.generation();
+        self.subject =
+            Some((Subject { inr: Arc::new(weights), input: Arc::new(decoded), reference, name }, generation));
+        self.eval_pending = true;
+        Ok(format!(
+            "Editing {}{}.",
+            path.display(),
+            if task.kind.restores() { " (no clean image known: the views show no error)" } else { "" }
+        ))
+    }
+
+    /// Edits the INR lab's INR of `image` from now on.
+    pub fn use_lab_inr(
+        &mut self,
+        inr: Option<Arc<SirenWeights>>,
+        image: Option<Arc<ImageData>>,
+        name: &str,
+        task: EditTask,
+    ) -> Result<String, String> {
+        let inr = inr.ok_or("the INR lab has no INR yet; fit one there first")?;
+        let image = image.ok_or("the INR lab has no image")?;
+        if inr.config.out_features != image.channels {
+            return Err("the INR lab's INR and image differ in channels; refit the INR first".into());
+        }
+        // Restorations of a clean INR are scored against the clean image itself.
+        let reference = Some(Arc::new(if task.kind.restores() { image.as_ref().clone() } else { task.target(&image) }));
+        let generation = self.generation();
+        self.subject = Some((Subject { inr, input: image, reference, name: name.to_owned() }, generation));
+        self.eval_pending = true;
+        Ok(format!("Editing the INR lab's INR of {name}."))
+    }
+
+    pub fn load_operator(&mut self, path: &Path) -> Result<(String, EditTask), String> {
+        if self.is_training() {
+            return Err("an operator is training; cancel it before loading another".into());
+        }
+        let operator = OperatorWeights::load(path).map_err(|e| e.to_string())?;
+        let task = operator.spec.task;
+        let generation = self.generation();
+        self.operator = Some((Arc::new(operator), generation));
+        self.operator_name =
+            path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.history.clear();
+        self.eval_pending = true;
+        Ok((format!("Loaded the operator {} ({}).", path.display(), task.summary()), task))
+    }
+
+    pub fn save_operator(&self, path: &Path) -> Result<String, String> {
+        let (operator, _) = self.operator.as_ref().ok_or("there is no operator to save; train one first")?;
+        operator.save(path).map_err(|e| e.to_string())?;
+        Ok(format!("Saved the operator to {}.", path.display()))
+    }
+
+    pub fn start_export(&mut self, path: PathBuf, settings: &EditSettings, waker: Waker) -> Result<(), String> {
+        if self.export_job.is_some() {
+            return Err("an export is already running".into());
+        }
+        let (operator, _) = self.operator.clone().ok_or("there is no operator; train or load one first")?;
+        let subject = self.subject().ok_or("there is no INR to edit yet")?.inr.clone();
+        let (width, height) = (settings.export_width, settings.export_height);
+        let job = Job::spawn("insp-export", waker, move |control, sink| {
+            sink.send(RunEvent::Started { total_steps: u64::from(height) });
+            let start = std::time::Instant::now();
+            insp::render_edit(&operator, &subject, width, height, control, &mut |row| {
+                sink.send(RunEvent::Progress {
+                    step: u64::from(row),
+                    metrics: Vec::new(),
+                    elapsed_secs: start.elapsed().as_secs_f64(),
+                });
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the export: {e}"))?;
+        self.export_job = Some((job, path));
+        Ok(())
+    }
+
+    fn start_evaluation(&mut self, waker: &Waker) {
+        let (Some((operator, op_gen)), Some((subject, subject_gen))) = (&self.operator, &self.subject) else {
+            return;
+        };
+        if self.eval_job.as_ref().is_some_and(|j| !j.is_finished()) {
+            return;
+        }
+        let (operator, subject, key) = (Arc::clone(operator), subject.clone(), (*op_gen, *subject_gen));
+        self.eval_pending = false;
+        let job = Job::spawn("insp-evaluate", Arc::clone(waker), move |_control, _sink| {
+            evaluate(&operator, &subject, key).map_err(|e| e.to_string())
+        });
+        match job {
+            Ok(job) => self.eval_job = Some(job),
+            Err(_) => self.eval_pending = true,
+        }
+    }
+
+    /// Collects job updates, starts evaluations that are due; returns notifications.
+    pub fn poll(&mut self, ctx: &egui::Context, waker: &Waker, inspect: usize) -> Notes {
+        let mut notes = Notes::new();
+        let mut updates = Vec::new();
+        if let Some(job) = &mut self.train_job {
+            updates = job.poll();
+        }
+        for update in updates {
+            match update {
+                JobUpdate::Progress { step, metrics, .. } => {
+                    let metric = |name: &str| metrics.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+                    if let (Some(loss), Some(psnr_db)) = (metric("loss"), metric("psnr_db")) {
+                        self.history.push(OperatorStep { step, loss, psnr_db });
+                    }
+                }
+                JobUpdate::Snapshot(weights) => {
+                    let generation = self.generation();
+                    self.operator = Some((weights, generation));
+                    self.operator_name = "training…".into();
+                    self.eval_pending = true;
+                }
+                JobUpdate::Finished(Ok(outcome)) => {
+                    let summary = outcome.summary;
+                    let generation = self.generation();
+                    self.operator = Some((Arc::new(summary.weights), generation));
+                    self.operator_name = format!("trained, {} steps", summary.steps_done);
+                    if let Some(subject) = outcome.subject {
+                        let generation = self.generation();
+                        self.subject = Some((subject, generation));
+                    }
+                    self.history = summary.history;
+                    self.eval_pending = true;
+                    notes.push((
+                        if summary.cancelled { Level::Warning } else { Level::Success },
+                        format!(
+                            "Operator {}: training-set PSNR {:.2} → {:.2} dB in {} steps ({:.0} ms/step).",
+                            if summary.cancelled { "cancelled" } else { "trained" },
+                            summary.initial_psnr_db,
+                            summary.final_psnr_db,
+                            summary.steps_done,
+                            summary.ms_per_step
+                        ),
+                    ));
+                }
+                JobUpdate::Finished(Err(message)) => {
+                    notes.push((Level::Error, format!("Operator training failed: {message}")));
+                }
+                JobUpdate::Started { .. } => {}
+            }
+        }
+        if let Some(job) = &mut self.eval_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(evaluated)) => {
+                        let textures = view_textures(ctx, &evaluated);
+                        self.shown = Some(ShownEdit { evaluated, textures, inspected: None });
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("Evaluating the edit failed: {message}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.eval_job.as_ref().is_some_and(Job::is_finished) {
+            self.eval_job = None;
+        }
+        if self.eval_pending {
+            self.start_evaluation(waker);
+        }
+        if let Some(shown) = &mut self.shown {
+            let partials = shown.evaluated.partials.len();
+            let k = inspect.min(partials - 1);
+            if shown.inspected.as_ref().is_none_or(|(current, _, _)| *current != k) {
+                let (texture, scale) = partial_texture(ctx, &shown.evaluated, k);
+                shown.inspected = Some((k, texture, scale));
+            }
+        }
+        if let Some((job, path)) = &mut self.export_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(Some(image))) => match image_io::save_png(&image, path) {
+                        Ok(()) => notes.push((
+                            Level::Success,
+                            format!("Exported the edit at {}×{} to {}.", image.width, image.height, path.display()),
+                        )),
+                        Err(e) => notes.push((Level::Error, e.to_string())),
+                    },
+                    JobUpdate::Finished(Ok(None)) => notes.push((Level::Warning, "Export cancelled.".into())),
+                    JobUpdate::Finished(Err(e)) => notes.push((Level::Error, format!("Export failed: {e}"))),
+                    _ => {}
+                }
+            }
+        }
+        if self.export_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
+            self.export_job = None;
+        }
+        notes
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        let mut rows = Vec::new();
+        if let Some(job) = self.train_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Train operator",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        if let Some((job, _)) = self.export_job.as_ref().filter(|(j, _)| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Export edit",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        rows
+    }
+
+    /// Pauses or cancels one of this lab's jobs; false when the id is not one of them.
+    pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
+        if let Some(job) = self.train_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        if let Some((job, _)) = self.export_job.as_mut().filter(|(j, _)| j.id() == id) {
+            action(job);
+            return true;
+        }
+        false
+    }
+
+    pub fn panel_state(&self) -> EditPanelState<'_> {
+        let shown = self.shown.as_ref();
+        EditPanelState {
+            training: self.is_training(),
+            operator: self.operator().map(|op| (op, self.operator_name.as_str())),
+            subject: self.subject().map(|s| s.name.as_str()),
+            history: &self.history,
+            views: shown.map(|s| s.textures.as_slice()).unwrap_or_default(),
+            partial_labels: shown
+                .map(|s| (0..s.evaluated.partials.len()).map(|k| s.evaluated.partials.label(k)).collect())
+                .unwrap_or_default(),
+            inspected: shown.and_then(|s| s.inspected.as_ref().map(|(k, t, scale)| (*k, t, *scale))),
+            evaluating: !self.is_up_to_date() && self.operator.is_some() && self.subject.is_some(),
+        }
+    }
+}
+
+/// Pause and cancel, for jobs of any type.
+pub trait JobControl {
+    fn cancel(&mut self);
+    fn set_paused(&mut self, paused: bool);
+}
+
+impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
+    fn cancel(&mut self) {
+        Job::cancel(self);
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        Job::set_paused(self, paused);
+    }
+}
+
+/// The edit, the decoded INR, the pixel-domain comparison and the derivative stack, at the
+/// subject's pixels.
+pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) -> Result<EvaluatedEdit, String> {
+    let (w, h) = (subject.input.width, subject.input.height);
+    let partials = operator.spec.partials().map_err(|e| e.to_string())?;
+    let stacks = taylor::stack_at_pixels(&subject.inr, &partials, w, h).map_err(|e| e.to_string())?;
+    let channels = subject.inr.config.out_features;
+    let image = |pixels: Vec<f32>| ImageData::new(w, h, channels, pixels).map_err(|e| e.to_string());
+    let edited = image(operator.apply_rows(&stacks).into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
+    let decoded = image(stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect())?;
+    let task = operator.spec.task;
+    let pixel = if task.kind.restores() {
+        let mut baselines = task.baselines(&decoded);
+        let (name, image) = baselines.remove(0);
+        (format!("pixels: {name}"), image)
+    } else {
+        ("pixels: same filter".to_owned(), task.target(&decoded))
+    };
+    Ok(EvaluatedEdit { edited, decoded, pixel, reference: subject.reference.clone(), stacks, partials, channels, key })
+}
+
+fn texture(ctx: &egui::Context, name: &str, image: &ImageData) -> egui::TextureHandle {
+    let size = [image.width as usize, image.height as usize];
+    ctx.load_texture(
+        name,
+        egui::ColorImage::from_rgba_unmultiplied(size, &image.to_rgba8()),
+        egui::TextureOptions::NEAREST,
+    )
+}
+
+fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditViewImage> {
+    let score = |image: &ImageData| evaluated.reference.as_ref().map(|r| metrics::psnr_db(image, r));
+    let mut views = vec![
+        EditViewImage {
+            title: "Input INR".into(),
+            psnr_db: score(&evaluated.decoded),
+            texture: texture(ctx, "edit input", &evaluated.decoded),
+        },
+        EditViewImage {
+            title: "INSP edit".into(),
+            psnr_db: score(&evaluated.edited),
+            texture: texture(ctx, "edit result", &evaluated.edited),
+        },
+        EditViewImage {
+            title: evaluated.pixel.0.clone(),
+            psnr_db: score(&evaluated.pixel.1),
+            texture: texture(ctx, "edit pixels", &evaluated.pixel.1),
+        },
+    ];
+    // |edit − reference| (or − the pixel result when no reference is known), 0.1 at the top.
+    let against = evaluated.reference.as_deref().unwrap_or(&evaluated.pixel.1);
+    let c = evaluated.channels;
+    #[allow(clippy::cast_precision_loss)]
+    let difference: Vec<f32> = evaluated
+        .edited
+        .pixels
+        .chunks_exact(c)
+        .zip(against.pixels.chunks_exact(against.channels))
+        .flat_map(|(a, b)| {
+            let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / c as f32;
+            colormap::heat(err / 0.1)
+        })
+        .collect();
+    if let Ok(diff) = ImageData::new(evaluated.edited.width, evaluated.edited.height, 3, difference) {
+        let title = if evaluated.reference.is_some() { "|edit − target|" } else { "|edit − pixels|" };
+        views.push(EditViewImage {
+            title: title.into(),
+            psnr_db: None,
+            texture: texture(ctx, "edit difference", &diff),
+        });
+    }
+    views
+}
+
+/// Partial `k` (mean over channels) on a diverging colour map scaled to its 99th percentile.
+fn partial_texture(ctx: &egui::Context, evaluated: &EvaluatedEdit, k: usize) -> (egui::TextureHandle, f32) {
+    let p = evaluated.partials.len();
+    let c = evaluated.channels;
+    #[allow(clippy::cast_precision_loss)]
+    let values: Vec<f32> = evaluated
+        .stacks
+        .chunks_exact(c * p)
+        .map(|point| point.iter().skip(k).step_by(p).sum::<f32>() / c as f32)
+        .collect();
+    let mut magnitudes: Vec<f32> = values.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
+    let scale = if magnitudes.is_empty() {
+        1.0
+    } else {
+        let index = (magnitudes.len() * 99 / 100).min(magnitudes.len() - 1);
+        *magnitudes.select_nth_unstable_by(index, f32::total_cmp).1
+    }
+    .max(1e-6);
+    let pixels: Vec<f32> = if k == 0 {
+        values.iter().flat_map(|&v| [v.clamp(0.0, 1.0); 3]).collect()
+    } else {
+        values.iter().flat_map(|&v| colormap::diverging(v / scale)).collect()
+    };
+    let (w, h) = (evaluated.edited.width, evaluated.edited.height);
+    let image = ImageData::new(w, h, 3, pixels).unwrap_or_else(|_| ImageData {
+        width: 1,
+        height: 1,
+        channels: 3,
+        pixels: vec![0.0; 3],
+    });
+    (texture(ctx, "edit partial", &image), scale)
+}

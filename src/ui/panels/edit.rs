@@ -1,0 +1,283 @@
+//! The INR-edit lab: pick an edit, train (or load) an operator over the INR's derivatives, and
+//! compare its result with the same edit done on pixels; inspect the derivative channels.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use super::super::{Command, FileRequest, theme};
+use crate::compute::inr::insp::{EditKind, EditTask, OperatorConfig, OperatorStep, OperatorWeights};
+use crate::ui::widgets::loss_psnr_plots_ui;
+
+/// Everything the user sets in the edit lab; persisted between runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EditSettings {
+    pub task: EditTask,
+    pub operator: OperatorConfig,
+    /// Steps of every INR fitted for training (corrupted images, extra training images).
+    pub fit_steps: u64,
+    pub fit_width: usize,
+    /// Use the INR lab's image as a training example.
+    pub train_on_current: bool,
+    /// More training examples.
+    pub training_images: Vec<PathBuf>,
+    /// The partial shown by the derivative inspector.
+    pub inspect: usize,
+    pub export_width: u32,
+    pub export_height: u32,
+}
+
+impl Default for EditSettings {
+    /// Quick on a laptop CPU: a 128-wide fit and a few hundred operator steps.
+    fn default() -> Self {
+        Self {
+            task: EditTask::new(EditKind::GaussianBlur),
+            operator: OperatorConfig { steps: 400, ..OperatorConfig::default() },
+            fit_steps: 300,
+            fit_width: 128,
+            train_on_current: true,
+            training_images: Vec::new(),
+            inspect: 1,
+            export_width: 1024,
+            export_height: 1024,
+        }
+    }
+}
+
+impl EditSettings {
+    /// Brings values from an old or edited settings file back into the ranges the controls offer.
+    pub fn sanitize(&mut self) {
+        let defaults = Self::default();
+        if self.task.validate().is_err() {
+            self.task = EditTask::new(self.task.kind);
+        }
+        if self.operator.validate().is_err() || self.operator.order > 4 {
+            self.operator = defaults.operator;
+        }
+        self.fit_steps = self.fit_steps.clamp(10, 20_000);
+        self.fit_width = self.fit_width.clamp(8, 256);
+        self.export_width = self.export_width.clamp(1, 8192);
+        self.export_height = self.export_height.clamp(1, 8192);
+    }
+}
+
+/// One comparison view.
+pub struct EditViewImage {
+    pub title: String,
+    /// Against the target, when one is known.
+    pub psnr_db: Option<f64>,
+    pub texture: egui::TextureHandle,
+}
+
+/// What the lab shows, read-only.
+pub struct EditPanelState<'a> {
+    pub training: bool,
+    pub operator: Option<(&'a OperatorWeights, &'a str)>,
+    /// Name of the INR being edited.
+    pub subject: Option<&'a str>,
+    pub history: &'a [OperatorStep],
+    pub views: &'a [EditViewImage],
+    pub partial_labels: Vec<String>,
+    /// Inspected partial, its texture and the value at the top of its colour map.
+    pub inspected: Option<(usize, &'a egui::TextureHandle, f32)>,
+    /// The views are being brought up to date.
+    pub evaluating: bool,
+}
+
+/// The sidebar part.
+pub fn edit_controls_ui(
+    ui: &mut egui::Ui,
+    settings: &mut EditSettings,
+    state: &EditPanelState<'_>,
+    commands: &mut Vec<Command>,
+) {
+    egui::CollapsingHeader::new("Edit").default_open(true).show(ui, |ui| {
+        let task = &mut settings.task;
+        egui::ComboBox::from_label("operation").selected_text(task.kind.label()).show_ui(ui, |ui| {
+            for kind in EditKind::ALL {
+                ui.selectable_value(&mut task.kind, kind, kind.label()).on_hover_text(kind.description());
+            }
+        });
+        ui.label(egui::RichText::new(task.kind.description()).color(theme::weak_text_colour(ui)));
+        match task.kind {
+            EditKind::GaussianBlur | EditKind::Deblur => {
+                ui.add(egui::Slider::new(&mut task.sigma, 0.5..=6.0).text("σ (px)"))
+                    .on_hover_text("Standard deviation of the Gaussian, in pixels of the training image");
+            }
+            EditKind::BoxBlur => {
+                ui.add(egui::Slider::new(&mut task.box_radius, 1..=5).text("radius (px)"))
+                    .on_hover_text("The box is (2r+1)² pixels");
+            }
+            EditKind::Denoise => {
+                ui.add(egui::Slider::new(&mut task.noise, 0.01..=0.3).text("noise σ"))
+                    .on_hover_text("Standard deviation of the added Gaussian noise, in [0, 1] pixel units");
+            }
+            EditKind::Inpaint => {
+                ui.add(egui::Slider::new(&mut task.coverage, 0.01..=0.2).text("coverage"))
+                    .on_hover_text("Fraction of pixels under the white scribbles");
+            }
+        }
+    });
+
+    egui::CollapsingHeader::new("Operator").default_open(true).show(ui, |ui| {
+        let op = &mut settings.operator;
+        ui.add(egui::Slider::new(&mut op.order, 1..=4).text("derivative order"))
+            .on_hover_text("Highest order of the INR's derivatives fed to the operator (all mixed partials included)");
+        ui.add(egui::Slider::new(&mut op.width, 16..=256).text("width"));
+        ui.add(egui::Slider::new(&mut op.hidden_layers, 1..=6).text("hidden layers"));
+        ui.add(egui::Slider::new(&mut op.steps, 50..=5000).logarithmic(true).text("steps"));
+        ui.add(
+            egui::Slider::new(&mut op.learning_rate, 1e-5..=1e-2)
+                .logarithmic(true)
+                .text("learning rate")
+                .custom_formatter(|v, _| format!("{v:.1e}")),
+        )
+        .on_hover_text("Adam step size (the paper uses 1e-4 without the residual form)");
+        ui.checkbox(&mut op.residual, "residual")
+            .on_hover_text("Learn a correction to the INR's value (starts as the identity; trains much faster)");
+    });
+
+    egui::CollapsingHeader::new("Training data").default_open(true).show(ui, |ui| {
+        ui.checkbox(&mut settings.train_on_current, "Train on the current image")
+            .on_hover_text("The INR lab's image; untick to show how the operator generalises to it");
+        let mut remove = None;
+        for (index, path) in settings.training_images.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui.small_button("✖").on_hover_text("Remove this training image").clicked() {
+                    remove = Some(index);
+                }
+                let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+                ui.label(name).on_hover_text(path.display().to_string());
+            });
+        }
+        if let Some(index) = remove {
+            settings.training_images.remove(index);
+        }
+        if ui
+            .button("Add training image…")
+            .on_hover_text("An INR is fitted to it (corrupted as the edit says)")
+            .clicked()
+        {
+            commands.push(Command::PickFile(FileRequest::AddEditTrainingImage));
+        }
+        ui.add(egui::Slider::new(&mut settings.fit_steps, 50..=2000).logarithmic(true).text("INR fit steps"))
+            .on_hover_text("Steps for each INR fitted to a training image or a corrupted image");
+    });
+
+    ui.add_space(theme::SPACING);
+    ui.horizontal(|ui| {
+        let train = ui
+            .add_enabled(!state.training, egui::Button::new("Train operator"))
+            .on_hover_text("Fit what is needed and train the operator in the background");
+        if train.clicked() {
+            commands.push(Command::EditTrain);
+        }
+        if ui.button("Reset").on_hover_text("Edit, operator and training settings back to their defaults").clicked() {
+            commands.push(Command::EditResetSettings);
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Load operator…").clicked() {
+            commands.push(Command::PickFile(FileRequest::OpenOperator));
+        }
+        if ui.add_enabled(state.operator.is_some(), egui::Button::new("Save operator…")).clicked() {
+            commands.push(Command::PickFile(FileRequest::SaveOperator));
+        }
+    });
+    ui.horizontal(|ui| {
+        if ui.button("Edit an INR file…").on_hover_text("Apply the operator to a saved INR").clicked() {
+            commands.push(Command::PickFile(FileRequest::OpenEditSubject));
+        }
+        if ui.button("Use the INR lab's").on_hover_text("Edit the INR lab's current INR again").clicked() {
+            commands.push(Command::EditUseLabInr);
+        }
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Export");
+        ui.add(egui::DragValue::new(&mut settings.export_width).range(1..=8192).suffix(" px")).labelled_by(label.id);
+        ui.label("×");
+        ui.add(egui::DragValue::new(&mut settings.export_height).range(1..=8192).suffix(" px")).labelled_by(label.id);
+        let ready = state.operator.is_some() && state.subject.is_some();
+        if ui.add_enabled(ready, egui::Button::new("PNG…")).on_hover_text("Render the edit at this size").clicked() {
+            commands.push(Command::PickFile(FileRequest::ExportEdit));
+        }
+    });
+}
+
+/// The central part: the comparison views, the derivative inspector and the training plots.
+pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, state: &EditPanelState<'_>) {
+    ui.horizontal(|ui| {
+        match state.operator {
+            Some((op, name)) => ui.label(format!(
+                "Operator: {} · order {} ({} partials) · {}×{} · {name}",
+                op.spec.task.summary(),
+                op.spec.order,
+                op.spec.num_features(),
+                op.spec.hidden_layers,
+                op.spec.width
+            )),
+            None => ui.label("No operator yet: press Train operator (left), or load one."),
+        };
+        if let Some(subject) = state.subject {
+            ui.separator();
+            ui.label(format!("Editing: {subject}"));
+        }
+        if state.evaluating || state.training {
+            ui.spinner();
+        }
+    });
+    ui.separator();
+    if state.views.is_empty() {
+        ui.label(
+            "The edit of a continuous function is a continuous function: once an operator exists, its result \
+             appears here next to the same edit done on pixels.",
+        );
+    } else {
+        #[allow(clippy::cast_precision_loss)]
+        let n = state.views.len() as f32;
+        let side =
+            ((ui.available_width() - theme::SPACING * (n - 1.0)) / n).min(ui.available_height() * 0.45).max(64.0);
+        ui.horizontal(|ui| {
+            for view in state.views {
+                ui.vertical(|ui| {
+                    let title = match view.psnr_db {
+                        Some(psnr) => format!("{} · {psnr:.2} dB", view.title),
+                        None => view.title.clone(),
+                    };
+                    ui.label(title);
+                    ui.add(egui::Image::new(&view.texture).fit_to_exact_size(egui::vec2(side, side)));
+                });
+            }
+        });
+    }
+    ui.separator();
+    ui.horizontal(|ui| {
+        if !state.partial_labels.is_empty() {
+            ui.vertical(|ui| {
+                let current = settings.inspect.min(state.partial_labels.len() - 1);
+                egui::ComboBox::from_label("derivative channel")
+                    .selected_text(state.partial_labels[current].clone())
+                    .show_ui(ui, |ui| {
+                        for (k, label) in state.partial_labels.iter().enumerate() {
+                            ui.selectable_value(&mut settings.inspect, k, label);
+                        }
+                    });
+                if let Some((k, texture, scale)) = state.inspected {
+                    let side = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).clamp(96.0, 256.0);
+                    ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(side, side)));
+                    let text =
+                        if k == 0 { "value".to_owned() } else { format!("blue −{scale:.3e} … red +{scale:.3e}") };
+                    ui.label(egui::RichText::new(text).color(theme::weak_text_colour(ui)));
+                }
+            });
+        }
+        ui.vertical(|ui| {
+            #[allow(clippy::cast_precision_loss)]
+            let points: Vec<(f64, f64, f64)> =
+                state.history.iter().map(|r| (r.step as f64, r.loss, r.psnr_db)).collect();
+            loss_psnr_plots_ui(ui, "edit", ("Operator loss (MSE)", "Batch PSNR (dB)"), &points, 120.0);
+        });
+    });
+}
