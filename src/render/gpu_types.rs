@@ -44,6 +44,29 @@ pub struct DisplayParamsUniform {
     pub _pad: [u32; 2],
 }
 
+/// `Params` in `shaders/inr_edit.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct EditParamsUniform {
+    pub origin: [f32; 2],
+    pub step: [f32; 2],
+    pub grid_width: u32,
+    pub pixel_begin: u32,
+    pub pixel_count: u32,
+    pub width: u32,
+    pub omega0: f32,
+    pub layer_offset: u32,
+    pub fan_in: u32,
+    pub out_features: u32,
+    pub num_partials: u32,
+    pub order: u32,
+    pub num_products: u32,
+    pub op_layers: u32,
+    pub op_width: u32,
+    pub residual: u32,
+    pub _pad: [u32; 2],
+}
+
 /// `ViewParams` in `shaders/nerf_view.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
@@ -62,9 +85,10 @@ pub struct NerfViewUniform {
 }
 
 /// `(WGSL file, struct name, size of the Rust mirror)` for every mirrored struct.
-pub const MIRRORS: [(&str, &str, usize); 4] = [
+pub const MIRRORS: [(&str, &str, usize); 5] = [
     ("nerf_view.wgsl", "ViewParams", size_of::<NerfViewUniform>()),
     ("inr.wgsl", "Network", size_of::<NetworkUniform>()),
     ("inr.wgsl", "EvalParams", size_of::<EvalParamsUniform>()),
     ("inr_display.wgsl", "DisplayParams", size_of::<DisplayParamsUniform>()),
+    ("inr_edit.wgsl", "Params", size_of::<EditParamsUniform>()),
 ];

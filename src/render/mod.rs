@@ -1,6 +1,7 @@
 //! wgpu rendering: device setup with the adapter's full limits, the INR view pipelines, and
 //! progressive refinement. WGSL lives in `shaders/`.
 
+pub mod edit_gpu;
 pub mod gpu_types;
 pub mod inr_view;
 pub mod nerf_view;
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use eframe::egui_wgpu::{self, wgpu};
 
 /// Every WGSL file, by name, as compiled into the binary.
-pub const SHADERS: [(&str, &str); 3] = [
+pub const SHADERS: [(&str, &str); 4] = [
     ("inr.wgsl", include_str!("../../shaders/inr.wgsl")),
     ("inr_display.wgsl", include_str!("../../shaders/inr_display.wgsl")),
     ("nerf_view.wgsl", include_str!("../../shaders/nerf_view.wgsl")),
+    ("inr_edit.wgsl", include_str!("../../shaders/inr_edit.wgsl")),
 ];
 
 /// What to tell a user whose machine has no usable wgpu adapter.

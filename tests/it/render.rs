@@ -480,3 +480,83 @@ fn nerf_gpu_march_matches_the_cpu_twin() {
         assert!(covered > cpu_values.len() / 10, "{mode:?}: the objects should cover part of the view");
     }
 }
+
+/// An operator with random weights whose standardisation matches `stacks` (so its inputs are O(1)).
+fn random_operator(order: usize, stacks: &[f32], seed: u64) -> sparsefield::compute::inr::insp::OperatorWeights {
+    use sparsefield::compute::inr::LayerWeights;
+    use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorSpec, OperatorWeights};
+    let spec = OperatorSpec {
+        task: EditTask::new(EditKind::Denoise),
+        order,
+        width: 24,
+        hidden_layers: 2,
+        residual: true,
+        training_size: 32,
+    };
+    let p = spec.num_features();
+    let rows = stacks.len() / p;
+    let mean: Vec<f32> = (0..p).map(|k| stacks.iter().skip(k).step_by(p).sum::<f32>() / rows as f32).collect();
+    let scale: Vec<f32> = (0..p)
+        .map(|k| {
+            let var = stacks.iter().skip(k).step_by(p).map(|v| (v - mean[k]).powi(2)).sum::<f32>() / rows as f32;
+            var.sqrt().max(1e-3)
+        })
+        .collect();
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.6
+    };
+    let layers = spec
+        .layer_shapes()
+        .into_iter()
+        .map(|(fan_in, fan_out)| LayerWeights {
+            weight: (0..fan_in * fan_out).map(|_| next()).collect(),
+            bias: (0..fan_out).map(|_| next()).collect(),
+        })
+        .collect();
+    OperatorWeights { spec, layers, feature_shift: mean, feature_scale: scale }
+}
+
+#[test]
+fn gpu_edit_matches_the_cpu_twin() {
+    use sparsefield::compute::inr::taylor::{self, Partials};
+    use sparsefield::render::edit_gpu::EditGpu;
+    let gpu = gpu();
+    let edit_gpu = EditGpu::new(&gpu.device);
+    for (channels, order) in [(1, 4), (3, 2)] {
+        let weights = network(channels, 11 + channels as u64);
+        let grid = (20, 12);
+        let window = ViewWindow { min: [-0.6, -0.2], max: [0.4, 0.5] };
+        let (origin, step) = window.origin_and_step(grid);
+        let coords: Vec<f32> = (0..grid.1)
+            .flat_map(|j| {
+                (0..grid.0).flat_map(move |i| [origin[0] + step[0] * i as f32, origin[1] + step[1] * j as f32])
+            })
+            .collect();
+        let partials = Partials::new(order).unwrap();
+        let stacks = taylor::derivative_stack(&weights, &partials, &coords).unwrap();
+        let operator = random_operator(order, &stacks, 5);
+        let cpu = operator.apply_rows(&stacks);
+        let values = edit_gpu.evaluate(&gpu.device, &gpu.queue, &operator, &weights, window, grid).unwrap();
+        assert_eq!(values.len(), (grid.0 * grid.1) as usize);
+        let scale = cpu.iter().fold(0.0_f32, |m, v| m.max(v.abs()));
+        let mut worst = 0.0_f32;
+        for (n, px) in values.iter().enumerate() {
+            for c in 0..channels {
+                let diff = (px[c] - cpu[n * channels + c]).abs();
+                worst = worst.max(diff);
+                assert!(
+                    diff <= 2e-3 * (1.0 + scale),
+                    "pixel {n} channel {c}: GPU {} vs CPU {}",
+                    px[c],
+                    cpu[n * channels + c]
+                );
+            }
+        }
+        // The operator is far from the identity, so agreement is not a coincidence of values.
+        let values_only: Vec<f32> = stacks.iter().step_by(partials.len()).copied().collect();
+        let moved = cpu.iter().zip(&values_only).map(|(a, b)| (a - b).abs()).fold(0.0_f32, f32::max);
+        assert!(moved > 0.05, "the operator changes the image ({moved}); worst GPU error {worst}");
+    }
+}

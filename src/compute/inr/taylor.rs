@@ -75,6 +75,12 @@ impl Partials {
         &self.indices
     }
 
+    /// `(k, a, b)`: in a product of two polynomials without constant terms, `x_a · y_b` adds to
+    /// coefficient `k` (the GPU twin reads this table).
+    pub fn products(&self) -> &[(usize, usize, usize)] {
+        &self.products
+    }
+
     /// Where `∂ⁱ⁺ʲ/∂xⁱ∂yʲ` sits in the stack, if within the order.
     pub fn index_of(&self, i: usize, j: usize) -> Option<usize> {
         self.indices.iter().position(|&p| p == (i, j))
