@@ -14,8 +14,11 @@ use crate::compute::inr::taylor::{self, Partials};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
 use crate::compute::metrics;
 use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::render::edit_gpu::EditGpu;
+use crate::render::inr_view::ViewWindow;
 use crate::ui::panels::edit::{EditPanelState, EditSettings, EditViewImage};
 use crate::ui::widgets::{JobRow, Level};
+use eframe::egui_wgpu::wgpu;
 
 use super::inr::Notes;
 
@@ -56,8 +59,83 @@ struct ShownEdit {
     inspected: Option<(usize, egui::TextureHandle, f32)>,
 }
 
+/// Where the zoom view is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ZoomBackend {
+    /// The GPU shader on a hardware adapter; the CPU on a software one (faster there).
+    #[default]
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl ZoomBackend {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Gpu, Self::Cpu];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Gpu => "GPU shader",
+            Self::Cpu => "CPU",
+        }
+    }
+}
+
+/// Pan and zoom of the zoom view (not persisted).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EditZoom {
+    /// INR coordinate at the view's centre.
+    pub centre: [f32; 2],
+    /// 1 shows the whole image.
+    pub zoom: f32,
+}
+
+impl Default for EditZoom {
+    fn default() -> Self {
+        Self { centre: [0.0, 0.0], zoom: 2.0 }
+    }
+}
+
+impl EditZoom {
+    pub fn window(&self) -> ViewWindow {
+        let half = 1.0 / self.zoom;
+        ViewWindow {
+            min: [self.centre[0] - half, self.centre[1] - half],
+            max: [self.centre[0] + half, self.centre[1] + half],
+        }
+    }
+}
+
+/// The device the zoom view may use.
+#[derive(Clone)]
+pub struct EditDevice {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    /// Built on first use, off the UI thread (a first shader compile can take seconds on GL).
+    pub pipelines: Arc<std::sync::OnceLock<EditGpu>>,
+    /// A software rasteriser (lavapipe, llvmpipe): slower than the CPU path here.
+    pub software: bool,
+}
+
+/// Side of the zoom view's grid.
+pub const ZOOM_GRID: u32 = 192;
+
+type ZoomKey = (u64, u64, [u32; 2], u32, bool);
+
+/// A rendered zoom view: the image, where it was computed and how long it took.
+pub struct ZoomImage {
+    image: ImageData,
+    on_gpu: bool,
+    seconds: f64,
+    key: ZoomKey,
+}
+
 #[derive(Default)]
 pub struct EditLab {
+    pub zoom: EditZoom,
+    device: Option<EditDevice>,
+    zoom_job: Option<Job<(), ZoomImage>>,
+    zoom_shown: Option<(egui::TextureHandle, ZoomKey, bool, f64)>,
     train_job: Option<Job<OperatorWeights, TrainOutcome>>,
     eval_job: Option<Job<(), EvaluatedEdit>>,
     export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
@@ -72,6 +150,61 @@ pub struct EditLab {
 }
 
 impl EditLab {
+    /// Lets the zoom view use this device.
+    pub fn set_device(&mut self, device: EditDevice) {
+        self.device = Some(device);
+    }
+
+    fn zoom_key(&self, backend: ZoomBackend) -> Option<ZoomKey> {
+        let (_, op_gen) = self.operator.as_ref()?;
+        let (_, subject_gen) = self.subject.as_ref()?;
+        let on_gpu = match backend {
+            ZoomBackend::Cpu => false,
+            ZoomBackend::Gpu => self.device.is_some(),
+            ZoomBackend::Auto => self.device.as_ref().is_some_and(|d| !d.software),
+        };
+        Some((*op_gen, *subject_gen, self.zoom.centre.map(f32::to_bits), self.zoom.zoom.to_bits(), on_gpu))
+    }
+
+    fn start_zoom(&mut self, key: ZoomKey, waker: &Waker) {
+        let (Some((operator, _)), Some((subject, _))) = (&self.operator, &self.subject) else { return };
+        let (operator, inr, window) = (Arc::clone(operator), Arc::clone(&subject.inr), self.zoom.window());
+        let device = if key.4 { self.device.clone() } else { None };
+        let job = Job::spawn("insp-zoom", Arc::clone(waker), move |_control, _sink| {
+            let start = std::time::Instant::now();
+            let grid = (ZOOM_GRID, ZOOM_GRID);
+            let channels = inr.config.out_features;
+            let pixels: Vec<f32> = match &device {
+                Some(gpu) => gpu
+                    .pipelines
+                    .get_or_init(|| EditGpu::new(&gpu.device))
+                    .evaluate(&gpu.device, &gpu.queue, &operator, &inr, window, grid)?
+                    .into_iter()
+                    .flat_map(|px| px.into_iter().take(channels))
+                    .collect(),
+                None => {
+                    let (origin, step) = window.origin_and_step(grid);
+                    #[allow(clippy::cast_precision_loss)]
+                    let coords: Vec<f32> = (0..grid.1)
+                        .flat_map(|j| {
+                            (0..grid.0)
+                                .flat_map(move |i| [origin[0] + step[0] * i as f32, origin[1] + step[1] * j as f32])
+                        })
+                        .collect();
+                    let partials = operator.spec.partials().map_err(|e| e.to_string())?;
+                    let stacks = taylor::derivative_stack(&inr, &partials, &coords).map_err(|e| e.to_string())?;
+                    operator.apply_rows(&stacks)
+                }
+            };
+            let pixels = pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect();
+            let image = ImageData::new(grid.0, grid.1, channels, pixels).map_err(|e| e.to_string())?;
+            Ok(ZoomImage { image, on_gpu: device.is_some(), seconds: start.elapsed().as_secs_f64(), key })
+        });
+        if let Ok(job) = job {
+            self.zoom_job = Some(job);
+        }
+    }
+
     fn generation(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation
@@ -94,6 +227,17 @@ impl EditLab {
     }
 
     /// Whether the views show the current operator on the current subject.
+    /// Whether the zoom view shows the current state (computed where `backend` says).
+    pub fn zoom_is_up_to_date(&self, backend: ZoomBackend) -> bool {
+        let key = self.zoom_key(backend);
+        key.is_some() && self.zoom_shown.as_ref().map(|(_, k, _, _)| *k) == key
+    }
+
+    /// Whether the zoom view was last computed by the GPU shader.
+    pub fn zoom_on_gpu(&self) -> Option<bool> {
+        self.zoom_shown.as_ref().map(|(_, _, on_gpu, _)| *on_gpu)
+    }
+
     pub fn is_up_to_date(&self) -> bool {
         let key = (self.operator.as_ref().map_or(0, |o| o.1), self.subject.as_ref().map_or(0, |s| s.1));
         self.shown.as_ref().is_some_and(|s| s.evaluated.key == key) && !self.eval_pending
@@ -306,7 +450,7 @@ impl EditLab {
     }
 
     /// Collects job updates, starts evaluations that are due; returns notifications.
-    pub fn poll(&mut self, ctx: &egui::Context, waker: &Waker, inspect: usize) -> Notes {
+    pub fn poll(&mut self, ctx: &egui::Context, waker: &Waker, inspect: usize, backend: ZoomBackend) -> Notes {
         let mut notes = Notes::new();
         let mut updates = Vec::new();
         if let Some(job) = &mut self.train_job {
@@ -374,6 +518,33 @@ impl EditLab {
         }
         if self.eval_pending {
             self.start_evaluation(waker);
+        }
+        if let Some(job) = &mut self.zoom_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(zoom)) => {
+                        let handle = texture(ctx, "edit zoom", &zoom.image);
+                        self.zoom_shown = Some((handle, zoom.key, zoom.on_gpu, zoom.seconds));
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("The zoom view failed: {message}")));
+                        // Do not retry the same view in a loop.
+                        if let Some(key) = self.zoom_key(backend) {
+                            self.zoom_shown = self.zoom_shown.take().map(|(t, _, g, s)| (t, key, g, s));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.zoom_job.as_ref().is_some_and(Job::is_finished) {
+            self.zoom_job = None;
+        }
+        if let Some(key) = self.zoom_key(backend)
+            && self.zoom_job.is_none()
+            && self.zoom_shown.as_ref().is_none_or(|(_, shown, _, _)| *shown != key)
+        {
+            self.start_zoom(key, waker);
         }
         if let Some(shown) = &mut self.shown {
             let partials = shown.evaluated.partials.len();
@@ -452,6 +623,11 @@ impl EditLab {
                 .unwrap_or_default(),
             inspected: shown.and_then(|s| s.inspected.as_ref().map(|(k, t, scale)| (*k, t, *scale))),
             evaluating: !self.is_up_to_date() && self.operator.is_some() && self.subject.is_some(),
+            zoom: self
+                .zoom_shown
+                .as_ref()
+                .map(|(texture, _, on_gpu, secs)| (texture, if *on_gpu { "GPU shader" } else { "CPU" }, *secs)),
+            zooming: self.zoom_job.is_some(),
         }
     }
 }

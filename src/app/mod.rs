@@ -112,6 +112,7 @@ impl SparseFieldApp {
         settings.inr.sanitize();
         settings.edit.sanitize();
         settings.nerf.sanitize();
+        let mut edit_device = None;
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
                 let mut inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
@@ -122,6 +123,12 @@ impl SparseFieldApp {
                 renderer.callback_resources.insert(nerf_gpu);
                 drop(renderer);
                 let info = render_state.adapter.get_info();
+                edit_device = Some(edit::EditDevice {
+                    device: render_state.device.clone(),
+                    queue: render_state.queue.clone(),
+                    pipelines: Arc::default(),
+                    software: info.device_type == eframe::egui_wgpu::wgpu::DeviceType::Cpu,
+                });
                 Ok(GpuInfo {
                     backend: format!("{:?}", info.backend),
                     adapter: format!("{} ({})", info.name, info.driver_info),
@@ -149,6 +156,9 @@ impl SparseFieldApp {
         };
         if let Err(problem) = &app.gpu {
             app.notify(Level::Warning, problem.clone());
+        }
+        if let Some(device) = edit_device {
+            app.edit.set_device(device);
         }
         let source = app.settings.inr_image.clone();
         app.load_inr_image(&cc.egui_ctx, source.clone());
@@ -185,6 +195,10 @@ impl SparseFieldApp {
 
     pub fn edit(&self) -> &EditLab {
         &self.edit
+    }
+
+    pub fn edit_mut(&mut self) -> &mut EditLab {
+        &mut self.edit
     }
 
     pub fn nerf(&self) -> &NerfLab {
@@ -545,7 +559,7 @@ impl eframe::App for SparseFieldApp {
         }
         let notes = self.inr.poll();
         self.notify_all(notes);
-        let notes = self.edit.poll(&ctx, &self.waker, self.settings.edit.inspect);
+        let notes = self.edit.poll(&ctx, &self.waker, self.settings.edit.inspect, self.settings.edit.zoom_backend);
         self.notify_all(notes);
         let notes = self.nerf.poll(&self.waker);
         self.notify_all(notes);
@@ -622,8 +636,11 @@ impl eframe::App for SparseFieldApp {
                 self.inr.view = view;
             }
             LabId::Edit => {
+                let mut zoom = self.edit.zoom;
                 let state = self.edit.panel_state();
-                edit_main_ui(ui, &mut self.settings.edit, &state);
+                edit_main_ui(ui, &mut self.settings.edit, &mut zoom, &state);
+                drop(state);
+                self.edit.zoom = zoom;
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

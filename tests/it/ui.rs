@@ -290,8 +290,9 @@ fn nerf_checkpoints_and_exports_from_the_app() {
 
 #[test]
 fn edit_lab_trains_an_operator_and_shows_the_comparison() {
+    use sparsefield::app::edit::ZoomBackend;
     use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorConfig};
-    let mut harness = harness(false);
+    let mut harness = harness(true);
     {
         let settings = harness.state_mut().settings_mut();
         settings.inr.training_size = 32;
@@ -301,6 +302,8 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
             OperatorConfig { order: 2, width: 16, hidden_layers: 2, steps: 60, batch: 256, ..edit.operator.clone() };
         edit.fit_steps = 40;
         edit.fit_width = 16;
+        // The software adapter would pick the CPU; the shader path is what this test is about.
+        edit.zoom_backend = ZoomBackend::Gpu;
     }
     harness.run();
     assert_eq!(harness.state().inr().image().unwrap().width, 32, "the training size applies");
@@ -319,6 +322,17 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.get_by_label("|edit − target|");
     harness.get_by_label("derivative channel");
     assert!(!harness.state().edit().history().is_empty(), "the plots have data");
+    step_until(&mut harness, 120, "the zoom view from the GPU shader", |app| {
+        app.edit().zoom_is_up_to_date(ZoomBackend::Gpu)
+    });
+    assert_eq!(harness.state().edit().zoom_on_gpu(), Some(true));
+    harness.run();
+    harness.get_by_label_contains("GPU shader · ");
+    // Zooming in renders the continuous function again, at the new window.
+    harness.state_mut().edit_mut().zoom.zoom = 8.0;
+    step_until(&mut harness, 120, "the zoomed view", |app| app.edit().zoom_is_up_to_date(ZoomBackend::Gpu));
+    harness.run();
+    harness.get_by_label_contains("INSP edit ×8.0");
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
 

@@ -7,6 +7,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use super::super::{Command, FileRequest, theme};
+use crate::app::edit::{EditZoom, ZoomBackend};
 use crate::compute::inr::insp::{EditKind, EditTask, OperatorConfig, OperatorStep, OperatorWeights};
 use crate::ui::widgets::loss_psnr_plots_ui;
 
@@ -25,6 +26,8 @@ pub struct EditSettings {
     pub training_images: Vec<PathBuf>,
     /// The partial shown by the derivative inspector.
     pub inspect: usize,
+    /// Where the zoom view is computed.
+    pub zoom_backend: ZoomBackend,
     pub export_width: u32,
     pub export_height: u32,
 }
@@ -40,6 +43,7 @@ impl Default for EditSettings {
             train_on_current: true,
             training_images: Vec::new(),
             inspect: 1,
+            zoom_backend: ZoomBackend::Auto,
             export_width: 1024,
             export_height: 1024,
         }
@@ -84,6 +88,9 @@ pub struct EditPanelState<'a> {
     pub inspected: Option<(usize, &'a egui::TextureHandle, f32)>,
     /// The views are being brought up to date.
     pub evaluating: bool,
+    /// The zoom view: texture, where it was computed, seconds it took.
+    pub zoom: Option<(&'a egui::TextureHandle, &'static str, f64)>,
+    pub zooming: bool,
 }
 
 /// The sidebar part.
@@ -207,7 +214,7 @@ pub fn edit_controls_ui(
 }
 
 /// The central part: the comparison views, the derivative inspector and the training plots.
-pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, state: &EditPanelState<'_>) {
+pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut EditZoom, state: &EditPanelState<'_>) {
     ui.horizontal(|ui| {
         match state.operator {
             Some((op, name)) => ui.label(format!(
@@ -273,6 +280,33 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, state: &Edit
                 }
             });
         }
+        if let Some((texture, backend, secs)) = state.zoom {
+            ui.vertical(|ui| {
+                ui.horizontal(|ui| {
+                    ui.label(format!("INSP edit ×{:.1}", zoom.zoom)).on_hover_text(
+                        "The edited INR is a continuous function: scroll to zoom, drag to pan, double-click to reset",
+                    );
+                    egui::ComboBox::from_label("on").selected_text(settings.zoom_backend.label()).show_ui(ui, |ui| {
+                        for backend in ZoomBackend::ALL {
+                            ui.selectable_value(&mut settings.zoom_backend, backend, backend.label());
+                        }
+                    });
+                    if state.zooming {
+                        ui.spinner();
+                    }
+                });
+                let side = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).clamp(96.0, 256.0);
+                let response = ui.add(
+                    egui::Image::new(texture)
+                        .fit_to_exact_size(egui::vec2(side, side))
+                        .sense(egui::Sense::click_and_drag()),
+                );
+                zoom_interaction(ui, &response, zoom);
+                ui.label(
+                    egui::RichText::new(format!("{backend} · {:.0} ms", secs * 1e3)).color(theme::weak_text_colour(ui)),
+                );
+            });
+        }
         ui.vertical(|ui| {
             #[allow(clippy::cast_precision_loss)]
             let points: Vec<(f64, f64, f64)> =
@@ -280,4 +314,33 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, state: &Edit
             loss_psnr_plots_ui(ui, "edit", ("Operator loss (MSE)", "Batch PSNR (dB)"), &points, 120.0);
         });
     });
+}
+
+/// Scroll zooms about the pointer, drag pans, double-click resets.
+fn zoom_interaction(ui: &egui::Ui, response: &egui::Response, zoom: &mut EditZoom) {
+    let size = response.rect.size();
+    if response.double_clicked() {
+        *zoom = EditZoom::default();
+        return;
+    }
+    if response.dragged() {
+        let delta = response.drag_delta();
+        for axis in 0..2 {
+            zoom.centre[axis] -= delta[axis] / size[axis].max(1.0) * 2.0 / zoom.zoom;
+        }
+    }
+    if response.hovered() {
+        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+        if scroll != 0.0 {
+            let factor = (scroll / 200.0).exp();
+            let uv = response.hover_pos().map_or(egui::vec2(0.5, 0.5), |p| (p - response.rect.min) / size);
+            let new_zoom = (zoom.zoom * factor).clamp(0.5, 256.0);
+            for axis in 0..2 {
+                let offset = (uv[axis] - 0.5) * 2.0;
+                let point = zoom.centre[axis] + offset / zoom.zoom;
+                zoom.centre[axis] = point - offset / new_zoom;
+            }
+            zoom.zoom = new_zoom;
+        }
+    }
 }
