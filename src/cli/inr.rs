@@ -21,6 +21,36 @@ pub enum InrCommand {
     /// apply it, and compare with the same filter on pixels. Writes operator.safetensors,
     /// edited.png, reference.png, baseline PNGs and metrics.json.
     Edit(Box<EditArgs>),
+    /// INSP-ConvNet: fit a SIREN to every digit, classify the SIRENs from their derivative
+    /// stacks, compare with the same CNN on pixels. Writes metrics.json and confusion CSVs.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Digits CSV (64 pixels 0–16, then the label; .gz accepted). Default: the built-in 1797.
+    #[arg(long)]
+    pub digits: Option<PathBuf>,
+    /// Use only the first N digits (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    /// Steps of each digit's SIREN fit.
+    #[arg(long, default_value_t = 300)]
+    pub inr_steps: u64,
+    /// Width of each digit's SIREN.
+    #[arg(long, default_value_t = 32)]
+    pub inr_width: usize,
+    /// Highest derivative order in the stack.
+    #[arg(long, default_value_t = 2)]
+    pub order: usize,
+    /// Training epochs of each classifier.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -186,6 +216,7 @@ pub fn run(command: InrCommand) -> anyhow::Result<()> {
         InrCommand::Fit(args) => fit(&args),
         InrCommand::Render(args) => render(&args),
         InrCommand::Edit(args) => super::inr_edit::edit(&args),
+        InrCommand::Classify(args) => super::inr_edit::classify(&args),
     }
 }
 

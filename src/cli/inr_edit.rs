@@ -1,4 +1,5 @@
-//! `sparsefield inr edit`: train or load an INSP operator, apply it to an INR, score it.
+//! `sparsefield inr edit` (train or load an INSP operator, apply it to an INR, score it) and
+//! `sparsefield inr classify` (INSP-ConvNet on digits).
 
 use std::path::Path;
 
@@ -6,7 +7,7 @@ use anyhow::{Context as _, bail};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::inr::EditArgs;
+use super::inr::{ClassifyArgs, EditArgs};
 use crate::compute::control::{RunControl, RunEvent};
 use crate::compute::filters;
 use crate::compute::image_io::{self, ImageData};
@@ -298,4 +299,73 @@ fn render(operator: &OperatorWeights, inr: &SirenWeights, width: u32, height: u3
     let image = insp::render_edit(operator, inr, width, height, &control, &mut |row| bar.set_position(u64::from(row)))?;
     bar.finish_and_clear();
     image.ok_or_else(|| anyhow::anyhow!("rendering was cancelled"))
+}
+
+/// Runs `inr classify`.
+pub fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
+    use crate::compute::inr::classify::{self, ClassifyConfig, ClassifyProgress};
+    let digits = match &args.digits {
+        Some(path) => classify::load_digits(path)?,
+        None => classify::builtin_digits(),
+    };
+    let config = ClassifyConfig {
+        limit: args.limit,
+        inr_steps: args.inr_steps,
+        inr_width: args.inr_width,
+        order: args.order,
+        epochs: args.epochs,
+        seed: args.seed,
+        ..ClassifyConfig::default()
+    };
+    config.validate()?;
+    super::prepare_output_dir(&args.out)?;
+    let n = if args.limit == 0 { digits.len() } else { args.limit.min(digits.len()) };
+    let bar = super::progress_bar(n as u64, "fit digit INRs");
+    let control = RunControl::new();
+    let summary = classify::run_classification(&digits, &config, &control, &mut |progress| match progress {
+        ClassifyProgress::FittingInrs { done, .. } => bar.set_position(done as u64),
+        ClassifyProgress::Training { which, epoch, epochs, test_accuracy } => {
+            if epoch == 1 {
+                bar.set_length(epochs as u64);
+                bar.set_prefix(which);
+            }
+            bar.set_position(epoch as u64);
+            bar.set_message(format!("test accuracy {:.1}%", 100.0 * test_accuracy));
+        }
+    })?
+    .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
+    bar.finish_and_clear();
+    for report in [&summary.insp, &summary.cnn] {
+        let file = if report.input_channels == 1 { "confusion_cnn.csv" } else { "confusion_insp.csv" };
+        let mut csv = String::from("true/predicted,0,1,2,3,4,5,6,7,8,9\n");
+        for (truth, row) in report.confusion.iter().enumerate() {
+            let cells: Vec<String> = row.iter().map(u32::to_string).collect();
+            csv.push_str(&format!("{truth},{}\n", cells.join(",")));
+        }
+        let path = args.out.join(file);
+        std::fs::write(&path, csv).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    let metrics_path = args.out.join("metrics.json");
+    let report = serde_json::json!({ "config": config, "summary": summary });
+    std::fs::write(&metrics_path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+    println!(
+        "{} digits ({} train, {} test); digit INRs {:.1} dB on average ({:.0} s)",
+        summary.train + summary.test,
+        summary.train,
+        summary.test,
+        summary.inr_psnr_db,
+        summary.inr_seconds
+    );
+    for report in [&summary.insp, &summary.cnn] {
+        println!(
+            "{}: {:.1}% test accuracy ({} input channels, {:.1} s)",
+            report.name,
+            100.0 * report.accuracy,
+            report.input_channels,
+            report.seconds
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
 }

@@ -363,3 +363,30 @@ fn inr_edit_on_bad_input_exits_nonzero_with_a_message() {
     );
     assert!(err.contains("nope.png"), "{err}");
 }
+
+#[test]
+fn inr_classify_writes_accuracies_and_confusion_matrices() {
+    let dir = temp_dir("cli_classify");
+    let out = dir.join("out");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["inr", "classify", "--limit", "60", "--inr-steps", "30", "--epochs", "3", "--out"])
+            .arg(&out),
+    );
+    assert!(stdout.contains("INSP-ConvNet (derivative stack)") && stdout.contains("CNN (pixels)"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for which in ["insp", "cnn"] {
+        let accuracy = metrics["summary"][which]["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy));
+        let csv = std::fs::read_to_string(out.join(format!("confusion_{which}.csv"))).unwrap();
+        assert_eq!(csv.lines().count(), 11, "{csv}");
+        let total: u32 =
+            csv.lines().skip(1).flat_map(|l| l.split(',').skip(1)).map(|v| v.parse::<u32>().unwrap()).sum();
+        assert_eq!(total, 12, "a fifth of 60 digits are tested");
+    }
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "1,2,3\n").unwrap();
+    let err = run_err(sparsefield().args(["inr", "classify", "--digits"]).arg(&bad).arg("--out").arg(&out));
+    assert!(err.contains("bad.csv, line 1"), "{err}");
+}

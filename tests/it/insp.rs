@@ -453,3 +453,62 @@ fn operator_gradient_matches_finite_differences() {
     }
     assert!(checked > 20);
 }
+
+mod classify {
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::inr::classify::{self, ClassifyConfig, ClassifyProgress};
+
+    #[test]
+    fn builtin_digits_load_and_bad_files_say_which_line() {
+        let digits = classify::builtin_digits();
+        assert_eq!(digits.len(), 1797);
+        for label in 0..10 {
+            let count = digits.labels.iter().filter(|&&l| l == label).count();
+            assert!((170..=190).contains(&count), "digit {label}: {count}");
+        }
+        assert!(digits.images.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+        let good = format!("{}3\n", "16,".repeat(64));
+        let parsed = classify::parse_digits(&good, "one.csv").unwrap();
+        assert_eq!((parsed.labels[0], parsed.images[0][0]), (3, 1.0));
+        let short = format!("{good}1,2,3\n");
+        let error = classify::parse_digits(&short, "short.csv").unwrap_err().to_string();
+        assert!(error.contains("short.csv, line 2") && error.contains("65"), "{error}");
+        let bright = format!("{}3\n", "17,".repeat(64));
+        assert!(classify::parse_digits(&bright, "b.csv").unwrap_err().to_string().contains("outside 0–16"));
+        let label = format!("{}12\n", "1,".repeat(64));
+        assert!(classify::parse_digits(&label, "l.csv").unwrap_err().to_string().contains("not a digit"));
+        assert!(classify::parse_digits("", "empty.csv").unwrap_err().to_string().contains("no digits"));
+    }
+
+    #[test]
+    fn both_classifiers_learn_digits_from_inrs_and_pixels() {
+        let digits = classify::builtin_digits();
+        let config = ClassifyConfig { limit: 150, inr_steps: 60, epochs: 12, ..ClassifyConfig::default() };
+        let mut fitted = 0;
+        let mut epochs = 0;
+        let summary = classify::run_classification(&digits, &config, &RunControl::new(), &mut |p| match p {
+            ClassifyProgress::FittingInrs { done, .. } => fitted = done,
+            ClassifyProgress::Training { .. } => epochs += 1,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(fitted, 150);
+        assert_eq!(epochs, 24);
+        assert_eq!((summary.train, summary.test), (120, 30));
+        assert!(summary.inr_psnr_db > 25.0, "digit INRs fit: {:.1} dB", summary.inr_psnr_db);
+        assert_eq!(summary.insp.input_channels, 6);
+        for report in [&summary.insp, &summary.cnn] {
+            // Chance is 10%.
+            assert!(report.accuracy > 0.5, "{}: {:.2}", report.name, report.accuracy);
+            let total: u32 = report.confusion.iter().flatten().sum();
+            assert_eq!(total, 30);
+            let diagonal: u32 = (0..10).map(|i| report.confusion[i][i]).sum();
+            assert!((f64::from(diagonal) / 30.0 - report.accuracy).abs() < 1e-9);
+        }
+        let control = RunControl::new();
+        control.cancel();
+        assert!(classify::run_classification(&digits, &config, &control, &mut |_| {}).unwrap().is_none());
+        let tiny = ClassifyConfig { limit: 5, ..config };
+        assert!(classify::run_classification(&digits, &tiny, &RunControl::new(), &mut |_| {}).is_err());
+    }
+}

@@ -4,6 +4,7 @@
 //! (pixel centres, y down), so the unit square `[-1, 1]²` covers the image at any resolution.
 //! The network is trained on values `2p − 1` for pixels `p ∈ [0, 1]`.
 
+pub mod classify;
 pub mod derivatives;
 pub mod fit;
 pub mod insp;
