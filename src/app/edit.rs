@@ -9,6 +9,7 @@ use eframe::egui;
 use crate::compute::colormap;
 use crate::compute::control::RunEvent;
 use crate::compute::image_io::{self, ImageData};
+use crate::compute::inr::classify::{self, ClassifyConfig, ClassifyProgress, ClassifySummary};
 use crate::compute::inr::insp::{self, EditTask, OperatorStep, OperatorSummary, OperatorWeights};
 use crate::compute::inr::taylor::{self, Partials};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
@@ -133,6 +134,8 @@ pub struct ZoomImage {
 #[derive(Default)]
 pub struct EditLab {
     pub zoom: EditZoom,
+    classify_job: Option<Job<(), Option<ClassifySummary>>>,
+    classify_result: Option<ClassifySummary>,
     device: Option<EditDevice>,
     zoom_job: Option<Job<(), ZoomImage>>,
     zoom_shown: Option<(egui::TextureHandle, ZoomKey, bool, f64)>,
@@ -345,6 +348,49 @@ impl EditLab {
         Ok(())
     }
 
+    /// Runs INSP-ConvNet against the pixel CNN on the built-in digits.
+    pub fn start_classification(&mut self, config: &ClassifyConfig, waker: Waker) -> Result<(), String> {
+        if self.classify_job.as_ref().is_some_and(|j| !j.is_finished()) {
+            return Err("the digit classification is already running".into());
+        }
+        config.validate().map_err(|e| e.to_string())?;
+        let config = config.clone();
+        let job = Job::spawn("insp-classify", waker, move |control, sink| {
+            let digits = classify::builtin_digits();
+            let fits = if config.limit == 0 { digits.len() } else { config.limit.min(digits.len()) };
+            let total = (fits + 2 * config.epochs) as u64;
+            sink.send(RunEvent::Started { total_steps: total });
+            let start = std::time::Instant::now();
+            let mut epochs_done = 0;
+            classify::run_classification(&digits, &config, control, &mut |progress| {
+                let (step, metrics) = match progress {
+                    ClassifyProgress::FittingInrs { done, .. } => (done, Vec::new()),
+                    ClassifyProgress::Training { test_accuracy, .. } => {
+                        epochs_done += 1;
+                        (fits + epochs_done, vec![("test_accuracy", test_accuracy)])
+                    }
+                };
+                sink.send(RunEvent::Progress {
+                    step: step as u64,
+                    metrics,
+                    elapsed_secs: start.elapsed().as_secs_f64(),
+                });
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the classification: {e}"))?;
+        self.classify_job = Some(job);
+        Ok(())
+    }
+
+    pub fn classification(&self) -> Option<&ClassifySummary> {
+        self.classify_result.as_ref()
+    }
+
+    pub fn is_classifying(&self) -> bool {
+        self.classify_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
     /// Edits the INR in `path` with the current operator from now on.
     pub fn load_subject(&mut self, path: &Path, task: EditTask) -> Result<String, String> {
         let weights = SirenWeights::load(path).map_err(|e| e.to_string())?;
@@ -554,6 +600,30 @@ impl EditLab {
                 shown.inspected = Some((k, texture, scale));
             }
         }
+        if let Some(job) = &mut self.classify_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(Some(summary))) => {
+                        notes.push((
+                            Level::Success,
+                            format!(
+                                "Digits: INSP-ConvNet {:.1}% vs pixel CNN {:.1}% test accuracy ({} test digits).",
+                                100.0 * summary.insp.accuracy,
+                                100.0 * summary.cnn.accuracy,
+                                summary.test
+                            ),
+                        ));
+                        self.classify_result = Some(summary);
+                    }
+                    JobUpdate::Finished(Ok(None)) => notes.push((Level::Warning, "Classification cancelled.".into())),
+                    JobUpdate::Finished(Err(e)) => notes.push((Level::Error, format!("Classification failed: {e}"))),
+                    _ => {}
+                }
+            }
+        }
+        if self.classify_job.as_ref().is_some_and(Job::is_finished) {
+            self.classify_job = None;
+        }
         if let Some((job, path)) = &mut self.export_job {
             for update in job.poll() {
                 match update {
@@ -607,6 +677,10 @@ impl EditLab {
             action(job);
             return true;
         }
+        if let Some(job) = self.classify_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
         false
     }
 
@@ -628,6 +702,8 @@ impl EditLab {
                 .as_ref()
                 .map(|(texture, _, on_gpu, secs)| (texture, if *on_gpu { "GPU shader" } else { "CPU" }, *secs)),
             zooming: self.zoom_job.is_some(),
+            classifying: self.is_classifying(),
+            classification: self.classify_result.as_ref(),
         }
     }
 }

@@ -385,6 +385,9 @@ impl SparseFieldApp {
                 let inr = self.inr.network().map(|n| Arc::clone(&n.value));
                 self.edit.use_lab_inr(inr, self.inr.image().cloned(), &name, self.settings.edit.task).map(Some)
             }
+            Command::EditClassify => {
+                self.edit.start_classification(&self.settings.edit.classify, Arc::clone(&self.waker)).map(|()| None)
+            }
             Command::EditExport(path) => {
                 self.edit.start_export(path, &self.settings.edit, Arc::clone(&self.waker)).map(|()| None)
             }

@@ -140,4 +140,6 @@ pub enum Command {
     /// Edit the INR lab's current INR.
     EditUseLabInr,
     EditExport(PathBuf),
+    /// Run INSP-ConvNet against the pixel CNN on the built-in digits.
+    EditClassify,
 }

@@ -353,4 +353,24 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.state_mut().apply(&ctx, Command::EditLoadOperator(path));
     assert_eq!(harness.state().edit().operator().cloned(), before);
     assert_eq!(harness.state().notifications().last().unwrap().level, Level::Success);
+
+    // INSP-ConvNet on a few digits: both accuracies and a confusion matrix appear.
+    {
+        let classify = &mut harness.state_mut().settings_mut().edit.classify;
+        (classify.limit, classify.inr_steps, classify.epochs) = (100, 30, 3);
+    }
+    harness.get_by_label("INSP-ConvNet: classify digits").click();
+    harness.run();
+    // The button sits below the sidebar's visible area at this window size: apply its command.
+    harness.get_by_label("Run on digits");
+    harness.state_mut().apply(&ctx, Command::EditClassify);
+    assert!(harness.state().edit().is_classifying(), "{:?}", harness.state().notifications().last());
+    step_until(&mut harness, 180, "the digit classification", |app| !app.edit().is_classifying());
+    assert!(harness.state().edit().classification().is_some(), "{:?}", harness.state().notifications().last());
+    harness.run();
+    harness.get_by_label_contains("INSP-ConvNet (derivative stack): ");
+    harness.get_by_label_contains("CNN (pixels): ");
+    harness.get_by_label("Confusion:");
+    let summary = harness.state().edit().classification().unwrap();
+    assert_eq!(summary.test, 20);
 }

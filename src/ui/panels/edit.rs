@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::super::{Command, FileRequest, theme};
 use crate::app::edit::{EditZoom, ZoomBackend};
+use crate::compute::inr::classify::{ClassifyConfig, ClassifySummary};
 use crate::compute::inr::insp::{EditKind, EditTask, OperatorConfig, OperatorStep, OperatorWeights};
 use crate::ui::widgets::loss_psnr_plots_ui;
 
@@ -26,6 +27,10 @@ pub struct EditSettings {
     pub training_images: Vec<PathBuf>,
     /// The partial shown by the derivative inspector.
     pub inspect: usize,
+    /// INSP-ConvNet on the built-in digits.
+    pub classify: ClassifyConfig,
+    /// Which confusion matrix is shown: INSP-ConvNet's (true) or the pixel CNN's.
+    pub show_insp_confusion: bool,
     /// Where the zoom view is computed.
     pub zoom_backend: ZoomBackend,
     pub export_width: u32,
@@ -43,6 +48,8 @@ impl Default for EditSettings {
             train_on_current: true,
             training_images: Vec::new(),
             inspect: 1,
+            classify: ClassifyConfig { limit: 600, ..ClassifyConfig::default() },
+            show_insp_confusion: true,
             zoom_backend: ZoomBackend::Auto,
             export_width: 1024,
             export_height: 1024,
@@ -59,6 +66,9 @@ impl EditSettings {
         }
         if self.operator.validate().is_err() || self.operator.order > 4 {
             self.operator = defaults.operator;
+        }
+        if self.classify.validate().is_err() {
+            self.classify = defaults.classify.clone();
         }
         self.fit_steps = self.fit_steps.clamp(10, 20_000);
         self.fit_width = self.fit_width.clamp(8, 256);
@@ -91,6 +101,8 @@ pub struct EditPanelState<'a> {
     /// The zoom view: texture, where it was computed, seconds it took.
     pub zoom: Option<(&'a egui::TextureHandle, &'static str, f64)>,
     pub zooming: bool,
+    pub classifying: bool,
+    pub classification: Option<&'a ClassifySummary>,
 }
 
 /// The sidebar part.
@@ -171,6 +183,36 @@ pub fn edit_controls_ui(
         }
         ui.add(egui::Slider::new(&mut settings.fit_steps, 50..=2000).logarithmic(true).text("INR fit steps"))
             .on_hover_text("Steps for each INR fitted to a training image or a corrupted image");
+    });
+
+    egui::CollapsingHeader::new("INSP-ConvNet: classify digits").default_open(false).show(ui, |ui| {
+        let config = &mut settings.classify;
+        ui.label(
+            egui::RichText::new(
+                "A SIREN per 8×8 digit; a CNN classifies them from their derivative stacks, against the same CNN on pixels.",
+            )
+            .color(theme::weak_text_colour(ui)),
+        );
+        ui.add(egui::Slider::new(&mut config.limit, 100..=1797).text("digits"))
+            .on_hover_text("How many of the 1797 built-in digits to use (a fifth is held out for testing)");
+        ui.add(egui::Slider::new(&mut config.order, 0..=4).text("derivative order"));
+        ui.add(egui::Slider::new(&mut config.inr_steps, 20..=1000).logarithmic(true).text("INR steps"));
+        ui.add(egui::Slider::new(&mut config.epochs, 1..=100).text("epochs"));
+        if ui.add_enabled(!state.classifying, egui::Button::new("Run on digits")).clicked() {
+            commands.push(Command::EditClassify);
+        }
+        if let Some(summary) = state.classification {
+            for report in [&summary.insp, &summary.cnn] {
+                ui.label(format!("{}: {:.1}%", report.name, 100.0 * report.accuracy));
+            }
+            ui.horizontal(|ui| {
+                ui.label("Confusion:");
+                ui.radio_value(&mut settings.show_insp_confusion, true, "INSP");
+                ui.radio_value(&mut settings.show_insp_confusion, false, "pixels");
+            });
+            let report = if settings.show_insp_confusion { &summary.insp } else { &summary.cnn };
+            confusion_ui(ui, &report.confusion);
+        }
     });
 
     ui.add_space(theme::SPACING);
@@ -343,4 +385,30 @@ fn zoom_interaction(ui: &egui::Ui, response: &egui::Response, zoom: &mut EditZoo
             zoom.zoom = new_zoom;
         }
     }
+}
+
+/// A confusion matrix as a grid: rows are true digits, columns predictions; the diagonal bold.
+fn confusion_ui(ui: &mut egui::Ui, confusion: &[[u32; 10]]) {
+    egui::Grid::new("confusion").spacing(egui::vec2(6.0, 2.0)).show(ui, |ui| {
+        ui.label(egui::RichText::new("t\\p").small());
+        for p in 0..10 {
+            ui.label(egui::RichText::new(p.to_string()).small().strong());
+        }
+        ui.end_row();
+        for (truth, row) in confusion.iter().enumerate() {
+            ui.label(egui::RichText::new(truth.to_string()).small().strong());
+            for (p, &count) in row.iter().enumerate() {
+                let text = egui::RichText::new(count.to_string()).small();
+                let text = if p == truth {
+                    text.strong()
+                } else if count > 0 {
+                    text.color(theme::warning_colour(ui))
+                } else {
+                    text.color(theme::weak_text_colour(ui))
+                };
+                ui.label(text);
+            }
+            ui.end_row();
+        }
+    });
 }
