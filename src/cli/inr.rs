@@ -206,6 +206,10 @@ pub struct RenderArgs {
     pub height: u32,
     #[arg(long, value_enum, default_value_t = ViewArg::Value)]
     pub view: ViewArg,
+    /// Instead of --view: one partial derivative, named by its variables (`x`, `xy`, `xxyy`; up to
+    /// order 6), mean over channels on a blue–white–red map scaled to its 99th percentile.
+    #[arg(long)]
+    pub partial: Option<String>,
     /// PNG file to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -287,6 +291,12 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         super::prepare_output_dir(parent)?;
     }
+    if let Some(name) = &args.partial {
+        let image = partial_image(&weights, name, args)?;
+        image_io::save_png(&image, &args.out)?;
+        println!("wrote {} ({}×{}, ∂{name})", args.out.display(), image.width, image.height);
+        return Ok(());
+    }
     let image = match args.view {
         ViewArg::Value => {
             let bar = super::progress_bar(u64::from(args.height), "render");
@@ -307,6 +317,34 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     image_io::save_png(&image, &args.out)?;
     println!("wrote {} ({}×{})", args.out.display(), image.width, image.height);
     Ok(())
+}
+
+/// One partial derivative (mean over channels) on the diverging map, scaled by its 99th percentile.
+fn partial_image(weights: &SirenWeights, name: &str, args: &RenderArgs) -> anyhow::Result<ImageData> {
+    use crate::compute::inr::taylor::{self, Partials};
+    let name = name.trim_start_matches('∂');
+    if name.is_empty() || !name.chars().all(|c| c == 'x' || c == 'y') {
+        bail!("--partial must name the variables of a derivative, like x, yy or xxy; got `{name}`");
+    }
+    let (i, j) = (name.matches('x').count(), name.matches('y').count());
+    if args.width == 0 || args.height == 0 || args.width > 4096 || args.height > 4096 {
+        bail!("partial views render up to 4096×4096, got {}×{}", args.width, args.height);
+    }
+    let partials = Partials::new(i + j)?;
+    let k = partials.index_of(i, j).ok_or_else(|| anyhow::anyhow!("no partial ∂{name}"))?;
+    let stack = taylor::stack_at_pixels(weights, &partials, args.width, args.height)?;
+    let (p, channels) = (partials.len(), weights.config.out_features);
+    #[allow(clippy::cast_precision_loss)]
+    let values: Vec<f32> = stack
+        .chunks_exact(p * channels)
+        .map(|px| px.iter().skip(k).step_by(p).sum::<f32>() / channels as f32)
+        .collect();
+    let mut magnitudes: Vec<f32> = values.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
+    let index = (magnitudes.len() * 99 / 100).min(magnitudes.len().saturating_sub(1));
+    let scale = magnitudes.select_nth_unstable_by(index, f32::total_cmp).1.max(1e-6);
+    let pixels = values.iter().flat_map(|&v| colormap::diverging(v / scale)).collect();
+    println!("∂{name}: colour range ±{scale:.4e}");
+    Ok(ImageData::new(args.width, args.height, 3, pixels)?)
 }
 
 /// A colour-mapped derivative view (mean over channels), scaled by its 99th percentile.

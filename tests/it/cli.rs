@@ -292,6 +292,27 @@ fn inr_edit_trains_applies_and_scores_an_operator() {
         serde_json::from_str(&std::fs::read_to_string(again.join("metrics.json")).unwrap()).unwrap();
     let reapplied = metrics["results"]["insp"]["psnr_db"].as_f64().unwrap();
     assert!((reapplied - psnr).abs() < 1e-6, "same operator, same INR, same reference: {reapplied} vs {psnr}");
+
+    // Any partial derivative of an INR as an image.
+    let partial = dir.join("dxxy.png");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["inr", "render", "--partial", "xxy", "--width", "24", "--height", "16", "--inr"])
+            .arg(out.join("input.safetensors"))
+            .arg("--out")
+            .arg(&partial),
+    );
+    assert!(stdout.contains("∂xxy: colour range"), "{stdout}");
+    let image = image_io::load_image(&partial).unwrap().image;
+    assert_eq!((image.width, image.height, image.channels), (24, 16, 3));
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "render", "--partial", "xz", "--inr"])
+            .arg(out.join("input.safetensors"))
+            .arg("--out")
+            .arg(&partial),
+    );
+    assert!(err.contains("--partial"), "{err}");
 }
 
 #[test]
