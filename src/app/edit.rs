@@ -10,7 +10,7 @@ use crate::compute::colormap;
 use crate::compute::control::RunEvent;
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::classify::{self, ClassifyConfig, ClassifyProgress, ClassifySummary};
-use crate::compute::inr::insp::{self, EditTask, OperatorStep, OperatorSummary, OperatorWeights};
+use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorStep, OperatorSummary, OperatorWeights};
 use crate::compute::inr::taylor::{self, Partials};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
 use crate::compute::metrics;
@@ -261,6 +261,13 @@ impl EditLab {
             return Err("an operator is already training; cancel it first".into());
         }
         settings.task.validate().map_err(|e| e.to_string())?;
+        if settings.task.kind == EditKind::Custom {
+            return Err(
+                "operators for custom pairs are trained with `sparsefield inr edit --op custom --pairs IN=OUT`; \
+                        pick another edit to train here"
+                    .into(),
+            );
+        }
         settings.operator.validate().map_err(|e| e.to_string())?;
         let image = image.ok_or("load an image in the INR lab first: it is what the edit is shown on")?;
         if !settings.train_on_current && settings.training_images.is_empty() {
@@ -398,7 +405,7 @@ impl EditLab {
         let model = Siren::new(&weights, &crate::compute::default_device(), candle_core::DType::F32)
             .map_err(|e| e.to_string())?;
         let decoded = inr::reconstruct(&model, size, size).map_err(|e| e.to_string())?;
-        let reference = (!task.kind.restores()).then(|| Arc::new(task.target(&decoded)));
+        let reference = task.kind.is_filter().then(|| Arc::new(task.target(&decoded)));
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let generation = self.generation();
         self.subject =
@@ -407,7 +414,7 @@ impl EditLab {
         Ok(format!(
             "Editing {}{}.",
             path.display(),
-            if task.kind.restores() { " (no clean image known: the views show no error)" } else { "" }
+            if task.kind.is_filter() { "" } else { " (no target image known: the views show no error)" }
         ))
     }
 
@@ -425,7 +432,11 @@ impl EditLab {
             return Err("the INR lab's INR and image differ in channels; refit the INR first".into());
         }
         // Restorations of a clean INR are scored against the clean image itself.
-        let reference = Some(Arc::new(if task.kind.restores() { image.as_ref().clone() } else { task.target(&image) }));
+        let reference = match task.kind {
+            EditKind::Custom => None,
+            kind if kind.restores() => Some(Arc::new(image.as_ref().clone())),
+            _ => Some(Arc::new(task.target(&image))),
+        };
         let generation = self.generation();
         self.subject = Some((Subject { inr, input: image, reference, name: name.to_owned() }, generation));
         self.eval_pending = true;
@@ -735,12 +746,14 @@ pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) 
     let edited = image(operator.apply_rows(&stacks).into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
     let decoded = image(stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect())?;
     let task = operator.spec.task;
-    let pixel = if task.kind.restores() {
-        let mut baselines = task.baselines(&decoded);
+    let mut baselines = task.baselines(&decoded);
+    let pixel = if task.kind.is_filter() {
+        ("pixels: same filter".to_owned(), task.target(&decoded))
+    } else if baselines.is_empty() {
+        ("pixels: no pixel method".to_owned(), decoded.clone())
+    } else {
         let (name, image) = baselines.remove(0);
         (format!("pixels: {name}"), image)
-    } else {
-        ("pixels: same filter".to_owned(), task.target(&decoded))
     };
     Ok(EvaluatedEdit { edited, decoded, pixel, reference: subject.reference.clone(), stacks, partials, channels, key })
 }

@@ -26,7 +26,7 @@ pub fn bench_insp(args: &InspBenchArgs) -> anyhow::Result<()> {
             .iter()
             .filter(|name| !name.is_empty())
             .map(|name| {
-                EditKind::ALL.into_iter().find(|k| k.cli_name() == name).ok_or_else(|| {
+                EditKind::FROM_CLEAN_IMAGES.into_iter().find(|k| k.cli_name() == name).ok_or_else(|| {
                     anyhow::anyhow!("unknown edit `{name}`; use blur, box-blur, denoise, deblur or inpaint")
                 })
             })

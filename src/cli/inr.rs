@@ -60,6 +60,8 @@ pub enum EditOpArg {
     Denoise,
     Deblur,
     Inpaint,
+    /// Learn from --pairs of (input, target) images.
+    Custom,
 }
 
 impl EditOpArg {
@@ -70,6 +72,7 @@ impl EditOpArg {
             Self::Denoise => EditKind::Denoise,
             Self::Deblur => EditKind::Deblur,
             Self::Inpaint => EditKind::Inpaint,
+            Self::Custom => EditKind::Custom,
         }
     }
 }
@@ -99,6 +102,9 @@ pub struct EditArgs {
     /// --inr's decoding.
     #[arg(long, value_delimiter = ',')]
     pub train_images: Vec<PathBuf>,
+    /// With --op custom: training pairs INPUT=TARGET (comma-separated), images of equal size.
+    #[arg(long, value_delimiter = ',')]
+    pub pairs: Vec<String>,
     /// Random --size crops taken from each training image (0: the whole image, downscaled).
     #[arg(long, default_value_t = 0)]
     pub crops: u32,

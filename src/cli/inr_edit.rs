@@ -11,7 +11,7 @@ use super::inr::{ClassifyArgs, EditArgs};
 use crate::compute::control::{RunControl, RunEvent};
 use crate::compute::filters;
 use crate::compute::image_io::{self, ImageData};
-use crate::compute::inr::insp::{self, EditTask, OperatorConfig, OperatorWeights};
+use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorConfig, OperatorWeights, TrainingSet};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
 use crate::compute::metrics;
 
@@ -69,6 +69,14 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     let input_inr = args.inr.as_deref().map(SirenWeights::load).transpose()?;
     let reference_image = args.reference.as_deref().map(|p| load(p, args.size)).transpose()?;
     let train_images = args.train_images.iter().map(|p| load_full(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let custom = task.kind == EditKind::Custom;
+    let pairs = args.pairs.iter().map(|pair| load_pair(pair, args.size)).collect::<anyhow::Result<Vec<_>>>()?;
+    if !pairs.is_empty() && !custom {
+        bail!("--pairs is for --op custom; the other edits make their own pairs from --train-images");
+    }
+    if custom && loaded_operator.is_none() && pairs.is_empty() {
+        bail!("custom needs training pairs: give --pairs INPUT.png=TARGET.png[,...]");
+    }
     super::prepare_output_dir(&args.out)?;
 
     // The INR to edit, and what its edit should look like.
@@ -76,11 +84,11 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         (Some(weights), _) => {
             let size = reference_image.as_ref().map_or((args.size, args.size), |r| (r.width, r.height));
             let decoded = decode(weights, size.0, size.1)?;
-            let reference = match (&reference_image, task.kind.restores()) {
-                (Some(reference), true) => Some(reference.clone()),
-                (Some(reference), false) => Some(task.target(reference)),
-                (None, false) => Some(task.target(&decoded)),
-                (None, true) => None,
+            let reference = match (&reference_image, task.kind.is_filter()) {
+                (Some(reference), false) => Some(reference.clone()),
+                (Some(reference), true) => Some(task.target(reference)),
+                (None, true) => Some(task.target(&decoded)),
+                (None, false) => None,
             };
             if let Some(reference) = &reference
                 && reference.channels != weights.config.out_features
@@ -98,7 +106,22 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
             let weights = fit_inr(&degraded, &fit_config, "fit input")?;
             weights.save(&args.out.join("input.safetensors"), &[("sparsefield.edit_input", task.summary())])?;
             image_io::save_png(&degraded, &args.out.join("degraded.png"))?;
-            (weights, degraded, Some(task.target(clean)))
+            let reference = if custom { reference_image.clone() } else { Some(task.target(clean)) };
+            if let Some(reference) = &reference
+                && (reference.width, reference.height, reference.channels)
+                    != (clean.width, clean.height, clean.channels)
+            {
+                bail!(
+                    "the reference is {}×{} with {} channels but the image is {}×{} with {}; they must match",
+                    reference.width,
+                    reference.height,
+                    reference.channels,
+                    clean.width,
+                    clean.height,
+                    clean.channels
+                );
+            }
+            (weights, degraded, reference)
         }
         (None, None) => bail!("give the INR to edit with --inr, or a clean --image"),
     };
@@ -108,35 +131,34 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     let operator = if let Some(op) = loaded_operator {
         op
     } else {
-        let sources: Vec<ImageData> = if !train_images.is_empty() {
-            let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0xC809);
-            train_images.iter().flat_map(|image| training_views(image, args.size, args.crops, &mut rng)).collect()
-        } else if let Some(clean) = &clean_test {
-            vec![clean.clone()]
-        } else if !task.kind.restores() {
-            vec![degraded_pixels.clone()]
+        // (input image the INR is fitted to, target image).
+        let examples: Vec<(ImageData, ImageData)> = if custom {
+            pairs
         } else {
-            bail!(
-                "{} needs clean examples to learn from: give --train-images (or a clean --image instead of --inr)",
-                task.kind.cli_name()
-            );
+            let sources: Vec<ImageData> = if !train_images.is_empty() {
+                let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0xC809);
+                train_images.iter().flat_map(|image| training_views(image, args.size, args.crops, &mut rng)).collect()
+            } else if let Some(clean) = &clean_test {
+                vec![clean.clone()]
+            } else if task.kind.is_filter() {
+                vec![degraded_pixels.clone()]
+            } else {
+                bail!(
+                    "{} needs clean examples to learn from: give --train-images (or a clean --image instead of --inr)",
+                    task.kind.cli_name()
+                );
+            };
+            sources
+                .iter()
+                .enumerate()
+                .map(|(index, clean)| (task.degrade(clean, args.seed.wrapping_add(index as u64)), task.target(clean)))
+                .collect()
         };
-        let bar = super::progress_bar(fit_config.steps * sources.len() as u64, "fit training INRs");
-        let control = RunControl::new();
-        let set = insp::build_training_set(
-            &sources,
-            task,
-            &fit_config,
-            op_config.order,
-            args.seed,
-            &control,
-            &mut |index, step, psnr| {
-                bar.set_position(index as u64 * fit_config.steps + step);
-                bar.set_message(format!("image {}/{}: {psnr:.2} dB", index + 1, sources.len()));
-            },
-        )?
-        .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
-        bar.finish_and_clear();
+        let mut set = TrainingSet::new(op_config.order);
+        for (index, (input, target)) in examples.iter().enumerate() {
+            let weights = fit_inr(input, &fit_config, &format!("fit {}/{}", index + 1, examples.len()))?;
+            set.add_pair(&weights, target)?;
+        }
         let bar = super::progress_bar(op_config.steps, "operator");
         let control = RunControl::new();
         let summary = insp::train_operator(&set, task, &op_config, &control, &mut |event| {
@@ -149,7 +171,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         })?;
         bar.finish_and_clear();
         training_report = serde_json::json!({
-            "images": sources.len(),
+            "images": examples.len(),
             "rows": set.len(),
             "steps": summary.steps_done,
             "ms_per_step": summary.ms_per_step,
@@ -185,7 +207,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         let (psnr, ssim) = score(&degraded_pixels);
         lines.push(format!("no edit (the input as it is): {psnr:.2} dB"));
         results.insert("no_edit".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
-        if !task.kind.restores() {
+        if task.kind.is_filter() {
             let (psnr, ssim) = score(&task.target(&decode(&test_inr, w, h)?));
             lines.push(format!("decode, then filter the pixels: {psnr:.2} dB"));
             results.insert("decode_then_filter".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
@@ -246,6 +268,26 @@ fn load_full(path: &Path) -> anyhow::Result<ImageData> {
 
 fn load(path: &Path, size: u32) -> anyhow::Result<ImageData> {
     Ok(load_full(path)?.downscaled_to(size))
+}
+
+/// `INPUT=TARGET` → the two images, downscaled alike; they must have the same size and channels.
+fn load_pair(pair: &str, size: u32) -> anyhow::Result<(ImageData, ImageData)> {
+    let Some((input, target)) = pair.split_once('=') else {
+        bail!("--pairs entries look like input.png=target.png, got `{pair}`");
+    };
+    let (a, b) = (load(Path::new(input), size)?, load(Path::new(target), size)?);
+    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
+        bail!(
+            "{input} ({}×{}, {} channels) and {target} ({}×{}, {} channels) differ; a pair needs images of the same size and kind",
+            a.width,
+            a.height,
+            a.channels,
+            b.width,
+            b.height,
+            b.channels
+        );
+    }
+    Ok((a, b))
 }
 
 /// `WxH` → `(W, H)`.

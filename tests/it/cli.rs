@@ -411,3 +411,58 @@ fn inr_classify_writes_accuracies_and_confusion_matrices() {
     let err = run_err(sparsefield().args(["inr", "classify", "--digits"]).arg(&bad).arg("--out").arg(&out));
     assert!(err.contains("bad.csv, line 1"), "{err}");
 }
+
+#[test]
+fn inr_edit_learns_a_custom_mapping_from_pairs() {
+    let dir = temp_dir("cli_edit_custom");
+    let input = builtin_crop(BuiltinImage::Camera, 20);
+    let inverted = ImageData { pixels: input.pixels.iter().map(|v| 1.0 - v).collect(), ..input.clone() };
+    let (a, b) = (dir.join("a.png"), dir.join("b.png"));
+    image_io::save_png(&input, &a).unwrap();
+    image_io::save_png(&inverted, &b).unwrap();
+    let out = dir.join("out");
+    let pair = format!("{}={}", a.display(), b.display());
+    let stdout = run_ok(
+        sparsefield()
+            .args(["inr", "edit", "--op", "custom", "--pairs", &pair])
+            .args(&TINY_EDIT[..14])
+            .args(["--op-steps", "300", "--op-batch", "128"])
+            .arg("--image")
+            .arg(&a)
+            .arg("--reference")
+            .arg(&b)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("INSP edit (Custom pairs)"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let insp = metrics["results"]["insp"]["psnr_db"].as_f64().unwrap();
+    let none = metrics["results"]["no_edit"]["psnr_db"].as_f64().unwrap();
+    assert!(insp > none + 6.0, "the operator learnt the inversion: {insp:.2} dB vs {none:.2} dB without it");
+
+    let small = dir.join("small.png");
+    image_io::save_png(&builtin_crop(BuiltinImage::Camera, 12), &small).unwrap();
+    let mismatched = format!("{}={}", a.display(), small.display());
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "custom", "--pairs", &mismatched])
+            .arg("--image")
+            .arg(&a)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("small.png") && err.contains("same size"), "{err}");
+    let err =
+        run_err(sparsefield().args(["inr", "edit", "--op", "custom"]).arg("--image").arg(&a).arg("--out").arg(&out));
+    assert!(err.contains("--pairs"), "{err}");
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "edit", "--op", "blur", "--pairs", &pair])
+            .arg("--image")
+            .arg(&a)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(err.contains("--op custom"), "{err}");
+}

@@ -55,10 +55,16 @@ pub enum EditKind {
     Deblur,
     /// Remove thin scribbles covering `coverage` of the image.
     Inpaint,
+    /// Any image-to-image mapping, learnt from pairs (input image, target image) given by the user.
+    Custom,
 }
 
 impl EditKind {
-    pub const ALL: [Self; 5] = [Self::GaussianBlur, Self::BoxBlur, Self::Denoise, Self::Deblur, Self::Inpaint];
+    pub const ALL: [Self; 6] =
+        [Self::GaussianBlur, Self::BoxBlur, Self::Denoise, Self::Deblur, Self::Inpaint, Self::Custom];
+    /// The edits whose training examples are made from clean images (all but [`EditKind::Custom`]).
+    pub const FROM_CLEAN_IMAGES: [Self; 5] =
+        [Self::GaussianBlur, Self::BoxBlur, Self::Denoise, Self::Deblur, Self::Inpaint];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -67,6 +73,7 @@ impl EditKind {
             Self::Denoise => "Denoise",
             Self::Deblur => "Deblur",
             Self::Inpaint => "Inpaint",
+            Self::Custom => "Custom pairs",
         }
     }
 
@@ -78,6 +85,7 @@ impl EditKind {
             Self::Denoise => "denoise",
             Self::Deblur => "deblur",
             Self::Inpaint => "inpaint",
+            Self::Custom => "custom",
         }
     }
 
@@ -88,12 +96,18 @@ impl EditKind {
             Self::Denoise => "The INR is fitted to a noisy image; learn to output the clean one.",
             Self::Deblur => "The INR is fitted to a blurred image; learn to output the sharp one.",
             Self::Inpaint => "The INR is fitted to an image with thin scribbles; learn to remove them.",
+            Self::Custom => "Learn any mapping from pairs: the INR of an input image in, its target image out.",
         }
     }
 
     /// Whether the INR to edit is of a corrupted image (and the target is the clean one).
     pub fn restores(self) -> bool {
         matches!(self, Self::Denoise | Self::Deblur | Self::Inpaint)
+    }
+
+    /// Whether the target is a filter of the INR's own image (computable from it).
+    pub fn is_filter(self) -> bool {
+        matches!(self, Self::GaussianBlur | Self::BoxBlur)
     }
 }
 
@@ -142,14 +156,15 @@ impl EditTask {
             EditKind::BoxBlur => format!("{} {n}×{n}", self.kind.label(), n = 2 * self.box_radius + 1),
             EditKind::Denoise => format!("{} σ = {}", self.kind.label(), self.noise),
             EditKind::Inpaint => format!("{} {:.0}%", self.kind.label(), 100.0 * self.coverage),
+            EditKind::Custom => self.kind.label().to_owned(),
         }
     }
 
     /// The image an INR to be edited is fitted to: the clean one for filters, the corrupted one
-    /// for restorations.
+    /// for restorations, the input itself for custom pairs.
     pub fn degrade(&self, clean: &ImageData, seed: u64) -> ImageData {
         match self.kind {
-            EditKind::GaussianBlur | EditKind::BoxBlur => clean.clone(),
+            EditKind::GaussianBlur | EditKind::BoxBlur | EditKind::Custom => clean.clone(),
             EditKind::Denoise => filters::add_gaussian_noise(clean, self.noise, seed),
             EditKind::Deblur => filters::gaussian_blur(clean, self.sigma),
             EditKind::Inpaint => {
@@ -159,12 +174,13 @@ impl EditTask {
         }
     }
 
-    /// What the edit should produce from the clean image.
+    /// What the edit should produce from the clean image (for custom pairs the target is given,
+    /// not computed: this returns the image unchanged).
     pub fn target(&self, clean: &ImageData) -> ImageData {
         match self.kind {
             EditKind::GaussianBlur => filters::gaussian_blur(clean, self.sigma),
             EditKind::BoxBlur => filters::box_blur(clean, self.box_radius),
-            EditKind::Denoise | EditKind::Deblur | EditKind::Inpaint => clean.clone(),
+            EditKind::Denoise | EditKind::Deblur | EditKind::Inpaint | EditKind::Custom => clean.clone(),
         }
     }
 
@@ -180,6 +196,7 @@ impl EditTask {
             ],
             EditKind::Deblur => vec![("unsharp mask", filters::unsharp_mask(degraded, self.sigma, 1.0))],
             EditKind::Inpaint => vec![("3×3 median", filters::median3(degraded))],
+            EditKind::Custom => Vec::new(),
         }
     }
 }

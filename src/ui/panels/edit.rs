@@ -115,7 +115,7 @@ pub fn edit_controls_ui(
     egui::CollapsingHeader::new("Edit").default_open(true).show(ui, |ui| {
         let task = &mut settings.task;
         egui::ComboBox::from_label("operation").selected_text(task.kind.label()).show_ui(ui, |ui| {
-            for kind in EditKind::ALL {
+            for kind in EditKind::FROM_CLEAN_IMAGES {
                 ui.selectable_value(&mut task.kind, kind, kind.label()).on_hover_text(kind.description());
             }
         });
@@ -136,6 +136,9 @@ pub fn edit_controls_ui(
             EditKind::Inpaint => {
                 ui.add(egui::Slider::new(&mut task.coverage, 0.01..=0.2).text("coverage"))
                     .on_hover_text("Fraction of pixels under the white scribbles");
+            }
+            EditKind::Custom => {
+                ui.label("Operators for custom pairs are trained with `sparsefield inr edit --op custom --pairs IN=OUT`; load one here to apply it.");
             }
         }
     });
@@ -255,6 +258,9 @@ pub fn edit_controls_ui(
     });
 }
 
+/// Height kept below the comparison views for the inspector, the zoom view and the plots.
+const BOTTOM_ROW_HEIGHT: f32 = 300.0;
+
 /// The central part: the comparison views, the derivative inspector and the training plots.
 pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut EditZoom, state: &EditPanelState<'_>) {
     ui.horizontal(|ui| {
@@ -286,8 +292,9 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
     } else {
         #[allow(clippy::cast_precision_loss)]
         let n = state.views.len() as f32;
-        let side =
-            ((ui.available_width() - theme::SPACING * (n - 1.0)) / n).min(ui.available_height() * 0.45).max(64.0);
+        let side = ((ui.available_width() - theme::SPACING * (n - 1.0)) / n)
+            .min(ui.available_height() - BOTTOM_ROW_HEIGHT)
+            .max(64.0);
         ui.horizontal(|ui| {
             for view in state.views {
                 ui.vertical(|ui| {
@@ -302,6 +309,8 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
         });
     }
     ui.separator();
+    // Inside a horizontal layout the available height is one row: measure it here.
+    let small_side = (ui.available_height() - 3.0 * ui.spacing().interact_size.y).clamp(96.0, 320.0);
     ui.horizontal(|ui| {
         if !state.partial_labels.is_empty() {
             ui.vertical(|ui| {
@@ -314,8 +323,7 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
                         }
                     });
                 if let Some((k, texture, scale)) = state.inspected {
-                    let side = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).clamp(96.0, 256.0);
-                    ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(side, side)));
+                    ui.add(egui::Image::new(texture).fit_to_exact_size(egui::vec2(small_side, small_side)));
                     let text =
                         if k == 0 { "value".to_owned() } else { format!("blue −{scale:.3e} … red +{scale:.3e}") };
                     ui.label(egui::RichText::new(text).color(theme::weak_text_colour(ui)));
