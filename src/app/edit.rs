@@ -119,7 +119,7 @@ pub struct EditDevice {
 }
 
 /// Side of the zoom view's grid.
-pub const ZOOM_GRID: u32 = 192;
+pub const ZOOM_GRID: u32 = 256;
 
 type ZoomKey = (u64, u64, [u32; 2], u32, bool);
 
@@ -580,7 +580,12 @@ impl EditLab {
             for update in job.poll() {
                 match update {
                     JobUpdate::Finished(Ok(zoom)) => {
-                        let handle = texture(ctx, "edit zoom", &zoom.image);
+                        let size = [zoom.image.width as usize, zoom.image.height as usize];
+                        let handle = ctx.load_texture(
+                            "edit zoom",
+                            egui::ColorImage::from_rgba_unmultiplied(size, &zoom.image.to_rgba8()),
+                            egui::TextureOptions::LINEAR,
+                        );
                         self.zoom_shown = Some((handle, zoom.key, zoom.on_gpu, zoom.seconds));
                     }
                     JobUpdate::Finished(Err(message)) => {
