@@ -305,17 +305,17 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
         // The software adapter would pick the CPU; the shader path is what this test is about.
         edit.zoom_backend = ZoomBackend::Gpu;
     }
-    harness.run();
+    harness.run_steps(6);
     assert_eq!(harness.state().inr().image().unwrap().width, 32, "the training size applies");
     harness.get_by_label("INR edit — process INRs").click();
-    harness.run();
+    harness.run_steps(6);
     assert_eq!(harness.state().settings().lab, LabId::Edit);
     harness.get_by_label_contains("No operator yet");
     harness.get_by_label("Train operator").click();
     step_until(&mut harness, 120, "the operator and its views", |app| {
         !app.edit().is_training() && app.edit().operator().is_some() && app.edit().is_up_to_date()
     });
-    harness.run();
+    harness.run_steps(6);
     harness.get_by_label_contains("INSP edit · ");
     harness.get_by_label_contains("Input INR · ");
     harness.get_by_label_contains("pixels: same filter · ");
@@ -326,12 +326,12 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
         app.edit().zoom_is_up_to_date(ZoomBackend::Gpu)
     });
     assert_eq!(harness.state().edit().zoom_on_gpu(), Some(true));
-    harness.run();
+    harness.run_steps(6);
     harness.get_by_label_contains("GPU shader · ");
     // Zooming in renders the continuous function again, at the new window.
     harness.state_mut().edit_mut().zoom.zoom = 8.0;
     step_until(&mut harness, 120, "the zoomed view", |app| app.edit().zoom_is_up_to_date(ZoomBackend::Gpu));
-    harness.run();
+    harness.run_steps(6);
     harness.get_by_label_contains("INSP edit ×8.0");
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
@@ -360,14 +360,14 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
         (classify.limit, classify.inr_steps, classify.epochs) = (100, 30, 3);
     }
     harness.get_by_label("INSP-ConvNet: classify digits").click();
-    harness.run();
+    harness.run_steps(6);
     // The button sits below the sidebar's visible area at this window size: apply its command.
     harness.get_by_label("Run on digits");
     harness.state_mut().apply(&ctx, Command::EditClassify);
     assert!(harness.state().edit().is_classifying(), "{:?}", harness.state().notifications().last());
     step_until(&mut harness, 180, "the digit classification", |app| !app.edit().is_classifying());
     assert!(harness.state().edit().classification().is_some(), "{:?}", harness.state().notifications().last());
-    harness.run();
+    harness.run_steps(6);
     harness.get_by_label_contains("INSP-ConvNet (derivative stack): ");
     harness.get_by_label_contains("CNN (pixels): ");
     harness.get_by_label("Confusion:");
