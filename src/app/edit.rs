@@ -29,8 +29,9 @@ pub struct Subject {
     pub inr: Arc<SirenWeights>,
     /// The pixels the INR was fitted to (the corrupted image for restorations).
     pub input: Arc<ImageData>,
-    /// What a perfect edit gives, when known: the filter of the clean image, or the clean image.
-    pub reference: Option<Arc<ImageData>>,
+    /// The clean image, when known (the INR lab's image; not for INR files). The reference an edit
+    /// is scored against is derived from it and the operator's own edit.
+    pub clean: Option<Arc<ImageData>>,
     pub name: String,
 }
 
@@ -72,6 +73,14 @@ pub enum ZoomBackend {
 
 impl ZoomBackend {
     pub const ALL: [Self; 3] = [Self::Auto, Self::Gpu, Self::Cpu];
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Auto => "The GPU shader on a hardware adapter, the CPU on a software one (faster there)",
+            Self::Gpu => "Always the compute shader (derivative orders up to 4)",
+            Self::Cpu => "Always the CPU",
+        }
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -150,6 +159,13 @@ pub struct EditLab {
     next_generation: u64,
     /// The (operator, subject) generations to evaluate once the running evaluation ends.
     eval_pending: bool,
+    /// The key of the running evaluation, and of the last one that failed (not retried).
+    eval_running: Option<(u64, u64)>,
+    eval_failed: Option<(u64, u64)>,
+    zoom_running: Option<ZoomKey>,
+    zoom_failed: Option<ZoomKey>,
+    /// The subject's generation when training started: its result replaces only that one.
+    subject_at_training_start: Option<u64>,
 }
 
 impl EditLab {
@@ -161,11 +177,14 @@ impl EditLab {
     fn zoom_key(&self, backend: ZoomBackend) -> Option<ZoomKey> {
         let (_, op_gen) = self.operator.as_ref()?;
         let (_, subject_gen) = self.subject.as_ref()?;
-        let on_gpu = match backend {
-            ZoomBackend::Cpu => false,
-            ZoomBackend::Gpu => self.device.is_some(),
-            ZoomBackend::Auto => self.device.as_ref().is_some_and(|d| !d.software),
-        };
+        let (operator, _) = self.operator.as_ref()?;
+        // The shader carries polynomials up to order 4; higher orders run on the CPU.
+        let on_gpu = operator.spec.order <= crate::render::edit_gpu::GPU_MAX_ORDER
+            && match backend {
+                ZoomBackend::Cpu => false,
+                ZoomBackend::Gpu => self.device.is_some(),
+                ZoomBackend::Auto => self.device.as_ref().is_some_and(|d| !d.software),
+            };
         Some((*op_gen, *subject_gen, self.zoom.centre.map(f32::to_bits), self.zoom.zoom.to_bits(), on_gpu))
     }
 
@@ -241,6 +260,10 @@ impl EditLab {
         self.zoom_shown.as_ref().map(|(_, _, on_gpu, _)| *on_gpu)
     }
 
+    fn current_key(&self) -> Option<(u64, u64)> {
+        Some((self.operator.as_ref()?.1, self.subject.as_ref()?.1))
+    }
+
     pub fn is_up_to_date(&self) -> bool {
         let key = (self.operator.as_ref().map_or(0, |o| o.1), self.subject.as_ref().map_or(0, |s| s.1));
         self.shown.as_ref().is_some_and(|s| s.evaluated.key == key) && !self.eval_pending
@@ -286,12 +309,24 @@ impl EditLab {
             ..FitConfig::default()
         };
         fit.validate(image.channels).map_err(|e| e.to_string())?;
+        // A filter of the lab's INR: that INR is what gets edited, from the first snapshot on.
+        if let Some(weights) = lab_inr.as_ref().filter(|_| task.kind.is_filter()) {
+            let generation = self.generation();
+            let subject = Subject {
+                inr: Arc::clone(weights),
+                input: Arc::clone(&image),
+                clean: Some(Arc::clone(&image)),
+                name: image_name.to_owned(),
+            };
+            self.subject = Some((subject, generation));
+        }
+        self.subject_at_training_start = self.subject.as_ref().map(|(_, g)| *g);
         let operator_config = settings.operator.clone();
         let train_on_current = settings.train_on_current;
         let extra = settings.training_images.clone();
         let name = image_name.to_owned();
         let job = Job::spawn("insp-train", waker, move |control, sink| {
-            let fits = usize::from(lab_inr.is_none() || task.kind.restores()) + extra.len();
+            let fits = usize::from(lab_inr.is_none() || !task.kind.is_filter()) + extra.len();
             let total = fits as u64 * fit.steps + operator_config.steps;
             sink.send(RunEvent::Started { total_steps: total });
             let mut fitted = 0_u64;
@@ -316,16 +351,16 @@ impl EditLab {
                 Ok::<_, String>((Arc::new(summary.weights), Arc::new(degraded)))
             };
             // The subject: the lab's INR for filters, else an INR of the corrupted image.
-            let subject = match (&lab_inr, task.kind.restores()) {
-                (Some(weights), false) => Subject {
+            let subject = match (&lab_inr, task.kind.is_filter()) {
+                (Some(weights), true) => Subject {
                     inr: Arc::clone(weights),
                     input: Arc::clone(&image),
-                    reference: Some(Arc::new(task.target(&image))),
+                    clean: Some(Arc::clone(&image)),
                     name: name.clone(),
                 },
                 _ => {
                     let (weights, degraded) = fit_one(&image, 1000, sink)?;
-                    Subject { inr: weights, input: degraded, reference: Some(Arc::new(task.target(&image))), name }
+                    Subject { inr: weights, input: degraded, clean: Some(Arc::clone(&image)), name }
                 }
             };
             let mut set = insp::TrainingSet::new(operator_config.order);
@@ -405,11 +440,10 @@ impl EditLab {
         let model = Siren::new(&weights, &crate::compute::default_device(), candle_core::DType::F32)
             .map_err(|e| e.to_string())?;
         let decoded = inr::reconstruct(&model, size, size).map_err(|e| e.to_string())?;
-        let reference = task.kind.is_filter().then(|| Arc::new(task.target(&decoded)));
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let generation = self.generation();
         self.subject =
-            Some((Subject { inr: Arc::new(weights), input: Arc::new(decoded), reference, name }, generation));
+            Some((Subject { inr: Arc::new(weights), input: Arc::new(decoded), clean: None, name }, generation));
         self.eval_pending = true;
         Ok(format!(
             "Editing {}{}.",
@@ -424,7 +458,6 @@ impl EditLab {
         inr: Option<Arc<SirenWeights>>,
         image: Option<Arc<ImageData>>,
         name: &str,
-        task: EditTask,
     ) -> Result<String, String> {
         let inr = inr.ok_or("the INR lab has no INR yet; fit one there first")?;
         let image = image.ok_or("the INR lab has no image")?;
@@ -432,13 +465,9 @@ impl EditLab {
             return Err("the INR lab's INR and image differ in channels; refit the INR first".into());
         }
         // Restorations of a clean INR are scored against the clean image itself.
-        let reference = match task.kind {
-            EditKind::Custom => None,
-            kind if kind.restores() => Some(Arc::new(image.as_ref().clone())),
-            _ => Some(Arc::new(task.target(&image))),
-        };
         let generation = self.generation();
-        self.subject = Some((Subject { inr, input: image, reference, name: name.to_owned() }, generation));
+        let clean = Some(Arc::clone(&image));
+        self.subject = Some((Subject { inr, input: image, clean, name: name.to_owned() }, generation));
         self.eval_pending = true;
         Ok(format!("Editing the INR lab's INR of {name}."))
     }
@@ -497,6 +526,10 @@ impl EditLab {
         }
         let (operator, subject, key) = (Arc::clone(operator), subject.clone(), (*op_gen, *subject_gen));
         self.eval_pending = false;
+        if self.eval_failed == Some(key) {
+            return;
+        }
+        self.eval_running = Some(key);
         let job = Job::spawn("insp-evaluate", Arc::clone(waker), move |_control, _sink| {
             evaluate(&operator, &subject, key).map_err(|e| e.to_string())
         });
@@ -532,7 +565,10 @@ impl EditLab {
                     let generation = self.generation();
                     self.operator = Some((Arc::new(summary.weights), generation));
                     self.operator_name = format!("trained, {} steps", summary.steps_done);
-                    if let Some(subject) = outcome.subject {
+                    // The user may have picked another INR to edit meanwhile: keep that one.
+                    if let Some(subject) = outcome.subject
+                        && self.subject.as_ref().map(|(_, g)| *g) == self.subject_at_training_start
+                    {
                         let generation = self.generation();
                         self.subject = Some((subject, generation));
                     }
@@ -551,7 +587,14 @@ impl EditLab {
                     ));
                 }
                 JobUpdate::Finished(Err(message)) => {
-                    notes.push((Level::Error, format!("Operator training failed: {message}")));
+                    if self.operator_name == "training…" {
+                        self.operator_name = "last snapshot of an unfinished training".into();
+                    }
+                    if message == "cancelled" {
+                        notes.push((Level::Warning, "Operator training cancelled while fitting INRs.".into()));
+                    } else {
+                        notes.push((Level::Error, format!("Operator training failed: {message}")));
+                    }
                 }
                 JobUpdate::Started { .. } => {}
             }
@@ -564,6 +607,7 @@ impl EditLab {
                         self.shown = Some(ShownEdit { evaluated, textures, inspected: None });
                     }
                     JobUpdate::Finished(Err(message)) => {
+                        self.eval_failed = self.eval_running;
                         notes.push((Level::Error, format!("Evaluating the edit failed: {message}")));
                     }
                     _ => {}
@@ -589,11 +633,9 @@ impl EditLab {
                         self.zoom_shown = Some((handle, zoom.key, zoom.on_gpu, zoom.seconds));
                     }
                     JobUpdate::Finished(Err(message)) => {
+                        // Not retried until something changes.
+                        self.zoom_failed = self.zoom_running;
                         notes.push((Level::Error, format!("The zoom view failed: {message}")));
-                        // Do not retry the same view in a loop.
-                        if let Some(key) = self.zoom_key(backend) {
-                            self.zoom_shown = self.zoom_shown.take().map(|(t, _, g, s)| (t, key, g, s));
-                        }
                     }
                     _ => {}
                 }
@@ -605,7 +647,9 @@ impl EditLab {
         if let Some(key) = self.zoom_key(backend)
             && self.zoom_job.is_none()
             && self.zoom_shown.as_ref().is_none_or(|(_, shown, _, _)| *shown != key)
+            && self.zoom_failed != Some(key)
         {
+            self.zoom_running = Some(key);
             self.start_zoom(key, waker);
         }
         if let Some(shown) = &mut self.shown {
@@ -680,6 +724,14 @@ impl EditLab {
                 cancelling: job.is_cancelled(),
             });
         }
+        if let Some(job) = self.classify_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Classify digits",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
         rows
     }
 
@@ -712,7 +764,10 @@ impl EditLab {
                 .map(|s| (0..s.evaluated.partials.len()).map(|k| s.evaluated.partials.label(k)).collect())
                 .unwrap_or_default(),
             inspected: shown.and_then(|s| s.inspected.as_ref().map(|(k, t, scale)| (*k, t, *scale))),
-            evaluating: !self.is_up_to_date() && self.operator.is_some() && self.subject.is_some(),
+            evaluating: !self.is_up_to_date()
+                && self.operator.is_some()
+                && self.subject.is_some()
+                && self.eval_failed != self.current_key(),
             zoom: self
                 .zoom_shown
                 .as_ref()
@@ -750,7 +805,15 @@ pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) 
     let image = |pixels: Vec<f32>| ImageData::new(w, h, channels, pixels).map_err(|e| e.to_string());
     let edited = image(operator.apply_rows(&stacks).into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
     let decoded = image(stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect())?;
-    let task = operator.spec.task;
+    // Filter sizes are in pixels of the operator's training images: scale them to this image.
+    #[allow(clippy::cast_precision_loss)]
+    let scale = w.max(h) as f32 / operator.spec.training_size.max(1) as f32;
+    let task = operator.spec.task.at_scale(scale);
+    let reference = match task.kind {
+        kind if kind.is_filter() => Some(Arc::new(task.target(subject.clean.as_deref().unwrap_or(&decoded)))),
+        kind if kind.restores() => subject.clean.clone(),
+        _ => None,
+    };
     let mut baselines = task.baselines(&decoded);
     let pixel = if task.kind.is_filter() {
         ("pixels: same filter".to_owned(), task.target(&decoded))
@@ -760,7 +823,7 @@ pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) 
         let (name, image) = baselines.remove(0);
         (format!("pixels: {name}"), image)
     };
-    Ok(EvaluatedEdit { edited, decoded, pixel, reference: subject.reference.clone(), stacks, partials, channels, key })
+    Ok(EvaluatedEdit { edited, decoded, pixel, reference, stacks, partials, channels, key })
 }
 
 fn texture(ctx: &egui::Context, name: &str, image: &ImageData) -> egui::TextureHandle {

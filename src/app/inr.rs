@@ -67,6 +67,10 @@ pub struct InrLab {
     history_offset: u64,
     /// Training steps behind the weights in `network`.
     network_step: u64,
+    /// The training image the running fit uses.
+    fit_image: Option<u64>,
+    /// The training image (its generation) that `network` was fitted to; `None` for loaded files.
+    network_image: Option<u64>,
 }
 
 impl Default for InrLab {
@@ -83,6 +87,8 @@ impl Default for InrLab {
             next_generation: 1,
             history_offset: 0,
             network_step: 0,
+            fit_image: None,
+            network_image: None,
         }
     }
 }
@@ -103,6 +109,14 @@ impl InrLab {
 
     pub fn network(&self) -> Option<&Versioned<SirenWeights>> {
         self.network.as_ref()
+    }
+
+    /// The current INR when it was fitted to the current training image (not a loaded file, not
+    /// an earlier image).
+    pub fn network_of_current_image(&self) -> Option<Arc<SirenWeights>> {
+        let image = self.image.as_ref()?;
+        let network = self.network.as_ref()?;
+        (self.network_image == Some(image.training.generation)).then(|| Arc::clone(&network.value))
     }
 
     pub fn history(&self) -> &[StepRecord] {
@@ -177,6 +191,7 @@ impl InrLab {
         if self.is_training() {
             return Err("a fit is already running; cancel it first".into());
         }
+        let image_generation = self.image.as_ref().ok_or("load an image first")?.training.generation;
         let image = self.image.as_ref().ok_or("load an image first")?.training.value.clone();
         let cfg = settings.fit.clone();
         cfg.validate(image.channels).map_err(|e| e.to_string())?;
@@ -210,6 +225,7 @@ impl InrLab {
         })
         .map_err(|e| format!("cannot start the fit: {e}"))?;
         self.fit_job = Some(job);
+        self.fit_image = Some(image_generation);
         self.history_offset = step_offset;
         self.summary = Some(if resume { "continuing…".into() } else { "training…".into() });
         Ok(())
@@ -233,6 +249,7 @@ impl InrLab {
                         });
                     }
                     JobUpdate::Snapshot(snapshot) => {
+                        self.network_image = self.fit_image;
                         self.network_step = snapshot.step + step_offset;
                         self.next_generation += 1;
                         self.network = Some(Versioned {
@@ -242,6 +259,7 @@ impl InrLab {
                         self.scales = snapshot.scales;
                     }
                     JobUpdate::Finished(Ok(summary)) => {
+                        self.network_image = self.fit_image;
                         self.network_step = summary.steps_done;
                         self.next_generation += 1;
                         self.network = Some(Versioned {
@@ -372,6 +390,7 @@ impl InrLab {
         settings.fit.omega0 = c.omega0;
         let generation = self.generation();
         self.network = Some(Versioned { value: Arc::new(weights), generation });
+        self.network_image = None;
         self.network_step = metadata.get("sparsefield.steps").and_then(|s| s.parse().ok()).unwrap_or(0);
         self.history.clear();
         let file_name =

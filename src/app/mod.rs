@@ -354,7 +354,7 @@ impl SparseFieldApp {
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
-                let lab_inr = self.inr.network().map(|n| Arc::clone(&n.value));
+                let lab_inr = self.inr.network_of_current_image();
                 self.edit
                     .start_training(&self.settings.edit, image, &name, lab_inr, Arc::clone(&self.waker))
                     .map(|()| None)
@@ -382,8 +382,8 @@ impl SparseFieldApp {
             Command::EditLoadSubject(path) => self.edit.load_subject(&path, self.settings.edit.task).map(Some),
             Command::EditUseLabInr => {
                 let name = self.settings.inr_image.display_name();
-                let inr = self.inr.network().map(|n| Arc::clone(&n.value));
-                self.edit.use_lab_inr(inr, self.inr.image().cloned(), &name, self.settings.edit.task).map(Some)
+                let inr = self.inr.network_of_current_image();
+                self.edit.use_lab_inr(inr, self.inr.image().cloned(), &name).map(Some)
             }
             Command::EditClassify => {
                 self.edit.start_classification(&self.settings.edit.classify, Arc::clone(&self.waker)).map(|()| None)

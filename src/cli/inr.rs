@@ -346,7 +346,13 @@ fn partial_image(weights: &SirenWeights, name: &str, args: &RenderArgs) -> anyho
         .map(|px| px.iter().skip(k).step_by(p).sum::<f32>() / channels as f32)
         .collect();
     let mut magnitudes: Vec<f32> = values.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
-    let index = (magnitudes.len() * 99 / 100).min(magnitudes.len().saturating_sub(1));
+    if magnitudes.is_empty() {
+        bail!(
+            "{}: ∂{name} overflows everywhere (the derivatives of this INR are too large in f32); pick a lower order",
+            args.inr.display()
+        );
+    }
+    let index = (magnitudes.len() * 99 / 100).min(magnitudes.len() - 1);
     let scale = magnitudes.select_nth_unstable_by(index, f32::total_cmp).1.max(1e-6);
     let pixels = values.iter().flat_map(|&v| colormap::diverging(v / scale)).collect();
     println!("∂{name}: colour range ±{scale:.4e}");

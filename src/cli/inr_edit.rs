@@ -84,6 +84,10 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         (Some(weights), _) => {
             let size = reference_image.as_ref().map_or((args.size, args.size), |r| (r.width, r.height));
             let decoded = decode(weights, size.0, size.1)?;
+            // Filter sizes are in pixels of the operator's training images.
+            let training_size = loaded_operator.as_ref().map_or(args.size, |op| op.spec.training_size);
+            #[allow(clippy::cast_precision_loss)]
+            let task = task.at_scale(size.0.max(size.1) as f32 / training_size.max(1) as f32);
             let reference = match (&reference_image, task.kind.is_filter()) {
                 (Some(reference), false) => Some(reference.clone()),
                 (Some(reference), true) => Some(task.target(reference)),
@@ -377,8 +381,8 @@ pub fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
     })?
     .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
     bar.finish_and_clear();
-    for report in [&summary.insp, &summary.cnn] {
-        let file = if report.input_channels == 1 { "confusion_cnn.csv" } else { "confusion_insp.csv" };
+    for (tag, report) in [("insp", &summary.insp), ("cnn", &summary.cnn)] {
+        let file = format!("confusion_{tag}.csv");
         let mut csv = String::from("true/predicted,0,1,2,3,4,5,6,7,8,9\n");
         for (truth, row) in report.confusion.iter().enumerate() {
             let cells: Vec<String> = row.iter().map(u32::to_string).collect();

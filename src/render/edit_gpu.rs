@@ -90,8 +90,12 @@ impl EditGpu {
                 spec.order, spec.width
             ));
         }
-        let pixels =
-            grid.0.checked_mul(grid.1).filter(|&n| n > 0 && n <= 1 << 24).ok_or("grid must hold 1 to 16M pixels")?;
+        let max_pixels = (device.limits().max_storage_buffer_binding_size / 16).min(1 << 24);
+        let pixels = grid
+            .0
+            .checked_mul(grid.1)
+            .filter(|&n| n > 0 && u64::from(n) <= max_pixels)
+            .ok_or_else(|| format!("the grid must hold 1 to {max_pixels} pixels on this device"))?;
         let partials = spec.partials().map_err(|e| e.to_string())?;
         let p = partials.len();
         let width = inr.config.width;

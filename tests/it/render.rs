@@ -482,7 +482,12 @@ fn nerf_gpu_march_matches_the_cpu_twin() {
 }
 
 /// An operator with random weights whose standardisation matches `stacks` (so its inputs are O(1)).
-fn random_operator(order: usize, stacks: &[f32], seed: u64) -> sparsefield::compute::inr::insp::OperatorWeights {
+fn random_operator(
+    order: usize,
+    stacks: &[f32],
+    seed: u64,
+    residual: bool,
+) -> sparsefield::compute::inr::insp::OperatorWeights {
     use sparsefield::compute::inr::LayerWeights;
     use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorSpec, OperatorWeights};
     let spec = OperatorSpec {
@@ -490,7 +495,7 @@ fn random_operator(order: usize, stacks: &[f32], seed: u64) -> sparsefield::comp
         order,
         width: 24,
         hidden_layers: 2,
-        residual: true,
+        residual,
         training_size: 32,
     };
     let p = spec.num_features();
@@ -524,7 +529,7 @@ fn gpu_edit_matches_the_cpu_twin() {
     use sparsefield::render::edit_gpu::EditGpu;
     let gpu = gpu();
     let edit_gpu = EditGpu::new(&gpu.device);
-    for (channels, order) in [(1, 4), (3, 2)] {
+    for (channels, order, residual) in [(1, 4, true), (3, 2, true), (3, 3, false)] {
         let weights = network(channels, 11 + channels as u64);
         let grid = (20, 12);
         let window = ViewWindow { min: [-0.6, -0.2], max: [0.4, 0.5] };
@@ -536,7 +541,7 @@ fn gpu_edit_matches_the_cpu_twin() {
             .collect();
         let partials = Partials::new(order).unwrap();
         let stacks = taylor::derivative_stack(&weights, &partials, &coords).unwrap();
-        let operator = random_operator(order, &stacks, 5);
+        let operator = random_operator(order, &stacks, 5, residual);
         let cpu = operator.apply_rows(&stacks);
         let values = edit_gpu.evaluate(&gpu.device, &gpu.queue, &operator, &weights, window, grid).unwrap();
         assert_eq!(values.len(), (grid.0 * grid.1) as usize);

@@ -149,6 +149,17 @@ impl EditTask {
         Ok(())
     }
 
+    /// The same edit for an image `scale` times the training image's size: blur sizes follow (the
+    /// operator works in image coordinates, so its blur covers the same fraction of the image).
+    pub fn at_scale(&self, scale: f32) -> Self {
+        if !(scale.is_finite() && scale > 0.0) || (scale - 1.0).abs() < 1e-6 {
+            return *self;
+        }
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let radius = ((self.box_radius as f32 * scale).round() as u32).clamp(1, 10);
+        Self { sigma: (self.sigma * scale).clamp(0.1, 20.0), box_radius: radius, ..*self }
+    }
+
     /// One line for titles: "Gaussian blur σ = 2 px".
     pub fn summary(&self) -> String {
         match self.kind {
@@ -570,7 +581,7 @@ impl TrainingSet {
         self.targets.is_empty()
     }
 
-    /// Mean and spread of every feature (spread at least 1e-6 of the largest, and positive).
+    /// Mean and spread of every feature (spread at least 1e-6).
     fn standardisation(&self) -> (Vec<f32>, Vec<f32>) {
         let p = (self.order + 1) * (self.order + 2) / 2;
         let mut sum = vec![0.0_f64; p];

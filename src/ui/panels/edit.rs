@@ -330,7 +330,7 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
                 }
             });
         }
-        if let Some((texture, backend, secs)) = state.zoom {
+        if state.operator.is_some() && state.subject.is_some() {
             ui.vertical(|ui| {
                 ui.horizontal(|ui| {
                     ui.label(format!("INSP edit ×{:.1}", zoom.zoom)).on_hover_text(
@@ -338,23 +338,28 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
                     );
                     egui::ComboBox::from_label("on").selected_text(settings.zoom_backend.label()).show_ui(ui, |ui| {
                         for backend in ZoomBackend::ALL {
-                            ui.selectable_value(&mut settings.zoom_backend, backend, backend.label());
+                            ui.selectable_value(&mut settings.zoom_backend, backend, backend.label())
+                                .on_hover_text(backend.description());
                         }
                     });
                     if state.zooming {
                         ui.spinner();
                     }
                 });
-                let side = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).clamp(96.0, 256.0);
-                let response = ui.add(
-                    egui::Image::new(texture)
-                        .fit_to_exact_size(egui::vec2(side, side))
-                        .sense(egui::Sense::click_and_drag()),
-                );
-                zoom_interaction(ui, &response, zoom);
-                ui.label(
-                    egui::RichText::new(format!("{backend} · {:.0} ms", secs * 1e3)).color(theme::weak_text_colour(ui)),
-                );
+                if let Some((texture, backend, secs)) = state.zoom {
+                    let response = ui.add(
+                        egui::Image::new(texture)
+                            .fit_to_exact_size(egui::vec2(small_side, small_side))
+                            .sense(egui::Sense::click_and_drag()),
+                    );
+                    zoom_interaction(ui, &response, zoom);
+                    ui.label(
+                        egui::RichText::new(format!("{backend} · {:.0} ms", secs * 1e3))
+                            .color(theme::weak_text_colour(ui)),
+                    );
+                } else {
+                    ui.label("rendering…");
+                }
             });
         }
         ui.vertical(|ui| {
