@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::taylor::{self, MAX_ORDER, Partials};
+use super::weights::{layer_tensors, read_f32_tensor, read_layers, write_f32_safetensors};
 use super::{InrError, LayerWeights, SirenWeights, WeightsFileError, pixel_centre};
 use crate::compute::control::{RunControl, RunEvent, Throttle};
 use crate::compute::filters;
@@ -414,27 +415,12 @@ impl OperatorWeights {
     /// Saves as safetensors: `layers.{i}.weight`/`bias`, `features.shift`, `features.scale`, and
     /// the spec as JSON under `sparsefield.insp`.
     pub fn save(&self, path: &Path) -> Result<(), WeightsFileError> {
-        let format_err = |reason: String| WeightsFileError::Format { path: path.to_owned(), reason };
-        let shapes = self.spec.layer_shapes();
-        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (index, ((fan_in, fan_out), layer)) in shapes.iter().zip(&self.layers).enumerate() {
-            tensors.push((format!("layers.{index}.weight"), vec![*fan_out, *fan_in], f32_bytes(&layer.weight)));
-            tensors.push((format!("layers.{index}.bias"), vec![*fan_out], f32_bytes(&layer.bias)));
-        }
-        tensors.push(("features.shift".into(), vec![self.feature_shift.len()], f32_bytes(&self.feature_shift)));
-        tensors.push(("features.scale".into(), vec![self.feature_scale.len()], f32_bytes(&self.feature_scale)));
-        let views = tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .map(|view| (name.clone(), view))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format_err(e.to_string()))?;
-        let spec = serde_json::to_string(&self.spec).map_err(|e| format_err(e.to_string()))?;
-        let metadata = HashMap::from([(SPEC_KEY.to_owned(), spec)]);
-        let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
-        std::fs::write(path, bytes).map_err(|source| WeightsFileError::Write { path: path.to_owned(), source })
+        let spec = serde_json::to_string(&self.spec)
+            .map_err(|e| WeightsFileError::Format { path: path.to_owned(), reason: e.to_string() })?;
+        let mut tensors = layer_tensors(&self.spec.layer_shapes(), &self.layers);
+        tensors.push(("features.shift".into(), vec![self.feature_shift.len()], &self.feature_shift));
+        tensors.push(("features.scale".into(), vec![self.feature_scale.len()], &self.feature_scale));
+        write_f32_safetensors(path, &tensors, HashMap::from([(SPEC_KEY.to_owned(), spec)]))
     }
 
     /// Loads what [`OperatorWeights::save`] wrote, checking every shape.
@@ -461,37 +447,17 @@ impl OperatorWeights {
         spec.validate().map_err(format_err)?;
         let tensors = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| format_err(format!("not a safetensors file ({e})")))?;
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, WeightsFileError> {
-            let view = tensors.tensor(name).map_err(|_| format_err(format!("tensor `{name}` is missing")))?;
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(format_err(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
-            }
-            if view.shape() != shape {
-                return Err(format_err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
-            }
-            Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-        };
-        let mut layers = Vec::new();
-        for (index, (fan_in, fan_out)) in spec.layer_shapes().into_iter().enumerate() {
-            layers.push(LayerWeights {
-                weight: read(&format!("layers.{index}.weight"), &[fan_out, fan_in])?,
-                bias: read(&format!("layers.{index}.bias"), &[fan_out])?,
-            });
-        }
+        let layers = read_layers(&tensors, &spec.layer_shapes(), path)?;
         let features = spec.num_features();
         let weights = Self {
-            feature_shift: read("features.shift", &[features])?,
-            feature_scale: read("features.scale", &[features])?,
+            feature_shift: read_f32_tensor(&tensors, "features.shift", &[features], path)?,
+            feature_scale: read_f32_tensor(&tensors, "features.scale", &[features], path)?,
             spec,
             layers,
         };
         weights.validate().map_err(format_err)?;
         Ok(weights)
     }
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 /// Renders the edit of `inr` by `operator` at `width × height` (clamped to [0, 1]) in bands,

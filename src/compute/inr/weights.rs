@@ -139,27 +139,11 @@ impl SirenWeights {
     /// Saves as safetensors: `layers.{i}.weight` (`fan_out × fan_in`), `layers.{i}.bias`, and the
     /// configuration as JSON in the metadata under `sparsefield.siren`.
     pub fn save(&self, path: &Path, extra_metadata: &[(&str, String)]) -> Result<(), WeightsFileError> {
-        let shapes = self.config.layer_shapes();
-        let mut tensors = Vec::new();
-        for (index, ((fan_in, fan_out), layer)) in shapes.iter().zip(&self.layers).enumerate() {
-            tensors.push((format!("layers.{index}.weight"), vec![*fan_out, *fan_in], f32_bytes(&layer.weight)));
-            tensors.push((format!("layers.{index}.bias"), vec![*fan_out], f32_bytes(&layer.bias)));
-        }
-        let views = tensors
-            .iter()
-            .map(|(name, shape, bytes)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                    .map(|view| (name.clone(), view))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| WeightsFileError::Format { path: path.to_owned(), reason: e.to_string() })?;
         let config_json = serde_json::to_string(&self.config)
             .map_err(|e| WeightsFileError::Format { path: path.to_owned(), reason: e.to_string() })?;
         let mut metadata: HashMap<String, String> = HashMap::from([(CONFIG_KEY.to_owned(), config_json)]);
         metadata.extend(extra_metadata.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-        let bytes = safetensors::serialize(views, Some(metadata))
-            .map_err(|e| WeightsFileError::Format { path: path.to_owned(), reason: e.to_string() })?;
-        std::fs::write(path, bytes).map_err(|source| WeightsFileError::Write { path: path.to_owned(), source })
+        write_f32_safetensors(path, &layer_tensors(&self.config.layer_shapes(), &self.layers), metadata)
     }
 
     /// Loads what [`SirenWeights::save`] wrote, checking every shape.
@@ -191,23 +175,7 @@ impl SirenWeights {
         config.validate().map_err(format_err)?;
         let tensors = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| format_err(format!("not a safetensors file ({e})")))?;
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>, WeightsFileError> {
-            let view = tensors.tensor(name).map_err(|_| format_err(format!("tensor `{name}` is missing")))?;
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(format_err(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
-            }
-            if view.shape() != shape {
-                return Err(format_err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
-            }
-            Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-        };
-        let mut layers = Vec::new();
-        for (index, (fan_in, fan_out)) in config.layer_shapes().into_iter().enumerate() {
-            layers.push(LayerWeights {
-                weight: read(&format!("layers.{index}.weight"), &[fan_out, fan_in])?,
-                bias: read(&format!("layers.{index}.bias"), &[fan_out])?,
-            });
-        }
+        let layers = read_layers(&tensors, &config.layer_shapes(), path)?;
         let weights = Self { config, layers };
         weights.validate().map_err(format_err)?;
         Ok((weights, header.metadata().clone().unwrap_or_default()))
@@ -216,6 +184,77 @@ impl SirenWeights {
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// `layers.{i}.weight` (`fan_out × fan_in`) and `layers.{i}.bias` of an MLP, for
+/// [`write_f32_safetensors`].
+pub(crate) fn layer_tensors<'a>(
+    shapes: &[(usize, usize)],
+    layers: &'a [LayerWeights],
+) -> Vec<(String, Vec<usize>, &'a [f32])> {
+    let mut tensors = Vec::new();
+    for (index, ((fan_in, fan_out), layer)) in shapes.iter().zip(layers).enumerate() {
+        tensors.push((format!("layers.{index}.weight"), vec![*fan_out, *fan_in], layer.weight.as_slice()));
+        tensors.push((format!("layers.{index}.bias"), vec![*fan_out], layer.bias.as_slice()));
+    }
+    tensors
+}
+
+/// Writes f32 tensors `(name, shape, values)` with `metadata` as a safetensors file.
+pub(crate) fn write_f32_safetensors(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: HashMap<String, String>,
+) -> Result<(), WeightsFileError> {
+    let format_err = |reason: String| WeightsFileError::Format { path: path.to_owned(), reason };
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, values)| f32_bytes(values)).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format_err(e.to_string()))?;
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|source| WeightsFileError::Write { path: path.to_owned(), source })
+}
+
+/// Reads the f32 tensor `name`, which must have `shape`; `path` is used in messages.
+pub(crate) fn read_f32_tensor(
+    tensors: &safetensors::SafeTensors<'_>,
+    name: &str,
+    shape: &[usize],
+    path: &Path,
+) -> Result<Vec<f32>, WeightsFileError> {
+    let format_err = |reason: String| WeightsFileError::Format { path: path.to_owned(), reason };
+    let view = tensors.tensor(name).map_err(|_| format_err(format!("tensor `{name}` is missing")))?;
+    if view.dtype() != safetensors::Dtype::F32 {
+        return Err(format_err(format!("tensor `{name}` is {:?}, expected F32", view.dtype())));
+    }
+    if view.shape() != shape {
+        return Err(format_err(format!("tensor `{name}` has shape {:?}, expected {shape:?}", view.shape())));
+    }
+    Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// Reads the layers [`layer_tensors`] wrote, checking every shape.
+pub(crate) fn read_layers(
+    tensors: &safetensors::SafeTensors<'_>,
+    shapes: &[(usize, usize)],
+    path: &Path,
+) -> Result<Vec<LayerWeights>, WeightsFileError> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(index, &(fan_in, fan_out))| {
+            Ok(LayerWeights {
+                weight: read_f32_tensor(tensors, &format!("layers.{index}.weight"), &[fan_out, fan_in], path)?,
+                bias: read_f32_tensor(tensors, &format!("layers.{index}.bias"), &[fan_out], path)?,
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
