@@ -249,14 +249,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
     };
     let bar = super::progress_bar(args.steps, "fit");
     let control = RunControl::new();
-    let summary = inr::fit(&image, &cfg, None, &control, &mut |event| {
-        if let RunEvent::Progress { step, metrics, .. } = event {
-            bar.set_position(step);
-            if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
-                bar.set_message(format!("{psnr:.2} dB"));
-            }
-        }
-    })?;
+    let summary = inr::fit(&image, &cfg, None, &control, &mut |event| super::show_progress(&bar, &event))?;
     bar.finish_and_clear();
 
     let weights_path = args.out.join("inr.safetensors");

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::inr::{ClassifyArgs, EditArgs};
-use crate::compute::control::{RunControl, RunEvent};
+use crate::compute::control::RunControl;
 use crate::compute::filters;
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorConfig, OperatorWeights, TrainingSet};
@@ -165,14 +165,8 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         }
         let bar = super::progress_bar(op_config.steps, "operator");
         let control = RunControl::new();
-        let summary = insp::train_operator(&set, task, &op_config, &control, &mut |event| {
-            if let RunEvent::Progress { step, metrics, .. } = event {
-                bar.set_position(step);
-                if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
-                    bar.set_message(format!("{psnr:.2} dB"));
-                }
-            }
-        })?;
+        let summary =
+            insp::train_operator(&set, task, &op_config, &control, &mut |event| super::show_progress(&bar, &event))?;
         bar.finish_and_clear();
         training_report = serde_json::json!({
             "images": examples.len(),
@@ -322,14 +316,7 @@ fn training_views(image: &ImageData, size: u32, crops: u32, rng: &mut ChaCha8Rng
 fn fit_inr(image: &ImageData, config: &FitConfig, what: &str) -> anyhow::Result<SirenWeights> {
     let bar = super::progress_bar(config.steps, what);
     let control = RunControl::new();
-    let summary = inr::fit(image, config, None, &control, &mut |event| {
-        if let RunEvent::Progress { step, metrics, .. } = event {
-            bar.set_position(step);
-            if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
-                bar.set_message(format!("{psnr:.2} dB"));
-            }
-        }
-    })?;
+    let summary = inr::fit(image, config, None, &control, &mut |event| super::show_progress(&bar, &event))?;
     bar.finish_and_clear();
     Ok(summary.weights)
 }

@@ -56,6 +56,16 @@ pub fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Moves `bar` to a progress event's step, with its PSNR (when it reports one) as the message.
+pub fn show_progress<S>(bar: &indicatif::ProgressBar, event: &crate::compute::control::RunEvent<S>) {
+    if let crate::compute::control::RunEvent::Progress { step, metrics, .. } = event {
+        bar.set_position(*step);
+        if let Some((_, psnr)) = metrics.iter().find(|(n, _)| *n == "psnr_db") {
+            bar.set_message(format!("{psnr:.2} dB"));
+        }
+    }
+}
+
 /// Creates `dir` if needed and checks that files can be written there, before any long work.
 pub fn prepare_output_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
