@@ -14,7 +14,7 @@ use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorStep, Operator
 use crate::compute::inr::taylor::{self, Partials};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
 use crate::compute::metrics;
-use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::edit_gpu::EditGpu;
 use crate::render::inr_view::ViewWindow;
 use crate::ui::panels::edit::{EditPanelState, EditSettings, EditViewImage};
@@ -776,22 +776,6 @@ impl EditLab {
             classifying: self.is_classifying(),
             classification: self.classify_result.as_ref(),
         }
-    }
-}
-
-/// Pause and cancel, for jobs of any type.
-pub trait JobControl {
-    fn cancel(&mut self);
-    fn set_paused(&mut self, paused: bool);
-}
-
-impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
-    fn cancel(&mut self) {
-        Job::cancel(self);
-    }
-
-    fn set_paused(&mut self, paused: bool) {
-        Job::set_paused(self, paused);
     }
 }
 

@@ -18,7 +18,7 @@ use crate::compute::nerf::orbit::Orbit;
 use crate::compute::nerf::render::render_camera;
 use crate::compute::nerf::synth::{self, DemoSpec};
 use crate::compute::nerf::{self, NerfSnapshot, TrainSummary};
-use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::nerf_view::{CpuFrame, Versioned};
 use crate::ui::panels::nerf::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
 use crate::ui::widgets::{JobRow, Level};
@@ -548,21 +548,5 @@ impl NerfLab {
             orbit_home: self.orbit_home,
             train_status: self.train_job.as_ref().filter(|j| !j.is_finished()).map(Job::status),
         }
-    }
-}
-
-/// The operations the job bar applies to any job.
-pub trait JobControl {
-    fn cancel(&mut self);
-    fn set_paused(&mut self, paused: bool);
-}
-
-impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
-    fn cancel(&mut self) {
-        Job::cancel(self);
-    }
-
-    fn set_paused(&mut self, paused: bool) {
-        Job::set_paused(self, paused);
     }
 }

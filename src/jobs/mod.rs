@@ -248,3 +248,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
+
+/// The operations the job bar applies to any job, whatever its event and result types.
+pub trait JobControl {
+    fn cancel(&mut self);
+    fn set_paused(&mut self, paused: bool);
+}
+
+impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
+    fn cancel(&mut self) {
+        Job::cancel(self);
+    }
+
+    fn set_paused(&mut self, paused: bool) {
+        Job::set_paused(self, paused);
+    }
+}
