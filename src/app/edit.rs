@@ -47,8 +47,8 @@ pub struct EvaluatedEdit {
     decoded: ImageData,
     pixel: (String, ImageData),
     reference: Option<Arc<ImageData>>,
-    /// `(points, channels, P)` at the subject's pixels.
-    stacks: Vec<f32>,
+    /// `(points, channels, P)` at the subject's pixels; reused while only the operator changes.
+    stacks: Arc<Vec<f32>>,
     partials: Partials,
     channels: usize,
     key: (u64, u64),
@@ -309,16 +309,17 @@ impl EditLab {
             ..FitConfig::default()
         };
         fit.validate(image.channels).map_err(|e| e.to_string())?;
-        // A filter of the lab's INR: that INR is what gets edited, from the first snapshot on.
-        if let Some(weights) = lab_inr.as_ref().filter(|_| task.kind.is_filter()) {
+        // A filter of the lab's INR: that INR is what gets edited, from the first snapshot on;
+        // otherwise the job fits an INR to the corrupted image and hands it back.
+        let known_subject = lab_inr.filter(|_| task.kind.is_filter()).map(|inr| Subject {
+            inr,
+            input: Arc::clone(&image),
+            clean: Some(Arc::clone(&image)),
+            name: image_name.to_owned(),
+        });
+        if let Some(subject) = &known_subject {
             let generation = self.generation();
-            let subject = Subject {
-                inr: Arc::clone(weights),
-                input: Arc::clone(&image),
-                clean: Some(Arc::clone(&image)),
-                name: image_name.to_owned(),
-            };
-            self.subject = Some((subject, generation));
+            self.subject = Some((subject.clone(), generation));
         }
         self.subject_at_training_start = self.subject.as_ref().map(|(_, g)| *g);
         let operator_config = settings.operator.clone();
@@ -326,7 +327,7 @@ impl EditLab {
         let extra = settings.training_images.clone();
         let name = image_name.to_owned();
         let job = Job::spawn("insp-train", waker, move |control, sink| {
-            let fits = usize::from(lab_inr.is_none() || !task.kind.is_filter()) + extra.len();
+            let fits = usize::from(known_subject.is_none()) + extra.len();
             let total = fits as u64 * fit.steps + operator_config.steps;
             sink.send(RunEvent::Started { total_steps: total });
             let mut fitted = 0_u64;
@@ -350,22 +351,17 @@ impl EditLab {
                 }
                 Ok::<_, String>((Arc::new(summary.weights), Arc::new(degraded)))
             };
-            // The subject: the lab's INR for filters, else an INR of the corrupted image.
-            let subject = match (&lab_inr, task.kind.is_filter()) {
-                (Some(weights), true) => Subject {
-                    inr: Arc::clone(weights),
-                    input: Arc::clone(&image),
-                    clean: Some(Arc::clone(&image)),
-                    name: name.clone(),
-                },
-                _ => {
+            let fitted_subject = match &known_subject {
+                Some(_) => None,
+                None => {
                     let (weights, degraded) = fit_one(&image, 1000, sink)?;
-                    Subject { inr: weights, input: degraded, clean: Some(Arc::clone(&image)), name }
+                    Some(Subject { inr: weights, input: degraded, clean: Some(Arc::clone(&image)), name })
                 }
             };
+            let subject_inr = known_subject.as_ref().or(fitted_subject.as_ref()).map(|s| Arc::clone(&s.inr));
             let mut set = insp::TrainingSet::new(operator_config.order);
-            if train_on_current {
-                set.add_pair(&subject.inr, &task.target(&image)).map_err(|e| e.to_string())?;
+            if train_on_current && let Some(inr) = &subject_inr {
+                set.add_pair(inr, &task.target(&image)).map_err(|e| e.to_string())?;
             }
             for (index, path) in extra.iter().enumerate() {
                 let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
@@ -382,7 +378,7 @@ impl EditLab {
                 RunEvent::Started { .. } => {}
             })
             .map_err(|e| e.to_string())?;
-            Ok(TrainOutcome { summary, subject: Some(subject) })
+            Ok(TrainOutcome { summary, subject: fitted_subject })
         })
         .map_err(|e| format!("cannot start training: {e}"))?;
         self.train_job = Some(job);
@@ -530,8 +526,14 @@ impl EditLab {
             return;
         }
         self.eval_running = Some(key);
+        // Training snapshots change only the operator: the subject's stack stays valid.
+        let stacks = self
+            .shown
+            .as_ref()
+            .filter(|s| s.evaluated.key.1 == key.1 && s.evaluated.partials.order() == operator.spec.order)
+            .map(|s| Arc::clone(&s.evaluated.stacks));
         let job = Job::spawn("insp-evaluate", Arc::clone(waker), move |_control, _sink| {
-            evaluate(&operator, &subject, key).map_err(|e| e.to_string())
+            evaluate(&operator, &subject, key, stacks).map_err(|e| e.to_string())
         });
         match job {
             Ok(job) => self.eval_job = Some(job),
@@ -781,10 +783,19 @@ impl EditLab {
 
 /// The edit, the decoded INR, the pixel-domain comparison and the derivative stack, at the
 /// subject's pixels.
-pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) -> Result<EvaluatedEdit, String> {
+/// `stacks`, when given, is the subject's stack at the operator's order from an earlier evaluation.
+pub fn evaluate(
+    operator: &OperatorWeights,
+    subject: &Subject,
+    key: (u64, u64),
+    stacks: Option<Arc<Vec<f32>>>,
+) -> Result<EvaluatedEdit, String> {
     let (w, h) = (subject.input.width, subject.input.height);
     let partials = operator.spec.partials().map_err(|e| e.to_string())?;
-    let stacks = taylor::stack_at_pixels(&subject.inr, &partials, w, h).map_err(|e| e.to_string())?;
+    let stacks = match stacks {
+        Some(stacks) => stacks,
+        None => Arc::new(taylor::stack_at_pixels(&subject.inr, &partials, w, h).map_err(|e| e.to_string())?),
+    };
     let channels = subject.inr.config.out_features;
     let image = |pixels: Vec<f32>| ImageData::new(w, h, channels, pixels).map_err(|e| e.to_string());
     let edited = image(operator.apply_rows(&stacks).into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
@@ -798,14 +809,12 @@ pub fn evaluate(operator: &OperatorWeights, subject: &Subject, key: (u64, u64)) 
         kind if kind.restores() => subject.clean.clone(),
         _ => None,
     };
-    let mut baselines = task.baselines(&decoded);
     let pixel = if task.kind.is_filter() {
         ("pixels: same filter".to_owned(), task.target(&decoded))
-    } else if baselines.is_empty() {
-        ("pixels: no pixel method".to_owned(), decoded.clone())
-    } else {
-        let (name, image) = baselines.remove(0);
+    } else if let Some((name, image)) = task.baselines(&decoded).into_iter().next() {
         (format!("pixels: {name}"), image)
+    } else {
+        ("pixels: no pixel method".to_owned(), decoded.clone())
     };
     Ok(EvaluatedEdit { edited, decoded, pixel, reference, stacks, partials, channels, key })
 }

@@ -186,7 +186,8 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     let (w, h) = (degraded_pixels.width, degraded_pixels.height);
     let edited = render(&operator, &test_inr, w, h)?;
     image_io::save_png(&edited, &args.out.join("edited.png"))?;
-    image_io::save_png(&decode(&test_inr, w, h)?, &args.out.join("input.png"))?;
+    let decoded = decode(&test_inr, w, h)?;
+    image_io::save_png(&decoded, &args.out.join("input.png"))?;
     if let Some((rw, rh)) = render_size {
         let large = render(&operator, &test_inr, rw, rh)?;
         image_io::save_png(&large, &args.out.join(format!("edited-{rw}x{rh}.png")))?;
@@ -206,7 +207,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         lines.push(format!("no edit (the input as it is): {psnr:.2} dB"));
         results.insert("no_edit".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
         if task.kind.is_filter() {
-            let (psnr, ssim) = score(&task.target(&decode(&test_inr, w, h)?));
+            let (psnr, ssim) = score(&task.target(&decoded));
             lines.push(format!("decode, then filter the pixels: {psnr:.2} dB"));
             results.insert("decode_then_filter".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
         }

@@ -277,11 +277,16 @@ impl OperatorConfig {
     }
 
     fn layer_shapes(&self, features: usize) -> Vec<(usize, usize)> {
-        let mut shapes = vec![(features, self.width)];
-        shapes.extend((1..self.hidden_layers).map(|_| (self.width, self.width)));
-        shapes.push((self.width, 1));
-        shapes
+        operator_shapes(features, self.width, self.hidden_layers)
     }
+}
+
+/// `(fan_in, fan_out)` of an operator: `features → width × hidden_layers → 1`.
+fn operator_shapes(features: usize, width: usize, hidden_layers: usize) -> Vec<(usize, usize)> {
+    let mut shapes = vec![(features, width)];
+    shapes.extend((1..hidden_layers).map(|_| (width, width)));
+    shapes.push((width, 1));
+    shapes
 }
 
 /// What a trained operator is: stored in its file, checked on load.
@@ -302,15 +307,12 @@ impl OperatorSpec {
     }
 
     pub fn num_features(&self) -> usize {
-        (self.order + 1) * (self.order + 2) / 2
+        taylor::num_partials(self.order)
     }
 
     /// `(fan_in, fan_out)` of every layer, input to output (one output).
     pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
-        let mut shapes = vec![(self.num_features(), self.width)];
-        shapes.extend((1..self.hidden_layers).map(|_| (self.width, self.width)));
-        shapes.push((self.width, 1));
-        shapes
+        operator_shapes(self.num_features(), self.width, self.hidden_layers)
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -549,7 +551,7 @@ impl TrainingSet {
 
     /// Mean and spread of every feature (spread at least 1e-6).
     fn standardisation(&self) -> (Vec<f32>, Vec<f32>) {
-        let p = (self.order + 1) * (self.order + 2) / 2;
+        let p = taylor::num_partials(self.order);
         let mut sum = vec![0.0_f64; p];
         let mut sum_sq = vec![0.0_f64; p];
         for row in self.stacks.chunks_exact(p) {

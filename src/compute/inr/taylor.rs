@@ -26,6 +26,11 @@ pub const MAX_ORDER: usize = 6;
 /// Points per block: a block's coefficient buffers (`points · P × width`) stay in L2.
 const BLOCK_POINTS: usize = 16;
 
+/// How many partials there are up to `order`: `(K+1)(K+2)/2`.
+pub fn num_partials(order: usize) -> usize {
+    (order + 1) * (order + 2) / 2
+}
+
 /// The partial derivatives `∂ⁱ⁺ʲ/∂xⁱ∂yʲ` with `i + j ≤ order`, ordered by total order and then by
 /// the power of `y`: `f, ∂x, ∂y, ∂xx, ∂xy, ∂yy, ∂xxx, …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
