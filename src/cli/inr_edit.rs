@@ -79,19 +79,21 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     }
     super::prepare_output_dir(&args.out)?;
 
-    // The INR to edit, and what its edit should look like.
+    // The INR to edit, and what its edit should look like; `scored` is the edit at the scored
+    // image's size (filter sizes are in pixels of the operator's training images).
+    let training_size = loaded_operator.as_ref().map_or(args.size, |op| op.spec.training_size);
+    #[allow(clippy::cast_precision_loss)]
+    let scaled_for =
+        |image: &ImageData| task.at_scale(image.width.max(image.height) as f32 / training_size.max(1) as f32);
     let (test_inr, degraded_pixels, reference) = match (&input_inr, &clean_test) {
         (Some(weights), _) => {
             let size = reference_image.as_ref().map_or((args.size, args.size), |r| (r.width, r.height));
             let decoded = decode(weights, size.0, size.1)?;
-            // Filter sizes are in pixels of the operator's training images.
-            let training_size = loaded_operator.as_ref().map_or(args.size, |op| op.spec.training_size);
-            #[allow(clippy::cast_precision_loss)]
-            let task = task.at_scale(size.0.max(size.1) as f32 / training_size.max(1) as f32);
+            let scored = scaled_for(&decoded);
             let reference = match (&reference_image, task.kind.is_filter()) {
                 (Some(reference), false) => Some(reference.clone()),
-                (Some(reference), true) => Some(task.target(reference)),
-                (None, true) => Some(task.target(&decoded)),
+                (Some(reference), true) => Some(scored.target(reference)),
+                (None, true) => Some(scored.target(&decoded)),
                 (None, false) => None,
             };
             if let Some(reference) = &reference
@@ -110,7 +112,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
             let weights = fit_inr(&degraded, &fit_config, "fit input")?;
             weights.save(&args.out.join("input.safetensors"), &[("sparsefield.edit_input", task.summary())])?;
             image_io::save_png(&degraded, &args.out.join("degraded.png"))?;
-            let reference = if custom { reference_image.clone() } else { Some(task.target(clean)) };
+            let reference = if custom { reference_image.clone() } else { Some(scaled_for(clean).target(clean)) };
             if let Some(reference) = &reference
                 && (reference.width, reference.height, reference.channels)
                     != (clean.width, clean.height, clean.channels)
@@ -129,6 +131,8 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give the INR to edit with --inr, or a clean --image"),
     };
+
+    let scored = scaled_for(&degraded_pixels);
 
     // The operator: loaded, or trained on pairs (INR of a degraded image, target).
     let mut training_report = serde_json::Value::Null;
@@ -207,12 +211,12 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         lines.push(format!("no edit (the input as it is): {psnr:.2} dB"));
         results.insert("no_edit".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
         if task.kind.is_filter() {
-            let (psnr, ssim) = score(&task.target(&decoded));
+            let (psnr, ssim) = score(&scored.target(&decoded));
             lines.push(format!("decode, then filter the pixels: {psnr:.2} dB"));
             results.insert("decode_then_filter".into(), serde_json::json!({ "psnr_db": psnr, "ssim": ssim }));
         }
         let mut baselines = Vec::new();
-        for (name, image) in task.baselines(&degraded_pixels) {
+        for (name, image) in scored.baselines(&degraded_pixels) {
             let (psnr, ssim) = score(&image);
             lines.push(format!("baseline {name}: {psnr:.2} dB"));
             let file = format!("baseline-{}.png", slug(name));
