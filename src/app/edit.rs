@@ -52,6 +52,23 @@ pub struct EvaluatedEdit {
     partials: Partials,
     channels: usize,
     key: (u64, u64),
+    /// Whether the edit was asked of the GPU shader, and whether it came from there.
+    gpu_requested: bool,
+    on_gpu: bool,
+    /// Why the shader could not be used, when it was asked for.
+    gpu_error: Option<String>,
+}
+
+impl EvaluatedEdit {
+    /// The edit at the subject's pixels.
+    pub fn edited(&self) -> &ImageData {
+        &self.edited
+    }
+
+    /// Whether [`Self::edited`] was computed by the GPU shader.
+    pub fn on_gpu(&self) -> bool {
+        self.on_gpu
+    }
 }
 
 struct ShownEdit {
@@ -174,17 +191,24 @@ impl EditLab {
         self.device = Some(device);
     }
 
+    /// The device the edit is rendered on with `backend`, if any.
+    fn gpu_for(&self, backend: ZoomBackend) -> Option<&EditDevice> {
+        let (operator, _) = self.operator.as_ref()?;
+        // The shader carries polynomials up to order 4; higher orders run on the CPU.
+        if operator.spec.order > crate::render::edit_gpu::GPU_MAX_ORDER {
+            return None;
+        }
+        match backend {
+            ZoomBackend::Cpu => None,
+            ZoomBackend::Gpu => self.device.as_ref(),
+            ZoomBackend::Auto => self.device.as_ref().filter(|d| !d.software),
+        }
+    }
+
     fn zoom_key(&self, backend: ZoomBackend) -> Option<ZoomKey> {
         let (_, op_gen) = self.operator.as_ref()?;
         let (_, subject_gen) = self.subject.as_ref()?;
-        let (operator, _) = self.operator.as_ref()?;
-        // The shader carries polynomials up to order 4; higher orders run on the CPU.
-        let on_gpu = operator.spec.order <= crate::render::edit_gpu::GPU_MAX_ORDER
-            && match backend {
-                ZoomBackend::Cpu => false,
-                ZoomBackend::Gpu => self.device.is_some(),
-                ZoomBackend::Auto => self.device.as_ref().is_some_and(|d| !d.software),
-            };
+        let on_gpu = self.gpu_for(backend).is_some();
         Some((*op_gen, *subject_gen, self.zoom.centre.map(f32::to_bits), self.zoom.zoom.to_bits(), on_gpu))
     }
 
@@ -284,16 +308,15 @@ impl EditLab {
             return Err("an operator is already training; cancel it first".into());
         }
         settings.task.validate().map_err(|e| e.to_string())?;
-        if settings.task.kind == EditKind::Custom {
-            return Err(
-                "operators for custom pairs are trained with `sparsefield inr edit --op custom --pairs IN=OUT`; \
-                        pick another edit to train here"
-                    .into(),
-            );
-        }
+        let custom = settings.task.kind == EditKind::Custom;
         settings.operator.validate().map_err(|e| e.to_string())?;
         let image = image.ok_or("load an image in the INR lab first: it is what the edit is shown on")?;
-        if !settings.train_on_current && settings.training_images.is_empty() {
+        if custom && settings.pairs.is_empty() {
+            return Err(
+                "the custom edit learns from pairs: add one under Training data (an input and its target)".into()
+            );
+        }
+        if !custom && !settings.train_on_current && settings.training_images.is_empty() {
             return Err("no training data: tick “Train on the current image” or add training images".into());
         }
         let task = settings.task;
@@ -311,10 +334,10 @@ impl EditLab {
         fit.validate(image.channels).map_err(|e| e.to_string())?;
         // A filter of the lab's INR: that INR is what gets edited, from the first snapshot on;
         // otherwise the job fits an INR to the corrupted image and hands it back.
-        let known_subject = lab_inr.filter(|_| task.kind.is_filter()).map(|inr| Subject {
+        let known_subject = lab_inr.filter(|_| task.kind.is_filter() || custom).map(|inr| Subject {
             inr,
             input: Arc::clone(&image),
-            clean: Some(Arc::clone(&image)),
+            clean: Some(Arc::clone(&image)).filter(|_| !custom),
             name: image_name.to_owned(),
         });
         if let Some(subject) = &known_subject {
@@ -323,14 +346,37 @@ impl EditLab {
         }
         self.subject_at_training_start = self.subject.as_ref().map(|(_, g)| *g);
         let operator_config = settings.operator.clone();
-        let train_on_current = settings.train_on_current;
-        let extra = settings.training_images.clone();
+        let train_on_current = settings.train_on_current && !custom;
+        let extra = if custom { Vec::new() } else { settings.training_images.clone() };
+        let pairs = if custom { settings.pairs.clone() } else { Vec::new() };
+        let crops = settings.crops;
         let name = image_name.to_owned();
         let job = Job::spawn("insp-train", waker, move |control, sink| {
-            let fits = usize::from(known_subject.is_none()) + extra.len();
+            // Every file is read before the long work, so that a bad one fails at once.
+            let side = image.width.max(image.height);
+            let mut examples: Vec<(ImageData, Option<ImageData>)> = Vec::new();
+            for (index, path) in extra.iter().enumerate() {
+                let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
+                let views = insp::training_views(&clean, side, crops, 0xC809 + index as u64);
+                examples.extend(views.into_iter().map(|view| (view, None)));
+            }
+            for pair in &pairs {
+                let (input, target) = insp::load_pair(&pair.input, &pair.target, side).map_err(|e| e.to_string())?;
+                if input.channels != image.channels {
+                    return Err(format!(
+                        "{} has {} channels but the INR lab's image has {}; pairs must be of the same colour kind",
+                        pair.input.display(),
+                        input.channels,
+                        image.channels
+                    ));
+                }
+                examples.push((input, Some(target)));
+            }
+            let fits = usize::from(known_subject.is_none()) + examples.len();
             let total = fits as u64 * fit.steps + operator_config.steps;
             sink.send(RunEvent::Started { total_steps: total });
             let mut fitted = 0_u64;
+            // Fits an INR to `clean` as the edit corrupts it (custom inputs are taken as they are).
             let mut fit_one = |clean: &ImageData, seed: u64, sink: &mut crate::jobs::EventSink<OperatorWeights>| {
                 let degraded = task.degrade(clean, seed);
                 let offset = fitted * fit.steps;
@@ -363,11 +409,10 @@ impl EditLab {
             if train_on_current && let Some(inr) = &subject_inr {
                 set.add_pair(inr, &task.target(&image)).map_err(|e| e.to_string())?;
             }
-            for (index, path) in extra.iter().enumerate() {
-                let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
-                let clean = clean.downscaled_to(image.width.max(image.height));
-                let (weights, _) = fit_one(&clean, index as u64, sink)?;
-                set.add_pair(&weights, &task.target(&clean)).map_err(|e| e.to_string())?;
+            for (index, (input, target)) in examples.iter().enumerate() {
+                let (weights, _) = fit_one(input, index as u64, sink)?;
+                let target = target.clone().unwrap_or_else(|| task.target(input));
+                set.add_pair(&weights, &target).map_err(|e| e.to_string())?;
             }
             let offset = fitted * fit.steps;
             let summary = insp::train_operator(&set, task, &operator_config, control, &mut |event| match event {
@@ -513,7 +558,7 @@ impl EditLab {
         Ok(())
     }
 
-    fn start_evaluation(&mut self, waker: &Waker) {
+    fn start_evaluation(&mut self, waker: &Waker, backend: ZoomBackend) {
         let (Some((operator, op_gen)), Some((subject, subject_gen))) = (&self.operator, &self.subject) else {
             return;
         };
@@ -532,8 +577,9 @@ impl EditLab {
             .as_ref()
             .filter(|s| s.evaluated.key.1 == key.1 && s.evaluated.partials.order() == operator.spec.order)
             .map(|s| Arc::clone(&s.evaluated.stacks));
+        let gpu = self.gpu_for(backend).cloned();
         let job = Job::spawn("insp-evaluate", Arc::clone(waker), move |_control, _sink| {
-            evaluate(&operator, &subject, key, stacks).map_err(|e| e.to_string())
+            evaluate(&operator, &subject, key, stacks, gpu.as_ref()).map_err(|e| e.to_string())
         });
         match job {
             Ok(job) => self.eval_job = Some(job),
@@ -605,6 +651,12 @@ impl EditLab {
             for update in job.poll() {
                 match update {
                     JobUpdate::Finished(Ok(evaluated)) => {
+                        if let Some(error) = &evaluated.gpu_error {
+                            notes.push((
+                                Level::Warning,
+                                format!("The GPU edit failed ({error}); the views use the CPU."),
+                            ));
+                        }
                         let textures = view_textures(ctx, &evaluated);
                         self.shown = Some(ShownEdit { evaluated, textures, inspected: None });
                     }
@@ -619,8 +671,16 @@ impl EditLab {
         if self.eval_job.as_ref().is_some_and(Job::is_finished) {
             self.eval_job = None;
         }
+        // The backend changed since the views were computed: compute them where it now says.
+        if let Some(shown) = &self.shown
+            && self.eval_job.is_none()
+            && shown.evaluated.key == self.current_key().unwrap_or_default()
+            && shown.evaluated.gpu_requested != self.gpu_for(backend).is_some()
+        {
+            self.eval_pending = true;
+        }
         if self.eval_pending {
-            self.start_evaluation(waker);
+            self.start_evaluation(waker, backend);
         }
         if let Some(job) = &mut self.zoom_job {
             for update in job.poll() {
@@ -784,11 +844,13 @@ impl EditLab {
 /// The edit, the decoded INR, the pixel-domain comparison and the derivative stack, at the
 /// subject's pixels.
 /// `stacks`, when given, is the subject's stack at the operator's order from an earlier evaluation.
+/// With `gpu` the edit comes from the compute shader (the CPU when it fails, with the reason kept).
 pub fn evaluate(
     operator: &OperatorWeights,
     subject: &Subject,
     key: (u64, u64),
     stacks: Option<Arc<Vec<f32>>>,
+    gpu: Option<&EditDevice>,
 ) -> Result<EvaluatedEdit, String> {
     let (w, h) = (subject.input.width, subject.input.height);
     let partials = operator.spec.partials().map_err(|e| e.to_string())?;
@@ -798,7 +860,18 @@ pub fn evaluate(
     };
     let channels = subject.inr.config.out_features;
     let image = |pixels: Vec<f32>| ImageData::new(w, h, channels, pixels).map_err(|e| e.to_string());
-    let edited = image(operator.apply_rows(&stacks).into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
+    let from_gpu = gpu.map(|gpu| {
+        gpu.pipelines
+            .get_or_init(|| EditGpu::new(&gpu.device))
+            .evaluate(&gpu.device, &gpu.queue, operator, &subject.inr, ViewWindow::FULL, (w, h))
+            .map(|pixels| pixels.into_iter().flat_map(|px| px.into_iter().take(channels)).collect::<Vec<f32>>())
+    });
+    let (edited, on_gpu, gpu_error) = match from_gpu {
+        Some(Ok(pixels)) => (pixels, true, None),
+        Some(Err(error)) => (operator.apply_rows(&stacks), false, Some(error)),
+        None => (operator.apply_rows(&stacks), false, None),
+    };
+    let edited = image(edited.into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
     let decoded = image(stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect())?;
     // Filter sizes are in pixels of the operator's training images: scale them to this image.
     #[allow(clippy::cast_precision_loss)]
@@ -816,7 +889,19 @@ pub fn evaluate(
     } else {
         ("pixels: no pixel method".to_owned(), decoded.clone())
     };
-    Ok(EvaluatedEdit { edited, decoded, pixel, reference, stacks, partials, channels, key })
+    Ok(EvaluatedEdit {
+        edited,
+        decoded,
+        pixel,
+        reference,
+        stacks,
+        partials,
+        channels,
+        key,
+        gpu_requested: gpu.is_some(),
+        on_gpu,
+        gpu_error,
+    })
 }
 
 fn texture(ctx: &egui::Context, name: &str, image: &ImageData) -> egui::TextureHandle {
@@ -837,7 +922,7 @@ fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditView
             texture: texture(ctx, "edit input", &evaluated.decoded),
         },
         EditViewImage {
-            title: "INSP edit".into(),
+            title: if evaluated.on_gpu { "INSP edit (GPU shader)" } else { "INSP edit" }.into(),
             psnr_db: score(&evaluated.edited),
             texture: texture(ctx, "edit result", &evaluated.edited),
         },

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
 use crate::render::inr_view::{InrGpu, WarmUp};
-use crate::ui::panels::edit::{EditSettings, edit_controls_ui, edit_main_ui};
+use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
@@ -99,6 +99,8 @@ pub struct SparseFieldApp {
     gpu: Result<GpuInfo, String>,
     waker: Waker,
     dialog: Option<PendingDialog>,
+    /// The input image of a custom training pair whose target is being picked.
+    pair_input: Option<PathBuf>,
     applied_theme: Option<ThemeChoice>,
 }
 
@@ -152,6 +154,7 @@ impl SparseFieldApp {
             gpu,
             waker,
             dialog: None,
+            pair_input: None,
             applied_theme: None,
         };
         if let Err(problem) = &app.gpu {
@@ -361,8 +364,32 @@ impl SparseFieldApp {
             }
             Command::EditResetSettings => {
                 let training_images = std::mem::take(&mut self.settings.edit.training_images);
-                self.settings.edit = EditSettings { training_images, ..EditSettings::default() };
-                Ok(Some("Edit settings reset to their defaults (training images kept).".into()))
+                let pairs = std::mem::take(&mut self.settings.edit.pairs);
+                self.settings.edit = EditSettings { training_images, pairs, ..EditSettings::default() };
+                Ok(Some("Edit settings reset to their defaults (training images and pairs kept).".into()))
+            }
+            Command::EditPickPairTarget(input) => match crate::compute::image_io::load_image(&input) {
+                Ok(_) => {
+                    self.pair_input = Some(input);
+                    self.open_dialog(FileRequest::AddEditPairTarget);
+                    Ok(None)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Command::EditAddPair(input, target) => {
+                let pair = EditPair { input, target };
+                if self.settings.edit.pairs.contains(&pair) {
+                    Ok(Some("That pair is already a training example.".into()))
+                } else {
+                    crate::compute::inr::insp::load_pair(&pair.input, &pair.target, 0).map_err(|e| e.to_string()).map(
+                        |_| {
+                            let message =
+                                format!("Added the pair {} → {}.", pair.input.display(), pair.target.display());
+                            self.settings.edit.pairs.push(pair);
+                            Some(message)
+                        },
+                    )
+                }
             }
             Command::EditAddTrainingImage(path) => match crate::compute::image_io::load_image(&path) {
                 Ok(_) if self.settings.edit.training_images.contains(&path) => {
@@ -429,6 +456,14 @@ impl SparseFieldApp {
                     dialog.add_filter("GIF", &["gif"]).set_file_name("turntable.gif").save_file()
                 }
                 FileRequest::AddEditTrainingImage => dialog.add_filter("Images", &["png", "jpg", "jpeg"]).pick_file(),
+                FileRequest::AddEditPairInput => dialog
+                    .set_title("Training pair: the input image")
+                    .add_filter("Images", &["png", "jpg", "jpeg"])
+                    .pick_file(),
+                FileRequest::AddEditPairTarget => dialog
+                    .set_title("Training pair: the target image")
+                    .add_filter("Images", &["png", "jpg", "jpeg"])
+                    .pick_file(),
                 FileRequest::OpenOperator | FileRequest::OpenEditSubject => {
                     dialog.add_filter("safetensors", &["safetensors"]).pick_file()
                 }
@@ -471,6 +506,11 @@ impl SparseFieldApp {
                     FileRequest::ExportNerfView => Command::NerfExportView(path),
                     FileRequest::ExportNerfTurntable => Command::NerfExportTurntable(path),
                     FileRequest::AddEditTrainingImage => Command::EditAddTrainingImage(path),
+                    FileRequest::AddEditPairInput => Command::EditPickPairTarget(path),
+                    FileRequest::AddEditPairTarget => match self.pair_input.take() {
+                        Some(input) => Command::EditAddPair(input, path),
+                        None => return,
+                    },
                     FileRequest::OpenOperator => Command::EditLoadOperator(path),
                     FileRequest::SaveOperator => Command::EditSaveOperator(path),
                     FileRequest::OpenEditSubject => Command::EditLoadSubject(path),

@@ -110,14 +110,7 @@ pub fn bench_insp(args: &InspBenchArgs) -> anyhow::Result<()> {
     for kind in kinds {
         let task = EditTask::new(kind);
         let start = Instant::now();
-        let mut crop_rng = ChaCha8Rng::seed_from_u64(7);
-        let crops: Vec<ImageData> = (0..args.crops.max(1))
-            .map(|_| {
-                let x = crop_rng.random_range(0..=coffee.width - args.size);
-                let y = crop_rng.random_range(0..=coffee.height - args.size);
-                crate::compute::filters::crop(&coffee, x, y, args.size, args.size)
-            })
-            .collect();
+        let crops = insp::training_views(&coffee, args.size, args.crops.max(1), 7);
         let control = RunControl::new();
         let set = insp::build_training_set(&crops, task, &fit, op_config.order, 0, &control, &mut |_, _, _| {})?
             .ok_or_else(|| anyhow::anyhow!("cancelled"))?;

@@ -4,12 +4,9 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use super::inr::{ClassifyArgs, EditArgs};
 use crate::compute::control::RunControl;
-use crate::compute::filters;
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorConfig, OperatorWeights, TrainingSet};
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
@@ -144,8 +141,18 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
             pairs
         } else {
             let sources: Vec<ImageData> = if !train_images.is_empty() {
-                let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0xC809);
-                train_images.iter().flat_map(|image| training_views(image, args.size, args.crops, &mut rng)).collect()
+                train_images
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(index, image)| {
+                        insp::training_views(
+                            image,
+                            args.size,
+                            args.crops,
+                            (args.seed ^ 0xC809).wrapping_add(index as u64),
+                        )
+                    })
+                    .collect()
             } else if let Some(clean) = &clean_test {
                 vec![clean.clone()]
             } else if task.kind.is_filter() {
@@ -278,19 +285,7 @@ fn load_pair(pair: &str, size: u32) -> anyhow::Result<(ImageData, ImageData)> {
     let Some((input, target)) = pair.split_once('=') else {
         bail!("--pairs entries look like input.png=target.png, got `{pair}`");
     };
-    let (a, b) = (load(Path::new(input), size)?, load(Path::new(target), size)?);
-    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
-        bail!(
-            "{input} ({}×{}, {} channels) and {target} ({}×{}, {} channels) differ; a pair needs images of the same size and kind",
-            a.width,
-            a.height,
-            a.channels,
-            b.width,
-            b.height,
-            b.channels
-        );
-    }
-    Ok((a, b))
+    Ok(insp::load_pair(Path::new(input), Path::new(target), size)?)
 }
 
 /// `WxH` → `(W, H)`.
@@ -301,21 +296,6 @@ fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
         Some((w, h)) if (1..=8192).contains(&w) && (1..=8192).contains(&h) => Ok((w, h)),
         _ => bail!("--render-size must look like 1024x768 with sides up to 8192, got `{text}`"),
     }
-}
-
-/// The training views of one image: `crops` random `size × size` windows, or the whole image
-/// downscaled to `size` when `crops` is 0 or the image is smaller.
-fn training_views(image: &ImageData, size: u32, crops: u32, rng: &mut ChaCha8Rng) -> Vec<ImageData> {
-    if crops == 0 || image.width < size || image.height < size {
-        return vec![image.clone().downscaled_to(size)];
-    }
-    (0..crops)
-        .map(|_| {
-            let x = rng.random_range(0..=image.width - size);
-            let y = rng.random_range(0..=image.height - size);
-            filters::crop(image, x, y, size, size)
-        })
-        .collect()
 }
 
 fn fit_inr(image: &ImageData, config: &FitConfig, what: &str) -> anyhow::Result<SirenWeights> {

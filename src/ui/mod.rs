@@ -56,6 +56,9 @@ pub enum FileRequest {
     ExportNerfView,
     ExportNerfTurntable,
     AddEditTrainingImage,
+    /// The input image of a custom training pair (its target is asked for next).
+    AddEditPairInput,
+    AddEditPairTarget,
     OpenOperator,
     SaveOperator,
     /// An INR for the edit lab to edit.
@@ -133,6 +136,10 @@ pub enum Command {
     EditTrain,
     EditResetSettings,
     EditAddTrainingImage(PathBuf),
+    /// The input of a custom pair was picked: ask for its target.
+    EditPickPairTarget(PathBuf),
+    /// Add a custom training pair (input, target).
+    EditAddPair(PathBuf, PathBuf),
     EditLoadOperator(PathBuf),
     EditSaveOperator(PathBuf),
     /// Edit this INR file.

@@ -239,6 +239,29 @@ mod filters {
         let clipped = filters::crop(&image, 8, 4, 5, 5);
         assert_eq!((clipped.width, clipped.height), (2, 2));
     }
+
+    #[test]
+    fn training_views_are_seeded_crops_found_in_the_image_or_the_whole_image() {
+        use sparsefield::compute::inr::insp::training_views;
+        // Every pixel distinct, so a crop's first pixel says where it came from.
+        let image = ImageData::new(20, 12, 1, (0..240).map(|v| v as f32 / 240.0).collect()).unwrap();
+        let views = training_views(&image, 8, 5, 3);
+        assert_eq!(views.len(), 5);
+        for view in &views {
+            assert_eq!((view.width, view.height), (8, 8));
+            let first = (view.at(0, 0, 0) * 240.0).round() as u32;
+            let (x, y) = (first % 20, first / 20);
+            assert!(x + 8 <= 20 && y + 8 <= 12, "crop at ({x}, {y}) leaves the image");
+            assert_eq!(*view, filters::crop(&image, x, y, 8, 8));
+        }
+        assert_eq!(views, training_views(&image, 8, 5, 3), "seeded");
+        assert_ne!(views, training_views(&image, 8, 5, 4));
+        // No crops, or an image smaller than a crop: the whole image, downscaled.
+        for (size, crops) in [(10, 0), (16, 3)] {
+            let whole = training_views(&image, size, crops, 3);
+            assert_eq!(whole, vec![image.clone().downscaled_to(size)]);
+        }
+    }
 }
 
 mod operator {
@@ -363,6 +386,29 @@ mod operator {
                 .collect();
         }
         (f64::from(stack[0]) + h[0]) as f32
+    }
+
+    #[test]
+    fn custom_pairs_load_alike_and_mismatches_name_both_files() {
+        use sparsefield::compute::image_io::save_png;
+        let dir = temp_dir("insp-pairs");
+        let image = |w: u32, h: u32, c: usize| ImageData::new(w, h, c, vec![0.25; (w * h) as usize * c]).unwrap();
+        let (input, target, small, gray) =
+            (dir.join("in.png"), dir.join("out.png"), dir.join("small.png"), dir.join("gray.png"));
+        save_png(&image(40, 20, 3), &input).unwrap();
+        save_png(&image(40, 20, 3), &target).unwrap();
+        save_png(&image(30, 20, 3), &small).unwrap();
+        save_png(&image(40, 20, 1), &gray).unwrap();
+        let (a, b) = insp::load_pair(&input, &target, 16).unwrap();
+        assert_eq!((a.width, a.height, b.width, b.height), (16, 8, 16, 8), "both downscaled to 16");
+        assert_eq!(insp::load_pair(&input, &target, 0).unwrap().0.width, 40, "0 keeps the size");
+        for other in [&small, &gray] {
+            let error = insp::load_pair(&input, other, 0).unwrap_err().to_string();
+            assert!(error.contains("in.png") && error.contains(other.to_str().unwrap()), "{error}");
+            assert!(error.contains("same size and colour kind"), "{error}");
+        }
+        let missing = insp::load_pair(&input, &dir.join("none.png"), 0).unwrap_err().to_string();
+        assert!(missing.contains("none.png"), "{missing}");
     }
 
     #[test]

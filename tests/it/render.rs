@@ -565,3 +565,35 @@ fn gpu_edit_matches_the_cpu_twin() {
         assert!(moved > 0.05, "the operator changes the image ({moved}); worst GPU error {worst}");
     }
 }
+
+#[test]
+fn the_edit_lab_views_take_the_edit_from_the_shader_when_asked() {
+    use sparsefield::app::edit::{EditDevice, Subject, evaluate};
+    use sparsefield::compute::inr::taylor::{self, Partials};
+    let gpu = gpu();
+    let device = EditDevice {
+        device: gpu.device.clone(),
+        queue: gpu.queue.clone(),
+        pipelines: Arc::new(std::sync::OnceLock::new()),
+        software: true,
+    };
+    let weights = network(3, 21);
+    let (w, h) = (24, 16);
+    let partials = Partials::new(3).unwrap();
+    let stacks = taylor::stack_at_pixels(&weights, &partials, w, h).unwrap();
+    let operator = random_operator(3, &stacks, 9, true);
+    let input = Arc::new(ImageData::new(w, h, 3, vec![0.5; (w * h * 3) as usize]).unwrap());
+    let subject = Subject { inr: Arc::new(weights), input, clean: None, name: "random".into() };
+    let cpu = evaluate(&operator, &subject, (1, 1), None, None).unwrap();
+    let shader = evaluate(&operator, &subject, (1, 1), None, Some(&device)).unwrap();
+    assert!(!cpu.on_gpu());
+    assert!(shader.on_gpu(), "the shader was asked for and the device works");
+    let (a, b) = (cpu.edited(), shader.edited());
+    assert_eq!((a.width, a.height, a.channels), (b.width, b.height, b.channels));
+    let worst = a.pixels.iter().zip(&b.pixels).map(|(x, y)| (x - y).abs()).fold(0.0_f32, f32::max);
+    assert!(worst < 3e-3, "GPU and CPU edits differ by up to {worst}");
+    // Both differ from the INR itself: the comparison is not of two copies of the input.
+    let values: Vec<f32> = stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect();
+    let moved = a.pixels.iter().zip(&values).map(|(x, y)| (x - y).abs()).fold(0.0_f32, f32::max);
+    assert!(moved > 0.05, "the operator changes the image ({moved})");
+}

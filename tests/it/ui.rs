@@ -316,7 +316,8 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
         !app.edit().is_training() && app.edit().operator().is_some() && app.edit().is_up_to_date()
     });
     harness.run_steps(6);
-    harness.get_by_label_contains("INSP edit · ");
+    // The views take the edit from the shader too when the GPU is asked for.
+    harness.get_by_label_contains("INSP edit (GPU shader) · ");
     harness.get_by_label_contains("Input INR · ");
     harness.get_by_label_contains("pixels: same filter · ");
     harness.get_by_label("|edit − target|");
@@ -373,4 +374,44 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.get_by_label("Confusion:");
     let summary = harness.state().edit().classification().unwrap();
     assert_eq!(summary.test, 20);
+
+    // A custom edit learnt from a pair of images picked in the lab: the negative of a crop.
+    use sparsefield::compute::image_io::{ImageData, save_png};
+    assert!(harness.query_all_by_label("crops per image").next().is_some(), "the crops slider");
+    let lab_image = harness.state().inr().image().unwrap().as_ref().clone();
+    let negative = ImageData { pixels: lab_image.pixels.iter().map(|v| 1.0 - v).collect(), ..lab_image.clone() };
+    let (input, target, rgb) = (dir.join("in.png"), dir.join("negative.png"), dir.join("rgb.png"));
+    save_png(&lab_image, &input).unwrap();
+    save_png(&negative, &target).unwrap();
+    let other_kind = ImageData::new(
+        lab_image.width,
+        lab_image.height,
+        4 - lab_image.channels,
+        vec![0.5; (lab_image.width * lab_image.height) as usize * (4 - lab_image.channels)],
+    )
+    .unwrap();
+    save_png(&other_kind, &rgb).unwrap();
+    harness.state_mut().apply(&ctx, Command::EditAddPair(input.clone(), rgb));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error, "{}", last.text);
+    assert!(last.text.contains("rgb.png"), "{}", last.text);
+    assert!(harness.state().settings().edit.pairs.is_empty());
+    harness.state_mut().apply(&ctx, Command::EditAddPair(input, target));
+    assert_eq!(harness.state().settings().edit.pairs.len(), 1, "{:?}", harness.state().notifications().last());
+    harness.state_mut().settings_mut().edit.task = EditTask::new(EditKind::Custom);
+    harness.state_mut().settings_mut().edit.operator.steps = 400;
+    harness.run_steps(6);
+    harness.get_by_label("Add pair…");
+    harness.get_by_label_contains("in.png → negative.png");
+    harness.state_mut().apply(&ctx, Command::EditTrain);
+    step_until(&mut harness, 180, "the custom operator and its views", |app| {
+        !app.edit().is_training()
+            && app.edit().operator().is_some_and(|op| op.spec.task.kind == EditKind::Custom)
+            && app.edit().is_up_to_date()
+    });
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert_eq!(errors.len(), 2, "only the bad file and the bad pair: {errors:?}");
+    let history = harness.state().edit().history();
+    let (first, last) = (history.first().unwrap(), history.last().unwrap());
+    assert!(last.psnr_db > first.psnr_db + 3.0, "the negative is learnt: {} → {} dB", first.psnr_db, last.psnr_db);
 }

@@ -497,6 +497,47 @@ pub fn render_edit(
     Ok(Some(ImageData::new(width, height, channels, pixels)?))
 }
 
+/// A custom training pair from two image files, both downscaled to `size` (0: as they are).
+/// They must have the same size and colour kind.
+pub fn load_pair(input: &Path, target: &Path, size: u32) -> Result<(ImageData, ImageData), InrError> {
+    let load = |path: &Path| -> Result<ImageData, InrError> {
+        let image = crate::compute::image_io::load_image(path)?.image;
+        Ok(if size == 0 { image } else { image.downscaled_to(size) })
+    };
+    let (a, b) = (load(input)?, load(target)?);
+    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
+        return Err(InrError::Config(format!(
+            "{} ({}×{}, {} channels) and {} ({}×{}, {} channels) differ; a pair needs two images of the same size \
+             and colour kind",
+            input.display(),
+            a.width,
+            a.height,
+            a.channels,
+            target.display(),
+            b.width,
+            b.height,
+            b.channels
+        )));
+    }
+    Ok((a, b))
+}
+
+/// The training views of one image: `crops` random `size × size` windows (seeded), or the whole
+/// image downscaled to `size` when `crops` is 0 or the image is smaller than a window.
+pub fn training_views(image: &ImageData, size: u32, crops: u32, seed: u64) -> Vec<ImageData> {
+    if crops == 0 || image.width < size || image.height < size {
+        return vec![image.clone().downscaled_to(size)];
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..crops)
+        .map(|_| {
+            let x = rng.random_range(0..=image.width - size);
+            let y = rng.random_range(0..=image.height - size);
+            filters::crop(image, x, y, size, size)
+        })
+        .collect()
+}
+
 /// Training rows for an operator: raw derivative stacks (one colour channel each) and the
 /// values the edit should produce there.
 #[derive(Clone, Debug, Default)]

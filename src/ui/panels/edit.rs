@@ -25,6 +25,11 @@ pub struct EditSettings {
     pub train_on_current: bool,
     /// More training examples.
     pub training_images: Vec<PathBuf>,
+    /// Random square crops taken from each training image (0: the whole image); a crop's side is
+    /// the INR lab's training size.
+    pub crops: u32,
+    /// Training pairs of the custom edit.
+    pub pairs: Vec<EditPair>,
     /// The partial shown by the derivative inspector.
     pub inspect: usize,
     /// INSP-ConvNet on the built-in digits.
@@ -47,6 +52,8 @@ impl Default for EditSettings {
             fit_width: 128,
             train_on_current: true,
             training_images: Vec::new(),
+            crops: 0,
+            pairs: Vec::new(),
             inspect: 1,
             classify: ClassifyConfig { limit: 600, ..ClassifyConfig::default() },
             show_insp_confusion: true,
@@ -71,10 +78,21 @@ impl EditSettings {
             self.classify = defaults.classify.clone();
         }
         self.fit_steps = self.fit_steps.clamp(10, 20_000);
+        self.crops = self.crops.min(MAX_CROPS);
         self.fit_width = self.fit_width.clamp(8, 256);
         self.export_width = self.export_width.clamp(1, 8192);
         self.export_height = self.export_height.clamp(1, 8192);
     }
+}
+
+/// Most crops per training image the lab offers.
+pub const MAX_CROPS: u32 = 16;
+
+/// A training example of the custom edit: the INR of `input` should become `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditPair {
+    pub input: PathBuf,
+    pub target: PathBuf,
 }
 
 /// One comparison view.
@@ -105,6 +123,64 @@ pub struct EditPanelState<'a> {
     pub classification: Option<&'a ClassifySummary>,
 }
 
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+}
+
+fn training_images_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<Command>) {
+    ui.checkbox(&mut settings.train_on_current, "Train on the current image")
+        .on_hover_text("The INR lab's image; untick to show how the operator generalises to it");
+    let mut remove = None;
+    for (index, path) in settings.training_images.iter().enumerate() {
+        ui.horizontal(|ui| {
+            if ui.small_button("✖").on_hover_text("Remove this training image").clicked() {
+                remove = Some(index);
+            }
+            ui.label(file_name(path)).on_hover_text(path.display().to_string());
+        });
+    }
+    if let Some(index) = remove {
+        settings.training_images.remove(index);
+    }
+    if ui.button("Add training image…").on_hover_text("An INR is fitted to it (corrupted as the edit says)").clicked()
+    {
+        commands.push(Command::PickFile(FileRequest::AddEditTrainingImage));
+    }
+    ui.add(egui::Slider::new(&mut settings.crops, 0..=MAX_CROPS).text("crops per image")).on_hover_text(
+        "Random square crops of each added image, as large as the INR lab's training size, each fitted by its own \
+         INR (0: the whole image, downscaled)",
+    );
+}
+
+fn training_pairs_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<Command>) {
+    if settings.pairs.is_empty() {
+        ui.label(egui::RichText::new("No pairs yet.").color(theme::weak_text_colour(ui)));
+    }
+    let mut remove = None;
+    for (index, pair) in settings.pairs.iter().enumerate() {
+        ui.horizontal(|ui| {
+            if ui.small_button("✖").on_hover_text("Remove this pair").clicked() {
+                remove = Some(index);
+            }
+            ui.label(format!("{} → {}", file_name(&pair.input), file_name(&pair.target))).on_hover_text(format!(
+                "{}\n→ {}",
+                pair.input.display(),
+                pair.target.display()
+            ));
+        });
+    }
+    if let Some(index) = remove {
+        settings.pairs.remove(index);
+    }
+    if ui
+        .button("Add pair…")
+        .on_hover_text("Pick an input image, then its target (same size and colour kind)")
+        .clicked()
+    {
+        commands.push(Command::PickFile(FileRequest::AddEditPairInput));
+    }
+}
+
 /// The sidebar part.
 pub fn edit_controls_ui(
     ui: &mut egui::Ui,
@@ -115,7 +191,7 @@ pub fn edit_controls_ui(
     egui::CollapsingHeader::new("Edit").default_open(true).show(ui, |ui| {
         let task = &mut settings.task;
         egui::ComboBox::from_label("operation").selected_text(task.kind.label()).show_ui(ui, |ui| {
-            for kind in EditKind::FROM_CLEAN_IMAGES {
+            for kind in EditKind::ALL {
                 ui.selectable_value(&mut task.kind, kind, kind.label()).on_hover_text(kind.description());
             }
         });
@@ -138,7 +214,7 @@ pub fn edit_controls_ui(
                     .on_hover_text("Fraction of pixels under the white scribbles");
             }
             EditKind::Custom => {
-                ui.label("Operators for custom pairs are trained with `sparsefield inr edit --op custom --pairs IN=OUT`; load one here to apply it.");
+                ui.label("Add pairs of images under Training data: an INR is fitted to each input, and the operator learns to turn it into the target.");
             }
         }
     });
@@ -162,27 +238,10 @@ pub fn edit_controls_ui(
     });
 
     egui::CollapsingHeader::new("Training data").default_open(true).show(ui, |ui| {
-        ui.checkbox(&mut settings.train_on_current, "Train on the current image")
-            .on_hover_text("The INR lab's image; untick to show how the operator generalises to it");
-        let mut remove = None;
-        for (index, path) in settings.training_images.iter().enumerate() {
-            ui.horizontal(|ui| {
-                if ui.small_button("✖").on_hover_text("Remove this training image").clicked() {
-                    remove = Some(index);
-                }
-                let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
-                ui.label(name).on_hover_text(path.display().to_string());
-            });
-        }
-        if let Some(index) = remove {
-            settings.training_images.remove(index);
-        }
-        if ui
-            .button("Add training image…")
-            .on_hover_text("An INR is fitted to it (corrupted as the edit says)")
-            .clicked()
-        {
-            commands.push(Command::PickFile(FileRequest::AddEditTrainingImage));
+        if settings.task.kind == EditKind::Custom {
+            training_pairs_ui(ui, settings, commands);
+        } else {
+            training_images_ui(ui, settings, commands);
         }
         ui.add(egui::Slider::new(&mut settings.fit_steps, 50..=2000).logarithmic(true).text("INR fit steps"))
             .on_hover_text("Steps for each INR fitted to a training image or a corrupted image");
