@@ -5,6 +5,7 @@ mod bench_insp;
 pub mod inr;
 mod inr_edit;
 pub mod nerf;
+pub mod prune;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +29,11 @@ pub enum LabCommand {
         #[command(subcommand)]
         command: nerf::NerfCommand,
     },
+    /// Pruning at initialization: the two-layer theory model, one run or a sweep over the pruning fraction.
+    Prune {
+        #[command(subcommand)]
+        command: prune::PruneCommand,
+    },
     /// Time a lab's standard workload and print its figures.
     Bench {
         #[command(subcommand)]
@@ -40,6 +46,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<()> {
     match command {
         LabCommand::Inr { command } => inr::run(command),
         LabCommand::Nerf { command } => nerf::run(command),
+        LabCommand::Prune { command } => prune::run(command),
         LabCommand::Bench { lab } => bench::run(lab),
     }
 }

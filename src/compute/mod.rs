@@ -1,5 +1,6 @@
 //! All maths: data loading, models, training loops, metrics. Synchronous, seeded, no UI or GPU.
 
+pub mod chart;
 pub mod colormap;
 pub mod control;
 pub mod fastmath;
@@ -9,6 +10,7 @@ pub mod inr;
 pub mod metrics;
 pub mod nerf;
 pub mod optim;
+pub mod prune;
 
 /// The device models train on: the first CUDA GPU when built with the `cuda` feature and one is
 /// present, otherwise the CPU (where the fused kernels run).

@@ -466,3 +466,74 @@ fn inr_edit_learns_a_custom_mapping_from_pairs() {
     );
     assert!(err.contains("--op custom"), "{err}");
 }
+
+const TINY_PRUNE: [&str; 10] = ["--dim", "300", "--n-train", "12", "--n-test", "60", "--width", "4", "--steps", "40"];
+
+#[test]
+fn prune_run_and_sweep_write_files_other_tools_read() {
+    let dir = temp_dir("cli_prune");
+    let out = dir.join("run");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["prune", "run", "--p", "0.5", "--test-every", "10"])
+            .args(TINY_PRUNE)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["config"]["prune"], 0.5);
+    let kept = metrics["kept_fraction"].as_f64().unwrap();
+    assert!((0.4..0.6).contains(&kept), "{kept}");
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let rows: Vec<&str> = history.lines().collect();
+    assert_eq!(rows.len(), 1 + 41, "a header and steps 0..=40");
+    assert!(rows[0].starts_with("step,train_loss"));
+    // The test set is scored every 10 steps: 5 filled cells.
+    let scored = rows[1..].iter().filter(|r| !r.split(',').nth(3).unwrap().is_empty()).count();
+    assert_eq!(scored, 5);
+    let curves = image_io::load_image(&out.join("curves.png")).unwrap().image;
+    assert_eq!((curves.width, curves.height), (960, 640));
+    // The weights file: effective weights and the mask, zero wherever the mask is.
+    let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (weights, mask) = (tensors.tensor("weights").unwrap(), tensors.tensor("mask").unwrap());
+    assert_eq!(weights.shape(), &[8, 300]);
+    let as_f32 = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<_>>();
+    let (w, m) = (as_f32(weights.data()), as_f32(mask.data()));
+    assert!(w.iter().zip(&m).all(|(w, m)| *m == 1.0 || *w == 0.0));
+    assert!(m.iter().any(|v| *v == 0.0) && m.iter().any(|v| *v == 1.0));
+
+    let out = dir.join("sweep");
+    run_ok(
+        sparsefield().args(["prune", "sweep", "--p", "0,0.9", "--seeds", "2"]).args(TINY_PRUNE).arg("--out").arg(&out),
+    );
+    let sweep = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert_eq!(sweep.lines().count(), 3);
+    assert!(sweep.lines().nth(2).unwrap().starts_with("0.9,"));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 4);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["runs"], 4);
+    assert!(image_io::load_image(&out.join("sweep.png")).is_ok());
+}
+
+#[test]
+fn prune_bad_input_exits_nonzero_with_a_message() {
+    let dir = temp_dir("cli_prune_bad");
+    let out = dir.join("out");
+    let err = run_err(sparsefield().args(["prune", "run", "--p", "1.5"]).arg("--out").arg(&out));
+    assert!(err.contains("pruning fraction"), "{err}");
+    let err = run_err(sparsefield().args(["prune", "sweep", "--seeds", "0"]).arg("--out").arg(&out));
+    assert!(err.contains("--seeds"), "{err}");
+    let err = run_err(sparsefield().args(["prune", "sweep", "--p", "0,2"]).args(TINY_PRUNE).arg("--out").arg(&out));
+    assert!(err.contains("pruning fraction"), "{err}");
+    let err = run_err(sparsefield().args(["prune", "run", "--dim", "1"]).arg("--out").arg(&out));
+    assert!(err.contains("dimension"), "{err}");
+    let file = dir.join("file");
+    std::fs::write(&file, b"").unwrap();
+    let err = run_err(sparsefield().args(["prune", "run"]).args(TINY_PRUNE).arg("--out").arg(file.join("sub")));
+    assert!(err.contains("output folder"), "{err}");
+}

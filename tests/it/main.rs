@@ -16,5 +16,6 @@ mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;
 mod nerf_train;
+mod prune;
 mod render;
 mod ui;
