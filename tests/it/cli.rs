@@ -503,7 +503,7 @@ fn prune_run_and_sweep_write_files_other_tools_read() {
     let as_f32 = |b: &[u8]| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect::<Vec<_>>();
     let (w, m) = (as_f32(weights.data()), as_f32(mask.data()));
     assert!(w.iter().zip(&m).all(|(w, m)| *m == 1.0 || *w == 0.0));
-    assert!(m.iter().any(|v| *v == 0.0) && m.iter().any(|v| *v == 1.0));
+    assert!(m.contains(&0.0) && m.contains(&1.0));
 
     let out = dir.join("sweep");
     run_ok(
