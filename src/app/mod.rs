@@ -4,6 +4,7 @@
 pub mod edit;
 pub mod inr;
 pub mod nerf;
+pub mod prune;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,12 +19,14 @@ use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
+use crate::ui::panels::prune::{PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
 use edit::EditLab;
 use inr::{ImageSource, InrLab};
 use nerf::{DataSource, NerfLab, RefineRequest};
+use prune::PruneLab;
 
 /// Persisted between runs (eframe storage).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +37,7 @@ pub struct Settings {
     pub inr: InrSettings,
     pub inr_image: ImageSource,
     pub edit: EditSettings,
+    pub prune: PruneSettings,
     pub nerf: NerfSettings,
     pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
@@ -48,6 +52,7 @@ impl Default for Settings {
             inr: InrSettings::default(),
             inr_image: ImageSource::default(),
             edit: EditSettings::default(),
+            prune: PruneSettings::default(),
             nerf: NerfSettings::default(),
             nerf_data: DataSource::default(),
             train_on_start: true,
@@ -90,6 +95,7 @@ pub struct SparseFieldApp {
     settings: Settings,
     inr: InrLab,
     edit: EditLab,
+    prune: PruneLab,
     nerf: NerfLab,
     /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
     nerf_autostart: bool,
@@ -113,6 +119,7 @@ impl SparseFieldApp {
         };
         settings.inr.sanitize();
         settings.edit.sanitize();
+        settings.prune.sanitize();
         settings.nerf.sanitize();
         let mut edit_device = None;
         let gpu = match &cc.wgpu_render_state {
@@ -147,6 +154,7 @@ impl SparseFieldApp {
             settings,
             inr: InrLab::default(),
             edit: EditLab::default(),
+            prune: PruneLab::default(),
             nerf: NerfLab::default(),
             nerf_autostart: false,
             notifications: Vec::new(),
@@ -175,7 +183,7 @@ impl SparseFieldApp {
                 app.nerf_autostart = autostart;
                 app.ensure_nerf_data();
             }
-            LabId::Inr | LabId::Edit => {}
+            LabId::Inr | LabId::Edit | LabId::Prune => {}
         }
         app
     }
@@ -194,6 +202,10 @@ impl SparseFieldApp {
 
     pub fn inr_mut(&mut self) -> &mut InrLab {
         &mut self.inr
+    }
+
+    pub fn prune(&self) -> &PruneLab {
+        &self.prune
     }
 
     pub fn edit(&self) -> &EditLab {
@@ -271,13 +283,17 @@ impl SparseFieldApp {
             Command::PauseJob(id, paused) => {
                 if !self.nerf.control_job(id, |job| job.set_paused(paused))
                     && !self.edit.control_job(id, |job| job.set_paused(paused))
+                    && !self.prune.control_job(id, |job| job.set_paused(paused))
                 {
                     self.inr.set_paused(id, paused);
                 }
                 Ok(None)
             }
             Command::CancelJob(id) => {
-                if !self.nerf.control_job(id, |job| job.cancel()) && !self.edit.control_job(id, |job| job.cancel()) {
+                if !self.nerf.control_job(id, |job| job.cancel())
+                    && !self.edit.control_job(id, |job| job.cancel())
+                    && !self.prune.control_job(id, |job| job.cancel())
+                {
                     self.inr.cancel(id);
                 }
                 Ok(None)
@@ -354,6 +370,13 @@ impl SparseFieldApp {
             Command::NerfExportTurntable(path) => {
                 self.nerf.start_export(path, &self.settings.nerf, true, Arc::clone(&self.waker)).map(|()| None)
             }
+            Command::PruneSweep => self.prune.start_sweep(&self.settings.prune, Arc::clone(&self.waker)).map(|()| None),
+            Command::PruneResetSettings => {
+                self.settings.prune = PruneSettings::default();
+                Ok(Some("Pruning settings reset to their defaults.".into()))
+            }
+            Command::PruneExportRun(path) => self.prune.export_run(&path).map(Some),
+            Command::PruneExportSweep(path) => self.prune.export_sweep(&path).map(Some),
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -471,6 +494,12 @@ impl SparseFieldApp {
                     dialog.add_filter("Operator", &["safetensors"]).set_file_name("operator.safetensors").save_file()
                 }
                 FileRequest::ExportEdit => dialog.add_filter("PNG", &["png"]).set_file_name("edit.png").save_file(),
+                FileRequest::ExportPruneRun => {
+                    dialog.add_filter("CSV", &["csv"]).set_file_name("prune_run.csv").save_file()
+                }
+                FileRequest::ExportPruneSweep => {
+                    dialog.add_filter("CSV", &["csv"]).set_file_name("prune_sweep.csv").save_file()
+                }
             };
             let _ = sender.send(path);
             waker();
@@ -515,6 +544,8 @@ impl SparseFieldApp {
                     FileRequest::SaveOperator => Command::EditSaveOperator(path),
                     FileRequest::OpenEditSubject => Command::EditLoadSubject(path),
                     FileRequest::ExportEdit => Command::EditExport(path),
+                    FileRequest::ExportPruneRun => Command::PruneExportRun(path),
+                    FileRequest::ExportPruneSweep => Command::PruneExportSweep(path),
                 };
                 self.apply(ctx, command);
             }
@@ -606,6 +637,8 @@ impl eframe::App for SparseFieldApp {
         self.notify_all(notes);
         let notes = self.nerf.poll(&self.waker);
         self.notify_all(notes);
+        let notes = self.prune.poll(&self.settings.prune, self.settings.lab == LabId::Prune, &self.waker);
+        self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
             self.nerf_autostart = false;
             self.apply(&ctx, Command::NerfTrain);
@@ -621,6 +654,7 @@ impl eframe::App for SparseFieldApp {
                 ui.separator();
                 let mut jobs = self.inr.jobs();
                 jobs.extend(self.edit.jobs());
+                jobs.extend(self.prune.jobs());
                 jobs.extend(self.nerf.jobs());
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -661,6 +695,10 @@ impl eframe::App for SparseFieldApp {
                     let state = self.edit.panel_state();
                     edit_controls_ui(ui, &mut self.settings.edit, &state, &mut commands);
                 }
+                LabId::Prune => {
+                    let state = self.prune.panel_state(&self.settings.prune);
+                    prune_controls_ui(ui, &mut self.settings.prune, &state, &mut commands);
+                }
                 LabId::Nerf => {
                     let state = self.nerf.panel_state(gpu);
                     nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
@@ -684,6 +722,10 @@ impl eframe::App for SparseFieldApp {
                 edit_main_ui(ui, &mut self.settings.edit, &mut zoom, &state);
                 drop(state);
                 self.edit.zoom = zoom;
+            }
+            LabId::Prune => {
+                let state = self.prune.panel_state(&self.settings.prune);
+                prune_main_ui(ui, &mut self.settings.prune, &state);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

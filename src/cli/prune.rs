@@ -1,6 +1,5 @@
 //! `sparsefield prune run|sweep`: the random-pruning theory model from the command line.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -8,10 +7,8 @@ use clap::{Args, Subcommand};
 
 use crate::compute::control::RunControl;
 use crate::compute::image_io;
-use crate::compute::prune::plots;
-use crate::compute::prune::theory::{
-    self, DEFAULT_FRACTIONS, RunOptions, SweepPoint, TheoryConfig, TheoryData, TheoryInit, TheoryPoint,
-};
+use crate::compute::prune::theory::{self, DEFAULT_FRACTIONS, RunOptions, TheoryConfig, TheoryData, TheoryInit};
+use crate::compute::prune::{files, plots};
 
 #[derive(Debug, Subcommand)]
 pub enum PruneCommand {
@@ -139,7 +136,7 @@ fn run_once(args: &RunArgs) -> anyhow::Result<()> {
         }
     })?;
     bar.finish_and_clear();
-    write(&args.out.join("history.csv"), &history_csv(&run.history))?;
+    write(&args.out.join("history.csv"), &files::history_csv(&run.history))?;
     image_io::save_png(&plots::run_curves(&run.history, 960, 640), &args.out.join("curves.png"))?;
     save_weights(&args.out.join("weights.safetensors"), &run.weights, &init, &config)?;
     let last = run.last;
@@ -180,8 +177,8 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     .context("the sweep was cancelled")?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    write(&args.out.join("sweep.csv"), &sweep_csv(&points))?;
-    write(&args.out.join("runs.csv"), &runs_csv(&points))?;
+    write(&args.out.join("sweep.csv"), &files::sweep_csv(&points))?;
+    write(&args.out.join("runs.csv"), &files::runs_csv(&points))?;
     image_io::save_png(&plots::sweep_chart(&points, 960, 640), &args.out.join("sweep.png"))?;
     let summary: Vec<serde_json::Value> = points
         .iter()
@@ -212,60 +209,6 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// One row per step; the test accuracy is empty where the test set was not scored.
-pub fn history_csv(history: &[TheoryPoint]) -> String {
-    let mut out = String::from("step,train_loss,train_accuracy,test_accuracy,signal_learning,noise_memorization\n");
-    for p in history {
-        let test = if p.test_accuracy.is_finite() { format!("{}", p.test_accuracy) } else { String::new() };
-        let _ = writeln!(out, "{},{},{},{},{},{}", p.step, p.train_loss, p.train_accuracy, test, p.signal, p.noise);
-    }
-    out
-}
-
-/// One row per pruning fraction: means and spreads over the seeds.
-pub fn sweep_csv(points: &[SweepPoint]) -> String {
-    let mut out = String::from(
-        "p,test_accuracy_mean,test_accuracy_std,test_accuracy_min,test_accuracy_max,train_loss_mean,train_loss_max,\
-         train_accuracy_mean,signal_learning_mean,noise_memorization_mean\n",
-    );
-    for point in points {
-        let (test, std) = theory::mean_std(&point.test_accuracy);
-        let min = point.test_accuracy.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = point.test_accuracy.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let loss_max = point.train_loss.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let _ = writeln!(
-            out,
-            "{},{test},{std},{min},{max},{},{loss_max},{},{},{}",
-            point.prune,
-            theory::mean_std(&point.train_loss).0,
-            theory::mean_std(&point.train_accuracy).0,
-            theory::mean_std(&point.signal).0,
-            theory::mean_std(&point.noise).0
-        );
-    }
-    out
-}
-
-/// One row per run.
-pub fn runs_csv(points: &[SweepPoint]) -> String {
-    let mut out = String::from("p,seed,test_accuracy,train_loss,train_accuracy,signal_learning,noise_memorization\n");
-    for point in points {
-        for (i, seed) in point.seeds.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "{},{seed},{},{},{},{},{}",
-                point.prune,
-                point.test_accuracy[i],
-                point.train_loss[i],
-                point.train_accuracy[i],
-                point.signal[i],
-                point.noise[i]
-            );
-        }
-    }
-    out
 }
 
 /// `weights` (`2m × d`, the effective weights w ⊙ M) and `mask` (1 kept, 0 pruned) as f32.

@@ -17,16 +17,18 @@ pub enum LabId {
     Inr,
     Edit,
     Nerf,
+    Prune,
 }
 
 impl LabId {
-    pub const ALL: [Self; 3] = [Self::Inr, Self::Edit, Self::Nerf];
+    pub const ALL: [Self; 4] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune];
 
     pub fn title(self) -> &'static str {
         match self {
             Self::Inr => "INR — fit an image",
             Self::Edit => "INR edit — process INRs",
             Self::Nerf => "NeRF — radiance fields",
+            Self::Prune => "Pruning — random masks at init",
         }
     }
 
@@ -37,6 +39,9 @@ impl LabId {
                 "Blur, denoise, deblur or inpaint an INR without decoding it: an operator reads its derivatives."
             }
             Self::Nerf => "Train a hash-grid radiance field on multi-view images and orbit it while it learns.",
+            Self::Prune => {
+                "Prune a two-layer net at random before training and watch generalization rise, peak and collapse."
+            }
         }
     }
 }
@@ -64,6 +69,8 @@ pub enum FileRequest {
     /// An INR for the edit lab to edit.
     OpenEditSubject,
     ExportEdit,
+    ExportPruneRun,
+    ExportPruneSweep,
 }
 
 /// Built-in images, compiled into the binary.
@@ -132,6 +139,11 @@ pub enum Command {
     NerfLoadCheckpoint(PathBuf),
     NerfExportView(PathBuf),
     NerfExportTurntable(PathBuf),
+    /// Sweep the pruning fraction with the pruning lab's settings.
+    PruneSweep,
+    PruneResetSettings,
+    PruneExportRun(PathBuf),
+    PruneExportSweep(PathBuf),
     /// Train an operator for the edit lab's settings.
     EditTrain,
     EditResetSettings,

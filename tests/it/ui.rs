@@ -415,3 +415,68 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     let (first, last) = (history.first().unwrap(), history.last().unwrap());
     assert!(last.psnr_db > first.psnr_db + 3.0, "the negative is learnt: {} → {} dB", first.psnr_db, last.psnr_db);
 }
+
+#[test]
+fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
+    use sparsefield::compute::prune::theory::TheoryConfig;
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().settings_mut().prune;
+        settings.theory = TheoryConfig { dim: 400, n_test: 200, steps: 100, prune: 0.5, ..TheoryConfig::default() };
+        (settings.sweep_seeds, settings.sweep_points) = (2, 4);
+    }
+    harness.run_steps(4);
+    assert_eq!(harness.state().prune().runs_started(), 0, "the lab trains only when it is open");
+    harness.get_by_label("Pruning — random masks at init").click();
+    step_until(&mut harness, 60, "the first run", |app| app.prune().summary().is_some() && !app.prune().is_running());
+    assert_eq!(harness.state().prune().runs_started(), 1);
+    let history = harness.state().prune().history();
+    assert_eq!(history.len(), 101, "steps 0..=100");
+    assert!(history.last().unwrap().train_loss < history[0].train_loss);
+    harness.run_steps(4);
+    harness.get_by_label_contains("p = 0.50: ");
+    harness.get_by_label("Signal learning  max ⟨w, j·μ⟩");
+
+    // One key press on the slider: a new run at the new fraction starts at once.
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "pruning fraction p").focus();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    let prune = harness.state().settings().prune.theory.prune;
+    assert!((prune - 0.51).abs() < 1e-9, "the slider moved one step: {prune}");
+    assert_eq!(harness.state().prune().runs_started(), 2, "moving the slider starts a run");
+    assert_eq!(harness.state().prune().run_config().unwrap().prune, prune);
+    step_until(&mut harness, 60, "the second run", |app| {
+        app.prune().summary().is_some_and(|s| (s.prune - 0.51).abs() < 1e-9) && !app.prune().is_running()
+    });
+    let kept = harness.state().prune().summary().unwrap().kept_fraction;
+    assert!((kept - 0.49).abs() < 0.02, "about 49% of the weights kept: {kept}");
+
+    // The sweep: 4 fractions × 2 seeds, then its plot.
+    harness.get_by_label("Run sweep").click();
+    harness.run_steps(2);
+    step_until(&mut harness, 120, "the sweep", |app| !app.prune().is_sweeping() && app.prune().sweep().is_some());
+    let sweep = harness.state().prune().sweep().unwrap();
+    assert_eq!(sweep.len(), 4);
+    assert_eq!(sweep[3].prune, 0.99);
+    assert!(sweep.iter().all(|p| p.test_accuracy.len() == 2));
+    harness.run_steps(4);
+    harness.get_by_label("Test accuracy, mean ± std over 2 seeds");
+    let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+
+    // Exports: CSV and a PNG chart beside it.
+    let dir = temp_dir("ui_prune");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::PruneExportSweep(dir.join("sweep.csv")));
+    harness.state_mut().apply(&ctx, Command::PruneExportRun(dir.join("run.csv")));
+    for file in ["sweep.csv", "sweep.png", "sweep_runs.csv", "run.csv", "run.png"] {
+        assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("sweep.csv")).unwrap().lines().count(), 5);
+    // An export to a folder that does not exist is reported, not fatal.
+    harness.state_mut().apply(&ctx, Command::PruneExportRun(dir.join("missing/run.csv")));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("missing"), "{}", last.text);
+}

@@ -1,6 +1,7 @@
 //! Pruning at initialization: the two-layer feature-learning model of the theory (random masks
 //! fixed through gradient descent) and its sweeps over the pruning fraction.
 
+pub mod files;
 pub mod plots;
 pub mod theory;
 

@@ -3,3 +3,4 @@
 pub mod edit;
 pub mod inr;
 pub mod nerf;
+pub mod prune;

@@ -1,0 +1,299 @@
+//! The pruning lab's state: the live run that follows the settings (restarted whenever they
+//! change), the sweep over pruning fractions, and exports.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::compute::control::{RunEvent, Throttle};
+use crate::compute::image_io;
+use crate::compute::prune::theory::{
+    self, RunOptions, Solver, SweepPoint, TheoryConfig, TheoryData, TheoryInit, TheoryPoint,
+};
+use crate::compute::prune::{files, plots};
+use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
+use crate::ui::panels::prune::{PrunePanelState, PruneSettings, RunSummary};
+use crate::ui::widgets::{JobRow, Level};
+
+use super::inr::Notes;
+
+/// What a finished run hands back.
+pub struct RunOutcome {
+    history: Vec<TheoryPoint>,
+    summary: RunSummary,
+    /// The data it drew and their settings, for the next run with the same data settings.
+    data: (TheoryConfig, Arc<TheoryData>),
+}
+
+/// The data settings (everything that changes the draw).
+fn data_key(config: &TheoryConfig) -> TheoryConfig {
+    TheoryConfig { width: 0, power: 0, init_std: 0.0, learning_rate: 0.0, steps: 0, prune: 0.0, ..config.clone() }
+}
+
+#[derive(Default)]
+pub struct PruneLab {
+    run_job: Option<Job<Vec<TheoryPoint>, RunOutcome>>,
+    /// Cancelled runs still winding down (dropping a job waits for its thread).
+    retired: Vec<Job<Vec<TheoryPoint>, RunOutcome>>,
+    /// The settings of the run in flight or last finished.
+    run_config: Option<TheoryConfig>,
+    history: Vec<TheoryPoint>,
+    summary: Option<RunSummary>,
+    /// Runs started so far (the UI shows it; tests read it).
+    runs_started: u64,
+    data: Option<(TheoryConfig, Arc<TheoryData>)>,
+    /// A run that failed is not retried until the settings change.
+    failed: Option<TheoryConfig>,
+    sweep_job: Option<Job<(), Option<Vec<SweepPoint>>>>,
+    sweep_config: Option<TheoryConfig>,
+    sweep: Option<(TheoryConfig, Vec<SweepPoint>)>,
+}
+
+impl PruneLab {
+    pub fn is_running(&self) -> bool {
+        self.run_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn is_sweeping(&self) -> bool {
+        self.sweep_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn runs_started(&self) -> u64 {
+        self.runs_started
+    }
+
+    pub fn history(&self) -> &[TheoryPoint] {
+        &self.history
+    }
+
+    pub fn summary(&self) -> Option<&RunSummary> {
+        self.summary.as_ref()
+    }
+
+    /// The settings the shown run used.
+    pub fn run_config(&self) -> Option<&TheoryConfig> {
+        self.run_config.as_ref()
+    }
+
+    pub fn sweep(&self) -> Option<&[SweepPoint]> {
+        self.sweep.as_ref().map(|(_, points)| points.as_slice())
+    }
+
+    /// Cancels the run in flight (if any) and starts one with `config`.
+    fn start_run(&mut self, config: &TheoryConfig, waker: &Waker) -> Result<(), String> {
+        if let Some(old) = self.run_job.take() {
+            old.cancel();
+            self.retired.push(old);
+        }
+        self.run_config = Some(config.clone());
+        config.validate().map_err(|e| e.to_string())?;
+        let key = data_key(config);
+        let cached = self.data.as_ref().filter(|(k, _)| *k == key).map(|(_, d)| Arc::clone(d));
+        let config = config.clone();
+        let job = Job::spawn("prune-run", Arc::clone(waker), move |control, sink| {
+            sink.send(RunEvent::Started { total_steps: config.steps as u64 });
+            let start = Instant::now();
+            let data = cached.unwrap_or_else(|| Arc::new(TheoryData::generate(&config)));
+            let init = TheoryInit::new(&config);
+            // About 20 scorings of the test set: they cost more than the descent itself.
+            let options = RunOptions { test_every: (config.steps / 20).max(1), ..RunOptions::default() };
+            let mut throttle = Throttle::new(0.1);
+            let mut history = Vec::with_capacity(config.steps + 1);
+            let run = theory::train(&config, &data, &init, options, control, &mut |point| {
+                history.push(*point);
+                if throttle.ready() {
+                    sink.send(RunEvent::Progress {
+                        step: point.step as u64,
+                        metrics: vec![("train_loss", point.train_loss)],
+                        elapsed_secs: start.elapsed().as_secs_f64(),
+                    });
+                    sink.send(RunEvent::Snapshot(Arc::new(history.clone())));
+                }
+            })
+            .map_err(|e| e.to_string())?;
+            if run.cancelled {
+                return Err("cancelled".into());
+            }
+            let summary = RunSummary {
+                prune: config.prune,
+                kept_fraction: run.kept_fraction,
+                last: run.last,
+                seconds: start.elapsed().as_secs_f64(),
+                gram: run.solver == Solver::Gram,
+            };
+            Ok(RunOutcome { history: run.history, summary, data: (key, data) })
+        })
+        .map_err(|e| format!("cannot start the run: {e}"))?;
+        self.run_job = Some(job);
+        self.runs_started += 1;
+        Ok(())
+    }
+
+    pub fn start_sweep(&mut self, settings: &PruneSettings, waker: Waker) -> Result<(), String> {
+        if self.is_sweeping() {
+            return Err("a sweep is already running; cancel it first".into());
+        }
+        let config = settings.theory.clone();
+        let fractions = settings.sweep_fractions();
+        let seeds = settings.sweep_seeds;
+        for &p in &fractions {
+            TheoryConfig { prune: p, ..config.clone() }.validate().map_err(|e| e.to_string())?;
+        }
+        let run_config = config.clone();
+        let job = Job::spawn("prune-sweep", waker, move |control, sink| {
+            let total = (fractions.len() * seeds) as u64;
+            sink.send(RunEvent::Started { total_steps: total });
+            let start = Instant::now();
+            theory::sweep(&run_config, &fractions, seeds, control, &mut |done, _| {
+                sink.send(RunEvent::Progress {
+                    step: done as u64,
+                    metrics: Vec::new(),
+                    elapsed_secs: start.elapsed().as_secs_f64(),
+                });
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the sweep: {e}"))?;
+        self.sweep_job = Some(job);
+        self.sweep_config = Some(config);
+        Ok(())
+    }
+
+    /// Writes the shown run's steps as CSV, and its curves as a PNG beside it.
+    pub fn export_run(&self, path: &Path) -> Result<String, String> {
+        if self.history.is_empty() {
+            return Err("there is no run to export yet".into());
+        }
+        write_csv_and_chart(path, &files::history_csv(&self.history), &plots::run_curves(&self.history, 960, 640))
+    }
+
+    /// Writes the sweep as CSV (means and spreads), every run as `<name>_runs.csv`, and the chart.
+    pub fn export_sweep(&self, path: &Path) -> Result<String, String> {
+        let (_, points) = self.sweep.as_ref().ok_or("there is no sweep to export; run one first")?;
+        let runs = path.with_file_name(format!(
+            "{}_runs.csv",
+            path.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy())
+        ));
+        std::fs::write(&runs, files::runs_csv(points)).map_err(|e| format!("{}: cannot write: {e}", runs.display()))?;
+        write_csv_and_chart(path, &files::sweep_csv(points), &plots::sweep_chart(points, 960, 640))
+    }
+
+    /// Collects job updates; (re)starts the live run when `active` and the settings changed.
+    pub fn poll(&mut self, settings: &PruneSettings, active: bool, waker: &Waker) -> Notes {
+        let mut notes = Notes::new();
+        self.retired.retain_mut(|job| {
+            let _ = job.poll();
+            !job.is_finished()
+        });
+        if let Some(job) = &mut self.run_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Snapshot(history) => self.history = history.as_ref().clone(),
+                    JobUpdate::Finished(Ok(outcome)) => {
+                        self.history = outcome.history;
+                        self.summary = Some(outcome.summary);
+                        self.data = Some(outcome.data);
+                    }
+                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {}
+                    JobUpdate::Finished(Err(message)) => {
+                        self.failed.clone_from(&self.run_config);
+                        notes.push((Level::Error, format!("The run failed: {message}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let wanted = &settings.theory;
+        if active
+            && self.run_config.as_ref() != Some(wanted)
+            && self.failed.as_ref() != Some(wanted)
+            && let Err(message) = self.start_run(wanted, waker)
+        {
+            self.failed = Some(wanted.clone());
+            notes.push((Level::Error, message));
+        }
+        if let Some(job) = &mut self.sweep_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(Some(points))) => {
+                        notes.push((Level::Success, sweep_note(&points)));
+                        if let Some(config) = self.sweep_config.take() {
+                            self.sweep = Some((config, points));
+                        }
+                    }
+                    JobUpdate::Finished(Ok(None)) => notes.push((Level::Warning, "Sweep cancelled.".into())),
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("The sweep failed: {message}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.sweep_job.as_ref().is_some_and(Job::is_finished) {
+            self.sweep_job = None;
+        }
+        notes
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        let mut rows = Vec::new();
+        if let Some(job) = self.sweep_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Pruning sweep",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
+        rows
+    }
+
+    pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
+        if let Some(job) = self.sweep_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        false
+    }
+
+    pub fn panel_state(&self, settings: &PruneSettings) -> PrunePanelState<'_> {
+        let sweep_matches = self.sweep.as_ref().map(|(config, _)| same_but_prune(config, &settings.theory));
+        PrunePanelState {
+            running: self.is_running(),
+            history: &self.history,
+            summary: self.summary.as_ref(),
+            sweep: self.sweep.as_ref().map(|(_, points)| points.as_slice()),
+            sweep_stale: sweep_matches == Some(false),
+            sweeping: self.is_sweeping(),
+            sweep_progress: self.sweep_job.as_ref().map(|j| {
+                let status = j.status();
+                #[allow(clippy::cast_precision_loss)]
+                let fraction = status.step as f32 / status.total_steps.max(1) as f32;
+                fraction
+            }),
+        }
+    }
+}
+
+fn same_but_prune(a: &TheoryConfig, b: &TheoryConfig) -> bool {
+    TheoryConfig { prune: 0.0, ..a.clone() } == TheoryConfig { prune: 0.0, ..b.clone() }
+}
+
+fn sweep_note(points: &[SweepPoint]) -> String {
+    let best =
+        points.iter().map(|p| (p.prune, theory::mean_std(&p.test_accuracy).0)).max_by(|a, b| a.1.total_cmp(&b.1));
+    let dense = points.first().map(|p| theory::mean_std(&p.test_accuracy).0);
+    match (best, dense) {
+        (Some((p, best)), Some(dense)) => {
+            format!("Sweep done: test accuracy {:.1}% unpruned, best {:.1}% at p = {p}.", 100.0 * dense, 100.0 * best)
+        }
+        _ => "Sweep done.".into(),
+    }
+}
+
+fn write_csv_and_chart(path: &Path, csv: &str, chart: &image_io::ImageData) -> Result<String, String> {
+    std::fs::write(path, csv).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    let png = path.with_extension("png");
+    image_io::save_png(chart, &png).map_err(|e| e.to_string())?;
+    Ok(format!("Wrote {} and {}.", path.display(), png.display()))
+}
