@@ -17,6 +17,9 @@ pub enum BenchLab {
     /// INR edits: derivative-stack and operator-step timings, then each edit trained on crops of
     /// coffee.png and applied to camera.png, scored against the pixel-domain target.
     Insp(InspBenchArgs),
+    /// Pruning theory model: one run with each solver, then the default sweep (20 fractions ×
+    /// 5 seeds), against plain PyTorch.
+    Prune(super::bench_prune::PruneBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +120,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         }
         BenchLab::Nerf(args) => bench_nerf(&args),
         BenchLab::Insp(args) => super::bench_insp::bench_insp(&args),
+        BenchLab::Prune(args) => super::bench_prune::bench_prune(&args),
     }
 }
 

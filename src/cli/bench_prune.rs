@@ -1,0 +1,71 @@
+//! `sparsefield bench prune`: the theory model's single run (both solvers) and the default sweep.
+
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::compute::control::RunControl;
+use crate::compute::prune::theory::{
+    self, DEFAULT_FRACTIONS, RunOptions, Solver, TheoryConfig, TheoryData, TheoryInit,
+};
+
+/// The same sweep written plainly in PyTorch (`benches/pytorch_prune.py`, 2 threads, this
+/// machine class): seconds for 20 fractions × 5 seeds at default sizes.
+const PYTORCH_SWEEP_SECS: f64 = 33.6;
+
+#[derive(Debug, Args)]
+pub struct PruneBenchArgs {
+    /// Seeds per fraction in the timed sweep.
+    #[arg(long, default_value_t = 5)]
+    pub seeds: usize,
+    /// Timed repetitions of the single run (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+}
+
+pub fn bench_prune(args: &PruneBenchArgs) -> anyhow::Result<()> {
+    let config = TheoryConfig::default();
+    let start = Instant::now();
+    let data = TheoryData::generate(&config);
+    let data_ms = start.elapsed().as_secs_f64() * 1e3;
+    let init = TheoryInit::new(&config);
+    println!(
+        "prune theory model: d = {}, n = {} (+{} test), m = {} per class, {} GD steps; data drawn in {data_ms:.0} ms",
+        config.dim, config.n_train, config.n_test, config.width, config.steps
+    );
+    for solver in [Solver::Gram, Solver::Explicit] {
+        let mut times: Vec<f64> = (0..args.repeats.max(1))
+            .map(|_| {
+                let options = RunOptions { solver, history: false, parallel: false, test_every: 0 };
+                let start = Instant::now();
+                let run = theory::train(&config, &data, &init, options, &RunControl::new(), &mut |_| {});
+                run.map(|_| start.elapsed().as_secs_f64() * 1e3)
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort_by(f64::total_cmp);
+        println!("  one run, {solver:?} solver, one thread: median {:.1} ms", times[times.len() / 2]);
+    }
+    let start = Instant::now();
+    let points = theory::sweep(&config, &DEFAULT_FRACTIONS, args.seeds, &RunControl::new(), &mut |_, _| {})?
+        .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let runs = points.len() * args.seeds;
+    println!(
+        "  sweep: {} fractions × {} seeds = {runs} runs in {seconds:.2} s ({:.0} ms per run, {} threads)",
+        points.len(),
+        args.seeds,
+        1e3 * seconds / runs as f64,
+        rayon::current_num_threads()
+    );
+    if args.seeds == 5 {
+        println!(
+            "  reference: plain PyTorch {PYTORCH_SWEEP_SECS:.1} s (benches/pytorch_prune.py) → {:.1}× its speed",
+            PYTORCH_SWEEP_SECS / seconds
+        );
+    }
+    for point in &points {
+        let (mean, std) = theory::mean_std(&point.test_accuracy);
+        println!("    p = {:.2}: test {:.1}% ± {:.1}", point.prune, 100.0 * mean, 100.0 * std);
+    }
+    Ok(())
+}
