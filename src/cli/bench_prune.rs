@@ -50,11 +50,12 @@ pub fn bench_prune(args: &PruneBenchArgs) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
     let seconds = start.elapsed().as_secs_f64();
     let runs = points.len() * args.seeds;
+    #[allow(clippy::cast_precision_loss)]
+    let ms_per_run = 1e3 * seconds / runs as f64;
     println!(
-        "  sweep: {} fractions × {} seeds = {runs} runs in {seconds:.2} s ({:.0} ms per run, {} threads)",
+        "  sweep: {} fractions × {} seeds = {runs} runs in {seconds:.2} s ({ms_per_run:.0} ms per run, {} threads)",
         points.len(),
         args.seeds,
-        1e3 * seconds / runs as f64,
         rayon::current_num_threads()
     );
     if args.seeds == 5 {
