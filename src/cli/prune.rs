@@ -7,6 +7,8 @@ use clap::{Args, Subcommand};
 
 use crate::compute::control::RunControl;
 use crate::compute::image_io;
+use crate::compute::prune::data::DataSource;
+use crate::compute::prune::init::{self, InitConfig, InitProgress, Method, ModelKind};
 use crate::compute::prune::theory::{self, DEFAULT_FRACTIONS, RunOptions, TheoryConfig, TheoryData, TheoryInit};
 use crate::compute::prune::{files, plots};
 
@@ -18,6 +20,113 @@ pub enum PruneCommand {
     /// Final test accuracy and train loss against the pruning fraction over several seeds;
     /// writes sweep.csv, runs.csv, sweep.png and metrics.json.
     Sweep(SweepArgs),
+    /// Pruning at initialization on real images: random, magnitude, SNIP, GraSP and SynFlow at
+    /// each sparsity, masks fixed through training; writes results.csv, accuracy.png,
+    /// masks.safetensors and metrics.json.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DataArg {
+    /// The 1797 built-in 8×8 digits.
+    Digits,
+    /// Fashion-MNIST IDX files (in --path, default /usr/share/datasets/fashion-mnist).
+    FashionMnist,
+    /// A folder with one sub-folder of images per class (--path).
+    Folder,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModelArg {
+    Mlp,
+    Cnn,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[arg(long, value_enum, default_value = "digits")]
+    pub data: DataArg,
+    /// The data folder for fashion-mnist and folder.
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Side images of a folder data set are resized to.
+    #[arg(long, default_value_t = 28)]
+    pub image_size: usize,
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub model: ModelArg,
+    /// Hidden units of each MLP layer.
+    #[arg(long, default_value_t = InitConfig::default().hidden)]
+    pub hidden: usize,
+    /// Methods (comma-separated): random, magnitude, snip, grasp, synflow.
+    #[arg(long, value_delimiter = ',', default_value = "random,magnitude,snip,grasp,synflow")]
+    pub methods: Vec<String>,
+    /// Sparsities (fractions of weights removed; 0 trains the dense network once).
+    #[arg(long, value_delimiter = ',', default_value = "0,0.5,0.8,0.9,0.95,0.98")]
+    pub sparsity: Vec<f64>,
+    #[arg(long, default_value_t = InitConfig::default().epochs)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = InitConfig::default().batch)]
+    pub batch: usize,
+    #[arg(long, default_value_t = InitConfig::default().learning_rate)]
+    pub lr: f64,
+    /// Use only the first N training images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_limit: usize,
+    /// Training samples SNIP and GraSP score on.
+    #[arg(long, default_value_t = InitConfig::default().score_samples)]
+    pub score_samples: usize,
+    #[arg(long, default_value_t = InitConfig::default().synflow_iterations)]
+    pub synflow_iterations: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl InitArgs {
+    pub fn source(&self) -> anyhow::Result<DataSource> {
+        Ok(match self.data {
+            DataArg::Digits => DataSource::Digits,
+            DataArg::FashionMnist => DataSource::FashionMnist(
+                self.path.clone().unwrap_or_else(|| PathBuf::from(crate::compute::prune::data::DEBIAN_FASHION_MNIST)),
+            ),
+            DataArg::Folder => DataSource::Folder {
+                path: self.path.clone().context("--data folder needs --path DIR (one sub-folder per class)")?,
+                side: self.image_size,
+            },
+        })
+    }
+
+    pub fn config(&self) -> anyhow::Result<InitConfig> {
+        let methods = self
+            .methods
+            .iter()
+            .map(|name| {
+                Method::from_cli_name(name).with_context(|| {
+                    format!("unknown method `{name}`; pick from random, magnitude, snip, grasp, synflow")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let config = InitConfig {
+            model: match self.model {
+                ModelArg::Mlp => ModelKind::Mlp,
+                ModelArg::Cnn => ModelKind::Cnn,
+            },
+            hidden: self.hidden,
+            methods,
+            sparsities: self.sparsity.clone(),
+            epochs: self.epochs,
+            batch: self.batch,
+            learning_rate: self.lr,
+            train_limit: self.train_limit,
+            score_samples: self.score_samples,
+            synflow_iterations: self.synflow_iterations,
+            seed: self.seed,
+        };
+        config.validate()?;
+        Ok(config)
+    }
 }
 
 /// The model, data and training flags shared by `run` and `sweep`.
@@ -117,7 +226,90 @@ pub fn run(command: PruneCommand) -> anyhow::Result<()> {
     match command {
         PruneCommand::Run(args) => run_once(&args),
         PruneCommand::Sweep(args) => sweep(&args),
+        PruneCommand::Init(args) => init(&args),
     }
+}
+
+fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let source = args.source()?;
+    super::prepare_output_dir(&args.out)?;
+    let data = source.load()?;
+    eprintln!("{}", data.summary());
+    let layers = init::layer_infos(&data, &config)?;
+    let runs = usize::from(config.sparsities.contains(&0.0))
+        + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
+    let bar = super::progress_bar((runs * config.epochs) as u64, "train");
+    let mut done_epochs = 0_u64;
+    let results = init::compare(&data, &config, &RunControl::new(), &mut |progress| match progress {
+        InitProgress::Epoch { .. } => {
+            done_epochs += 1;
+            bar.set_position(done_epochs);
+        }
+        InitProgress::RunDone { result, .. } => {
+            bar.set_message(format!(
+                "{} at {:.2}: {:.1}%",
+                result.method.map_or("dense", Method::label),
+                result.sparsity,
+                100.0 * result.test_accuracy
+            ));
+        }
+    })?
+    .context("cancelled")?;
+    bar.finish_and_clear();
+    write(&args.out.join("results.csv"), &files::init_csv(&results, &layers))?;
+    image_io::save_png(&plots::init_chart(&results, 960, 540), &args.out.join("accuracy.png"))?;
+    save_masks(&args.out.join("masks.safetensors"), &results, &layers, &config)?;
+    let metrics = serde_json::json!({
+        "data": data.summary(),
+        "config": config,
+        "layers": layers,
+        "results": results,
+    });
+    write(&args.out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
+    println!("{:>10}  {:>8}  {:>14}", "method", "sparsity", "test accuracy");
+    for r in &results {
+        println!(
+            "{:>10}  {:>8.3}  {:>13.1}%",
+            r.method.map_or("dense", Method::label),
+            r.sparsity,
+            100.0 * r.test_accuracy
+        );
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}
+
+/// Each method's masks at its largest sparsity, as `{method}.{layer}` tensors (1 kept, 0 pruned).
+fn save_masks(
+    path: &Path,
+    results: &[init::InitResult],
+    layers: &[init::LayerInfo],
+    config: &InitConfig,
+) -> anyhow::Result<()> {
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for method in &config.methods {
+        let Some(result) =
+            results.iter().filter(|r| r.method == Some(*method)).max_by(|a, b| a.sparsity.total_cmp(&b.sparsity))
+        else {
+            continue;
+        };
+        for (layer, mask) in layers.iter().zip(&result.masks) {
+            let values = mask.iter().map(|&k| if k { 1.0 } else { 0.0 }).collect();
+            tensors.push((format!("{}.{}", method.cli_name(), layer.name), layer.shape.clone(), values));
+        }
+    }
+    if tensors.is_empty() {
+        return Ok(());
+    }
+    let views: Vec<(String, Vec<usize>, &[f32])> =
+        tensors.iter().map(|(name, shape, values)| (name.clone(), shape.clone(), values.as_slice())).collect();
+    let metadata = std::collections::HashMap::from([(
+        "sparsefield.prune_init".to_owned(),
+        serde_json::to_string(config).unwrap_or_default(),
+    )]);
+    crate::compute::inr::weights::write_f32_safetensors(path, &views, metadata)?;
+    Ok(())
 }
 
 fn run_once(args: &RunArgs) -> anyhow::Result<()> {

@@ -537,3 +537,41 @@ fn prune_bad_input_exits_nonzero_with_a_message() {
     let err = run_err(sparsefield().args(["prune", "run"]).args(TINY_PRUNE).arg("--out").arg(file.join("sub")));
     assert!(err.contains("output folder"), "{err}");
 }
+
+#[test]
+fn prune_init_compares_methods_and_writes_results_masks_and_chart() {
+    let dir = temp_dir("cli_prune_init");
+    let out = dir.join("out");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["prune", "init", "--methods", "random,synflow", "--sparsity", "0,0.8", "--epochs", "2"])
+            .args(["--hidden", "16", "--train-limit", "400", "--synflow-iterations", "5"])
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("SynFlow"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "method,sparsity,test_accuracy,train_loss,density_fc1,density_fc2,density_fc3,seconds");
+    assert_eq!(rows.len(), 4, "dense, random and SynFlow at 0.8");
+    assert!(rows[1].starts_with("dense,0,"));
+    let bytes = std::fs::read(out.join("masks.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = tensors.names().into_iter().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names, ["random.fc1", "random.fc2", "random.fc3", "synflow.fc1", "synflow.fc2", "synflow.fc3"]);
+    assert_eq!(tensors.tensor("synflow.fc1").unwrap().shape(), &[16, 64]);
+    assert!(image_io::load_image(&out.join("accuracy.png")).is_ok());
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["results"].as_array().unwrap().len(), 3);
+
+    let err = run_err(sparsefield().args(["prune", "init", "--methods", "lottery"]).arg("--out").arg(&out));
+    assert!(err.contains("unknown method `lottery`"), "{err}");
+    let err = run_err(sparsefield().args(["prune", "init", "--data", "folder"]).arg("--out").arg(&out));
+    assert!(err.contains("--path"), "{err}");
+    let err = run_err(
+        sparsefield().args(["prune", "init", "--data", "fashion-mnist", "--path"]).arg(&dir).arg("--out").arg(&out),
+    );
+    assert!(err.contains("train-images-idx3-ubyte"), "{err}");
+}

@@ -17,5 +17,6 @@ mod nerf_data;
 mod nerf_synth;
 mod nerf_train;
 mod prune;
+mod prune_init;
 mod render;
 mod ui;

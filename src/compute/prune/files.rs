@@ -57,3 +57,22 @@ pub fn runs_csv(points: &[SweepPoint]) -> String {
     }
     out
 }
+
+/// One row per trained network: method (`dense` for the unpruned one), sparsity, accuracy, loss,
+/// each layer's kept fraction, seconds.
+pub fn init_csv(results: &[super::init::InitResult], layers: &[super::init::LayerInfo]) -> String {
+    let mut out = String::from("method,sparsity,test_accuracy,train_loss");
+    for layer in layers {
+        let _ = write!(out, ",density_{}", layer.name);
+    }
+    out.push_str(",seconds\n");
+    for r in results {
+        let name = r.method.map_or("dense", super::init::Method::cli_name);
+        let _ = write!(out, "{name},{},{},{}", r.sparsity, r.test_accuracy, r.train_loss);
+        for d in &r.densities {
+            let _ = write!(out, ",{d}");
+        }
+        let _ = writeln!(out, ",{}", r.seconds);
+    }
+    out
+}

@@ -1,7 +1,9 @@
 //! Pruning at initialization: the two-layer feature-learning model of the theory (random masks
 //! fixed through gradient descent) and its sweeps over the pruning fraction.
 
+pub mod data;
 pub mod files;
+pub mod init;
 pub mod plots;
 pub mod theory;
 
@@ -10,4 +12,8 @@ pub mod theory;
 pub enum PruneError {
     #[error("invalid settings: {0}")]
     Config(String),
+    #[error("{path}: {reason}")]
+    Data { path: std::path::PathBuf, reason: String },
+    #[error("computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
 }

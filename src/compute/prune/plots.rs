@@ -87,3 +87,33 @@ pub fn sweep_chart(points: &[SweepPoint], width: u32, height: u32) -> ImageData 
     ];
     chart::render(&panels, 1, width, height)
 }
+
+/// Test accuracy against sparsity, one line per method, the dense network as a dashed line.
+pub fn init_chart(results: &[super::init::InitResult], width: u32, height: u32) -> ImageData {
+    use super::init::Method;
+    let dense = results.iter().find(|r| r.method.is_none()).map(|r| r.test_accuracy);
+    let colours = [PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3], [0.55, 0.34, 0.29]];
+    let series = Method::ALL
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &method)| {
+            let points: Vec<(f64, f64)> =
+                results.iter().filter(|r| r.method == Some(method)).map(|r| (r.sparsity, r.test_accuracy)).collect();
+            (!points.is_empty()).then(|| Series {
+                label: method.label().into(),
+                colour: colours[k % colours.len()],
+                points,
+                markers: true,
+                ..Series::default()
+            })
+        })
+        .collect();
+    let panel = Panel {
+        title: "test accuracy after training, pruned at init".into(),
+        x_label: "sparsity (fraction of weights removed)".into(),
+        reference: dense,
+        series,
+        ..Panel::default()
+    };
+    chart::render(&[panel], 1, width, height)
+}
