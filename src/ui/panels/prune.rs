@@ -6,7 +6,22 @@ use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::super::{Command, FileRequest, theme};
+use crate::compute::prune::data::{DEBIAN_FASHION_MNIST, DataSource};
+use crate::compute::prune::init::{InitConfig, InitResult, LayerInfo, Method, ModelKind};
 use crate::compute::prune::theory::{DEFAULT_FRACTIONS, SweepPoint, TheoryConfig, TheoryPoint, mean_std};
+
+/// Which half of the lab is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PruneMode {
+    /// The two-layer theory model with the live slider.
+    #[default]
+    Theory,
+    /// Pruning-at-initialization methods on real images.
+    Images,
+}
+
+/// Sparsities the real-images comparison offers.
+pub const SPARSITY_CHOICES: [f64; 8] = [0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99];
 
 /// Everything the user sets in the pruning lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -18,11 +33,30 @@ pub struct PruneSettings {
     pub sweep_seeds: usize,
     /// Pruning fractions of a sweep: the default 20, or this many evenly from 0 to 0.99.
     pub sweep_points: usize,
+    pub mode: PruneMode,
+    /// The real-images comparison.
+    pub source: DataSource,
+    pub init: InitConfig,
+    /// Folder images are resized to this side.
+    pub folder_side: usize,
+    /// The mask shown: result index into the comparison, and layer.
+    pub mask_result: usize,
+    pub mask_layer: usize,
 }
 
 impl Default for PruneSettings {
     fn default() -> Self {
-        Self { theory: TheoryConfig::default(), sweep_seeds: 5, sweep_points: 0 }
+        Self {
+            theory: TheoryConfig::default(),
+            sweep_seeds: 5,
+            sweep_points: 0,
+            mode: PruneMode::Theory,
+            source: DataSource::Digits,
+            init: InitConfig::default(),
+            folder_side: 28,
+            mask_result: 1,
+            mask_layer: 0,
+        }
     }
 }
 
@@ -37,6 +71,10 @@ impl PruneSettings {
         if self.sweep_points != 0 {
             self.sweep_points = self.sweep_points.clamp(3, 100);
         }
+        if self.init.validate().is_err() {
+            self.init = InitConfig::default();
+        }
+        self.folder_side = self.folder_side.clamp(8, 64);
     }
 
     pub fn sweep_fractions(&self) -> Vec<f64> {
@@ -73,6 +111,15 @@ pub struct PrunePanelState<'a> {
     pub sweep_stale: bool,
     pub sweeping: bool,
     pub sweep_progress: Option<f32>,
+    /// The loaded data set's summary, or why it failed.
+    pub data_summary: Option<Result<&'a str, &'a str>>,
+    pub loading_data: bool,
+    pub comparing: bool,
+    pub compare_progress: Option<f32>,
+    pub init_results: &'a [InitResult],
+    pub layers: &'a [LayerInfo],
+    /// Texture of the mask shown and its size (columns, rows).
+    pub mask_texture: Option<(&'a egui::TextureHandle, [usize; 2])>,
 }
 
 const HELP: &str = "Data: each sample is two patches, the signal y·μ and Gaussian noise ξ orthogonal to μ. \
@@ -93,6 +140,16 @@ pub fn prune_controls_ui(
     state: &PrunePanelState<'_>,
     commands: &mut Vec<Command>,
 ) {
+    ui.horizontal(|ui| {
+        ui.selectable_value(&mut settings.mode, PruneMode::Theory, "Theory model")
+            .on_hover_text("The two-layer feature-learning model, with a live pruning slider");
+        ui.selectable_value(&mut settings.mode, PruneMode::Images, "Real images")
+            .on_hover_text("Random, magnitude, SNIP, GraSP and SynFlow on digits, Fashion-MNIST or your images");
+    });
+    if settings.mode == PruneMode::Images {
+        images_controls_ui(ui, settings, state, commands);
+        return;
+    }
     egui::CollapsingHeader::new("About this lab").default_open(false).show(ui, |ui| {
         ui.label(egui::RichText::new(HELP).color(theme::weak_text_colour(ui)));
     });
@@ -164,8 +221,277 @@ pub fn prune_controls_ui(
     });
 }
 
+const IMAGES_HELP: &str = "Each method scores every weight of a freshly initialized network, keeps the best \
+(1 − sparsity), and the network trains with that mask fixed. All runs start from the same initial weights; the \
+dense network is trained once as the reference. Random keeps the same fraction of every layer; the others rank \
+all layers together, so they can empty a layer (layer collapse) — SynFlow is built to avoid that.";
+
+fn images_controls_ui(
+    ui: &mut egui::Ui,
+    settings: &mut PruneSettings,
+    state: &PrunePanelState<'_>,
+    commands: &mut Vec<Command>,
+) {
+    egui::CollapsingHeader::new("About pruning at init").default_open(false).show(ui, |ui| {
+        ui.label(egui::RichText::new(IMAGES_HELP).color(theme::weak_text_colour(ui)));
+    });
+    egui::CollapsingHeader::new("Data").default_open(true).show(ui, |ui| {
+        let is_digits = settings.source == DataSource::Digits;
+        if ui.radio(is_digits, "built-in digits (8×8)").clicked() && !is_digits {
+            commands.push(Command::PruneSetData(DataSource::Digits));
+        }
+        let is_fashion = matches!(settings.source, DataSource::FashionMnist(_));
+        if ui
+            .radio(is_fashion, "Fashion-MNIST")
+            .on_hover_text(format!(
+                "IDX files; {DEBIAN_FASHION_MNIST} when Debian's dataset-fashion-mnist is installed"
+            ))
+            .clicked()
+            && !is_fashion
+        {
+            commands.push(Command::PruneSetData(DataSource::FashionMnist(DEBIAN_FASHION_MNIST.into())));
+        }
+        let is_folder = matches!(settings.source, DataSource::Folder { .. });
+        ui.horizontal(|ui| {
+            ui.add_enabled(false, egui::RadioButton::new(is_folder, "image folder"));
+            if ui
+                .button("Choose folder…")
+                .on_hover_text(
+                    "Fashion-MNIST IDX files, or one sub-folder of images per class (or drop the folder on the window)",
+                )
+                .clicked()
+            {
+                commands.push(Command::PickFile(FileRequest::OpenPruneData));
+            }
+        });
+        if is_folder {
+            ui.add(egui::Slider::new(&mut settings.folder_side, 8..=64).text("image side"))
+                .on_hover_text("Images are resized to this square size; reload the folder to apply");
+        }
+        match state.data_summary {
+            Some(Ok(summary)) => {
+                ui.label(egui::RichText::new(summary).color(theme::weak_text_colour(ui)));
+            }
+            Some(Err(problem)) => {
+                ui.colored_label(theme::error_colour(ui), problem);
+            }
+            None if state.loading_data => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("loading…");
+                });
+            }
+            None => {}
+        }
+    });
+    let config = &mut settings.init;
+    egui::CollapsingHeader::new("Model and training").default_open(true).show(ui, |ui| {
+        ui.horizontal(|ui| {
+            for kind in ModelKind::ALL {
+                ui.radio_value(&mut config.model, kind, kind.label());
+            }
+        });
+        if config.model == ModelKind::Mlp {
+            ui.add(egui::Slider::new(&mut config.hidden, 8..=1024).logarithmic(true).text("hidden units"));
+        }
+        ui.add(egui::Slider::new(&mut config.epochs, 1..=100).text("epochs"));
+        ui.add(
+            egui::Slider::new(&mut config.learning_rate, 1e-4..=1e-1)
+                .logarithmic(true)
+                .text("learning rate")
+                .custom_formatter(|v, _| format!("{v:.1e}")),
+        )
+        .on_hover_text("Adam");
+        ui.add(egui::Slider::new(&mut config.batch, 8..=512).logarithmic(true).text("batch"));
+        ui.add(egui::Slider::new(&mut config.train_limit, 0..=60_000).logarithmic(true).text("training images"))
+            .on_hover_text("Use only the first N training images (0: all)");
+        ui.horizontal(|ui| {
+            let label = ui.label("seed");
+            ui.add(egui::DragValue::new(&mut config.seed).range(0..=1_000_000)).labelled_by(label.id);
+        });
+    });
+    egui::CollapsingHeader::new("Methods and sparsities").default_open(true).show(ui, |ui| {
+        for method in Method::ALL {
+            let mut on = config.methods.contains(&method);
+            if ui.checkbox(&mut on, method.label()).on_hover_text(method.description()).changed() {
+                if on {
+                    config.methods.push(method);
+                    config.methods.sort_by_key(|m| Method::ALL.iter().position(|x| x == m));
+                } else {
+                    config.methods.retain(|m| *m != method);
+                }
+            }
+        }
+        ui.label("sparsities");
+        ui.horizontal_wrapped(|ui| {
+            for s in SPARSITY_CHOICES {
+                let mut on = config.sparsities.contains(&s);
+                if ui.checkbox(&mut on, format!("{s}")).changed() {
+                    if on {
+                        config.sparsities.push(s);
+                        config.sparsities.sort_by(f64::total_cmp);
+                    } else {
+                        config.sparsities.retain(|x| *x != s);
+                    }
+                }
+            }
+        });
+        ui.add(egui::Slider::new(&mut config.synflow_iterations, 1..=200).text("SynFlow rounds"));
+    });
+    ui.add_space(theme::SPACING);
+    ui.horizontal(|ui| {
+        let ready = !state.comparing && !config.methods.is_empty() && !config.sparsities.is_empty();
+        if ui
+            .add_enabled(ready, egui::Button::new("Run comparison"))
+            .on_hover_text("Train every method at every sparsity in the background")
+            .clicked()
+        {
+            commands.push(Command::PruneCompare);
+        }
+        if ui.add_enabled(!state.init_results.is_empty(), egui::Button::new("Export results…")).clicked() {
+            commands.push(Command::PickFile(FileRequest::ExportPruneInit));
+        }
+    });
+}
+
+/// The real-images part: accuracy against sparsity per method, and the masks.
+fn images_main_ui(
+    ui: &mut egui::Ui,
+    settings: &mut PruneSettings,
+    state: &PrunePanelState<'_>,
+    commands: &mut Vec<Command>,
+) {
+    ui.horizontal(|ui| {
+        let config = &settings.init;
+        let ready = !state.comparing && !config.methods.is_empty() && !config.sparsities.is_empty();
+        let runs = usize::from(config.sparsities.contains(&0.0))
+            + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
+        if ui
+            .add_enabled(ready, egui::Button::new("▶ Compare"))
+            .on_hover_text(format!("Train {runs} networks ({} epochs each) in the background", config.epochs))
+            .clicked()
+        {
+            commands.push(Command::PruneCompare);
+        }
+        ui.strong("Pruning at initialization");
+        if let Some(Ok(summary)) = state.data_summary {
+            ui.label(summary);
+        }
+        if let Some(progress) = state.compare_progress {
+            ui.add(egui::ProgressBar::new(progress).desired_width(200.0).show_percentage());
+        }
+    });
+    ui.separator();
+    if state.init_results.is_empty() {
+        ui.label(
+            egui::RichText::new(
+                "Compare prunes a fresh network with each method at each sparsity, trains it with the mask fixed, and plots the test accuracy it reaches.",
+            )
+            .color(theme::weak_text_colour(ui)),
+        );
+        return;
+    }
+    let height = (ui.available_height() * 0.5).max(120.0);
+    let dense = state.init_results.iter().find(|r| r.method.is_none()).map(|r| r.test_accuracy);
+    ui.label("Test accuracy after training against sparsity");
+    Plot::new("prune init accuracy")
+        .height(height)
+        .x_axis_label("sparsity (fraction of weights removed)")
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(1.0)
+        .show(ui, |plot| {
+            for method in Method::ALL {
+                let points: Vec<[f64; 2]> = state
+                    .init_results
+                    .iter()
+                    .filter(|r| r.method == Some(method))
+                    .map(|r| [r.sparsity, r.test_accuracy])
+                    .collect();
+                if points.is_empty() {
+                    continue;
+                }
+                let colour = method_colour(method);
+                plot.line(Line::new(method.label(), PlotPoints::from(points.clone())).color(colour));
+                plot.points(Points::new(method.label(), PlotPoints::from(points)).radius(3.0).color(colour));
+            }
+            if let Some(dense) = dense {
+                plot.hline(egui_plot::HLine::new("dense", dense).color(egui::Color32::GRAY));
+            }
+        });
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.strong("Masks");
+        let describe = |r: &InitResult| {
+            format!("{} at {:.2}: {:.1}%", r.method.map_or("dense", Method::label), r.sparsity, 100.0 * r.test_accuracy)
+        };
+        let current = state.init_results.get(settings.mask_result).map_or_else(String::new, describe);
+        egui::ComboBox::from_label("network").selected_text(current).show_ui(ui, |ui| {
+            for (k, r) in state.init_results.iter().enumerate() {
+                ui.selectable_value(&mut settings.mask_result, k, describe(r));
+            }
+        });
+        let layer_name = state.layers.get(settings.mask_layer).map_or("", |l| l.name.as_str());
+        egui::ComboBox::from_label("layer").selected_text(layer_name).show_ui(ui, |ui| {
+            for (k, layer) in state.layers.iter().enumerate() {
+                ui.selectable_value(&mut settings.mask_layer, k, &layer.name);
+            }
+        });
+    });
+    ui.horizontal(|ui| {
+        ui.vertical(|ui| {
+            ui.set_width(260.0);
+            if let Some(result) = state.init_results.get(settings.mask_result) {
+                ui.label("Kept per layer");
+                for (layer, density) in state.layers.iter().zip(&result.densities) {
+                    #[allow(clippy::cast_possible_truncation)]
+                    let bar = egui::ProgressBar::new(*density as f32).desired_width(240.0).text(format!(
+                        "{} {:?}: {:.1}%",
+                        layer.name,
+                        layer.shape,
+                        100.0 * density
+                    ));
+                    ui.add(bar);
+                }
+            }
+        });
+        if let Some((texture, [columns, rows])) = state.mask_texture {
+            ui.vertical(|ui| {
+                ui.label(format!("Mask of the layer: {rows} outputs × {columns} inputs (white: kept)"));
+                // At least 240 points tall, scrolling if the window is short.
+                let available = egui::vec2(ui.available_width(), ui.available_height().max(240.0) - 8.0);
+                #[allow(clippy::cast_precision_loss)]
+                let scale = (available.x / columns as f32).min(available.y / rows as f32).clamp(0.05, 16.0);
+                #[allow(clippy::cast_precision_loss)]
+                let size = egui::vec2(columns as f32 * scale, rows as f32 * scale);
+                ui.add(egui::Image::new((texture.id(), size)));
+            });
+        }
+    });
+}
+
+/// A fixed colour per method, the same in the plot and its legend.
+fn method_colour(method: Method) -> egui::Color32 {
+    match method {
+        Method::Random => egui::Color32::from_rgb(230, 159, 0),
+        Method::Magnitude => egui::Color32::from_rgb(86, 180, 233),
+        Method::Snip => egui::Color32::from_rgb(0, 158, 115),
+        Method::Grasp => egui::Color32::from_rgb(204, 121, 167),
+        Method::SynFlow => egui::Color32::from_rgb(213, 94, 0),
+    }
+}
+
 /// The central part: the slider, the run's curves, the sweep.
-pub fn prune_main_ui(ui: &mut egui::Ui, settings: &mut PruneSettings, state: &PrunePanelState<'_>) {
+pub fn prune_main_ui(
+    ui: &mut egui::Ui,
+    settings: &mut PruneSettings,
+    state: &PrunePanelState<'_>,
+    commands: &mut Vec<Command>,
+) {
+    if settings.mode == PruneMode::Images {
+        images_main_ui(ui, settings, state, commands);
+        return;
+    }
     ui.horizontal(|ui| {
         let label = ui.strong("pruning fraction p");
         let slider = egui::Slider::new(&mut settings.theory.prune, 0.0..=MAX_PRUNE).step_by(0.01).fixed_decimals(2);
