@@ -12,6 +12,9 @@ use crate::compute::prune::theory::{
 /// The same sweep written plainly in PyTorch (`benches/pytorch_prune.py`, 2 threads, this
 /// machine class): seconds for 20 fractions × 5 seeds at default sizes.
 const PYTORCH_SWEEP_SECS: f64 = 33.6;
+/// One epoch of the digits MLP (64→100→100→10, Adam, batch 64, 1438 images) in plain PyTorch
+/// (`benches/pytorch_prune.py --digits`, 2 threads).
+const PYTORCH_DIGITS_EPOCH_MS: f64 = 18.7;
 
 #[derive(Debug, Args)]
 pub struct PruneBenchArgs {
@@ -21,6 +24,9 @@ pub struct PruneBenchArgs {
     /// Timed repetitions of the single run (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Timed epochs of the digits MLP.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
 }
 
 pub fn bench_prune(args: &PruneBenchArgs) -> anyhow::Result<()> {
@@ -68,5 +74,33 @@ pub fn bench_prune(args: &PruneBenchArgs) -> anyhow::Result<()> {
         let (mean, std) = theory::mean_std(&point.test_accuracy);
         println!("    p = {:.2}: test {:.1}% ± {:.1}", point.prune, 100.0 * mean, 100.0 * std);
     }
+    bench_digits_epoch(args.epochs)
+}
+
+/// Epochs of the dense digits MLP (the pruning-at-init workload's unit of work).
+fn bench_digits_epoch(epochs: usize) -> anyhow::Result<()> {
+    use crate::compute::prune::data::builtin_digits;
+    use crate::compute::prune::init::{self, InitConfig, ModelKind, Net};
+    let data = builtin_digits();
+    let config = InitConfig { epochs: epochs.max(1), ..InitConfig::default() };
+    let net = Net::new(ModelKind::Mlp, (1, 8, 8), config.hidden, 10, 0)?;
+    let masks: Vec<Vec<bool>> = net.layers().iter().map(|l| vec![true; l.shape.iter().product()]).collect();
+    let start = Instant::now();
+    let trained = init::train_masked(&net, &masks, &data, &config, &RunControl::new(), &mut |_, _| {})?
+        .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
+    #[allow(clippy::cast_precision_loss)]
+    let ms = start.elapsed().as_secs_f64() * 1e3 / config.epochs as f64;
+    println!(
+        "  digits MLP 64→{h}→{h}→10, Adam, batch {b}, {n} images: {ms:.1} ms per epoch (test accuracy {:.1}% after {e})",
+        100.0 * trained.0,
+        h = config.hidden,
+        b = config.batch,
+        n = data.train.len(),
+        e = config.epochs
+    );
+    println!(
+        "  reference: plain PyTorch {PYTORCH_DIGITS_EPOCH_MS:.1} ms per epoch → {:.1}× its speed",
+        PYTORCH_DIGITS_EPOCH_MS / ms
+    );
     Ok(())
 }
