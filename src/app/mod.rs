@@ -386,7 +386,8 @@ impl SparseFieldApp {
                 Ok(Some(format!("Loading {label}.")))
             }
             Command::PruneCompare => {
-                self.prune.start_compare(&self.settings.prune.init, Arc::clone(&self.waker)).map(|()| None)
+                let settings = &self.settings.prune;
+                self.prune.start_compare(&settings.init, &settings.source, Arc::clone(&self.waker)).map(|()| None)
             }
             Command::PruneExportInit(path) => self.prune.export_init(&path).map(Some),
             Command::EditTrain => {

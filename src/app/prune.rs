@@ -55,6 +55,7 @@ pub struct PruneLab {
     sweep: Option<(TheoryConfig, Vec<SweepPoint>)>,
     /// Real images: the data set (and what it was loaded from), or why it failed.
     data_job: Option<(Job<(), LabelledData>, DataSource)>,
+    retired_data: Vec<Job<(), LabelledData>>,
     image_data: Option<(DataSource, Arc<LabelledData>)>,
     data_summary: Option<Result<String, String>>,
     data_failed: Option<DataSource>,
@@ -122,6 +123,10 @@ impl PruneLab {
             loading.load().map_err(|e| e.to_string())
         });
         self.data_summary = None;
+        // A load in flight is left to finish on its own (dropping it would wait for it here).
+        if let Some((old, _)) = self.data_job.take() {
+            self.retired_data.push(old);
+        }
         match job {
             Ok(job) => self.data_job = Some((job, source)),
             Err(e) => self.data_summary = Some(Err(format!("cannot start loading: {e}"))),
@@ -129,12 +134,16 @@ impl PruneLab {
     }
 
     /// Trains every method at every sparsity on the loaded data set.
-    pub fn start_compare(&mut self, config: &InitConfig, waker: Waker) -> Result<(), String> {
+    pub fn start_compare(&mut self, config: &InitConfig, source: &DataSource, waker: Waker) -> Result<(), String> {
         if self.is_comparing() {
             return Err("a comparison is already running; cancel it first".into());
         }
         config.validate().map_err(|e| e.to_string())?;
-        let (_, data) = self.image_data.clone().ok_or("the data set is not loaded yet")?;
+        let data = match &self.image_data {
+            Some((loaded, data)) if loaded == source => Arc::clone(data),
+            _ if self.data_job.is_some() => return Err("the data set is still loading; try again in a moment".into()),
+            _ => return Err(format!("{} is not loaded; pick a data set that loads", source.label())),
+        };
         let layers = init::layer_infos(&data, config).map_err(|e| e.to_string())?;
         let config = config.clone();
         let job = Job::spawn("prune-compare", waker, move |control, sink| {
@@ -244,26 +253,45 @@ impl PruneLab {
         // The mask picture follows the chosen network and layer.
         let key = (settings.mask_result, settings.mask_layer, self.results_generation);
         if self.mask_texture.as_ref().is_none_or(|(_, _, k)| *k != key) {
-            self.mask_texture = self.mask_image(settings.mask_result, settings.mask_layer).map(|(image, size)| {
-                let texture = ctx.load_texture("prune mask", image, egui::TextureOptions::NEAREST);
-                (texture, size, key)
-            });
+            let max_side = ctx.input(|i| i.max_texture_side).max(64);
+            self.mask_texture =
+                self.mask_image(settings.mask_result, settings.mask_layer, max_side).map(|(image, size)| {
+                    let texture = ctx.load_texture("prune mask", image, egui::TextureOptions::NEAREST);
+                    (texture, size, key)
+                });
         }
     }
 
     /// Layer `layer`'s mask of result `result` as an image: one row per output unit, one column
-    /// per input (a convolution's inputs × 3 × 3 side by side).
-    fn mask_image(&self, result: usize, layer: usize) -> Option<(egui::ColorImage, [usize; 2])> {
+    /// per input (a convolution's inputs × 3 × 3 side by side). Masks wider or taller than
+    /// `max_side` are shown in blocks, each grey by the fraction it keeps.
+    fn mask_image(&self, result: usize, layer: usize, max_side: usize) -> Option<(egui::ColorImage, [usize; 2])> {
         let mask = self.init_results.get(result)?.masks.get(layer)?;
         let shape = &self.layers.get(layer)?.shape;
         let rows = *shape.first()?;
         let columns = mask.len() / rows.max(1);
-        if rows == 0 || columns == 0 || rows * columns != mask.len() || mask.len() > 4 << 20 {
+        if rows == 0 || columns == 0 || rows * columns != mask.len() {
             return None;
         }
-        let pixels: Vec<egui::Color32> =
-            mask.iter().map(|&k| if k { egui::Color32::WHITE } else { egui::Color32::from_gray(30) }).collect();
-        Some((egui::ColorImage::new([columns, rows], pixels), [columns, rows]))
+        let block = rows.max(columns).div_ceil(max_side.min(4096)).max(1);
+        let (out_w, out_h) = (columns.div_ceil(block), rows.div_ceil(block));
+        let mut kept = vec![0_u32; out_w * out_h];
+        let mut count = vec![0_u32; out_w * out_h];
+        for (k, &keep) in mask.iter().enumerate() {
+            let at = (k / columns / block) * out_w + (k % columns) / block;
+            kept[at] += u32::from(keep);
+            count[at] += 1;
+        }
+        let pixels: Vec<egui::Color32> = kept
+            .iter()
+            .zip(&count)
+            .map(|(&k, &n)| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let level = 30 + (225 * k / n.max(1)) as u8;
+                egui::Color32::from_gray(level)
+            })
+            .collect();
+        Some((egui::ColorImage::new([out_w, out_h], pixels), [columns, rows]))
     }
 
     /// Cancels the run in flight (if any) and starts one with `config`.
@@ -273,7 +301,12 @@ impl PruneLab {
             self.retired.push(old);
         }
         self.run_config = Some(config.clone());
-        config.validate().map_err(|e| e.to_string())?;
+        if let Err(e) = config.validate() {
+            // Nothing shown may belong to other settings than the ones asked for.
+            self.history.clear();
+            self.summary = None;
+            return Err(e.to_string());
+        }
         let key = data_key(config);
         let cached = self.data.as_ref().filter(|(k, _)| *k == key).map(|(_, d)| Arc::clone(d));
         let config = config.clone();
@@ -370,6 +403,10 @@ impl PruneLab {
         let mut notes = Notes::new();
         self.poll_images(ctx, settings, active, waker, &mut notes);
         let active = active && settings.mode == PruneMode::Theory;
+        self.retired_data.retain_mut(|job| {
+            let _ = job.poll();
+            !job.is_finished()
+        });
         self.retired.retain_mut(|job| {
             let _ = job.poll();
             !job.is_finished()

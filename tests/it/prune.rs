@@ -180,6 +180,8 @@ fn settings_are_checked_and_runs_can_be_cancelled() {
         TheoryConfig { signal_coords: 0, ..TheoryConfig::default() },
         TheoryConfig { learning_rate: f64::NAN, ..TheoryConfig::default() },
         TheoryConfig { n_test: 1_000_000, dim: 200_000, ..TheoryConfig::default() },
+        // 2m × d weights beyond the memory limit, though the data would fit.
+        TheoryConfig { width: 2000, dim: 200_000, n_train: 10, n_test: 10, ..TheoryConfig::default() },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
     }

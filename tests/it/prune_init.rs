@@ -27,7 +27,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn idx_files_load_plain_or_gzipped_and_bad_ones_say_what_is_wrong() {
-    let dir = temp_dir("prune_idx");
+    let dir = temp_dir("prune_fashion_idx");
     let pixels: Vec<u8> = (0..3 * 2 * 2).map(|v| (v * 20) as u8).collect();
     std::fs::write(dir.join("train-images-idx3-ubyte"), idx(&[3, 2, 2], &pixels)).unwrap();
     std::fs::write(dir.join("train-labels-idx1-ubyte.gz"), gzip(&idx(&[3], &[0, 1, 9]))).unwrap();
@@ -38,7 +38,14 @@ fn idx_files_load_plain_or_gzipped_and_bad_ones_say_what_is_wrong() {
     assert_eq!(loaded.train.labels, vec![0, 1, 9]);
     assert_eq!(loaded.train.pixels[1], 20.0 / 255.0);
     assert_eq!(loaded.test.pixels, vec![1.0, 0.0, 0.0, 1.0]);
-    assert_eq!(loaded.classes[9], "Ankle boot");
+    assert_eq!(loaded.classes[9], "Ankle boot", "a folder named for Fashion-MNIST gets its class names");
+    let mnist = temp_dir("prune_mnist_idx");
+    for name in
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"]
+    {
+        std::fs::copy(dir.join(name), mnist.join(name)).unwrap();
+    }
+    assert_eq!(data::load_fashion_mnist(&mnist).unwrap().classes[9], "9", "other IDX folders get label numbers");
 
     let check = |bytes: Vec<u8>, want: &str| {
         let path = dir.join("bad-idx");
@@ -50,6 +57,11 @@ fn idx_files_load_plain_or_gzipped_and_bad_ones_say_what_is_wrong() {
     check(vec![0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0], "not unsigned bytes");
     check(idx(&[2, 2, 2], &[1, 2, 3]), "holds 3 bytes");
     check(vec![0x1f, 0x8b, 1, 2, 3], "gzip");
+    // Images larger than the lab takes.
+    let big = dir.join("big-images");
+    std::fs::write(&big, idx(&[1, 300, 300], &vec![0; 90_000])).unwrap();
+    let error = data::load_idx_pair(&big, &dir.join("train-labels-idx1-ubyte.gz")).unwrap_err().to_string();
+    assert!(error.contains("300×300") && error.contains("256×256"), "{error}");
     // Labels that do not match the images.
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[2], &[3, 4])).unwrap();
     let error = data::load_fashion_mnist(&dir).unwrap_err().to_string();
@@ -287,6 +299,9 @@ fn masks_keep_their_zeros_through_training_and_the_comparison_reports_every_run(
     let control = RunControl::new();
     control.cancel();
     assert!(init::compare(&data, &config, &control, &mut |_| {}).unwrap().is_none());
+    // A network too large for memory is refused, not allocated.
+    let error = Net::new(ModelKind::Mlp, (3, 256, 256), 4096, 10, 0).err().unwrap().to_string();
+    assert!(error.contains("weights"), "{error}");
     // The CNN runs too, on 8×8 digits.
     let cnn =
         InitConfig { model: ModelKind::Cnn, methods: vec![Method::Grasp], sparsities: vec![0.8], epochs: 1, ..config };

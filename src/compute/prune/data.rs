@@ -181,6 +181,15 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<ImageSet, PruneErro
     if dims.len() != 3 {
         return Err(data_error(images, format!("image files have 3 dimensions (count, rows, columns), not {dims:?}")));
     }
+    if dims[0] == 0 || dims[1] == 0 || dims[2] == 0 {
+        return Err(data_error(images, "no images"));
+    }
+    if dims[1] > 256 || dims[2] > 256 {
+        return Err(data_error(
+            images,
+            format!("images of {}×{} pixels; the lab takes up to 256×256", dims[1], dims[2]),
+        ));
+    }
     let (label_dims, label_bytes) = read_idx(labels)?;
     if label_dims.len() != 1 {
         return Err(data_error(labels, format!("label files have 1 dimension, not {label_dims:?}")));
@@ -190,9 +199,6 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<ImageSet, PruneErro
             labels,
             format!("{} labels for {} images in {}", label_dims[0], dims[0], images.display()),
         ));
-    }
-    if dims[0] == 0 || dims[1] == 0 || dims[2] == 0 {
-        return Err(data_error(images, "no images"));
     }
     Ok(ImageSet {
         channels: 1,
@@ -231,10 +237,12 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<LabelledData, PruneError> {
         return Err(data_error(dir, "training and test images differ in size"));
     }
     let classes = usize::from(train.labels.iter().chain(&test.labels).copied().max().unwrap_or(0)) + 1;
-    let class_names = if classes <= 10 {
-        FASHION_CLASSES.iter().take(classes.max(10)).map(|s| (*s).to_owned()).collect()
+    // Fashion-MNIST's names where the folder says so; label numbers otherwise (MNIST and others).
+    let fashion = dir.to_string_lossy().to_ascii_lowercase().contains("fashion");
+    let class_names = if classes <= 10 && fashion {
+        FASHION_CLASSES.iter().map(|s| (*s).to_owned()).collect()
     } else {
-        (0..classes).map(|c| c.to_string()).collect()
+        (0..classes.max(2)).map(|c| c.to_string()).collect()
     };
     Ok(LabelledData { name: format!("Fashion-MNIST ({})", dir.display()), train, test, classes: class_names })
 }
@@ -253,7 +261,9 @@ pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneE
     if class_dirs.len() < 2 {
         return Err(data_error(dir, "needs at least two sub-folders, one per class, each holding that class's images"));
     }
-    let mut images = Vec::new();
+    // Each image is resized as soon as it is read: (RGB planes, has colour, class).
+    let side_u32 = u32::try_from(side).unwrap_or(32);
+    let mut images: Vec<(Vec<f32>, bool, usize)> = Vec::new();
     for (class, class_dir) in class_dirs.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(class_dir)
             .map_err(|e| data_error(class_dir, format!("cannot list the folder ({e})")))?
@@ -271,18 +281,18 @@ pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneE
         }
         for file in files {
             let image = image_io::load_image(&file).map_err(|e| data_error(&file, e.to_string()))?.image;
-            images.push((image, class));
+            images.push((resized_planes(&image, side_u32, 3), image.channels == 3, class));
             if images.len() > MAX_FOLDER_IMAGES {
                 return Err(data_error(dir, format!("more than {MAX_FOLDER_IMAGES} images")));
             }
         }
     }
-    let channels = if images.iter().any(|(image, _)| image.channels == 3) { 3 } else { 1 };
-    let side_u32 = u32::try_from(side).unwrap_or(32);
+    let channels = if images.iter().any(|(_, colour, _)| *colour) { 3 } else { 1 };
     let mut pixels = Vec::with_capacity(images.len() * channels * side * side);
     let mut labels = Vec::with_capacity(images.len());
-    for (image, class) in &images {
-        pixels.extend(resized_planes(image, side_u32, channels));
+    for (planes, _, class) in &images {
+        // Gray images were spread over three equal planes: keep one.
+        pixels.extend_from_slice(&planes[..channels * side * side]);
         labels.push(u16::try_from(*class).unwrap_or(u16::MAX));
     }
     let set = ImageSet { channels, height: side, width: side, pixels, labels };

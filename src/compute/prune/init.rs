@@ -22,6 +22,9 @@ use super::PruneError;
 use super::data::{ImageSet, LabelledData};
 use crate::compute::control::RunControl;
 
+/// Most weights a network may have (the scores are kept in f64 per method).
+const MAX_PARAMETERS: usize = 20_000_000;
+
 /// The network pruned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ModelKind {
@@ -149,8 +152,8 @@ impl InitConfig {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate < 1.0) {
             return bad(format!("the learning rate must be in (0, 1), got {}", self.learning_rate));
         }
-        if !(1..=100_000).contains(&self.score_samples) || !(1..=10_000).contains(&self.synflow_iterations) {
-            return bad("score samples must be 1 to 100000 and SynFlow iterations 1 to 10000".into());
+        if !(1..=4096).contains(&self.score_samples) || !(1..=10_000).contains(&self.synflow_iterations) {
+            return bad("score samples must be 1 to 4096 and SynFlow iterations 1 to 10000".into());
         }
         Ok(())
     }
@@ -200,6 +203,14 @@ impl Net {
                 ]
             }
         };
+        let parameters: usize = shapes.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+        if parameters > MAX_PARAMETERS {
+            return Err(PruneError::Config(format!(
+                "the {} would have {parameters} weights for {c}×{h}×{w} images; keep it under {MAX_PARAMETERS} \
+                 (smaller images or fewer hidden units)",
+                kind.label()
+            )));
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut vars = Vec::new();
         for (_, shape) in &shapes {
@@ -317,7 +328,9 @@ pub fn scores(
     let weights: Vec<Vec<f64>> = net.weights()?.into_iter().map(|w| w.into_iter().map(f64::from).collect()).collect();
     let sample: Vec<usize> = {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x5C0E);
-        let mut all: Vec<usize> = (0..data.len()).collect();
+        // Only from the images training will use.
+        let limit = if config.train_limit == 0 { data.len() } else { config.train_limit.min(data.len()) };
+        let mut all: Vec<usize> = (0..limit).collect();
         all.shuffle(&mut rng);
         all.truncate(config.score_samples.min(data.len()));
         all

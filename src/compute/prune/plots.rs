@@ -97,8 +97,9 @@ pub fn init_chart(results: &[super::init::InitResult], width: u32, height: u32) 
         .iter()
         .enumerate()
         .filter_map(|(k, &method)| {
-            let points: Vec<(f64, f64)> =
+            let mut points: Vec<(f64, f64)> =
                 results.iter().filter(|r| r.method == Some(method)).map(|r| (r.sparsity, r.test_accuracy)).collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
             (!points.is_empty()).then(|| Series {
                 label: method.label().into(),
                 colour: colours[k % colours.len()],

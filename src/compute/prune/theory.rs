@@ -80,6 +80,8 @@ impl Default for TheoryConfig {
 
 /// Most values (patches × dimension) the data may hold: 800 MB of f64.
 const MAX_DATA_VALUES: usize = 100_000_000;
+/// Most values of the weights or of one pre-activation matrix: 400 MB of f64.
+const MAX_STATE_VALUES: usize = 50_000_000;
 
 impl TheoryConfig {
     pub fn validate(&self) -> Result<(), PruneError> {
@@ -107,6 +109,17 @@ impl TheoryConfig {
                 "(n_train + n_test) × d = {} values is too much memory; keep it under {MAX_DATA_VALUES}",
                 (self.n_train + self.n_test).saturating_mul(self.dim)
             ));
+        }
+        let rows = 2 * self.width;
+        for (what, values) in [
+            ("the weights, 2m × d", rows.saturating_mul(self.dim)),
+            ("the test pre-activations, 2m × n_test", rows.saturating_mul(self.n_test)),
+        ] {
+            if values > MAX_STATE_VALUES {
+                return bad(format!(
+                    "{what} = {values} values is too much memory; keep it under {MAX_STATE_VALUES} (fewer neurons or samples)"
+                ));
+            }
         }
         if !(0.0..=0.5).contains(&self.label_flip) {
             return bad(format!("the label-flip rate must be 0 to 0.5, got {}", self.label_flip));
@@ -484,8 +497,9 @@ pub fn train(
     }
     let start = Instant::now();
     let solver = match options.solver {
-        // The Gram matrices cost about as much as n/2 explicit steps.
-        Solver::Auto if n <= 2 * config.steps => Solver::Gram,
+        // The Gram matrices cost about as much as n/2 explicit steps, and a step on them is
+        // cheaper only while n < d; they hold 2m·n² values.
+        Solver::Auto if n <= 2 * config.steps && n < d && 2 * m * n * n <= MAX_STATE_VALUES => Solver::Gram,
         Solver::Auto => Solver::Explicit,
         other => other,
     };
@@ -740,32 +754,38 @@ pub fn sweep(
         TheoryConfig { prune: p, ..config.clone() }.validate()?;
     }
     let seed_list: Vec<u64> = (0..seeds as u64).map(|s| config.seed.wrapping_add(s)).collect();
-    let data: Vec<TheoryData> =
-        seed_list.par_iter().map(|&seed| TheoryData::generate(&TheoryConfig { seed, ..config.clone() })).collect();
-    let tasks: Vec<(usize, usize)> = (0..fractions.len()).flat_map(|f| (0..seeds).map(move |s| (f, s))).collect();
-    let total = tasks.len();
+    let total = fractions.len() * seeds;
     let mut results: Vec<Option<TheoryPoint>> = vec![None; total];
     let batch = rayon::current_num_threads().max(1) * 2;
     let options = RunOptions { test_every: 0, history: false, solver: Solver::Auto, parallel: false };
     let mut done = 0;
-    for chunk in tasks.chunks(batch) {
+    // One seed's data at a time: memory stays that of a single run's data.
+    for (s, &seed) in seed_list.iter().enumerate() {
         if !control.checkpoint() {
             return Ok(None);
         }
-        let points: Vec<Result<TheoryPoint, PruneError>> = chunk
-            .par_iter()
-            .map(|&(f, s)| {
-                let run_config = TheoryConfig { prune: fractions[f], seed: seed_list[s], ..config.clone() };
-                let init = TheoryInit::new(&run_config);
-                let run = train(&run_config, &data[s], &init, options, &RunControl::new(), &mut |_| {})?;
-                Ok(run.last)
-            })
-            .collect();
-        for (point, _) in points.into_iter().zip(chunk) {
-            results[done] = Some(point?);
-            done += 1;
+        let data = TheoryData::generate(&TheoryConfig { seed, ..config.clone() });
+        let indices: Vec<usize> = (0..fractions.len()).collect();
+        for chunk in indices.chunks(batch) {
+            if !control.checkpoint() {
+                return Ok(None);
+            }
+            let points: Vec<Result<Option<TheoryPoint>, PruneError>> = chunk
+                .par_iter()
+                .map(|&f| {
+                    let run_config = TheoryConfig { prune: fractions[f], seed, ..config.clone() };
+                    let init = TheoryInit::new(&run_config);
+                    let run = train(&run_config, &data, &init, options, control, &mut |_| {})?;
+                    Ok((!run.cancelled).then_some(run.last))
+                })
+                .collect();
+            for (point, &f) in points.into_iter().zip(chunk) {
+                let Some(point) = point? else { return Ok(None) };
+                results[f * seeds + s] = Some(point);
+                done += 1;
+            }
+            on_done(done, total);
         }
-        on_done(done, total);
     }
     let points = fractions
         .iter()

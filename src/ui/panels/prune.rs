@@ -402,12 +402,13 @@ fn images_main_ui(
         .include_y(1.0)
         .show(ui, |plot| {
             for method in Method::ALL {
-                let points: Vec<[f64; 2]> = state
+                let mut points: Vec<[f64; 2]> = state
                     .init_results
                     .iter()
                     .filter(|r| r.method == Some(method))
                     .map(|r| [r.sparsity, r.test_accuracy])
                     .collect();
+                points.sort_by(|a, b| a[0].total_cmp(&b[0]));
                 if points.is_empty() {
                     continue;
                 }
