@@ -9,6 +9,7 @@ pub mod image_io;
 pub mod inr;
 pub mod metrics;
 pub mod nerf;
+pub mod ntk;
 pub mod optim;
 pub mod prune;
 

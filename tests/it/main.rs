@@ -16,6 +16,7 @@ mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;
 mod nerf_train;
+mod ntk;
 mod prune;
 mod prune_init;
 mod render;
