@@ -6,6 +6,7 @@ mod bench_prune;
 pub mod inr;
 mod inr_edit;
 pub mod nerf;
+pub mod ntk;
 pub mod prune;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,11 @@ pub enum LabCommand {
         #[command(subcommand)]
         command: nerf::NerfCommand,
     },
+    /// Neural tangent kernels of one-hidden-layer ReLU nets with bias: Gram matrices and spectra.
+    Ntk {
+        #[command(subcommand)]
+        command: ntk::NtkCommand,
+    },
     /// Pruning at initialization: the two-layer theory model, one run or a sweep over the pruning fraction.
     Prune {
         #[command(subcommand)]
@@ -48,6 +54,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<()> {
         LabCommand::Inr { command } => inr::run(command),
         LabCommand::Nerf { command } => nerf::run(command),
         LabCommand::Prune { command } => prune::run(command),
+        LabCommand::Ntk { command } => ntk::run(command),
         LabCommand::Bench { lab } => bench::run(lab),
     }
 }

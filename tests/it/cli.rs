@@ -575,3 +575,40 @@ fn prune_init_compares_methods_and_writes_results_masks_and_chart() {
     );
     assert!(err.contains("train-images-idx3-ubyte"), "{err}");
 }
+
+#[test]
+fn ntk_spectrum_writes_eigenvalues_and_metrics() {
+    let dir = temp_dir("cli_ntk");
+    let out = dir.join("out");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["ntk", "spectrum", "--n", "40", "--d", "5", "--width", "256", "--bias", "0.5", "--gram"])
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("λ_min"), "{stdout}");
+    let eigen = std::fs::read_to_string(out.join("eigenvalues.csv")).unwrap();
+    assert_eq!(eigen.lines().count(), 41);
+    let gram = std::fs::read_to_string(out.join("gram.csv")).unwrap();
+    assert_eq!(gram.lines().count(), 40);
+    assert!(gram.lines().all(|l| l.split(',').count() == 40));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let (min, max) = (metrics["lambda_min"].as_f64().unwrap(), metrics["lambda_max"].as_f64().unwrap());
+    assert!(0.0 <= min && min <= max, "{min} {max}");
+    let active = metrics["active_fraction"].as_f64().unwrap();
+    assert!((active - 0.31).abs() < 0.08, "about 1 − Φ(0.5) active: {active}");
+    // The limit kernel from a CSV file; its width is reported as null.
+    let csv = dir.join("points.csv");
+    std::fs::write(&csv, "1,0\n0,1\n1,1\n").unwrap();
+    run_ok(sparsefield().args(["ntk", "spectrum", "--limit", "--data"]).arg(&csv).arg("--out").arg(&out));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(metrics["width"].is_null() && metrics["n"] == 3);
+    // Bad input.
+    std::fs::write(&csv, "1,0\n0\n").unwrap();
+    let err = run_err(sparsefield().args(["ntk", "spectrum", "--data"]).arg(&csv).arg("--out").arg(&out));
+    assert!(err.contains("points.csv") && err.contains("line 2"), "{err}");
+    let err = run_err(sparsefield().args(["ntk", "spectrum", "--prune", "1.5"]).arg("--out").arg(&out));
+    assert!(err.contains("pruning fraction"), "{err}");
+}

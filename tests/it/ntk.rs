@@ -152,3 +152,28 @@ fn bad_points_and_settings_are_refused() {
     let layer = HiddenLayer::new(10, 3, 0.0, 0.0, 0).unwrap();
     assert!(layer.empirical_kernel(&Points::random_sphere(4, 2, 0).unwrap()).is_err());
 }
+
+#[test]
+fn point_csv_files_load_and_bad_ones_say_which_line() {
+    use sparsefield::compute::ntk::load_points_csv;
+    let dir = super::common::temp_dir("ntk_csv");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let points = load_points_csv(&write("good.csv", "x,y,z\n3,0,4\n\n0,2,0\n")).unwrap();
+    assert_eq!((points.n, points.d), (2, 3));
+    assert_eq!(points.values, vec![0.6, 0.0, 0.8, 0.0, 1.0, 0.0], "rows are scaled to unit length");
+    for (name, text, want) in [
+        ("ragged.csv", "1,2,3\n4,5\n", "line 2: 2 values, but earlier rows have 3"),
+        ("nan.csv", "1,2\nNaN,1\n", "line 2: value 1 is not a finite number"),
+        ("words.csv", "1,2\n3,four\n", "line 2: not a list of numbers"),
+        ("empty.csv", "\n\n", "no points"),
+        ("zero.csv", "1,1\n0,0\n", "point 2 has length 0"),
+    ] {
+        let error = load_points_csv(&write(name, text)).unwrap_err().to_string();
+        assert!(error.contains(name) && error.contains(want), "{name}: {error}");
+    }
+    assert!(load_points_csv(&dir.join("missing.csv")).unwrap_err().to_string().contains("cannot read"));
+}
