@@ -194,8 +194,10 @@ impl HiddenLayer {
         let (n, m) = (points.n, self.width);
         let mut pre = vec![0.0; n * m];
         a_bt(&mut pre, &points.values, &self.weights, n, m, self.dim);
-        for (k, v) in pre.iter_mut().enumerate() {
-            *v = if *v > self.bias[k % m] { 1.0 } else { 0.0 };
+        for row in pre.chunks_exact_mut(m) {
+            for (v, b) in row.iter_mut().zip(&self.bias) {
+                *v = if *v > *b { 1.0 } else { 0.0 };
+            }
         }
         pre
     }
@@ -215,9 +217,8 @@ impl HiddenLayer {
         }
         let (n, m, d) = (points.n, self.width, self.dim);
         let active = self.activations(points);
-        // S = A Aᵀ: neurons active on both points.
-        let mut both = vec![0.0; n * n];
-        a_bt(&mut both, &active, &active, n, n, m);
+        // S = A Aᵀ, neurons active on both points: 64 neurons per word, AND and count.
+        let both = co_activations(&active, n, m);
         #[allow(clippy::cast_precision_loss)]
         let inv_m = 1.0 / m as f64;
         let kernel = match &self.mask {
@@ -261,6 +262,37 @@ impl HiddenLayer {
             .map(|i| (0..m).map(|r| self.signs[r] * (pre[i * m + r] - self.bias[r]).max(0.0)).sum::<f64>() * scale)
             .collect()
     }
+}
+
+/// `A Aᵀ` for a 0/1 matrix `a` (`n × m`): how many of the `m` columns are 1 in both rows, by
+/// packing each row into 64-bit words and counting the bits two rows share.
+fn co_activations(a: &[f64], n: usize, m: usize) -> Vec<f64> {
+    use rayon::prelude::*;
+    let words = m.div_ceil(64);
+    let mut bits = vec![0_u64; n * words];
+    for (i, row) in a.chunks_exact(m).enumerate() {
+        for (r, &v) in row.iter().enumerate() {
+            if v != 0.0 {
+                bits[i * words + r / 64] |= 1 << (r % 64);
+            }
+        }
+    }
+    let mut out = vec![0.0; n * n];
+    // The lower triangle, then its mirror.
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        let bi = &bits[i * words..(i + 1) * words];
+        for (j, value) in row.iter_mut().enumerate().take(i + 1) {
+            let bj = &bits[j * words..(j + 1) * words];
+            let shared: u32 = bi.iter().zip(bj).map(|(x, y)| (x & y).count_ones()).sum();
+            *value = f64::from(shared);
+        }
+    });
+    for i in 0..n {
+        for j in i + 1..n {
+            out[i * n + j] = out[j * n + i];
+        }
+    }
+    out
 }
 
 /// All eigenvalues of the symmetric `n × n` matrix `k`, ascending.
