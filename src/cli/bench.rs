@@ -20,6 +20,8 @@ pub enum BenchLab {
     /// Pruning theory model: one run with each solver, then the default sweep (20 fractions ×
     /// 5 seeds), against plain PyTorch.
     Prune(super::bench_prune::PruneBenchArgs),
+    /// NTK: the empirical Gram (n = 2000, d = 10, m = 4096) and all its eigenvalues, against numpy.
+    Ntk(super::bench_ntk::NtkBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +123,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Nerf(args) => bench_nerf(&args),
         BenchLab::Insp(args) => super::bench_insp::bench_insp(&args),
         BenchLab::Prune(args) => super::bench_prune::bench_prune(&args),
+        BenchLab::Ntk(args) => super::bench_ntk::bench_ntk(&args),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_insp;
+mod bench_ntk;
 mod bench_prune;
 pub mod inr;
 mod inr_edit;

@@ -147,7 +147,20 @@ fn a_bt(dst: &mut [f64], a: &[f64], b: &[f64], ra: usize, rb: usize, k: usize) {
 
 /// The `m → ∞` kernel `(⟨x, x'⟩ + 1) · P(Z₁ > B, Z₂ > B)`, `n × n`.
 pub fn limit_kernel(points: &Points, bias: f64) -> Vec<f64> {
-    points.inner_products().iter().map(|&rho| (rho + 1.0) * orthant(rho, bias)).collect()
+    let n = points.n;
+    let mut kernel = points.inner_products();
+    // The lower triangle, then its mirror (the kernel is symmetric).
+    kernel.chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for rho in row.iter_mut().take(i + 1) {
+            *rho = (*rho + 1.0) * orthant(*rho, bias);
+        }
+    });
+    for i in 0..n {
+        for j in i + 1..n {
+            kernel[i * n + j] = kernel[j * n + i];
+        }
+    }
+    kernel
 }
 
 /// The hidden layer at initialization: weights `m × d` (zero where pruned), signs, bias `B`.
