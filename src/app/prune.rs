@@ -147,9 +147,7 @@ impl PruneLab {
         let layers = init::layer_infos(&data, config).map_err(|e| e.to_string())?;
         let config = config.clone();
         let job = Job::spawn("prune-compare", waker, move |control, sink| {
-            let runs = usize::from(config.sparsities.contains(&0.0))
-                + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
-            sink.send(RunEvent::Started { total_steps: (runs * config.epochs) as u64 });
+            sink.send(RunEvent::Started { total_steps: (config.runs().len() * config.epochs) as u64 });
             let start = Instant::now();
             let mut results = Vec::new();
             let mut epochs = 0_u64;
@@ -495,22 +493,16 @@ impl PruneLab {
             sweep: self.sweep.as_ref().map(|(_, points)| points.as_slice()),
             sweep_stale: sweep_matches == Some(false),
             sweeping: self.is_sweeping(),
-            sweep_progress: self.sweep_job.as_ref().map(|j| progress(j.status())),
+            sweep_progress: self.sweep_job.as_ref().map(|j| j.status().fraction()),
             data_summary: self.data_summary.as_ref().map(|r| r.as_deref().map_err(String::as_str)),
             loading_data: self.data_job.is_some(),
             comparing: self.is_comparing(),
-            compare_progress: self.compare_job.as_ref().map(|j| progress(j.status())),
+            compare_progress: self.compare_job.as_ref().map(|j| j.status().fraction()),
             init_results: &self.init_results,
             layers: &self.layers,
             mask_texture: self.mask_texture.as_ref().map(|(t, size, _)| (t, *size)),
         }
     }
-}
-
-fn progress(status: &crate::jobs::JobStatus) -> f32 {
-    #[allow(clippy::cast_precision_loss)]
-    let fraction = status.step as f32 / status.total_steps.max(1) as f32;
-    fraction
 }
 
 fn compare_note(results: &[InitResult]) -> String {

@@ -237,9 +237,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     let data = source.load()?;
     eprintln!("{}", data.summary());
     let layers = init::layer_infos(&data, &config)?;
-    let runs = usize::from(config.sparsities.contains(&0.0))
-        + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
-    let bar = super::progress_bar((runs * config.epochs) as u64, "train");
+    let bar = super::progress_bar((config.runs().len() * config.epochs) as u64, "train");
     let mut done_epochs = 0_u64;
     let results = init::compare(&data, &config, &RunControl::new(), &mut |progress| match progress {
         InitProgress::Epoch { .. } => {

@@ -7,6 +7,7 @@ pub mod fastmath;
 pub mod filters;
 pub mod image_io;
 pub mod inr;
+pub mod linalg;
 pub mod metrics;
 pub mod nerf;
 pub mod ntk;

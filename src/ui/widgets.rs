@@ -109,6 +109,12 @@ pub fn lab_list_ui(ui: &mut egui::Ui, current: LabId, commands: &mut Vec<Command
     }
 }
 
+/// Tick label of a plot axis whose values are log₁₀ of the quantity: whole powers of ten only.
+pub fn log10_axis_label(value: f64) -> String {
+    let power = value.round();
+    if (value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
+}
+
 /// Two plots side by side: log₁₀ loss and PSNR against the step, filling the width and the
 /// height left (at least `min_height`). `points` are `(step, loss, psnr_db)`.
 pub fn loss_psnr_plots_ui(
@@ -135,11 +141,7 @@ pub fn loss_psnr_plots_ui(
                 .width(width)
                 .height(height)
                 .x_axis_label("step")
-                .y_axis_formatter(|mark, _| {
-                    // Label whole powers of ten only; the plotted value is log₁₀(loss).
-                    let power = mark.value.round();
-                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-                })
+                .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
                 .show(ui, |plot| {
                     plot.line(Line::new("loss", line(|p| p.1.max(1e-12).log10())).color(loss_colour));
                 });

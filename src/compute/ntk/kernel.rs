@@ -3,13 +3,13 @@
 
 use std::sync::OnceLock;
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
+use faer::{Mat, Par, Side};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::NtkError;
+use crate::compute::linalg::{a_bt, mirror_lower};
 
 /// `Φ(x)`, the standard normal distribution function, to full double precision.
 pub fn normal_cdf(x: f64) -> f64 {
@@ -132,17 +132,9 @@ impl Points {
     /// `⟨xᵢ, xⱼ⟩` for all pairs, `n × n`.
     pub fn inner_products(&self) -> Vec<f64> {
         let mut out = vec![0.0; self.n * self.n];
-        a_bt(&mut out, &self.values, &self.values, self.n, self.n, self.d);
+        a_bt(&mut out, &self.values, &self.values, (self.n, self.n, self.d), Par::rayon(0));
         out
     }
-}
-
-/// `dst = a · bᵀ` for row-major `a` (`ra × k`) and `b` (`rb × k`), row-major `ra × rb`.
-fn a_bt(dst: &mut [f64], a: &[f64], b: &[f64], ra: usize, rb: usize, k: usize) {
-    let at = MatRef::from_column_major_slice(a, k, ra);
-    let bt = MatRef::from_column_major_slice(b, k, rb);
-    let dst = MatMut::from_column_major_slice_mut(dst, rb, ra);
-    matmul(dst, Accum::Replace, bt.transpose(), at, 1.0, Par::rayon(0));
 }
 
 /// The `m → ∞` kernel `(⟨x, x'⟩ + 1) · P(Z₁ > B, Z₂ > B)`, `n × n`.
@@ -155,11 +147,7 @@ pub fn limit_kernel(points: &Points, bias: f64) -> Vec<f64> {
             *rho = (*rho + 1.0) * orthant(*rho, bias);
         }
     });
-    for i in 0..n {
-        for j in i + 1..n {
-            kernel[i * n + j] = kernel[j * n + i];
-        }
-    }
+    mirror_lower(&mut kernel, n);
     kernel
 }
 
@@ -206,7 +194,7 @@ impl HiddenLayer {
     pub fn activations(&self, points: &Points) -> Vec<f64> {
         let (n, m) = (points.n, self.width);
         let mut pre = vec![0.0; n * m];
-        a_bt(&mut pre, &points.values, &self.weights, n, m, self.dim);
+        a_bt(&mut pre, &points.values, &self.weights, (n, m, self.dim), Par::rayon(0));
         for row in pre.chunks_exact_mut(m) {
             for (v, b) in row.iter_mut().zip(&self.bias) {
                 *v = if *v > *b { 1.0 } else { 0.0 };
@@ -249,7 +237,7 @@ impl HiddenLayer {
                         let r = idx % m;
                         *v = if mask[r * d + k] { active[idx] } else { 0.0 };
                     }
-                    a_bt(&mut shared, &masked, &active, n, n, m);
+                    a_bt(&mut shared, &masked, &active, (n, n, m), Par::rayon(0));
                     for i in 0..n {
                         let xi = points.values[i * d + k];
                         for j in 0..n {
@@ -268,7 +256,7 @@ impl HiddenLayer {
     pub fn outputs(&self, points: &Points) -> Vec<f64> {
         let (n, m) = (points.n, self.width);
         let mut pre = vec![0.0; n * m];
-        a_bt(&mut pre, &points.values, &self.weights, n, m, self.dim);
+        a_bt(&mut pre, &points.values, &self.weights, (n, m, self.dim), Par::rayon(0));
         #[allow(clippy::cast_precision_loss)]
         let scale = 1.0 / (m as f64).sqrt();
         (0..n)
@@ -300,11 +288,7 @@ fn co_activations(a: &[f64], n: usize, m: usize) -> Vec<f64> {
             *value = f64::from(shared);
         }
     });
-    for i in 0..n {
-        for j in i + 1..n {
-            out[i * n + j] = out[j * n + i];
-        }
-    }
+    mirror_lower(&mut out, n);
     out
 }
 

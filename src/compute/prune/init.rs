@@ -134,6 +134,17 @@ impl Default for InitConfig {
 }
 
 impl InitConfig {
+    /// The networks a comparison trains, in order: the dense one (when sparsity 0 is asked
+    /// for) once, then every method at every other sparsity.
+    pub fn runs(&self) -> Vec<(Option<Method>, f64)> {
+        let dense = self.sparsities.contains(&0.0).then_some((None, 0.0));
+        let pruned = self
+            .methods
+            .iter()
+            .flat_map(|&method| self.sparsities.iter().filter(|&&s| s > 0.0).map(move |&s| (Some(method), s)));
+        dense.into_iter().chain(pruned).collect()
+    }
+
     pub fn validate(&self) -> Result<(), PruneError> {
         let bad = |what: String| Err(PruneError::Config(what));
         if self.methods.is_empty() || self.sparsities.is_empty() {
@@ -182,38 +193,10 @@ impl Net {
         classes: usize,
         seed: u64,
     ) -> Result<Self, PruneError> {
-        let (c, h, w) = input;
-        let shapes: Vec<(String, Vec<usize>)> = match kind {
-            ModelKind::Mlp => {
-                let d = c * h * w;
-                vec![
-                    ("fc1".into(), vec![hidden, d]),
-                    ("fc2".into(), vec![hidden, hidden]),
-                    ("fc3".into(), vec![classes, hidden]),
-                ]
-            }
-            ModelKind::Cnn => {
-                if h < 4 || w < 4 {
-                    return Err(PruneError::Config(format!("the CNN needs images of at least 4×4, got {h}×{w}")));
-                }
-                vec![
-                    ("conv1".into(), vec![16, c, 3, 3]),
-                    ("conv2".into(), vec![32, 16, 3, 3]),
-                    ("fc".into(), vec![classes, 32 * (h / 4) * (w / 4)]),
-                ]
-            }
-        };
-        let parameters: usize = shapes.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
-        if parameters > MAX_PARAMETERS {
-            return Err(PruneError::Config(format!(
-                "the {} would have {parameters} weights for {c}×{h}×{w} images; keep it under {MAX_PARAMETERS} \
-                 (smaller images or fewer hidden units)",
-                kind.label()
-            )));
-        }
+        let layers = layer_shapes(kind, input, hidden, classes)?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut vars = Vec::new();
-        for (_, shape) in &shapes {
+        for LayerInfo { shape, .. } in &layers {
             let fan_in: usize = shape[1..].iter().product();
             #[allow(clippy::cast_precision_loss)]
             let bound = (1.0 / fan_in as f32).sqrt();
@@ -223,7 +206,6 @@ impl Net {
             vars.push(Var::from_tensor(&Tensor::from_vec(weights, shape.as_slice(), &Device::Cpu)?)?);
             vars.push(Var::from_tensor(&Tensor::from_vec(bias, shape[0], &Device::Cpu)?)?);
         }
-        let layers = shapes.into_iter().map(|(name, shape)| LayerInfo { name, shape }).collect();
         Ok(Self { kind, vars, input, layers })
     }
 
@@ -599,15 +581,7 @@ pub fn compare(
     if let Some(label) = data.train.labels.iter().chain(&data.test.labels).find(|&&l| usize::from(l) >= classes) {
         return Err(PruneError::Config(format!("{}: label {label} but only {classes} classes", data.name)));
     }
-    let mut runs: Vec<(Option<Method>, f64)> = Vec::new();
-    if config.sparsities.contains(&0.0) {
-        runs.push((None, 0.0));
-    }
-    for &method in &config.methods {
-        for &s in config.sparsities.iter().filter(|&&s| s > 0.0) {
-            runs.push((Some(method), s));
-        }
-    }
+    let runs = config.runs();
     let total = runs.len();
     let mut results = Vec::new();
     for (run, (method, sparsity)) in runs.into_iter().enumerate() {
@@ -639,5 +613,39 @@ pub fn compare(
 /// Per-layer shapes of the network `config` builds for `data`.
 pub fn layer_infos(data: &LabelledData, config: &InitConfig) -> Result<Vec<LayerInfo>, PruneError> {
     let input = (data.train.channels, data.train.height, data.train.width);
-    Ok(Net::new(config.model, input, config.hidden, data.classes.len(), config.seed)?.layers.clone())
+    layer_shapes(config.model, input, config.hidden, data.classes.len())
+}
+
+/// The prunable layers of a `kind` network for `input` images (channels, height, width);
+/// networks too large for memory are refused.
+fn layer_shapes(
+    kind: ModelKind,
+    (c, h, w): (usize, usize, usize),
+    hidden: usize,
+    classes: usize,
+) -> Result<Vec<LayerInfo>, PruneError> {
+    let shapes: Vec<(&str, Vec<usize>)> = match kind {
+        ModelKind::Mlp => {
+            vec![("fc1", vec![hidden, c * h * w]), ("fc2", vec![hidden, hidden]), ("fc3", vec![classes, hidden])]
+        }
+        ModelKind::Cnn => {
+            if h < 4 || w < 4 {
+                return Err(PruneError::Config(format!("the CNN needs images of at least 4×4, got {h}×{w}")));
+            }
+            vec![
+                ("conv1", vec![16, c, 3, 3]),
+                ("conv2", vec![32, 16, 3, 3]),
+                ("fc", vec![classes, 32 * (h / 4) * (w / 4)]),
+            ]
+        }
+    };
+    let parameters: usize = shapes.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+    if parameters > MAX_PARAMETERS {
+        return Err(PruneError::Config(format!(
+            "the {} would have {parameters} weights for {c}×{h}×{w} images; keep it under {MAX_PARAMETERS} \
+             (smaller images or fewer hidden units)",
+            kind.label()
+        )));
+    }
+    Ok(shapes.into_iter().map(|(name, shape)| LayerInfo { name: name.to_owned(), shape }).collect())
 }

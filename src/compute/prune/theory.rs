@@ -15,8 +15,7 @@
 
 use std::time::Instant;
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
+use faer::Par;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -25,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::PruneError;
 use crate::compute::control::RunControl;
+use crate::compute::linalg::{a_b, a_bt};
 
 /// Model, data and training settings of one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -160,6 +160,8 @@ pub struct TheoryData {
     pub train_true: Vec<f64>,
     pub test_noise: Vec<f64>,
     pub test_labels: Vec<f64>,
+    /// Coordinates where μ is not zero (kept so the hot loops do not search for them).
+    support: Vec<usize>,
 }
 
 impl TheoryData {
@@ -194,7 +196,8 @@ impl TheoryData {
         let train_noise = noise(config.n_train, &mut rng);
         let test_labels = labels(config.n_test, &mut rng);
         let test_noise = noise(config.n_test, &mut rng);
-        Self { dim: d, signal, train_noise, train_labels, train_true, test_noise, test_labels }
+        let support = (0..config.signal_coords).collect();
+        Self { dim: d, signal, train_noise, train_labels, train_true, test_noise, test_labels, support }
     }
 
     pub fn n_train(&self) -> usize {
@@ -205,9 +208,20 @@ impl TheoryData {
         self.test_labels.len()
     }
 
-    /// Coordinates where μ is not zero.
-    fn signal_support(&self) -> Vec<usize> {
-        self.signal.iter().enumerate().filter(|(_, v)| **v != 0.0).map(|(i, _)| i).collect()
+    /// Adds `coefficients[r] · μ` to each row `r` of `matrix` (`rows × d`).
+    fn add_signal(&self, matrix: &mut [f64], coefficients: &[f64]) {
+        let d = self.dim;
+        for (r, &coefficient) in coefficients.iter().enumerate() {
+            for &k in &self.support {
+                matrix[r * d + k] += coefficient * self.signal[k];
+            }
+        }
+    }
+
+    /// `⟨w_r, μ⟩` for each of the `rows` rows of `weights` (`rows × d`).
+    fn signal_pre(&self, weights: &[f64], rows: usize) -> Vec<f64> {
+        let d = self.dim;
+        (0..rows).map(|r| self.support.iter().map(|&k| weights[r * d + k] * self.signal[k]).sum()).collect()
     }
 }
 
@@ -433,33 +447,12 @@ fn par(parallel: bool) -> Par {
     if parallel { Par::rayon(0) } else { Par::Seq }
 }
 
-/// `dst = a · bᵀ` for row-major `a` (`ra × k`) and `b` (`rb × k`); `dst` is `ra × rb` row-major.
-fn a_bt(dst: &mut [f64], a: &[f64], b: &[f64], ra: usize, rb: usize, k: usize, parallel: bool) {
-    // Row-major a (ra × k) is column-major aᵀ (k × ra).
-    let at = MatRef::from_column_major_slice(a, k, ra);
-    let bt = MatRef::from_column_major_slice(b, k, rb);
-    // Row-major dst (ra × rb) is column-major dstᵀ (rb × ra) = b · aᵀ.
-    let dst = MatMut::from_column_major_slice_mut(dst, rb, ra);
-    matmul(dst, Accum::Replace, bt.transpose(), at, 1.0, par(parallel));
-}
-
-/// `dst = a · b` for row-major `a` (`ra × k`) and `b` (`k × cb`).
-fn a_b(dst: &mut [f64], a: &[f64], b: &[f64], ra: usize, k: usize, cb: usize, parallel: bool) {
-    let at = MatRef::from_column_major_slice(a, k, ra);
-    let bt = MatRef::from_column_major_slice(b, cb, k);
-    // dstᵀ (cb × ra) = bᵀ · aᵀ.
-    let dst = MatMut::from_column_major_slice_mut(dst, cb, ra);
-    matmul(dst, Accum::Replace, bt, at, 1.0, par(parallel));
-}
-
 /// Test accuracy of effective weights `v` (`2m × d`).
 fn test_accuracy(v: &[f64], data: &TheoryData, m: usize, q: u32, parallel: bool) -> f64 {
     let (rows, d, n) = (2 * m, data.dim, data.n_test());
     let mut pre = vec![0.0; rows * n];
-    a_bt(&mut pre, v, &data.test_noise, rows, n, d, parallel);
-    let support = data.signal_support();
-    let signal_pre: Vec<f64> =
-        (0..rows).map(|r| support.iter().map(|&k| v[r * d + k] * data.signal[k]).sum()).collect();
+    a_bt(&mut pre, v, &data.test_noise, (rows, n, d), par(parallel));
+    let signal_pre = data.signal_pre(v, rows);
     accuracy(&outputs(&pre, &signal_pre, &data.test_labels, m, q), &data.test_labels)
 }
 
@@ -470,10 +463,8 @@ pub fn evaluate(config: &TheoryConfig, data: &TheoryData, weights: &[f64]) -> Re
         return Err(PruneError::Config(format!("{} weights do not make 2m × d = {} × {d}", weights.len(), 2 * m)));
     }
     let mut noise_pre = vec![0.0; 2 * m * n];
-    a_bt(&mut noise_pre, weights, &data.train_noise, 2 * m, n, d, false);
-    let support = data.signal_support();
-    let signal_pre: Vec<f64> =
-        (0..2 * m).map(|r| support.iter().map(|&k| weights[r * d + k] * data.signal[k]).sum()).collect();
+    a_bt(&mut noise_pre, weights, &data.train_noise, (2 * m, n, d), Par::Seq);
+    let signal_pre = data.signal_pre(weights, 2 * m);
     let (mut point, _, _) = loss_and_gradient(&noise_pre, &signal_pre, data, m, config.power, 0);
     point.test_accuracy = test_accuracy(weights, data, m, config.power, false);
     Ok(point)
@@ -505,7 +496,7 @@ pub fn train(
     };
     let mut state = match solver {
         Solver::Gram => State::gram(data, init, options.parallel),
-        _ => State::explicit(data, init, options.parallel),
+        _ => State::Explicit { weights: init.weights.clone() },
     };
     let q = config.power;
     let lr = config.learning_rate;
@@ -582,18 +573,14 @@ enum State {
 }
 
 impl State {
-    fn explicit(_data: &TheoryData, init: &TheoryInit, _parallel: bool) -> Self {
-        Self::Explicit { weights: init.weights.clone() }
-    }
-
     fn gram(data: &TheoryData, init: &TheoryInit, parallel: bool) -> Self {
         let (rows, d, n) = (init.rows, data.dim, data.n_train());
-        let support = data.signal_support();
+        let support = &data.support;
         let xi = &data.train_noise;
         let per_row = |r: usize, gram: &mut [f64], cross: &mut [f64]| -> f64 {
             let mask = &init.mask[r * d..(r + 1) * d];
             let masked: Vec<f64> = xi.iter().enumerate().map(|(k, &v)| if mask[k % d] { v } else { 0.0 }).collect();
-            a_bt(gram, &masked, xi, n, n, d, false);
+            a_bt(gram, &masked, xi, (n, n, d), Par::Seq);
             for (i, u) in cross.iter_mut().enumerate() {
                 *u = support.iter().map(|&k| masked[i * d + k] * data.signal[k]).sum();
             }
@@ -611,9 +598,8 @@ impl State {
             gram.chunks_mut(n * n).zip(cross.chunks_mut(n)).enumerate().map(|(r, (g, c))| per_row(r, g, c)).collect()
         };
         let mut noise_pre = vec![0.0; rows * n];
-        a_bt(&mut noise_pre, &init.weights, xi, rows, n, d, parallel);
-        let signal_pre =
-            (0..rows).map(|r| support.iter().map(|&k| init.weights[r * d + k] * data.signal[k]).sum()).collect();
+        a_bt(&mut noise_pre, &init.weights, xi, (rows, n, d), par(parallel));
+        let signal_pre = data.signal_pre(&init.weights, rows);
         Self::Gram {
             gram,
             cross,
@@ -631,11 +617,8 @@ impl State {
                 let (d, n) = (data.dim, data.n_train());
                 let rows = weights.len() / d;
                 let mut noise_pre = vec![0.0; rows * n];
-                a_bt(&mut noise_pre, weights, &data.train_noise, rows, n, d, parallel);
-                let support = data.signal_support();
-                let signal_pre =
-                    (0..rows).map(|r| support.iter().map(|&k| weights[r * d + k] * data.signal[k]).sum()).collect();
-                (noise_pre, signal_pre)
+                a_bt(&mut noise_pre, weights, &data.train_noise, (rows, n, d), par(parallel));
+                (noise_pre, data.signal_pre(weights, rows))
             }
             Self::Gram { noise_pre, signal_pre, .. } => (noise_pre.clone(), signal_pre.clone()),
         }
@@ -648,13 +631,8 @@ impl State {
             Self::Explicit { weights } => {
                 let rows = init.rows;
                 let mut step = vec![0.0; rows * d];
-                a_b(&mut step, c, &data.train_noise, rows, n, d, parallel);
-                let support = data.signal_support();
-                for r in 0..rows {
-                    for &k in &support {
-                        step[r * d + k] += h[r] * data.signal[k];
-                    }
-                }
+                a_b(&mut step, c, &data.train_noise, (rows, n, d), par(parallel));
+                data.add_signal(&mut step, h);
                 for ((w, s), &keep) in weights.iter_mut().zip(&step).zip(&init.mask) {
                     if keep {
                         *w -= lr * s;
@@ -690,13 +668,8 @@ impl State {
             Self::Gram { coef_noise, coef_signal, .. } => {
                 let (rows, d, n) = (init.rows, data.dim, data.n_train());
                 let mut moved = vec![0.0; rows * d];
-                a_b(&mut moved, coef_noise, &data.train_noise, rows, n, d, parallel);
-                let support = data.signal_support();
-                for r in 0..rows {
-                    for &k in &support {
-                        moved[r * d + k] += coef_signal[r] * data.signal[k];
-                    }
-                }
+                a_b(&mut moved, coef_noise, &data.train_noise, (rows, n, d), par(parallel));
+                data.add_signal(&mut moved, coef_signal);
                 moved
                     .iter()
                     .zip(&init.weights)

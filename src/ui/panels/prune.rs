@@ -9,6 +9,7 @@ use super::super::{Command, FileRequest, theme};
 use crate::compute::prune::data::{DEBIAN_FASHION_MNIST, DataSource};
 use crate::compute::prune::init::{InitConfig, InitResult, LayerInfo, Method, ModelKind};
 use crate::compute::prune::theory::{DEFAULT_FRACTIONS, SweepPoint, TheoryConfig, TheoryPoint, mean_std};
+use crate::ui::widgets::log10_axis_label;
 
 /// Which half of the lab is shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,8 +365,7 @@ fn images_main_ui(
     ui.horizontal(|ui| {
         let config = &settings.init;
         let ready = !state.comparing && !config.methods.is_empty() && !config.sparsities.is_empty();
-        let runs = usize::from(config.sparsities.contains(&0.0))
-            + config.methods.len() * config.sparsities.iter().filter(|&&s| s > 0.0).count();
+        let runs = config.runs().len();
         if ui
             .add_enabled(ready, egui::Button::new("▶ Compare"))
             .on_hover_text(format!("Train {runs} networks ({} epochs each) in the background", config.epochs))
@@ -543,17 +543,11 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label("Train loss (log₁₀)");
-            plot("prune loss")
-                .y_axis_formatter(|mark, _| {
-                    let power = mark.value.round();
-                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-                })
-                .show(ui, |plot| {
-                    plot.line(
-                        Line::new("train loss", steps_of(history, |p| p.train_loss.max(1e-30).log10()))
-                            .color(loss_colour),
-                    );
-                });
+            plot("prune loss").y_axis_formatter(|mark, _| log10_axis_label(mark.value)).show(ui, |plot| {
+                plot.line(
+                    Line::new("train loss", steps_of(history, |p| p.train_loss.max(1e-30).log10())).color(loss_colour),
+                );
+            });
         });
         ui.vertical(|ui| {
             ui.label("Accuracy");
@@ -634,10 +628,7 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
                 .width(width)
                 .height(height)
                 .x_axis_label("pruning fraction p")
-                .y_axis_formatter(|mark, _| {
-                    let power = mark.value.round();
-                    if (mark.value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-                })
+                .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
                 .show(ui, |plot| {
                     let loss: PlotPoints<'static> = stats.iter().map(|s| [s.0, s.2.max(1e-30).log10()]).collect();
                     plot.line(Line::new("train loss", loss).color(loss_colour));

@@ -1,0 +1,31 @@
+//! Small dense helpers on row-major `f64` buffers, over faer's matrix product.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+
+/// `dst = a · bᵀ` for row-major `a` (`ra × k`) and `b` (`rb × k`); `dst` is `ra × rb` row-major.
+pub fn a_bt(dst: &mut [f64], a: &[f64], b: &[f64], (ra, rb, k): (usize, usize, usize), par: Par) {
+    // Row-major a (ra × k) is column-major aᵀ (k × ra); row-major dst is column-major dstᵀ = b · aᵀ.
+    let at = MatRef::from_column_major_slice(a, k, ra);
+    let bt = MatRef::from_column_major_slice(b, k, rb);
+    let dst = MatMut::from_column_major_slice_mut(dst, rb, ra);
+    matmul(dst, Accum::Replace, bt.transpose(), at, 1.0, par);
+}
+
+/// `dst = a · b` for row-major `a` (`ra × k`) and `b` (`k × cb`); `dst` is `ra × cb` row-major.
+pub fn a_b(dst: &mut [f64], a: &[f64], b: &[f64], (ra, k, cb): (usize, usize, usize), par: Par) {
+    let at = MatRef::from_column_major_slice(a, k, ra);
+    let bt = MatRef::from_column_major_slice(b, cb, k);
+    // dstᵀ (cb × ra) = bᵀ · aᵀ.
+    let dst = MatMut::from_column_major_slice_mut(dst, cb, ra);
+    matmul(dst, Accum::Replace, bt, at, 1.0, par);
+}
+
+/// Copies the lower triangle of the `n × n` row-major `m` onto its upper triangle.
+pub fn mirror_lower(m: &mut [f64], n: usize) {
+    for i in 0..n {
+        for j in i + 1..n {
+            m[i * n + j] = m[j * n + i];
+        }
+    }
+}
