@@ -30,6 +30,8 @@ pub struct Panel {
     pub title: String,
     pub x_label: String,
     pub log_y: bool,
+    /// Powers of ten evenly spaced along x (points with x ≤ 0 are left out).
+    pub log_x: bool,
     /// Fixed y range (data units); fitted to the data when `None`.
     pub y_range: Option<(f64, f64)>,
     /// A dashed horizontal line, e.g. chance level.
@@ -38,7 +40,16 @@ pub struct Panel {
 }
 
 /// Colours that read on white.
-pub const PALETTE: [[f32; 3]; 4] = [[0.12, 0.47, 0.71], [0.84, 0.15, 0.16], [0.17, 0.63, 0.17], [0.58, 0.40, 0.74]];
+pub const PALETTE: [[f32; 3]; 8] = [
+    [0.12, 0.47, 0.71],
+    [0.84, 0.15, 0.16],
+    [0.17, 0.63, 0.17],
+    [0.58, 0.40, 0.74],
+    [1.00, 0.50, 0.05],
+    [0.55, 0.34, 0.29],
+    [0.09, 0.75, 0.81],
+    [0.74, 0.74, 0.13],
+];
 
 const SCALE: i64 = 2;
 const GLYPH_W: i64 = 5 * SCALE;
@@ -165,8 +176,15 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
     canvas.text(x0 + (w - text_width(&panel.x_label)) / 2, bottom + 24, &panel.x_label, black);
 
     let transform = |y: f64| if panel.log_y { y.max(1e-300).log10() } else { y };
+    let transform_x = |x: f64| if panel.log_x { x.max(1e-300).log10() } else { x };
     let finite = |v: &f64| v.is_finite();
-    let xs: Vec<f64> = panel.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).filter(finite).collect();
+    let xs: Vec<f64> = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|x| finite(x) && (!panel.log_x || *x > 0.0))
+        .map(transform_x)
+        .collect();
     let mut ys: Vec<f64> = panel
         .series
         .iter()
@@ -199,7 +217,7 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
         (y_lo, y_hi) = (y_lo - pad, y_hi + pad);
     }
     let to_px = |x: f64, y: f64| -> (f64, f64) {
-        let px = left as f64 + (x - x_lo) / (x_hi - x_lo) * (right - left) as f64;
+        let px = left as f64 + (transform_x(x) - x_lo) / (x_hi - x_lo) * (right - left) as f64;
         let py = bottom as f64 - (transform(y) - y_lo) / (y_hi - y_lo) * (bottom - top) as f64;
         (px, py)
     };
@@ -213,18 +231,23 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
         ticks(y_lo, y_hi).into_iter().map(|v| (v, format_tick(v))).collect()
     };
     for (value, label) in &y_ticks {
-        let (_, py) = to_px(x_lo, *value);
+        let (_, py) = to_px(if panel.log_x { 1.0 } else { 0.0 }, *value);
         canvas.line((left as f64, py), (right as f64, py), grey, 1, false);
         canvas.text(left - 8 - text_width(label), py as i64 - GLYPH_H / 2, label, black);
     }
-    for value in ticks(x_lo, x_hi) {
-        let (px, _) = to_px(value, 0.0);
+    let x_ticks: Vec<(f64, String)> = if panel.log_x {
+        let (lo, hi) = (x_lo.ceil() as i64, x_hi.floor() as i64);
+        (lo..=hi).map(|e| (10_f64.powi(e as i32), format!("1E{e}"))).collect()
+    } else {
+        ticks(x_lo, x_hi).into_iter().map(|v| (v, format_tick(v))).collect()
+    };
+    for (value, label) in x_ticks {
+        let (px, _) = to_px(value, if panel.log_y { 1.0 } else { 0.0 });
         canvas.line((px, top as f64), (px, bottom as f64), grey, 1, false);
-        let label = format_tick(value);
         canvas.text(px as i64 - text_width(&label) / 2, bottom + 6, &label, black);
     }
     if let Some(reference) = panel.reference {
-        let (_, py) = to_px(x_lo, reference);
+        let (_, py) = to_px(1.0, reference);
         canvas.line((left as f64, py), (right as f64, py), [0.45, 0.45, 0.45], 1, true);
     }
 
@@ -249,7 +272,9 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
         let points: Vec<(f64, f64)> = series
             .points
             .iter()
-            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0))
+            .filter(|p| {
+                p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0) && (!panel.log_x || p.0 > 0.0)
+            })
             .map(|&(x, y)| to_px(x, y))
             .map(|(x, y)| (x, y.clamp(top as f64, bottom as f64)))
             .collect();

@@ -29,3 +29,12 @@ pub fn mirror_lower(m: &mut [f64], n: usize) {
         }
     }
 }
+
+/// `dst = aᵀ · b` for row-major `a` (`k × ra`) and `b` (`k × cb`); `dst` is `ra × cb` row-major.
+pub fn at_b(dst: &mut [f64], a: &[f64], b: &[f64], (k, ra, cb): (usize, usize, usize), par: Par) {
+    // Row-major a (k × ra) is column-major aᵀ (ra × k); dstᵀ (cb × ra) = bᵀ · a.
+    let at = MatRef::from_column_major_slice(a, ra, k);
+    let bt = MatRef::from_column_major_slice(b, cb, k);
+    let dst = MatMut::from_column_major_slice_mut(dst, cb, ra);
+    matmul(dst, Accum::Replace, bt, at.transpose(), 1.0, par);
+}

@@ -612,3 +612,47 @@ fn ntk_spectrum_writes_eigenvalues_and_metrics() {
     let err = run_err(sparsefield().args(["ntk", "spectrum", "--prune", "1.5"]).arg("--out").arg(&out));
     assert!(err.contains("pruning fraction"), "{err}");
 }
+
+#[test]
+fn ntk_train_and_sweep_write_their_tables_and_charts() {
+    let dir = temp_dir("cli_ntk_train");
+    let out = dir.join("train");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["ntk", "train", "--n", "30", "--d", "4", "--width", "256", "--bias", "1", "--steps", "40"])
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("dense (B = 0, p = 0)"), "{stdout}");
+    let table = std::fs::read_to_string(out.join("training.csv")).unwrap();
+    assert_eq!(table.lines().count(), 42);
+    assert!(table.starts_with("step,loss,linearized,bound,dense_loss"), "{table}");
+    assert!(out.join("training.png").is_file());
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let (first, last) =
+        (metrics["chosen"]["initial_loss"].as_f64().unwrap(), metrics["chosen"]["final_loss"].as_f64().unwrap());
+    assert!(last < first, "{first} → {last}");
+    assert!(metrics["dense"]["lambda_min"].as_f64().unwrap() > 0.0);
+
+    // Clustered points; the limit is one of the curves.
+    let out = dir.join("sweep");
+    run_ok(
+        sparsefield()
+            .args(["ntk", "sweep", "--n", "24", "--d", "5", "--clusters", "3", "--spread", "30", "--bias", "0,1"])
+            .args(["--width", "64,256", "--distance-width", "32,128,512"])
+            .arg("--out")
+            .arg(&out),
+    );
+    let lambda = std::fs::read_to_string(out.join("lambda_min.csv")).unwrap();
+    assert_eq!(lambda.lines().count(), 1 + 2 * 3);
+    assert!(lambda.contains(",limit,"), "{lambda}");
+    let distance = std::fs::read_to_string(out.join("distance.csv")).unwrap();
+    assert_eq!(distance.lines().count(), 1 + 2 * 3);
+    assert!(out.join("lambda_min.png").is_file() && out.join("distance.png").is_file());
+
+    let err = run_err(sparsefield().args(["ntk", "train", "--step-scale", "9"]).arg("--out").arg(&out));
+    assert!(err.contains("step scale"), "{err}");
+    let err = run_err(sparsefield().args(["ntk", "sweep", "--digits", "--n", "5000"]).arg("--out").arg(&out));
+    assert!(err.contains("1797"), "{err}");
+}

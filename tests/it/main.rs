@@ -17,6 +17,7 @@ mod nerf_data;
 mod nerf_synth;
 mod nerf_train;
 mod ntk;
+mod ntk_train;
 mod prune;
 mod prune_init;
 mod render;

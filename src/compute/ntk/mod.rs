@@ -8,7 +8,12 @@
 //! correlation `⟨x, x'⟩`. With a pruning mask `M` on the weights, the `⟨x, x'⟩` of neuron `r`
 //! becomes `⟨M_r ⊙ x, x'⟩` and its activation uses `w_r ⊙ M_r`.
 
+pub mod analysis;
+pub mod data;
+pub mod files;
 pub mod kernel;
+pub mod sweep;
+pub mod train;
 
 use std::path::Path;
 

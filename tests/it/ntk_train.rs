@@ -1,0 +1,213 @@
+//! NTK lab beyond the kernel: data sources, gradients of the training loss against finite
+//! differences, training against the kernel regime's predictions, the sweeps and the files.
+
+use sparsefield::compute::control::RunControl;
+use sparsefield::compute::ntk::analysis::{self, NtkConfig, Which};
+use sparsefield::compute::ntk::data::{DIGITS, NtkData};
+use sparsefield::compute::ntk::files;
+use sparsefield::compute::ntk::kernel::{HiddenLayer, eigenvalues, limit_kernel, normal_cdf};
+use sparsefield::compute::ntk::sweep::{active_vs_bias, distance_vs_width, lambda_min_vs_bias};
+use sparsefield::compute::ntk::train::{loss_and_gradients, train};
+
+fn unit_rows(values: &[f64], d: usize) -> bool {
+    values.chunks_exact(d).all(|row| (row.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-12)
+}
+
+#[test]
+fn data_sources_put_points_on_the_sphere_with_their_targets() {
+    let random = NtkData::Random { n: 30, d: 5 }.load(1).unwrap();
+    assert_eq!((random.points.n, random.points.d, random.targets.len()), (30, 5, 30));
+    assert!(unit_rows(&random.points.values, 5));
+    assert!(random.targets.iter().all(|t| t.abs() == 1.0));
+    assert!(random.targets.iter().any(|&t| t > 0.0) && random.targets.iter().any(|&t| t < 0.0));
+
+    // Every point at exactly `spread` from its centre: two points of one cluster are at most
+    // 2·spread apart, and with spread 0 they coincide.
+    let spread: f64 = 10.0;
+    let clustered = NtkData::Clustered { n: 40, d: 8, clusters: 4, spread_deg: spread }.load(2).unwrap();
+    assert!(unit_rows(&clustered.points.values, 8));
+    let x = &clustered.points.values;
+    let inner = |i: usize, j: usize| (0..8).map(|k| x[i * 8 + k] * x[j * 8 + k]).sum::<f64>();
+    for i in 0..40 {
+        for j in (i % 4..40).step_by(4) {
+            assert!(inner(i, j) >= (2.0 * spread).to_radians().cos() - 1e-12, "points {i} and {j}");
+        }
+        assert_eq!(clustered.targets[i], if (i % 4) % 2 == 0 { 1.0 } else { -1.0 });
+    }
+    let tight = NtkData::Clustered { n: 6, d: 3, clusters: 2, spread_deg: 0.0 }.load(0).unwrap();
+    assert!((0..3).all(|k| (tight.points.values[k] - tight.points.values[6 + k]).abs() < 1e-12));
+    let gram = limit_kernel(&tight.points, 0.0);
+    assert!(eigenvalues(&gram, 6).unwrap()[0].abs() < 1e-10, "repeated points make the Gram matrix singular");
+
+    let digits = NtkData::Digits { n: 100 }.load(0).unwrap();
+    assert_eq!((digits.points.n, digits.points.d), (100, 64));
+    assert!(unit_rows(&digits.points.values, 64));
+    assert!(digits.targets.iter().all(|t| t.abs() == 1.0));
+
+    for bad in [
+        NtkData::Clustered { n: 10, d: 3, clusters: 0, spread_deg: 5.0 },
+        NtkData::Clustered { n: 10, d: 3, clusters: 2, spread_deg: 200.0 },
+        NtkData::Digits { n: DIGITS + 1 },
+        NtkData::Random { n: 0, d: 3 },
+    ] {
+        assert!(bad.load(0).is_err(), "{bad:?}");
+    }
+}
+
+/// The loss at `layer` with one parameter moved.
+fn loss_at(layer: &HiddenLayer, data: &sparsefield::compute::ntk::data::Dataset) -> f64 {
+    loss_and_gradients(layer, data).0
+}
+
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let data = NtkData::Random { n: 12, d: 4 }.load(3).unwrap();
+    for (bias, prune) in [(0.0, 0.0), (0.7, 0.0), (0.3, 0.5)] {
+        let layer = HiddenLayer::new(24, 4, bias, prune, 5).unwrap();
+        let (loss, grad_w, grad_b) = loss_and_gradients(&layer, &data);
+        let outputs = layer.outputs(&data.points);
+        let direct: f64 = outputs.iter().zip(&data.targets).map(|(f, y)| 0.5 * (f - y) * (f - y)).sum();
+        assert!((loss - direct).abs() < 1e-12 * direct.max(1.0));
+        let h = 1e-6;
+        for k in 0..24 * 4 {
+            let mut plus = layer.clone();
+            let mut minus = layer.clone();
+            plus.weights[k] += h;
+            minus.weights[k] -= h;
+            let numeric = (loss_at(&plus, &data) - loss_at(&minus, &data)) / (2.0 * h);
+            let want = if layer.mask.as_ref().is_some_and(|m| !m[k]) { 0.0 } else { numeric };
+            assert!((grad_w[k] - want).abs() < 1e-5, "B = {bias}, p = {prune}, weight {k}: {} vs {want}", grad_w[k]);
+        }
+        for (r, grad) in grad_b.iter().enumerate() {
+            let mut plus = layer.clone();
+            let mut minus = layer.clone();
+            plus.bias[r] += h;
+            minus.bias[r] -= h;
+            let numeric = (loss_at(&plus, &data) - loss_at(&minus, &data)) / (2.0 * h);
+            assert!((grad - numeric).abs() < 1e-5, "B = {bias}, p = {prune}, bias {r}");
+        }
+    }
+}
+
+#[test]
+fn a_wide_network_trains_as_fast_as_the_kernel_predicts() {
+    // Few points, many neurons: the kernel regime.
+    let data = NtkData::Random { n: 8, d: 4 }.load(7).unwrap();
+    for bias in [0.0, 0.5] {
+        let layer = HiddenLayer::new(20_000, 4, bias, 0.0, 11).unwrap();
+        let gram = layer.empirical_kernel(&data.points).unwrap();
+        let values = eigenvalues(&gram, 8).unwrap();
+        let (lambda_min, lambda_max) = (values[0], values[7]);
+        let eta = 1.0 / lambda_max;
+        let steps = (4.0 / (eta * lambda_min)).ceil() as usize;
+        let run = train(&layer, &data, &gram, lambda_min, eta, steps, &RunControl::new(), &mut |_| {}).unwrap();
+        assert_eq!(run.points.len(), steps + 1);
+        let l0 = run.points[0].loss;
+        for p in &run.points {
+            assert!(
+                p.loss <= p.bound * (1.0 + 1e-9) + 1e-12 * l0,
+                "B = {bias}, step {}: {} > {}",
+                p.step,
+                p.loss,
+                p.bound
+            );
+        }
+        let last = run.points.last().unwrap();
+        assert!(last.loss < l0 * (-4.0_f64).exp(), "B = {bias}: the loss fell by the predicted factor");
+        // The linearized dynamics (Gram at init) follow the network within a few per cent of L(0).
+        for p in &run.points {
+            assert!((p.loss - p.linear).abs() < 0.02 * l0, "B = {bias}, step {}: {} vs {}", p.step, p.loss, p.linear);
+        }
+    }
+}
+
+#[test]
+fn training_compares_with_the_dense_network_and_can_be_cancelled() {
+    let config =
+        NtkConfig { data: NtkData::Random { n: 20, d: 5 }, width: 512, bias: 1.0, steps: 30, ..NtkConfig::default() };
+    let data = config.data.load(config.seed).unwrap();
+    let spectrum = analysis::spectrum(&config, &data).unwrap();
+    let mut seen = [0, 0];
+    let training = analysis::training(&config, &data, &spectrum, &RunControl::new(), &mut |which, _| {
+        seen[usize::from(which == Which::Dense)] += 1;
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(seen, [31, 31]);
+    let dense = training.dense.as_ref().expect("a dense comparison");
+    assert!(dense.lambda_min != training.chosen.lambda_min);
+    // The chosen run's step is step_scale / λ_max of its own Gram matrix.
+    assert!((training.chosen.learning_rate * spectrum.lambda_max() - 1.0).abs() < 1e-12);
+    let csv = files::training_csv(&training);
+    assert!(csv.starts_with("step,loss,linearized,bound,dense_loss,dense_linearized,dense_bound\n"));
+    assert_eq!(csv.lines().count(), 32);
+
+    // A dense configuration has nothing to compare with.
+    let dense_config = NtkConfig { bias: 0.0, ..config.clone() };
+    let spectrum = analysis::spectrum(&dense_config, &data).unwrap();
+    let only = analysis::training(&dense_config, &data, &spectrum, &RunControl::new(), &mut |_, _| {}).unwrap();
+    assert!(only.unwrap().dense.is_none());
+
+    let control = RunControl::new();
+    control.cancel();
+    assert!(analysis::training(&config, &data, &spectrum, &control, &mut |_, _| {}).unwrap().is_none());
+}
+
+#[test]
+fn sweeps_agree_with_direct_computation_and_approach_the_limit() {
+    let points = NtkData::Random { n: 40, d: 6 }.load(4).unwrap().points;
+    let control = RunControl::new();
+    let mut calls = 0;
+    let rows = lambda_min_vs_bias(&points, &[0.0, 1.0], &[128, 512], 0.0, 9, &control, &mut |_, _| calls += 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!((rows.len(), calls), (6, 6));
+    for row in &rows {
+        let gram = match row.width {
+            Some(m) => HiddenLayer::new(m, 6, row.bias, 0.0, 9).unwrap().empirical_kernel(&points).unwrap(),
+            None => limit_kernel(&points, row.bias),
+        };
+        let values = eigenvalues(&gram, 40).unwrap();
+        assert_eq!((row.lambda_min, row.lambda_max), (values[0], values[39]));
+    }
+    let limit_b1 = rows.iter().find(|r| r.width.is_none() && r.bias == 1.0).unwrap();
+    assert!((limit_b1.active_fraction - normal_cdf(-1.0)).abs() < 1e-15);
+
+    // ‖K_m − K‖_F / ‖K‖_F shrinks like 1/√m: 64× the width, about 8× closer.
+    let distance = distance_vs_width(&points, 0.5, &[64, 4096], 0.0, 3, &control, &mut |_, _| {}).unwrap().unwrap();
+    let ratio = distance[0].relative_frobenius / distance[1].relative_frobenius;
+    assert!((4.0..16.0).contains(&ratio), "distance ratio {ratio}");
+    assert!(distance[1].max_abs < 0.1);
+
+    // Measured active fractions: the same count as the activations at that bias, near 1 − Φ(B).
+    let layer = HiddenLayer::new(4000, 6, 0.0, 0.0, 1).unwrap();
+    for p in active_vs_bias(&layer, &points, &[0.0, 0.8, 2.0]) {
+        let at_bias = HiddenLayer { bias: vec![p.bias; 4000], ..layer.clone() };
+        assert!((p.measured - at_bias.active_fraction(&points)).abs() < 1e-12);
+        assert!((p.measured - p.theory).abs() < 0.02, "B = {}: {} vs {}", p.bias, p.measured, p.theory);
+    }
+
+    let cancelled = RunControl::new();
+    cancelled.cancel();
+    assert!(lambda_min_vs_bias(&points, &[0.0], &[64], 0.0, 0, &cancelled, &mut |_, _| {}).unwrap().is_none());
+    assert!(lambda_min_vs_bias(&points, &[], &[64], 0.0, 0, &control, &mut |_, _| {}).is_err());
+}
+
+#[test]
+fn results_are_written_as_csv_and_png() {
+    let config = NtkConfig { data: NtkData::Random { n: 16, d: 3 }, width: 64, steps: 5, ..NtkConfig::default() };
+    let data = config.data.load(0).unwrap();
+    let spectrum = analysis::spectrum(&config, &data).unwrap();
+    let dir = std::env::temp_dir().join(format!("sparsefield_ntk_files_{}", std::process::id()));
+    let written = files::write_all(&dir, Some(&spectrum), None, None, None, true).unwrap();
+    let names: Vec<String> = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for name in ["eigenvalues.csv", "active.csv", "gram.csv", "spectrum.png", "active.png", "gram.png"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let gram_csv = std::fs::read_to_string(dir.join("gram.csv")).unwrap();
+    let first: Vec<f64> = gram_csv.lines().next().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(first, spectrum.gram[..16]);
+    let image = files::gram_image(&spectrum.gram, 16, 8);
+    assert_eq!((image.width, image.height), (8, 8));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
