@@ -4,6 +4,7 @@
 pub mod edit;
 pub mod inr;
 pub mod nerf;
+pub mod ntk;
 pub mod prune;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
+use crate::ui::panels::ntk::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
 use crate::ui::panels::prune::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
@@ -26,6 +28,7 @@ use crate::ui::{Command, FileRequest, LabId};
 use edit::EditLab;
 use inr::{ImageSource, InrLab};
 use nerf::{DataSource, NerfLab, RefineRequest};
+use ntk::NtkLab;
 use prune::PruneLab;
 
 /// Persisted between runs (eframe storage).
@@ -38,6 +41,7 @@ pub struct Settings {
     pub inr_image: ImageSource,
     pub edit: EditSettings,
     pub prune: PruneSettings,
+    pub ntk: NtkSettings,
     pub nerf: NerfSettings,
     pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
@@ -53,6 +57,7 @@ impl Default for Settings {
             inr_image: ImageSource::default(),
             edit: EditSettings::default(),
             prune: PruneSettings::default(),
+            ntk: NtkSettings::default(),
             nerf: NerfSettings::default(),
             nerf_data: DataSource::default(),
             train_on_start: true,
@@ -96,6 +101,7 @@ pub struct SparseFieldApp {
     inr: InrLab,
     edit: EditLab,
     prune: PruneLab,
+    ntk: NtkLab,
     nerf: NerfLab,
     /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
     nerf_autostart: bool,
@@ -120,6 +126,7 @@ impl SparseFieldApp {
         settings.inr.sanitize();
         settings.edit.sanitize();
         settings.prune.sanitize();
+        settings.ntk.sanitize();
         settings.nerf.sanitize();
         let mut edit_device = None;
         let gpu = match &cc.wgpu_render_state {
@@ -155,6 +162,7 @@ impl SparseFieldApp {
             inr: InrLab::default(),
             edit: EditLab::default(),
             prune: PruneLab::default(),
+            ntk: NtkLab::default(),
             nerf: NerfLab::default(),
             nerf_autostart: false,
             notifications: Vec::new(),
@@ -183,7 +191,7 @@ impl SparseFieldApp {
                 app.nerf_autostart = autostart;
                 app.ensure_nerf_data();
             }
-            LabId::Inr | LabId::Edit | LabId::Prune => {}
+            LabId::Inr | LabId::Edit | LabId::Prune | LabId::Ntk => {}
         }
         app
     }
@@ -206,6 +214,10 @@ impl SparseFieldApp {
 
     pub fn prune(&self) -> &PruneLab {
         &self.prune
+    }
+
+    pub fn ntk(&self) -> &NtkLab {
+        &self.ntk
     }
 
     pub fn edit(&self) -> &EditLab {
@@ -284,6 +296,7 @@ impl SparseFieldApp {
                 if !self.nerf.control_job(id, |job| job.set_paused(paused))
                     && !self.edit.control_job(id, |job| job.set_paused(paused))
                     && !self.prune.control_job(id, |job| job.set_paused(paused))
+                    && !self.ntk.control_job(id, |job| job.set_paused(paused))
                 {
                     self.inr.set_paused(id, paused);
                 }
@@ -293,6 +306,7 @@ impl SparseFieldApp {
                 if !self.nerf.control_job(id, |job| job.cancel())
                     && !self.edit.control_job(id, |job| job.cancel())
                     && !self.prune.control_job(id, |job| job.cancel())
+                    && !self.ntk.control_job(id, |job| job.cancel())
                 {
                     self.inr.cancel(id);
                 }
@@ -390,6 +404,24 @@ impl SparseFieldApp {
                 self.prune.start_compare(&settings.init, &settings.source, Arc::clone(&self.waker)).map(|()| None)
             }
             Command::PruneExportInit(path) => self.prune.export_init(&path).map(Some),
+            Command::NtkResetSettings => {
+                let csv = self.settings.ntk.csv.take();
+                self.settings.ntk = NtkSettings { csv, ..NtkSettings::default() };
+                Ok(None)
+            }
+            Command::NtkLoadCsv(path) => {
+                // Read once here so that a bad file is reported at once and the current data stay.
+                match crate::compute::ntk::load_points_csv(&path) {
+                    Ok(points) => {
+                        self.settings.ntk.csv = Some(path);
+                        self.settings.ntk.source = SourceKind::Csv;
+                        self.settings.lab = LabId::Ntk;
+                        Ok(Some(format!("Loaded {} points in {} dimensions.", points.n, points.d)))
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Command::NtkExport(path) => self.ntk.export(&path).map(Some),
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -517,6 +549,8 @@ impl SparseFieldApp {
                 FileRequest::ExportPruneInit => {
                     dialog.add_filter("CSV", &["csv"]).set_file_name("prune_init.csv").save_file()
                 }
+                FileRequest::OpenNtkPoints => dialog.add_filter("CSV", &["csv", "txt"]).pick_file(),
+                FileRequest::ExportNtk => dialog.set_title("Folder for the NTK tables and charts").pick_folder(),
             };
             let _ = sender.send(path);
             waker();
@@ -565,6 +599,8 @@ impl SparseFieldApp {
                     FileRequest::ExportPruneSweep => Command::PruneExportSweep(path),
                     FileRequest::OpenPruneData => Command::PruneSetData(self.prune_source_for(&path)),
                     FileRequest::ExportPruneInit => Command::PruneExportInit(path),
+                    FileRequest::OpenNtkPoints => Command::NtkLoadCsv(path),
+                    FileRequest::ExportNtk => Command::NtkExport(path),
                 };
                 self.apply(ctx, command);
             }
@@ -601,11 +637,12 @@ impl SparseFieldApp {
             let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             match extension.as_str() {
                 "png" | "jpg" | "jpeg" => self.apply(ctx, Command::LoadImage(path)),
+                "csv" => self.apply(ctx, Command::NtkLoadCsv(path)),
                 "safetensors" => self.apply(ctx, Command::LoadInr(path)),
                 _ => self.notify(
                     Level::Error,
                     format!(
-                        "{}: unsupported file type; drop a PNG or JPEG image, an INR (.safetensors), or a NeRF data set or checkpoint folder.",
+                        "{}: unsupported file type; drop a PNG or JPEG image, an INR (.safetensors), a CSV of points (NTK lab), or a NeRF data set or checkpoint folder.",
                         path.display()
                     ),
                 ),
@@ -635,7 +672,7 @@ impl SparseFieldApp {
         painter.text(
             rect.center(),
             egui::Align2::CENTER_CENTER,
-            "Drop a PNG/JPEG image, an INR (.safetensors), or a NeRF data set / checkpoint folder",
+            "Drop a PNG/JPEG image, an INR (.safetensors), a CSV of points, or a NeRF data set / checkpoint folder",
             egui::FontId::proportional(22.0),
             egui::Color32::WHITE,
         );
@@ -675,6 +712,8 @@ impl eframe::App for SparseFieldApp {
         self.notify_all(notes);
         let notes = self.prune.poll(&ctx, &self.settings.prune, self.settings.lab == LabId::Prune, &self.waker);
         self.notify_all(notes);
+        let notes = self.ntk.poll(&ctx, &self.settings.ntk.config(), self.settings.lab == LabId::Ntk, &self.waker);
+        self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
             self.nerf_autostart = false;
             self.apply(&ctx, Command::NerfTrain);
@@ -691,6 +730,7 @@ impl eframe::App for SparseFieldApp {
                 let mut jobs = self.inr.jobs();
                 jobs.extend(self.edit.jobs());
                 jobs.extend(self.prune.jobs());
+                jobs.extend(self.ntk.jobs());
                 jobs.extend(self.nerf.jobs());
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -735,6 +775,10 @@ impl eframe::App for SparseFieldApp {
                     let state = self.prune.panel_state(&self.settings.prune);
                     prune_controls_ui(ui, &mut self.settings.prune, &state, &mut commands);
                 }
+                LabId::Ntk => {
+                    let state = self.ntk.panel_state(&self.settings.ntk.config());
+                    ntk_controls_ui(ui, &mut self.settings.ntk, &state, &mut commands);
+                }
                 LabId::Nerf => {
                     let state = self.nerf.panel_state(gpu);
                     nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
@@ -762,6 +806,10 @@ impl eframe::App for SparseFieldApp {
             LabId::Prune => {
                 let state = self.prune.panel_state(&self.settings.prune);
                 prune_main_ui(ui, &mut self.settings.prune, &state, &mut commands);
+            }
+            LabId::Ntk => {
+                let state = self.ntk.panel_state(&self.settings.ntk.config());
+                ntk_main_ui(ui, &mut self.settings.ntk, &state);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

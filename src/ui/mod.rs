@@ -18,10 +18,11 @@ pub enum LabId {
     Edit,
     Nerf,
     Prune,
+    Ntk,
 }
 
 impl LabId {
-    pub const ALL: [Self; 4] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune];
+    pub const ALL: [Self; 5] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune, Self::Ntk];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -29,6 +30,7 @@ impl LabId {
             Self::Edit => "INR edit — process INRs",
             Self::Nerf => "NeRF — radiance fields",
             Self::Prune => "Pruning — random masks at init",
+            Self::Ntk => "NTK — spectra and sparse activation",
         }
     }
 
@@ -41,6 +43,9 @@ impl LabId {
             Self::Nerf => "Train a hash-grid radiance field on multi-view images and orbit it while it learns.",
             Self::Prune => {
                 "Prune a two-layer net at random before training and watch generalization rise, peak and collapse."
+            }
+            Self::Ntk => {
+                "Neural tangent kernels of wide ReLU nets with trainable bias: spectra, sparsity and training speed."
             }
         }
     }
@@ -74,6 +79,10 @@ pub enum FileRequest {
     /// A Fashion-MNIST or class-per-folder data set for the pruning lab.
     OpenPruneData,
     ExportPruneInit,
+    /// A CSV file of points for the NTK lab.
+    OpenNtkPoints,
+    /// A folder for every NTK table and chart.
+    ExportNtk,
 }
 
 /// Built-in images, compiled into the binary.
@@ -169,4 +178,9 @@ pub enum Command {
     EditExport(PathBuf),
     /// Run INSP-ConvNet against the pixel CNN on the built-in digits.
     EditClassify,
+    NtkResetSettings,
+    /// Use the points of this CSV file in the NTK lab.
+    NtkLoadCsv(PathBuf),
+    /// Write every NTK table and chart into this folder.
+    NtkExport(PathBuf),
 }

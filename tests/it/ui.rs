@@ -542,3 +542,99 @@ fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
     harness.state_mut().apply(&ctx, Command::PruneExportInit(dir.join("init.csv")));
     assert!(dir.join("init.csv").is_file() && dir.join("init.png").is_file());
 }
+
+#[test]
+fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
+    use sparsefield::ui::panels::ntk::{NtkSettings, SourceKind};
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().settings_mut().ntk;
+        *settings = NtkSettings { n: 60, d: 5, width: 256, steps: 50, ..NtkSettings::default() };
+    }
+    harness.run_steps(4);
+    assert_eq!(harness.state().ntk().analyses_started(), 0, "the lab computes only when it is open");
+    harness.get_by_label("NTK — spectra and sparse activation").click();
+    let finished = |app: &SparseFieldApp| {
+        let r = app.ntk().results();
+        !app.ntk().is_running() && r.spectrum.is_some() && r.training_done && r.distance.is_some()
+    };
+    step_until(&mut harness, 120, "the first analysis", finished);
+    let first = harness.state().ntk().results().clone();
+    assert_eq!(first.config.bias, 0.0);
+    let spectrum = first.spectrum.as_ref().unwrap();
+    assert_eq!(spectrum.eigenvalues.len(), 60);
+    assert!(first.training.as_ref().unwrap().dense.is_none(), "B = 0 and p = 0 is the dense net already");
+    harness.run_steps(3);
+    harness.get_by_label_contains("B = 0.00, m = 256, p = 0.00: λ_min");
+    harness.get_by_label("Eigenvalues, largest first (log₁₀)");
+
+    // One key press on the bias slider: the spectrum is recomputed for the new bias; the sweep
+    // over the bias (which does not depend on it) is kept.
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "bias B").focus();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    let bias = harness.state().settings().ntk.bias;
+    assert!((bias - 0.05).abs() < 1e-9, "the slider moved one step: {bias}");
+    assert_eq!(harness.state().ntk().analyses_started(), 2, "moving the slider starts an analysis");
+    step_until(&mut harness, 120, "the analysis at the new bias", |app| {
+        finished(app) && (app.ntk().results().config.bias - 0.05).abs() < 1e-9
+    });
+    let second = harness.state().ntk().results().clone();
+    let moved = second.spectrum.as_ref().unwrap();
+    assert_ne!(moved.eigenvalues, spectrum.eigenvalues, "the spectrum follows the bias");
+    assert!(moved.active_fraction < spectrum.active_fraction);
+    assert!(std::sync::Arc::ptr_eq(second.lambda.as_ref().unwrap(), first.lambda.as_ref().unwrap()));
+    assert_eq!(second.distance.as_ref().unwrap()[0].bias, 0.05);
+    let training = second.training.as_ref().unwrap();
+    assert_eq!(training.chosen.points.len(), 51);
+    assert!(training.dense.is_some(), "B > 0: the dense net is trained for comparison");
+
+    // Every table and chart into a folder.
+    let ctx = harness.ctx.clone();
+    let dir = temp_dir("ui_ntk_export");
+    harness.state_mut().apply(&ctx, Command::NtkExport(dir.clone()));
+    for file in
+        ["eigenvalues.csv", "gram.csv", "gram.png", "spectrum.png", "lambda_min.csv", "distance.png", "training.csv"]
+    {
+        assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
+    }
+
+    // A bad CSV is reported and changes nothing; a good one becomes the data.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "1,2\n3,x\n").unwrap();
+    harness.state_mut().apply(&ctx, Command::NtkLoadCsv(bad));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("bad.csv") && last.text.contains("line 2"), "{}", last.text);
+    assert_eq!(harness.state().settings().ntk.source, SourceKind::Random);
+    let good = dir.join("points.csv");
+    std::fs::write(&good, (0..30).map(|i| format!("{i},1,{}\n", i % 7)).collect::<String>()).unwrap();
+    harness.state_mut().apply(&ctx, Command::NtkLoadCsv(good));
+    assert_eq!(harness.state().settings().ntk.source, SourceKind::Csv);
+    step_until(&mut harness, 120, "the analysis of the CSV points", |app| {
+        finished(app) && app.ntk().results().data.as_ref().is_some_and(|d| d.points.n == 30 && d.points.d == 3)
+    });
+    let errors = harness.state().notifications().iter().filter(|n| n.level == Level::Error).count();
+    assert_eq!(errors, 1, "only the bad file: {:?}", harness.state().notifications());
+}
+
+#[test]
+fn ntk_settings_from_an_edited_file_are_brought_into_range() {
+    use sparsefield::ui::panels::ntk::{NtkSettings, SourceKind};
+    let mut settings = NtkSettings {
+        bias: f64::NAN,
+        width: 0,
+        prune: 3.0,
+        step_scale: 100.0,
+        source: SourceKind::Csv,
+        csv: None,
+        ..NtkSettings::default()
+    };
+    settings.sanitize();
+    assert_eq!(settings.bias, 0.0);
+    assert_eq!(settings.width, 16);
+    assert!(settings.prune < 1.0 && settings.step_scale < 2.0);
+    assert_eq!(settings.source, SourceKind::Random, "no CSV file to read");
+    settings.config().validate().unwrap();
+}

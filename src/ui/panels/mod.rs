@@ -3,4 +3,5 @@
 pub mod edit;
 pub mod inr;
 pub mod nerf;
+pub mod ntk;
 pub mod prune;

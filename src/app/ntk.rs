@@ -1,0 +1,318 @@
+//! The NTK lab's state: one background analysis that follows the settings (restarted whenever
+//! they change, reusing whatever the change leaves valid): the spectrum first, then training,
+//! then the sweeps over the bias and the width.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use eframe::egui;
+
+use crate::compute::control::{RunControl, RunEvent, Throttle};
+use crate::compute::ntk::analysis::{self, NtkConfig, Spectrum, Training, Which};
+use crate::compute::ntk::data::Dataset;
+use crate::compute::ntk::files;
+use crate::compute::ntk::sweep::{
+    BiasPoint, DEFAULT_BIASES, DEFAULT_WIDTHS, DISTANCE_WIDTHS, DistancePoint, distance_vs_width, lambda_min_vs_bias,
+};
+use crate::compute::ntk::train::TrainRun;
+use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
+use crate::ui::panels::ntk::{APP_MAX_POINTS, NtkPanelState};
+use crate::ui::widgets::{JobRow, Level};
+
+use super::inr::Notes;
+
+/// Everything computed for one configuration so far. Each snapshot carries all of it, so a
+/// snapshot dropped on the way is made up for by the next.
+#[derive(Clone, Debug, Default)]
+pub struct NtkResults {
+    pub config: NtkConfig,
+    pub data: Option<Arc<Dataset>>,
+    pub spectrum: Option<Arc<Spectrum>>,
+    /// Training so far (complete once `training_done`).
+    pub training: Option<Arc<Training>>,
+    pub training_done: bool,
+    pub lambda: Option<Arc<Vec<BiasPoint>>>,
+    pub distance: Option<Arc<Vec<DistancePoint>>>,
+}
+
+/// Which results of `old` are still valid for `new`.
+fn reusable(old: &NtkResults, new: &NtkConfig) -> NtkResults {
+    let before = &old.config;
+    let same_data = before.data_key() == new.data_key();
+    let same_net = same_data && before.width == new.width && before.bias == new.bias && before.prune == new.prune;
+    let same_sweep = same_data && before.prune == new.prune;
+    NtkResults {
+        config: new.clone(),
+        data: old.data.clone().filter(|_| same_data),
+        spectrum: old.spectrum.clone().filter(|_| same_net),
+        training: old.training.clone().filter(|_| old.training_done && before == new),
+        training_done: old.training_done && before == new,
+        lambda: old.lambda.clone().filter(|_| same_sweep),
+        distance: old.distance.clone().filter(|_| same_sweep && before.bias == new.bias),
+    }
+}
+
+fn send(sink: &mut EventSink<NtkResults>, results: &NtkResults) {
+    sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
+}
+
+/// Stages of an analysis, for the progress bar.
+const STAGES: u64 = 4;
+
+fn analyse(
+    mut results: NtkResults,
+    control: &RunControl,
+    sink: &mut EventSink<NtkResults>,
+) -> Result<NtkResults, String> {
+    let start = Instant::now();
+    let progress = |sink: &mut EventSink<NtkResults>, stage: u64| {
+        sink.send(RunEvent::Progress { step: stage, metrics: Vec::new(), elapsed_secs: start.elapsed().as_secs_f64() });
+    };
+    sink.send(RunEvent::Started { total_steps: STAGES });
+    let config = results.config.clone();
+    config.validate().map_err(|e| e.to_string())?;
+    let data = match &results.data {
+        Some(data) => Arc::clone(data),
+        None => {
+            let data = Arc::new(config.data.load(config.seed).map_err(|e| e.to_string())?);
+            if data.points.n > APP_MAX_POINTS {
+                return Err(format!(
+                    "{} points; the lab takes up to {APP_MAX_POINTS} (the command line `sparsefield ntk` takes more)",
+                    data.points.n
+                ));
+            }
+            results.data = Some(Arc::clone(&data));
+            data
+        }
+    };
+    let spectrum = match &results.spectrum {
+        Some(spectrum) => Arc::clone(spectrum),
+        None => {
+            let spectrum = Arc::new(analysis::spectrum(&config, &data).map_err(|e| e.to_string())?);
+            results.spectrum = Some(Arc::clone(&spectrum));
+            send(sink, &results);
+            spectrum
+        }
+    };
+    progress(sink, 1);
+    if !results.training_done {
+        let mut partial = Training {
+            chosen: TrainRun { points: Vec::new(), learning_rate: 0.0, lambda_min: 0.0, cancelled: false },
+            dense: None,
+        };
+        let mut throttle = Throttle::new(0.15);
+        let run = analysis::training(&config, &data, &spectrum, control, &mut |which, point| {
+            match which {
+                Which::Chosen => partial.chosen.points.push(*point),
+                Which::Dense => partial
+                    .dense
+                    .get_or_insert_with(|| TrainRun { points: Vec::new(), ..partial.chosen.clone() })
+                    .points
+                    .push(*point),
+            }
+            if throttle.ready() {
+                results.training = Some(Arc::new(partial.clone()));
+                send(sink, &results);
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        let Some(training) = run else { return Err("cancelled".into()) };
+        results.training = Some(Arc::new(training));
+        results.training_done = true;
+        send(sink, &results);
+    }
+    progress(sink, 2);
+    if results.lambda.is_none() {
+        let lambda = lambda_min_vs_bias(
+            &data.points,
+            &DEFAULT_BIASES,
+            &DEFAULT_WIDTHS,
+            config.prune,
+            config.seed,
+            control,
+            &mut |_, _| {},
+        )
+        .map_err(|e| e.to_string())?
+        .ok_or("cancelled")?;
+        results.lambda = Some(Arc::new(lambda));
+        send(sink, &results);
+    }
+    progress(sink, 3);
+    if results.distance.is_none() {
+        let distance = distance_vs_width(
+            &data.points,
+            config.bias,
+            &DISTANCE_WIDTHS,
+            config.prune,
+            config.seed,
+            control,
+            &mut |_, _| {},
+        )
+        .map_err(|e| e.to_string())?
+        .ok_or("cancelled")?;
+        results.distance = Some(Arc::new(distance));
+    }
+    progress(sink, STAGES);
+    Ok(results)
+}
+
+#[derive(Default)]
+pub struct NtkLab {
+    job: Option<Job<NtkResults, NtkResults>>,
+    /// Replaced analyses still winding down (dropping a job waits for its thread).
+    retired: Vec<Job<NtkResults, NtkResults>>,
+    /// The settings of the analysis in flight or last finished.
+    started: Option<NtkConfig>,
+    /// What is shown: the newest results (possibly of older settings while new ones compute).
+    results: NtkResults,
+    /// An analysis that failed is not retried until the settings change.
+    failed: Option<NtkConfig>,
+    problem: Option<String>,
+    analyses_started: u64,
+    /// The Gram image and the spectrum it shows.
+    gram_texture: Option<(egui::TextureHandle, Arc<Spectrum>)>,
+}
+
+impl NtkLab {
+    pub fn is_running(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn results(&self) -> &NtkResults {
+        &self.results
+    }
+
+    pub fn analyses_started(&self) -> u64 {
+        self.analyses_started
+    }
+
+    fn start(&mut self, config: &NtkConfig, waker: &Waker) -> Result<(), String> {
+        if let Some(old) = self.job.take() {
+            old.cancel();
+            self.retired.push(old);
+        }
+        self.started = Some(config.clone());
+        config.validate().map_err(|e| e.to_string())?;
+        let seed = reusable(&self.results, config);
+        let job = Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+            .map_err(|e| format!("cannot start the analysis: {e}"))?;
+        self.job = Some(job);
+        self.analyses_started += 1;
+        Ok(())
+    }
+
+    /// Collects updates; restarts the analysis when `active` and the settings changed.
+    pub fn poll(&mut self, ctx: &egui::Context, config: &NtkConfig, active: bool, waker: &Waker) -> Notes {
+        let mut notes = Notes::new();
+        self.retired.retain_mut(|job| {
+            let _ = job.poll();
+            !job.is_finished()
+        });
+        if let Some(job) = &mut self.job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Snapshot(results) => self.results = results.as_ref().clone(),
+                    JobUpdate::Finished(Ok(results)) => {
+                        self.results = results;
+                        self.problem = None;
+                    }
+                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {}
+                    JobUpdate::Finished(Err(message)) => {
+                        self.failed.clone_from(&self.started);
+                        notes.push((Level::Error, format!("The NTK analysis failed: {message}")));
+                        self.problem = Some(message);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.job.as_ref().is_some_and(Job::is_finished) {
+            self.job = None;
+        }
+        if active
+            && self.started.as_ref() != Some(config)
+            && self.failed.as_ref() != Some(config)
+            && let Err(message) = self.start(config, waker)
+        {
+            self.failed = Some(config.clone());
+            notes.push((Level::Error, message.clone()));
+            self.problem = Some(message);
+        }
+        // The Gram image follows the spectrum shown.
+        if let Some(spectrum) = &self.results.spectrum
+            && self.gram_texture.as_ref().is_none_or(|(_, shown)| !Arc::ptr_eq(shown, spectrum))
+        {
+            let max_side = ctx.input(|i| i.max_texture_side).clamp(64, 1024);
+            let image = files::gram_image(&spectrum.gram, spectrum.n, max_side);
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let pixels: Vec<egui::Color32> = image
+                .pixels
+                .chunks_exact(3)
+                .map(|c| {
+                    let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    egui::Color32::from_rgb(byte(c[0]), byte(c[1]), byte(c[2]))
+                })
+                .collect();
+            let colour_image = egui::ColorImage::new([image.width as usize, image.height as usize], pixels);
+            let texture = ctx.load_texture("ntk gram", colour_image, egui::TextureOptions::NEAREST);
+            self.gram_texture = Some((texture, Arc::clone(spectrum)));
+        }
+        notes
+    }
+
+    /// Writes every table and chart shown into `dir`.
+    pub fn export(&self, dir: &Path) -> Result<String, String> {
+        let r = &self.results;
+        if r.spectrum.is_none() {
+            return Err("there is nothing to export yet; wait for the spectrum".into());
+        }
+        let with_gram = r.spectrum.as_ref().is_some_and(|s| s.n <= 2000);
+        let written = files::write_all(
+            dir,
+            r.spectrum.as_deref(),
+            r.lambda.as_deref().map(Vec::as_slice),
+            r.distance.as_deref().map(Vec::as_slice),
+            r.training.as_deref().filter(|_| r.training_done),
+            with_gram,
+        )?;
+        Ok(format!(
+            "Wrote {} files to {}{}.",
+            written.len(),
+            dir.display(),
+            if with_gram { "" } else { " (gram.csv left out above 2000 points; see gram.png)" }
+        ))
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        self.job
+            .iter()
+            .filter(|j| !j.is_finished())
+            .map(|job| JobRow {
+                id: job.id(),
+                name: "NTK analysis",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            })
+            .collect()
+    }
+
+    pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
+        if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        false
+    }
+
+    pub fn panel_state(&self, config: &NtkConfig) -> NtkPanelState<'_> {
+        NtkPanelState {
+            running: self.is_running(),
+            progress: self.job.as_ref().map(|j| j.status().fraction()),
+            results: &self.results,
+            current: &self.results.config == config,
+            problem: self.problem.as_deref(),
+            gram_texture: self.gram_texture.as_ref().map(|(t, _)| t),
+        }
+    }
+}
