@@ -422,6 +422,10 @@ impl SparseFieldApp {
                 }
             }
             Command::NtkExport(path) => self.ntk.export(&path).map(Some),
+            Command::NtkResume => {
+                self.ntk.resume();
+                Ok(None)
+            }
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -809,7 +813,7 @@ impl eframe::App for SparseFieldApp {
             }
             LabId::Ntk => {
                 let state = self.ntk.panel_state(&self.settings.ntk.config());
-                ntk_main_ui(ui, &mut self.settings.ntk, &state);
+                ntk_main_ui(ui, &mut self.settings.ntk, &state, &mut commands);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

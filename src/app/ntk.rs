@@ -169,6 +169,8 @@ pub struct NtkLab {
     /// An analysis that failed is not retried until the settings change.
     failed: Option<NtkConfig>,
     problem: Option<String>,
+    /// The analysis of the current settings was cancelled before it finished.
+    cancelled: bool,
     analyses_started: u64,
     /// The Gram image and the spectrum it shows.
     gram_texture: Option<(egui::TextureHandle, Arc<Spectrum>)>,
@@ -193,6 +195,7 @@ impl NtkLab {
             self.retired.push(old);
         }
         self.started = Some(config.clone());
+        self.cancelled = false;
         config.validate().map_err(|e| e.to_string())?;
         let seed = reusable(&self.results, config);
         let job = Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
@@ -217,7 +220,10 @@ impl NtkLab {
                         self.results = results;
                         self.problem = None;
                     }
-                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {}
+                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {
+                        self.cancelled = true;
+                        notes.push((Level::Warning, "NTK analysis cancelled; Resume finishes it.".into()));
+                    }
                     JobUpdate::Finished(Err(message)) => {
                         self.failed.clone_from(&self.started);
                         notes.push((Level::Error, format!("The NTK analysis failed: {message}")));
@@ -259,6 +265,12 @@ impl NtkLab {
             self.gram_texture = Some((texture, Arc::clone(spectrum)));
         }
         notes
+    }
+
+    /// Starts the cancelled analysis of the current settings again (keeping what it finished).
+    pub fn resume(&mut self) {
+        self.started = None;
+        self.failed = None;
     }
 
     /// Writes every table and chart shown into `dir`.
@@ -311,6 +323,7 @@ impl NtkLab {
             progress: self.job.as_ref().map(|j| j.status().fraction()),
             results: &self.results,
             current: &self.results.config == config,
+            cancelled: self.cancelled && !self.is_running(),
             problem: self.problem.as_deref(),
             gram_texture: self.gram_texture.as_ref().map(|(t, _)| t),
         }

@@ -179,6 +179,8 @@ pub enum Command {
     /// Run INSP-ConvNet against the pixel CNN on the built-in digits.
     EditClassify,
     NtkResetSettings,
+    /// Finish the cancelled NTK analysis.
+    NtkResume,
     /// Use the points of this CSV file in the NTK lab.
     NtkLoadCsv(PathBuf),
     /// Write every NTK table and chart into this folder.

@@ -600,6 +600,22 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
         assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
     }
 
+    // Cancelling keeps what was finished; Resume finishes the rest.
+    harness.state_mut().settings_mut().ntk.steps = 5000;
+    harness.run_steps(2);
+    let job = harness.state().ntk().jobs().first().map(|row| row.id).expect("an analysis for the new steps");
+    harness.state_mut().apply(&ctx, Command::CancelJob(job));
+    step_until(&mut harness, 60, "the cancelled analysis to stop", |app| !app.ntk().is_running());
+    assert!(!harness.state().ntk().results().training_done);
+    assert!(harness.state().ntk().results().spectrum.is_some(), "the spectrum of these settings stays");
+    assert_eq!(harness.state().notifications().last().unwrap().level, Level::Warning);
+    harness.run_steps(2);
+    harness.get_by_label("▶ Resume");
+    harness.state_mut().apply(&ctx, Command::NtkResume);
+    step_until(&mut harness, 120, "the resumed analysis", |app| {
+        finished(app) && app.ntk().results().training.as_ref().is_some_and(|t| t.chosen.points.len() == 5001)
+    });
+
     // A bad CSV is reported and changes nothing; a good one becomes the data.
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "1,2\n3,x\n").unwrap();

@@ -125,6 +125,8 @@ pub struct NtkPanelState<'a> {
     pub results: &'a NtkResults,
     /// The results shown belong to the current settings.
     pub current: bool,
+    /// The analysis was cancelled before it finished.
+    pub cancelled: bool,
     pub problem: Option<&'a str>,
     pub gram_texture: Option<&'a egui::TextureHandle>,
 }
@@ -256,7 +258,12 @@ const WIDTH_COLOURS: [egui::Color32; 3] = [
 ];
 
 /// The central part: the live sliders and the six plots.
-pub fn ntk_main_ui(ui: &mut egui::Ui, settings: &mut NtkSettings, state: &NtkPanelState<'_>) {
+pub fn ntk_main_ui(
+    ui: &mut egui::Ui,
+    settings: &mut NtkSettings,
+    state: &NtkPanelState<'_>,
+    commands: &mut Vec<Command>,
+) {
     let marker_colour = theme::weak_text_colour(ui);
     ui.horizontal_wrapped(|ui| {
         let label = ui.strong("bias B");
@@ -281,6 +288,14 @@ pub fn ntk_main_ui(ui: &mut egui::Ui, settings: &mut NtkSettings, state: &NtkPan
         }
         if let Some(progress) = state.progress {
             ui.add(egui::ProgressBar::new(progress).desired_width(100.0).show_percentage());
+        }
+        if state.cancelled
+            && ui
+                .button("▶ Resume")
+                .on_hover_text("The analysis was cancelled: finish it (what it had finished is kept)")
+                .clicked()
+        {
+            commands.push(Command::NtkResume);
         }
     });
     let r = state.results;
