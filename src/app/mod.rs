@@ -413,6 +413,11 @@ impl SparseFieldApp {
                 // Read once here so that a bad file is reported at once and the current data stay.
                 match crate::compute::ntk::load_points_csv(&path) {
                     Ok(points) => {
+                        if self.settings.ntk.source == SourceKind::Csv && self.settings.ntk.csv.as_ref() == Some(&path)
+                        {
+                            // The same file again: it may have changed on disk.
+                            self.ntk.reload();
+                        }
                         self.settings.ntk.csv = Some(path);
                         self.settings.ntk.source = SourceKind::Csv;
                         self.settings.lab = LabId::Ntk;

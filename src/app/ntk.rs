@@ -57,6 +57,11 @@ fn send(sink: &mut EventSink<NtkResults>, results: &NtkResults) {
     sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
 }
 
+/// Least time between two starts while another analysis is still running.
+const RESTART_INTERVAL: std::time::Duration = std::time::Duration::from_millis(150);
+/// Most replaced analyses left winding down before a new one may start.
+const MAX_RETIRED: usize = 3;
+
 /// Stages of an analysis, for the progress bar.
 const STAGES: u64 = 4;
 
@@ -89,7 +94,8 @@ fn analyse(
     let spectrum = match &results.spectrum {
         Some(spectrum) => Arc::clone(spectrum),
         None => {
-            let spectrum = Arc::new(analysis::spectrum(&config, &data).map_err(|e| e.to_string())?);
+            let spectrum = analysis::spectrum_with(&config, &data, control).map_err(|e| e.to_string())?;
+            let spectrum = Arc::new(spectrum.ok_or("cancelled")?);
             results.spectrum = Some(Arc::clone(&spectrum));
             send(sink, &results);
             spectrum
@@ -172,6 +178,8 @@ pub struct NtkLab {
     /// The analysis of the current settings was cancelled before it finished.
     cancelled: bool,
     analyses_started: u64,
+    /// When the last analysis started (starts are spaced while a slider moves).
+    last_start: Option<Instant>,
     /// The Gram image and the spectrum it shows.
     gram_texture: Option<(egui::TextureHandle, Arc<Spectrum>)>,
 }
@@ -196,13 +204,38 @@ impl NtkLab {
         }
         self.started = Some(config.clone());
         self.cancelled = false;
+        self.last_start = Some(Instant::now());
         config.validate().map_err(|e| e.to_string())?;
         let seed = reusable(&self.results, config);
         let job = Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
             .map_err(|e| format!("cannot start the analysis: {e}"))?;
         self.job = Some(job);
         self.analyses_started += 1;
+        self.failed = None;
+        self.problem = None;
         Ok(())
+    }
+
+    /// Whether a new analysis may start now: at once when none runs, otherwise at most every
+    /// [`RESTART_INTERVAL`] and while few replaced ones are still winding down (a slider being
+    /// dragged changes the settings every frame).
+    fn may_start(&self, ctx: &egui::Context) -> bool {
+        if !self.is_running() && self.retired.is_empty() {
+            return true;
+        }
+        let since = self.last_start.map_or(RESTART_INTERVAL, |t| t.elapsed());
+        if since >= RESTART_INTERVAL && self.retired.len() < MAX_RETIRED {
+            return true;
+        }
+        ctx.request_repaint_after(RESTART_INTERVAL.saturating_sub(since).max(std::time::Duration::from_millis(20)));
+        false
+    }
+
+    /// Reads the data again (a CSV file that changed on disk) and recomputes everything.
+    pub fn reload(&mut self) {
+        self.started = None;
+        self.failed = None;
+        self.results = NtkResults { config: self.results.config.clone(), ..NtkResults::default() };
     }
 
     /// Collects updates; restarts the analysis when `active` and the settings changed.
@@ -239,6 +272,7 @@ impl NtkLab {
         if active
             && self.started.as_ref() != Some(config)
             && self.failed.as_ref() != Some(config)
+            && self.may_start(ctx)
             && let Err(message) = self.start(config, waker)
         {
             self.failed = Some(config.clone());
@@ -288,9 +322,12 @@ impl NtkLab {
             r.training.as_deref().filter(|_| r.training_done),
             with_gram,
         )?;
+        let settings = dir.join("config.json");
+        let json = serde_json::to_string_pretty(&r.config).map_err(|e| e.to_string())?;
+        std::fs::write(&settings, json).map_err(|e| format!("{}: cannot write ({e})", settings.display()))?;
         Ok(format!(
             "Wrote {} files to {}{}.",
-            written.len(),
+            written.len() + 1,
             dir.display(),
             if with_gram { "" } else { " (gram.csv left out above 2000 points; see gram.png)" }
         ))

@@ -6,6 +6,7 @@ use std::time::Instant;
 use clap::Args;
 
 use crate::compute::ntk::kernel::{HiddenLayer, Points, eigenvalues, limit_kernel};
+use crate::compute::ntk::lanczos::extreme_eigenvalues;
 
 /// `benches/numpy_ntk.py` on the development machine (numpy 2.4, OpenBLAS, 2 cores), best of 3.
 const NUMPY_GRAM_MS: f64 = 285.0;
@@ -56,6 +57,16 @@ pub fn bench_ntk(args: &NtkBenchArgs) -> anyhow::Result<()> {
         NUMPY_EIGVALSH_MS / eigen_ms,
         values.first().copied().unwrap_or(f64::NAN),
         values.last().copied().unwrap_or(f64::NAN)
+    );
+    let mut extreme = (Vec::new(), Vec::new());
+    let extreme_ms = best(&mut || {
+        extreme = extreme_eigenvalues(&gram, points.n, 4)?;
+        Ok(())
+    })?;
+    println!(
+        "  4 smallest and 4 largest only (Lanczos, shift-invert): {extreme_ms:.0} ms; λ_min {:.4e} (full: {:.4e})",
+        extreme.0.first().copied().unwrap_or(f64::NAN),
+        values.first().copied().unwrap_or(f64::NAN)
     );
     let start = Instant::now();
     let _ = limit_kernel(&points, 1.0);

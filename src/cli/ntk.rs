@@ -11,6 +11,7 @@ use crate::compute::ntk::analysis::{self, NtkConfig, Which};
 use crate::compute::ntk::data::NtkData;
 use crate::compute::ntk::files;
 use crate::compute::ntk::kernel::{HiddenLayer, eigenvalues, limit_kernel};
+use crate::compute::ntk::lanczos::extreme_eigenvalues;
 use crate::compute::ntk::sweep::{DEFAULT_WIDTHS, DISTANCE_WIDTHS, distance_vs_width, lambda_min_vs_bias};
 
 #[derive(Debug, Subcommand)]
@@ -30,19 +31,19 @@ pub enum NtkCommand {
 #[derive(Debug, Args)]
 pub struct DataArgs {
     /// Points as CSV, one per row (rows are scaled to unit length).
-    #[arg(long, conflicts_with_all = ["clusters", "digits"])]
+    #[arg(long, conflicts_with_all = ["clusters", "digits", "n", "d"])]
     pub data: Option<PathBuf>,
     /// Random points: how many.
     #[arg(long, default_value_t = 500)]
     pub n: usize,
     /// Random points: dimension.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, conflicts_with = "digits")]
     pub d: usize,
     /// Clustered points: this many centres, each point at --spread degrees from its centre.
     #[arg(long, conflicts_with = "digits")]
     pub clusters: Option<usize>,
     /// Clustered points: angle between a point and its centre, in degrees.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, requires = "clusters")]
     pub spread: f64,
     /// The first --n built-in 8×8 digits, centred and put on the sphere (64 dimensions).
     #[arg(long)]
@@ -76,12 +77,15 @@ pub struct SpectrumArgs {
     /// Fraction of hidden weights pruned at random.
     #[arg(long, default_value_t = 0.0)]
     pub prune: f64,
-    /// The m → ∞ kernel (⟨x,x'⟩+1)·P(Z₁ > B, Z₂ > B) instead of the empirical one.
-    #[arg(long)]
+    /// The m → ∞ kernel (⟨x,x'⟩+1)·P(Z₁ > B, Z₂ > B) of the unpruned net instead of the empirical one.
+    #[arg(long, conflicts_with = "prune")]
     pub limit: bool,
     /// Also write the Gram matrix as gram.csv.
     #[arg(long)]
     pub gram: bool,
+    /// Only the K smallest and K largest eigenvalues (Lanczos; much faster for large n).
+    #[arg(long, value_name = "K")]
+    pub extreme: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output folder (created if missing).
@@ -105,7 +109,7 @@ pub struct TrainArgs {
     /// Gradient-descent steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
-    /// Step size η as a multiple of 1/λ_max of the network's Gram matrix at initialization.
+    /// Step size η as a multiple of 1/λ_max of the network's Gram matrix at initialization, in (0, 2).
     #[arg(long, default_value_t = 1.0)]
     pub step_scale: f64,
     /// Do not train the dense network (B = 0, nothing pruned) for comparison.
@@ -154,16 +158,32 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
     if !(1..=1_000_000).contains(&args.width) {
         anyhow::bail!("--width must be 1 to 1000000, got {}", args.width);
     }
+    if !args.limit {
+        crate::compute::ntk::analysis::check_size(points.n, args.width)?;
+    }
     super::prepare_output_dir(&args.out)?;
     let start = std::time::Instant::now();
-    let layer = HiddenLayer::new(args.width, points.d, args.bias, args.prune, args.seed)?;
+    let layer = HiddenLayer::new(if args.limit { 1 } else { args.width }, points.d, args.bias, args.prune, args.seed)?;
     let gram = if args.limit { limit_kernel(&points, args.bias) } else { layer.empirical_kernel(&points)? };
     let gram_seconds = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
-    let values = eigenvalues(&gram, points.n)?;
+    let n = points.n;
+    // (rank in ascending order, eigenvalue)
+    let ranked: Vec<(usize, f64)> = match args.extreme {
+        Some(count) => {
+            let (smallest, largest) = extreme_eigenvalues(&gram, n, count)?;
+            let mut ranked: Vec<(usize, f64)> = smallest.into_iter().enumerate().collect();
+            let first_large = n - largest.len();
+            ranked.extend(largest.into_iter().rev().enumerate().map(|(k, v)| (first_large + k, v)));
+            ranked.dedup_by_key(|(k, _)| *k);
+            ranked
+        }
+        None => eigenvalues(&gram, n)?.into_iter().enumerate().collect(),
+    };
+    let values: Vec<f64> = ranked.iter().map(|(_, v)| *v).collect();
     let eigen_seconds = start.elapsed().as_secs_f64();
     let mut csv = String::from("index,eigenvalue\n");
-    for (k, v) in values.iter().enumerate() {
+    for (k, v) in &ranked {
         let _ = writeln!(csv, "{k},{v}");
     }
     let write = |name: &str, text: &str| {
@@ -193,6 +213,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
         "lambda_min": lambda_min,
         "lambda_max": lambda_max,
         "active_fraction": active,
+        "extreme": args.extreme,
         "gram_seconds": gram_seconds,
         "eigen_seconds": eigen_seconds,
     });
@@ -291,6 +312,9 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         anyhow::bail!("--prune must be in [0, 1), got {}", args.prune);
     }
     let points = args.data.source().load(args.seed)?.points;
+    for &width in args.width.iter().chain(&args.distance_width) {
+        crate::compute::ntk::analysis::check_size(points.n, width)?;
+    }
     super::prepare_output_dir(&args.out)?;
     let control = RunControl::new();
     let total = args.bias.len() * (args.width.len() + 1 + args.distance_width.len());

@@ -211,3 +211,43 @@ fn results_are_written_as_csv_and_png() {
     assert_eq!((image.width, image.height), (8, 8));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn lanczos_finds_the_extreme_eigenvalues_of_the_full_decomposition() {
+    use sparsefield::compute::ntk::lanczos::extreme_eigenvalues;
+    // A well-spread and a nearly singular Gram matrix (points 0.2° from their centres).
+    for data in [NtkData::Random { n: 400, d: 8 }, NtkData::Clustered { n: 300, d: 6, clusters: 30, spread_deg: 0.2 }] {
+        let points = data.load(5).unwrap().points;
+        let n = points.n;
+        let gram = HiddenLayer::new(512, points.d, 0.5, 0.0, 2).unwrap().empirical_kernel(&points).unwrap();
+        let all = eigenvalues(&gram, n).unwrap();
+        let (smallest, largest) = extreme_eigenvalues(&gram, n, 4).unwrap();
+        let top = all[n - 1];
+        for k in 0..4 {
+            assert!((largest[k] - all[n - 1 - k]).abs() < 1e-9 * top, "{data:?}: largest {k}");
+            assert!(
+                (smallest[k] - all[k]).abs() < 1e-10 * top,
+                "{data:?}: smallest {k}: {} vs {}",
+                smallest[k],
+                all[k]
+            );
+        }
+    }
+    assert!(extreme_eigenvalues(&[1.0, 2.0], 2, 1).is_err());
+}
+
+#[test]
+fn the_network_draws_other_random_numbers_than_the_points_of_the_same_seed() {
+    for data in
+        [NtkData::Random { n: 400, d: 10 }, NtkData::Clustered { n: 400, d: 10, clusters: 400, spread_deg: 0.0 }]
+    {
+        let points = data.load(3).unwrap().points;
+        let layer = HiddenLayer::new(400, 10, 0.0, 0.0, 3).unwrap();
+        // ⟨w_r, x_r⟩ ~ N(0, 1) for independent draws; had w_r reused x_r's normals it would be ‖w_r‖ ≈ √10.
+        let mean = (0..400)
+            .map(|r| (0..10).map(|k| layer.weights[r * 10 + k] * points.values[r * 10 + k]).sum::<f64>())
+            .sum::<f64>()
+            / 400.0;
+        assert!(mean.abs() < 0.25, "{data:?}: mean ⟨w_r, x_r⟩ = {mean}");
+    }
+}

@@ -567,6 +567,10 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     harness.run_steps(3);
     harness.get_by_label_contains("B = 0.00, m = 256, p = 0.00: λ_min");
     harness.get_by_label("Eigenvalues, largest first (log₁₀)");
+    // Every glyph of the help text exists in the fonts (a missing one panics when drawn).
+    harness.get_by_label("About this lab").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("The neural tangent kernel of the weights and biases");
 
     // One key press on the bias slider: the spectrum is recomputed for the new bias; the sweep
     // over the bias (which does not depend on it) is kept.
@@ -576,7 +580,7 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     harness.run_steps(2);
     let bias = harness.state().settings().ntk.bias;
     assert!((bias - 0.05).abs() < 1e-9, "the slider moved one step: {bias}");
-    assert_eq!(harness.state().ntk().analyses_started(), 2, "moving the slider starts an analysis");
+    step_until(&mut harness, 5, "an analysis for the moved slider", |app| app.ntk().analyses_started() == 2);
     step_until(&mut harness, 120, "the analysis at the new bias", |app| {
         finished(app) && (app.ntk().results().config.bias - 0.05).abs() < 1e-9
     });
@@ -602,7 +606,7 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
 
     // Cancelling keeps what was finished; Resume finishes the rest.
     harness.state_mut().settings_mut().ntk.steps = 5000;
-    harness.run_steps(2);
+    step_until(&mut harness, 30, "training with the new steps", |app| app.ntk().results().config.steps == 5000);
     let job = harness.state().ntk().jobs().first().map(|row| row.id).expect("an analysis for the new steps");
     harness.state_mut().apply(&ctx, Command::CancelJob(job));
     step_until(&mut harness, 60, "the cancelled analysis to stop", |app| !app.ntk().is_running());

@@ -60,13 +60,19 @@ impl NtkConfig {
                 self.bias, self.prune
             )));
         }
-        if self.steps > 1_000_000 || !(self.step_scale > 0.0 && self.step_scale <= 4.0) {
+        if self.steps > 1_000_000 || !(self.step_scale > 0.0 && self.step_scale < 2.0) {
             return Err(NtkError::Config(format!(
-                "steps must be at most 1000000 and the step scale in (0, 4] (got {} and {})",
+                "steps must be at most 1000000 and the step scale in (0, 2), where gradient descent on the \
+                 linearized network converges (got {} and {})",
                 self.steps, self.step_scale
             )));
         }
         Ok(())
+    }
+
+    /// Refuses sizes whose buffers (n × m activations, n × n Gram) would not fit in memory.
+    pub fn check_size(&self, n: usize) -> Result<(), NtkError> {
+        check_size(n, self.width)
     }
 
     /// The settings that change the points.
@@ -78,6 +84,20 @@ impl NtkConfig {
     pub fn layer(&self, dim: usize) -> Result<HiddenLayer, NtkError> {
         HiddenLayer::new(self.width, dim, self.bias, self.prune, self.seed)
     }
+}
+
+/// Most entries of the `n × m` activation buffers (8 bytes each).
+pub const MAX_ACTIVATIONS: usize = 1 << 30;
+
+/// Refuses `n` points with width `m` when the `n × m` activations would not fit in memory.
+pub fn check_size(n: usize, width: usize) -> Result<(), NtkError> {
+    if n.saturating_mul(width) > MAX_ACTIVATIONS {
+        return Err(NtkError::Config(format!(
+            "{n} points × width {width} needs {} GB for the activations alone; use fewer points or a smaller width",
+            n.saturating_mul(width) / (1 << 27)
+        )));
+    }
+    Ok(())
 }
 
 /// The network's Gram matrix and spectrum beside the limit's.
@@ -113,19 +133,35 @@ impl Spectrum {
 
 /// The spectrum of `config`'s network on `data`.
 pub fn spectrum(config: &NtkConfig, data: &Dataset) -> Result<Spectrum, NtkError> {
+    spectrum_with(config, data, &RunControl::new())?.ok_or(NtkError::Config("cancelled".into()))
+}
+
+/// [`spectrum`], checking `control` between its stages; `None` when cancelled.
+pub fn spectrum_with(config: &NtkConfig, data: &Dataset, control: &RunControl) -> Result<Option<Spectrum>, NtkError> {
     config.validate()?;
+    config.check_size(data.points.n)?;
     let start = std::time::Instant::now();
     let points = &data.points;
     let layer = config.layer(points.d)?;
     let gram = layer.empirical_kernel(points)?;
+    if !control.checkpoint() {
+        return Ok(None);
+    }
     let values = eigenvalues(&gram, points.n)?;
-    let limit_eigenvalues = eigenvalues(&limit_kernel(points, config.bias), points.n)?;
+    if !control.checkpoint() {
+        return Ok(None);
+    }
+    let limit = limit_kernel(points, config.bias);
+    if !control.checkpoint() {
+        return Ok(None);
+    }
+    let limit_eigenvalues = eigenvalues(&limit, points.n)?;
     let mut biases: Vec<f64> = (0..=32).map(|k| f64::from(k) * MAX_BIAS / 32.0).collect();
     biases.extend(DEFAULT_BIASES);
     biases.push(config.bias);
     biases.sort_by(f64::total_cmp);
     biases.dedup();
-    Ok(Spectrum {
+    Ok(Some(Spectrum {
         n: points.n,
         active_fraction: layer.active_fraction(points),
         active_curve: active_vs_bias(&layer, points, &biases),
@@ -133,7 +169,7 @@ pub fn spectrum(config: &NtkConfig, data: &Dataset) -> Result<Spectrum, NtkError
         eigenvalues: values,
         limit_eigenvalues,
         seconds: start.elapsed().as_secs_f64(),
-    })
+    }))
 }
 
 /// Which network a training step belongs to.
@@ -162,6 +198,7 @@ pub fn training(
     on_point: &mut dyn FnMut(Which, &TrainPoint),
 ) -> Result<Option<Training>, NtkError> {
     config.validate()?;
+    config.check_size(data.points.n)?;
     let layer = config.layer(data.points.d)?;
     let eta = config.step_scale / spectrum.lambda_max().max(f64::MIN_POSITIVE);
     let chosen = train(&layer, data, &spectrum.gram, spectrum.lambda_min(), eta, config.steps, control, &mut |p| {

@@ -17,6 +17,10 @@ fn line(label: &str, colour: [f32; 3], points: Vec<(f64, f64)>) -> Series {
 
 const GREY: [f32; 3] = [0.45, 0.45, 0.45];
 
+/// The linearized prediction is drawn down to this fraction of the initial loss (it can fall to
+/// round-off, which would squash the other curves).
+pub const LINEAR_FLOOR: f64 = 1e-8;
+
 /// Eigenvalues below this fraction of the largest are round-off (the Gram matrix is singular).
 pub const NUMERICALLY_ZERO: f64 = 1e-12;
 
@@ -205,22 +209,29 @@ pub fn distance_panel(points: &[DistancePoint]) -> Panel {
     }
 }
 
-fn run_series(run: &TrainRun, label: &str, colours: [[f32; 3]; 2]) -> Vec<Series> {
+fn run_series(run: &TrainRun, label: &str, colours: [[f32; 3]; 2], linear: bool) -> Vec<Series> {
     #[allow(clippy::cast_precision_loss)]
     let over = |f: fn(&super::train::TrainPoint) -> f64| -> Vec<(f64, f64)> {
         run.points.iter().map(|p| (p.step as f64, f(p))).collect()
     };
-    vec![
+    let mut series = vec![
         line(&format!("{label} loss"), colours[0], over(|p| p.loss)),
         line(&format!("{label} exp(-eta lmin t) l0"), colours[1], over(|p| p.bound)),
-    ]
+    ];
+    if linear {
+        let floor = run.points.first().map_or(0.0, |p| p.loss * LINEAR_FLOOR);
+        let mut points = over(|p| p.linear);
+        points.retain(|p| p.1 > floor);
+        series.push(line(&format!("{label} linearized"), GREY, points));
+    }
+    series
 }
 
 /// Training loss and its prediction, log scale; the dense network beside the chosen one.
 pub fn training_panel(training: &Training) -> Panel {
-    let mut series = run_series(&training.chosen, "", [PALETTE[0], [0.55, 0.75, 0.9]]);
+    let mut series = run_series(&training.chosen, "", [PALETTE[0], [0.55, 0.75, 0.9]], true);
     if let Some(dense) = &training.dense {
-        series.extend(run_series(dense, "dense", [PALETTE[1], [0.95, 0.6, 0.6]]));
+        series.extend(run_series(dense, "dense", [PALETTE[1], [0.95, 0.6, 0.6]], false));
     }
     for s in &mut series {
         s.label = s.label.trim().to_owned();

@@ -151,6 +151,11 @@ pub fn limit_kernel(points: &Points, bias: f64) -> Vec<f64> {
     kernel
 }
 
+/// ChaCha stream of the network's weights and signs (points use stream 0).
+const NETWORK_STREAM: u64 = 1;
+/// ChaCha stream of the pruning mask.
+const MASK_STREAM: u64 = 2;
+
 /// The hidden layer at initialization: weights `m × d` (zero where pruned), signs, bias `B`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HiddenLayer {
@@ -173,11 +178,15 @@ impl HiddenLayer {
                  (got m = {width}, d = {dim}, p = {prune}, B = {bias})"
             )));
         }
+        // The network's numbers come from their own ChaCha streams: with the stream the points
+        // use, the same seed would point the first neurons straight at the first points.
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(NETWORK_STREAM);
         let mut weights: Vec<f64> = (0..width * dim).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
         let signs = (0..width).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect();
         let mask = (prune > 0.0).then(|| {
-            let mut mask_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x3A5C);
+            let mut mask_rng = ChaCha8Rng::seed_from_u64(seed);
+            mask_rng.set_stream(MASK_STREAM);
             (0..width * dim).map(|_| mask_rng.random::<f64>() >= prune).collect::<Vec<bool>>()
         });
         if let Some(mask) = &mask {

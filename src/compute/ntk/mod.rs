@@ -12,6 +12,7 @@ pub mod analysis;
 pub mod data;
 pub mod files;
 pub mod kernel;
+pub mod lanczos;
 pub mod sweep;
 pub mod train;
 

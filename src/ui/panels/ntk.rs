@@ -12,7 +12,7 @@ use super::super::{Command, FileRequest, theme};
 use crate::app::ntk::NtkResults;
 use crate::compute::ntk::analysis::{MAX_BIAS, NtkConfig};
 use crate::compute::ntk::data::{DIGITS, NtkData};
-use crate::compute::ntk::files::NUMERICALLY_ZERO;
+use crate::compute::ntk::files::{LINEAR_FLOOR, NUMERICALLY_ZERO};
 use crate::compute::ntk::train::TrainRun;
 use crate::ui::widgets::log10_axis_label;
 
@@ -131,10 +131,10 @@ pub struct NtkPanelState<'a> {
     pub gram_texture: Option<&'a egui::TextureHandle>,
 }
 
-const HELP: &str = "f(x) = (1/√m) Σᵣ aᵣ ReLU(⟨wᵣ, x⟩ − bᵣ) with wᵣ ~ N(0, I), aᵣ = ±1 fixed and every bias starting at \
-B; inputs on the unit sphere. A neuron fires on x only when ⟨wᵣ, x⟩ > B, so a large B makes the activations \
+const HELP: &str = "f(x) = (1/√m) Σ_r a_r ReLU(⟨w_r, x⟩ − b_r) with w_r ~ N(0, I), a_r = ±1 fixed and every bias starting at \
+B; inputs on the unit sphere. A neuron fires on x only when ⟨w_r, x⟩ > B, so a large B makes the activations \
 sparse: a fraction 1 − Φ(B) of them.\n\n\
-The neural tangent kernel of the weights and biases is K_m(x, x') = (1/m) Σᵣ (⟨x, x'⟩ + 1)·1[⟨wᵣ, x⟩ > B]·1[⟨wᵣ, x'⟩ > B]; \
+The neural tangent kernel of the weights and biases is K_m(x, x') = (1/m) Σ_r (⟨x, x'⟩ + 1)·1[⟨w_r, x⟩ > B]·1[⟨w_r, x'⟩ > B]; \
 as m → ∞ it becomes (⟨x, x'⟩ + 1)·P(Z₁ > B, Z₂ > B) with Z₁, Z₂ standard normals of correlation ⟨x, x'⟩.\n\n\
 Gradient descent on ½‖f − y‖² with step η shrinks the loss at least like exp(−η λ_min t)·L(0) while the kernel stays \
 near its initial value (wide networks); the dashed lines are that prediction. The step is a multiple of 1/λ_max, so \
@@ -235,12 +235,22 @@ fn log_points(points: impl Iterator<Item = [f64; 2]>) -> PlotPoints<'static> {
     points.filter(|p| p[1] > 0.0 && p[1].is_finite()).map(|[x, y]| [x, y.log10()]).collect()
 }
 
-fn training_lines(plot: &mut egui_plot::PlotUi<'_>, run: &TrainRun, name: &str, colour: egui::Color32) {
+fn training_lines(plot: &mut egui_plot::PlotUi<'_>, run: &TrainRun, name: &str, colour: egui::Color32, linear: bool) {
     #[allow(clippy::cast_precision_loss)]
     let loss = log_points(run.points.iter().map(|p| [p.step as f64, p.loss]));
     #[allow(clippy::cast_precision_loss)]
     let bound = log_points(run.points.iter().map(|p| [p.step as f64, p.bound]));
     plot.line(Line::new(format!("{name} loss"), loss).color(colour));
+    if linear {
+        let floor = run.points.first().map_or(0.0, |p| p.loss * LINEAR_FLOOR);
+        #[allow(clippy::cast_precision_loss)]
+        let linearized = log_points(run.points.iter().filter(|p| p.linear > floor).map(|p| [p.step as f64, p.linear]));
+        plot.line(
+            Line::new(format!("{name} linearized (I − ηK)^t r₀"), linearized)
+                .color(colour.gamma_multiply(0.6))
+                .style(LineStyle::dotted_dense()),
+        );
+    }
     plot.line(
         Line::new(format!("{name} exp(−ηλ_min t)·L(0)"), bound)
             .color(colour.gamma_multiply(0.7))
@@ -342,7 +352,7 @@ pub fn ntk_main_ui(
             spectrum_plot(ui, r, width, height);
         });
         ui.vertical(|ui| {
-            ui.label("Training loss (log₁₀); dashed: exp(−ηλ_min t)·L(0)");
+            ui.label("Training loss (log₁₀); dashed: exp(−ηλ_min t)·L(0); dotted: linearized");
             Plot::new("ntk training")
                 .width(width)
                 .height(height)
@@ -351,9 +361,9 @@ pub fn ntk_main_ui(
                 .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
                 .show(ui, |plot| {
                     if let Some(training) = &r.training {
-                        training_lines(plot, &training.chosen, "this net", CHOSEN);
+                        training_lines(plot, &training.chosen, "this net", CHOSEN, true);
                         if let Some(dense) = &training.dense {
-                            training_lines(plot, dense, "dense", DENSE);
+                            training_lines(plot, dense, "dense", DENSE, false);
                         }
                     }
                 });
