@@ -140,6 +140,65 @@ fn eigenvalues_of_a_gram_matrix_check_out() {
         assert!(quotient >= values[0] - 1e-12 && quotient <= values[n - 1] + 1e-12);
     }
     assert!(eigenvalues(&kernel[1..], n).is_err());
+
+    // Against cyclic Jacobi rotations, which also give the eigenvectors: K v = λ v for each pair.
+    let (jacobi_values, vectors) = jacobi(&kernel, n);
+    let mut sorted = jacobi_values.clone();
+    sorted.sort_by(f64::total_cmp);
+    for (a, b) in sorted.iter().zip(&values) {
+        assert!((a - b).abs() < 1e-11 * values[n - 1], "{a} vs {b}");
+    }
+    for (k, &lambda) in jacobi_values.iter().enumerate() {
+        let v: Vec<f64> = (0..n).map(|i| vectors[i * n + k]).collect();
+        for i in 0..n {
+            let kv: f64 = (0..n).map(|j| kernel[i * n + j] * v[j]).sum();
+            assert!((kv - lambda * v[i]).abs() < 1e-11 * values[n - 1], "K v = λ v for λ = {lambda}");
+        }
+    }
+}
+
+/// Eigenvalues (unsorted) and eigenvectors (columns of an `n × n` row-major matrix) of a
+/// symmetric matrix by cyclic Jacobi rotations.
+fn jacobi(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = matrix.to_vec();
+    let mut v: Vec<f64> = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
+    for _sweep in 0..50 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j].powi(2))
+            .sum();
+        if off < 1e-26 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+                for k in 0..n {
+                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
 }
 
 #[test]
