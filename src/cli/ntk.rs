@@ -64,20 +64,31 @@ impl DataArgs {
     }
 }
 
+/// The network: bias, width, pruning and seed.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Bias at initialization B.
+    #[arg(long, default_value_t = 0.0)]
+    pub bias: f64,
+    /// Hidden width m.
+    #[arg(long, default_value_t = 1024)]
+    pub width: usize,
+    /// Fraction of hidden weights pruned at random (the mask stays fixed while training).
+    #[arg(long, default_value_t = 0.0)]
+    pub prune: f64,
+    /// Seed of the points, the weights and the mask.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct SpectrumArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Bias at initialization B.
-    #[arg(long, default_value_t = 0.0)]
-    pub bias: f64,
-    /// Hidden width m (ignored with --limit).
-    #[arg(long, default_value_t = 1024)]
-    pub width: usize,
-    /// Fraction of hidden weights pruned at random.
-    #[arg(long, default_value_t = 0.0)]
-    pub prune: f64,
-    /// The m → ∞ kernel (⟨x,x'⟩+1)·P(Z₁ > B, Z₂ > B) of the unpruned net instead of the empirical one.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The m → ∞ kernel (⟨x,x'⟩+1)·P(Z₁ > B, Z₂ > B) of the unpruned net instead of the empirical
+    /// one (--width is then ignored).
     #[arg(long, conflicts_with = "prune")]
     pub limit: bool,
     /// Also write the Gram matrix as gram.csv.
@@ -86,8 +97,6 @@ pub struct SpectrumArgs {
     /// Only the K smallest and K largest eigenvalues (Lanczos; much faster for large n).
     #[arg(long, value_name = "K")]
     pub extreme: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Output folder (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -97,15 +106,8 @@ pub struct SpectrumArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Bias at initialization B.
-    #[arg(long, default_value_t = 0.0)]
-    pub bias: f64,
-    /// Hidden width m.
-    #[arg(long, default_value_t = 1024)]
-    pub width: usize,
-    /// Fraction of hidden weights pruned at random (the mask stays fixed).
-    #[arg(long, default_value_t = 0.0)]
-    pub prune: f64,
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Gradient-descent steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
@@ -115,8 +117,6 @@ pub struct TrainArgs {
     /// Do not train the dense network (B = 0, nothing pruned) for comparison.
     #[arg(long)]
     pub no_dense: bool,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
     /// Output folder (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -154,17 +154,23 @@ pub fn run(command: NtkCommand) -> anyhow::Result<()> {
 }
 
 fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
-    let points = args.data.source().load(args.seed)?.points;
-    if !(1..=1_000_000).contains(&args.width) {
-        anyhow::bail!("--width must be 1 to 1000000, got {}", args.width);
+    let points = args.data.source().load(args.net.seed)?.points;
+    if !(1..=1_000_000).contains(&args.net.width) {
+        anyhow::bail!("--width must be 1 to 1000000, got {}", args.net.width);
     }
     if !args.limit {
-        crate::compute::ntk::analysis::check_size(points.n, args.width)?;
+        crate::compute::ntk::analysis::check_size(points.n, args.net.width)?;
     }
     super::prepare_output_dir(&args.out)?;
     let start = std::time::Instant::now();
-    let layer = HiddenLayer::new(if args.limit { 1 } else { args.width }, points.d, args.bias, args.prune, args.seed)?;
-    let gram = if args.limit { limit_kernel(&points, args.bias) } else { layer.empirical_kernel(&points)? };
+    let layer = HiddenLayer::new(
+        if args.limit { 1 } else { args.net.width },
+        points.d,
+        args.net.bias,
+        args.net.prune,
+        args.net.seed,
+    )?;
+    let gram = if args.limit { limit_kernel(&points, args.net.bias) } else { layer.empirical_kernel(&points)? };
     let gram_seconds = start.elapsed().as_secs_f64();
     let start = std::time::Instant::now();
     let n = points.n;
@@ -201,14 +207,17 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
     }
     let (lambda_min, lambda_max) =
         (values.first().copied().unwrap_or(f64::NAN), values.last().copied().unwrap_or(f64::NAN));
-    let active =
-        if args.limit { crate::compute::ntk::kernel::normal_cdf(-args.bias) } else { layer.active_fraction(&points) };
+    let active = if args.limit {
+        crate::compute::ntk::kernel::normal_cdf(-args.net.bias)
+    } else {
+        layer.active_fraction(&points)
+    };
     let metrics = serde_json::json!({
         "n": points.n,
         "d": points.d,
-        "bias": args.bias,
-        "width": if args.limit { serde_json::Value::Null } else { args.width.into() },
-        "prune": args.prune,
+        "bias": args.net.bias,
+        "width": if args.limit { serde_json::Value::Null } else { args.net.width.into() },
+        "prune": args.net.prune,
         "limit": args.limit,
         "lambda_min": lambda_min,
         "lambda_max": lambda_max,
@@ -222,7 +231,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
         "{} points in {} dimensions, B = {}: λ_min {lambda_min:.4e}, λ_max {lambda_max:.4e}, active {:.1}% (Gram {:.0} ms, eigenvalues {:.0} ms)",
         points.n,
         points.d,
-        args.bias,
+        args.net.bias,
         100.0 * active,
         gram_seconds * 1e3,
         eigen_seconds * 1e3
@@ -234,10 +243,10 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let config = NtkConfig {
         data: args.data.source(),
-        width: args.width,
-        bias: args.bias,
-        prune: args.prune,
-        seed: args.seed,
+        width: args.net.width,
+        bias: args.net.bias,
+        prune: args.net.prune,
+        seed: args.net.seed,
         steps: args.steps,
         step_scale: args.step_scale,
         compare_dense: !args.no_dense,
