@@ -246,7 +246,7 @@ fn training_lines(plot: &mut egui_plot::PlotUi<'_>, run: &TrainRun, name: &str, 
         #[allow(clippy::cast_precision_loss)]
         let linearized = log_points(run.points.iter().filter(|p| p.linear > floor).map(|p| [p.step as f64, p.linear]));
         plot.line(
-            Line::new(format!("{name} linearized (I − ηK)^t r₀"), linearized)
+            Line::new(format!("{name} linearized (kernel frozen)"), linearized)
                 .color(colour.gamma_multiply(0.6))
                 .style(LineStyle::dotted_dense()),
         );
@@ -352,7 +352,7 @@ pub fn ntk_main_ui(
             spectrum_plot(ui, r, width, height);
         });
         ui.vertical(|ui| {
-            ui.label("Training loss (log₁₀); dashed: exp(−ηλ_min t)·L(0); dotted: linearized");
+            ui.label("Training loss (log₁₀) and the kernel's predictions");
             Plot::new("ntk training")
                 .width(width)
                 .height(height)
