@@ -10,6 +10,7 @@ pub fn a_bt(dst: &mut [f64], a: &[f64], b: &[f64], (ra, rb, k): (usize, usize, u
     let bt = MatRef::from_column_major_slice(b, k, rb);
     let dst = MatMut::from_column_major_slice_mut(dst, rb, ra);
     matmul(dst, Accum::Replace, bt.transpose(), at, 1.0, par);
+    after_product(par);
 }
 
 /// `dst = a · b` for row-major `a` (`ra × k`) and `b` (`k × cb`); `dst` is `ra × cb` row-major.
@@ -19,6 +20,7 @@ pub fn a_b(dst: &mut [f64], a: &[f64], b: &[f64], (ra, k, cb): (usize, usize, us
     // dstᵀ (cb × ra) = bᵀ · aᵀ.
     let dst = MatMut::from_column_major_slice_mut(dst, cb, ra);
     matmul(dst, Accum::Replace, bt, at, 1.0, par);
+    after_product(par);
 }
 
 /// Copies the lower triangle of the `n × n` row-major `m` onto its upper triangle.
@@ -37,4 +39,35 @@ pub fn at_b(dst: &mut [f64], a: &[f64], b: &[f64], (k, ra, cb): (usize, usize, u
     let bt = MatRef::from_column_major_slice(b, cb, k);
     let dst = MatMut::from_column_major_slice_mut(dst, cb, ra);
     matmul(dst, Accum::Replace, bt, at.transpose(), 1.0, par);
+    after_product(par);
+}
+
+/// Clears the upper halves of the vector registers (`vzeroupper`) on this thread. Some of the
+/// hand-written matrix kernels underneath faer return with them dirty, and on x86 CPUs with
+/// AVX-512 every later SSE-encoded instruction (libm's `exp`, `erfc`, …) then pays a large
+/// penalty: scalar code after a product ran up to 25 times slower. Call it before long scalar
+/// loops that follow matrix products.
+pub fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx")]
+        fn zero_upper() {
+            core::arch::x86_64::_mm256_zeroupper();
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU supports AVX (checked just above); vzeroupper touches no memory.
+            #[allow(unsafe_code)]
+            unsafe {
+                zero_upper();
+            }
+        }
+    }
+}
+
+/// Clears the vector state on every thread a product may have run on.
+fn after_product(par: Par) {
+    clear_upper_vector_state();
+    if matches!(par, Par::Rayon(_)) {
+        rayon::broadcast(|_| clear_upper_vector_state());
+    }
 }

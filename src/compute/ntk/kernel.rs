@@ -7,6 +7,7 @@ use faer::{Mat, Par, Side};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+use rayon::prelude::*;
 
 use super::NtkError;
 use crate::compute::linalg::{a_bt, mirror_lower};
@@ -141,12 +142,16 @@ impl Points {
 pub fn limit_kernel(points: &Points, bias: f64) -> Vec<f64> {
     let n = points.n;
     let mut kernel = points.inner_products();
-    // The lower triangle, then its mirror (the kernel is symmetric).
-    kernel.chunks_mut(n).enumerate().for_each(|(i, row)| {
-        for rho in row.iter_mut().take(i + 1) {
-            *rho = (*rho + 1.0) * orthant(*rho, bias);
-        }
-    });
+    // The lower triangle, then its mirror (the kernel is symmetric). Rows in parallel, each
+    // worker with clean vector registers (see `clear_upper_vector_state`).
+    kernel.par_chunks_mut(n).enumerate().for_each_init(
+        crate::compute::linalg::clear_upper_vector_state,
+        |(), (i, row)| {
+            for rho in row.iter_mut().take(i + 1) {
+                *rho = (*rho + 1.0) * orthant(*rho, bias);
+            }
+        },
+    );
     mirror_lower(&mut kernel, n);
     kernel
 }
