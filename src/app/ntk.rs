@@ -233,6 +233,11 @@ impl NtkLab {
 
     /// Reads the data again (a CSV file that changed on disk) and recomputes everything.
     pub fn reload(&mut self) {
+        // The analysis in flight read the old file: nothing of it may come back.
+        if let Some(old) = self.job.take() {
+            old.cancel();
+            self.retired.push(old);
+        }
         self.started = None;
         self.failed = None;
         self.results = NtkResults { config: self.results.config.clone(), ..NtkResults::default() };

@@ -95,7 +95,7 @@ pub struct SpectrumArgs {
     #[arg(long)]
     pub gram: bool,
     /// Only the K smallest and K largest eigenvalues (Lanczos; much faster for large n).
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", value_parser = positive)]
     pub extreme: Option<usize>,
     /// Output folder (created if missing).
     #[arg(long)]
@@ -181,6 +181,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
             let mut ranked: Vec<(usize, f64)> = smallest.into_iter().enumerate().collect();
             let first_large = n - largest.len();
             ranked.extend(largest.into_iter().rev().enumerate().map(|(k, v)| (first_large + k, v)));
+            ranked.sort_by_key(|(k, _)| *k);
             ranked.dedup_by_key(|(k, _)| *k);
             ranked
         }
@@ -351,4 +352,13 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     }
     println!("wrote {} files to {}", written.len(), args.out.display());
     Ok(())
+}
+
+/// A whole number of at least 1.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(k) => Ok(k),
+        Err(e) => Err(e.to_string()),
+    }
 }

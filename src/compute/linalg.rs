@@ -64,10 +64,8 @@ pub fn clear_upper_vector_state() {
     }
 }
 
-/// Clears the vector state on every thread a product may have run on.
-fn after_product(par: Par) {
+/// Clears the vector state on the calling thread after a product (rayon workers that ran part
+/// of it clear theirs where it matters, e.g. with `for_each_init`).
+fn after_product(_par: Par) {
     clear_upper_vector_state();
-    if matches!(par, Par::Rayon(_)) {
-        rayon::broadcast(|_| clear_upper_vector_state());
-    }
 }

@@ -251,3 +251,19 @@ fn the_network_draws_other_random_numbers_than_the_points_of_the_same_seed() {
         assert!(mean.abs() < 0.25, "{data:?}: mean ⟨w_r, x_r⟩ = {mean}");
     }
 }
+
+#[test]
+fn extreme_eigenvalues_of_a_singular_or_zero_gram_match_the_full_decomposition() {
+    use sparsefield::compute::ntk::lanczos::extreme_eigenvalues;
+    // Rank at most m (d + 1) = 64 < n: the eigenvalue 0 many times over.
+    let points = NtkData::Random { n: 300, d: 3 }.load(1).unwrap().points;
+    let gram = HiddenLayer::new(16, 3, 0.0, 0.0, 4).unwrap().empirical_kernel(&points).unwrap();
+    let all = eigenvalues(&gram, 300).unwrap();
+    let (smallest, largest) = extreme_eigenvalues(&gram, 300, 5).unwrap();
+    assert_eq!(smallest, all[..5].to_vec());
+    assert!((largest[0] - all[299]).abs() < 1e-9 * all[299]);
+    // No neuron ever fires: the zero matrix.
+    let zero = vec![0.0; 250 * 250];
+    let (smallest, largest) = extreme_eigenvalues(&zero, 250, 3).unwrap();
+    assert!(smallest.iter().chain(&largest).all(|v| *v == 0.0));
+}

@@ -19,13 +19,25 @@ const FULL_BELOW: usize = 200;
 /// Ritz pairs count as converged when their residual is below this fraction of the largest
 /// Ritz value.
 const TOLERANCE: f64 = 1e-11;
+/// A smallest eigenvalue below this fraction of the largest counts as zero (singular matrix).
+const SINGULAR: f64 = 1e-8;
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// The `count` largest eigenvalues of the symmetric operator `apply` on ℝⁿ, descending.
-fn lanczos_top(n: usize, count: usize, apply: &mut dyn FnMut(&[f64], &mut [f64])) -> Result<Vec<f64>, NtkError> {
+/// Most Lanczos steps before giving up on convergence (the full decomposition is used then).
+fn max_steps(n: usize, count: usize) -> usize {
+    (30 * count).max(300).min(n)
+}
+
+/// The `count` largest eigenvalues of the symmetric operator `apply` on ℝⁿ, descending; `None`
+/// when they did not converge within [`max_steps`].
+fn lanczos_top(
+    n: usize,
+    count: usize,
+    apply: &mut dyn FnMut(&[f64], &mut [f64]),
+) -> Result<Option<Vec<f64>>, NtkError> {
     let mut rng = ChaCha8Rng::seed_from_u64(0x001A_2C05);
     let mut v: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
     let norm = dot(&v, &v).sqrt();
@@ -48,7 +60,8 @@ fn lanczos_top(n: usize, count: usize, apply: &mut dyn FnMut(&[f64], &mut [f64])
         let b = dot(&w, &w).sqrt();
         let size = alpha.len();
         let exhausted = size == n || b <= f64::EPSILON * a.abs().max(beta.iter().copied().fold(0.0, f64::max));
-        if exhausted || size >= count && (size % 8 == 0 || size == count) {
+        let last = size >= max_steps(n, count);
+        if exhausted || last || size >= count && (size % 8 == 0 || size == count) {
             // Ritz values of the tridiagonal T and their residuals β·|last component|.
             let t = Mat::<f64>::from_fn(size, size, |r, c| match r.abs_diff(c) {
                 0 => alpha[r],
@@ -62,8 +75,11 @@ fn lanczos_top(n: usize, count: usize, apply: &mut dyn FnMut(&[f64], &mut [f64])
                 let i = size - 1 - k;
                 b * vectors[(size - 1, i)].abs() <= TOLERANCE * scale
             });
-            if exhausted || converged {
-                return Ok((0..count.min(size)).map(|k| values[size - 1 - k]).collect());
+            if (exhausted || converged) && size >= count {
+                return Ok(Some((0..count).map(|k| values[size - 1 - k]).collect()));
+            }
+            if exhausted || last {
+                return Ok(None);
             }
         }
         beta.push(b);
@@ -78,15 +94,22 @@ pub fn extreme_eigenvalues(k: &[f64], n: usize, count: usize) -> Result<(Vec<f64
         return Err(NtkError::Config(format!("{} values do not make a {n} × {n} matrix", k.len())));
     }
     let count = count.clamp(1, n);
-    if n < FULL_BELOW || 4 * count >= n {
+    let full = || -> Result<(Vec<f64>, Vec<f64>), NtkError> {
         let all = eigenvalues(k, n)?;
-        return Ok((all[..count].to_vec(), all.iter().rev().take(count).copied().collect()));
+        Ok((all[..count].to_vec(), all.iter().rev().take(count).copied().collect()))
+    };
+    if n < FULL_BELOW || 4 * count >= n {
+        return full();
     }
     let mut product = |x: &[f64], y: &mut [f64]| {
         y.par_iter_mut().enumerate().for_each(|(i, out)| *out = dot(&k[i * n..(i + 1) * n], x));
     };
-    let largest = lanczos_top(n, count, &mut product)?;
-    let top = largest[0].max(f64::MIN_POSITIVE);
+    let Some(largest) = lanczos_top(n, count, &mut product)? else { return full() };
+    if largest[0] <= 0.0 {
+        // No neuron fires anywhere: the matrix is zero.
+        return full();
+    }
+    let top = largest[0];
     // Shift-invert about −δ: (K + δI)⁻¹ has eigenvalues 1/(λ + δ), largest for the smallest λ.
     // δ keeps the factorization alive when K is singular to round-off.
     let mut shift = 1e-10 * top;
@@ -108,7 +131,12 @@ pub fn extreme_eigenvalues(k: &[f64], n: usize, count: usize) -> Result<(Vec<f64
         llt.solve_in_place(column.as_mut());
         y.iter_mut().enumerate().for_each(|(i, v)| *v = column[(i, 0)]);
     };
-    let inverted = lanczos_top(n, count, &mut solve)?;
-    let smallest = inverted.iter().map(|mu| 1.0 / mu - shift).collect();
+    let Some(inverted) = lanczos_top(n, count, &mut solve)? else { return full() };
+    let smallest: Vec<f64> = inverted.iter().map(|mu| 1.0 / mu - shift).collect();
+    // A numerically singular matrix has its zero eigenvalue many times over, and one Lanczos
+    // vector finds each distinct value only once: count them with the full decomposition.
+    if smallest[0] < SINGULAR * top {
+        return full();
+    }
     Ok((smallest, largest))
 }
