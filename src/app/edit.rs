@@ -904,32 +904,23 @@ pub fn evaluate(
     })
 }
 
-fn texture(ctx: &egui::Context, name: &str, image: &ImageData) -> egui::TextureHandle {
-    let size = [image.width as usize, image.height as usize];
-    ctx.load_texture(
-        name,
-        egui::ColorImage::from_rgba_unmultiplied(size, &image.to_rgba8()),
-        egui::TextureOptions::NEAREST,
-    )
-}
-
 fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditViewImage> {
     let score = |image: &ImageData| evaluated.reference.as_ref().map(|r| metrics::psnr_db(image, r));
     let mut views = vec![
         EditViewImage {
             title: "Input INR".into(),
             psnr_db: score(&evaluated.decoded),
-            texture: texture(ctx, "edit input", &evaluated.decoded),
+            texture: super::image_texture(ctx, "edit input", &evaluated.decoded),
         },
         EditViewImage {
             title: if evaluated.on_gpu { "INSP edit (GPU shader)" } else { "INSP edit" }.into(),
             psnr_db: score(&evaluated.edited),
-            texture: texture(ctx, "edit result", &evaluated.edited),
+            texture: super::image_texture(ctx, "edit result", &evaluated.edited),
         },
         EditViewImage {
             title: evaluated.pixel.0.clone(),
             psnr_db: score(&evaluated.pixel.1),
-            texture: texture(ctx, "edit pixels", &evaluated.pixel.1),
+            texture: super::image_texture(ctx, "edit pixels", &evaluated.pixel.1),
         },
     ];
     // |edit − reference| (or − the pixel result when no reference is known), 0.1 at the top.
@@ -951,7 +942,7 @@ fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditView
         views.push(EditViewImage {
             title: title.into(),
             psnr_db: None,
-            texture: texture(ctx, "edit difference", &diff),
+            texture: super::image_texture(ctx, "edit difference", &diff),
         });
     }
     views
@@ -987,5 +978,5 @@ fn partial_texture(ctx: &egui::Context, evaluated: &EvaluatedEdit, k: usize) -> 
         channels: 3,
         pixels: vec![0.0; 3],
     });
-    (texture(ctx, "edit partial", &image), scale)
+    (super::image_texture(ctx, "edit partial", &image), scale)
 }

@@ -458,12 +458,6 @@ fn training_image(
     name: &str,
 ) -> (ImageData, egui::TextureHandle) {
     let training = full.clone().downscaled_to(training_size);
-    let rgba = training.to_rgba8();
-    let size = [training.width as usize, training.height as usize];
-    let texture = ctx.load_texture(
-        format!("inr original {name}"),
-        egui::ColorImage::from_rgba_unmultiplied(size, &rgba),
-        egui::TextureOptions::NEAREST,
-    );
+    let texture = super::image_texture(ctx, &format!("inr original {name}"), &training);
     (training, texture)
 }

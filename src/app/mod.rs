@@ -688,6 +688,20 @@ impl SparseFieldApp {
     }
 }
 
+/// `image` as a texture, pixels drawn as squares when magnified.
+pub(crate) fn image_texture(
+    ctx: &egui::Context,
+    name: &str,
+    image: &crate::compute::image_io::ImageData,
+) -> egui::TextureHandle {
+    let size = [image.width as usize, image.height as usize];
+    ctx.load_texture(
+        name,
+        egui::ColorImage::from_rgba_unmultiplied(size, &image.to_rgba8()),
+        egui::TextureOptions::NEAREST,
+    )
+}
+
 /// Compiles the view shaders and measures the adapter on a background thread (see
 /// `render::inr_view::warm_up_shaders`). If that fails, views compile on first use instead.
 fn spawn_shader_warm_up(adapter: eframe::egui_wgpu::wgpu::Adapter, ctx: egui::Context) -> Arc<WarmUp> {

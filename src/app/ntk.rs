@@ -290,17 +290,7 @@ impl NtkLab {
         {
             let max_side = ctx.input(|i| i.max_texture_side).clamp(64, 1024);
             let image = files::gram_image(&spectrum.gram, spectrum.n, max_side);
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let pixels: Vec<egui::Color32> = image
-                .pixels
-                .chunks_exact(3)
-                .map(|c| {
-                    let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-                    egui::Color32::from_rgb(byte(c[0]), byte(c[1]), byte(c[2]))
-                })
-                .collect();
-            let colour_image = egui::ColorImage::new([image.width as usize, image.height as usize], pixels);
-            let texture = ctx.load_texture("ntk gram", colour_image, egui::TextureOptions::NEAREST);
+            let texture = super::image_texture(ctx, "ntk gram", &image);
             self.gram_texture = Some((texture, Arc::clone(spectrum)));
         }
         notes
