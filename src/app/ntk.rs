@@ -32,6 +32,8 @@ pub struct NtkResults {
     /// Training so far (complete once `training_done`).
     pub training: Option<Arc<Training>>,
     pub training_done: bool,
+    /// A finished dense comparison of the same [`NtkConfig::dense_key`], reused by the training.
+    pub known_dense: Option<TrainRun>,
     pub lambda: Option<Arc<Vec<BiasPoint>>>,
     pub distance: Option<Arc<Vec<DistancePoint>>>,
 }
@@ -48,6 +50,12 @@ fn reusable(old: &NtkResults, new: &NtkConfig) -> NtkResults {
         spectrum: old.spectrum.clone().filter(|_| same_net),
         training: old.training.clone().filter(|_| old.training_done && before == new),
         training_done: old.training_done && before == new,
+        known_dense: old
+            .training
+            .as_ref()
+            .filter(|_| old.training_done && before.dense_key() == new.dense_key())
+            .and_then(|t| t.dense.clone())
+            .or_else(|| old.known_dense.clone().filter(|_| before.dense_key() == new.dense_key())),
         lambda: old.lambda.clone().filter(|_| same_sweep),
         distance: old.distance.clone().filter(|_| same_sweep && before.bias == new.bias),
     }
@@ -105,10 +113,11 @@ fn analyse(
     if !results.training_done {
         let mut partial = Training {
             chosen: TrainRun { points: Vec::new(), learning_rate: 0.0, lambda_min: 0.0, cancelled: false },
-            dense: None,
+            dense: results.known_dense.clone(),
         };
         let mut throttle = Throttle::new(0.15);
-        let run = analysis::training(&config, &data, &spectrum, control, &mut |which, point| {
+        let known_dense = results.known_dense.clone();
+        let run = analysis::training(&config, &data, &spectrum, known_dense.as_ref(), control, &mut |which, point| {
             match which {
                 Which::Chosen => partial.chosen.points.push(*point),
                 Which::Dense => partial

@@ -256,11 +256,10 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let data = config.data.load(config.seed)?;
     super::prepare_output_dir(&args.out)?;
     let spectrum = analysis::spectrum(&config, &data)?;
-    let dense_too = config.compare_dense && (config.bias != 0.0 || config.prune > 0.0);
-    let runs = if dense_too { 2 } else { 1 };
+    let runs = if config.trains_dense() { 2 } else { 1 };
     let bar = super::progress_bar((runs * (config.steps + 1)) as u64, "train");
     let start = std::time::Instant::now();
-    let training = analysis::training(&config, &data, &spectrum, &RunControl::new(), &mut |which, point| {
+    let training = analysis::training(&config, &data, &spectrum, None, &RunControl::new(), &mut |which, point| {
         let offset = if which == Which::Dense { config.steps + 1 } else { 0 };
         bar.set_position((offset + point.step + 1) as u64);
         if point.step % 50 == 0 {

@@ -128,7 +128,7 @@ fn training_compares_with_the_dense_network_and_can_be_cancelled() {
     let data = config.data.load(config.seed).unwrap();
     let spectrum = analysis::spectrum(&config, &data).unwrap();
     let mut seen = [0, 0];
-    let training = analysis::training(&config, &data, &spectrum, &RunControl::new(), &mut |which, _| {
+    let training = analysis::training(&config, &data, &spectrum, None, &RunControl::new(), &mut |which, _| {
         seen[usize::from(which == Which::Dense)] += 1;
     })
     .unwrap()
@@ -142,15 +142,27 @@ fn training_compares_with_the_dense_network_and_can_be_cancelled() {
     assert!(csv.starts_with("step,loss,linearized,bound,dense_loss,dense_linearized,dense_bound\n"));
     assert_eq!(csv.lines().count(), 32);
 
+    // Another bias needs no new dense run: a known one is reused as it is.
+    let other = NtkConfig { bias: 2.0, ..config.clone() };
+    assert_eq!(other.dense_key(), config.dense_key());
+    let other_spectrum = analysis::spectrum(&other, &data).unwrap();
+    let mut dense_steps = 0;
+    let again = analysis::training(&other, &data, &other_spectrum, Some(dense), &RunControl::new(), &mut |which, _| {
+        dense_steps += usize::from(which == Which::Dense);
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!((dense_steps, again.dense.as_ref()), (0, Some(dense)));
+
     // A dense configuration has nothing to compare with.
     let dense_config = NtkConfig { bias: 0.0, ..config.clone() };
     let spectrum = analysis::spectrum(&dense_config, &data).unwrap();
-    let only = analysis::training(&dense_config, &data, &spectrum, &RunControl::new(), &mut |_, _| {}).unwrap();
+    let only = analysis::training(&dense_config, &data, &spectrum, None, &RunControl::new(), &mut |_, _| {}).unwrap();
     assert!(only.unwrap().dense.is_none());
 
     let control = RunControl::new();
     control.cancel();
-    assert!(analysis::training(&config, &data, &spectrum, &control, &mut |_, _| {}).unwrap().is_none());
+    assert!(analysis::training(&config, &data, &spectrum, None, &control, &mut |_, _| {}).unwrap().is_none());
 }
 
 #[test]

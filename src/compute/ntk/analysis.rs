@@ -75,6 +75,17 @@ impl NtkConfig {
         check_size(n, self.width)
     }
 
+    /// Whether training compares with the dense network (asked for, and this one is not dense).
+    pub fn trains_dense(&self) -> bool {
+        self.compare_dense && (self.bias != 0.0 || self.prune > 0.0)
+    }
+
+    /// The settings the dense comparison depends on (its run is the same for every bias and
+    /// pruning fraction).
+    pub fn dense_key(&self) -> NtkConfig {
+        NtkConfig { bias: 0.0, prune: 0.0, compare_dense: true, ..self.clone() }
+    }
+
     /// The settings that change the points.
     pub fn data_key(&self) -> (NtkData, u64) {
         (self.data.clone(), self.seed)
@@ -189,11 +200,14 @@ pub struct Training {
 }
 
 /// Trains `config`'s network (whose spectrum is `spectrum`) and, with `compare_dense`, the dense
-/// network on the same data (unless the chosen one is dense already). `None` when cancelled.
+/// network on the same data (unless the chosen one is dense already). `known_dense` is a dense
+/// run of the same [`NtkConfig::dense_key`], used instead of training it again. `None` when
+/// cancelled.
 pub fn training(
     config: &NtkConfig,
     data: &Dataset,
     spectrum: &Spectrum,
+    known_dense: Option<&TrainRun>,
     control: &RunControl,
     on_point: &mut dyn FnMut(Which, &TrainPoint),
 ) -> Result<Option<Training>, NtkError> {
@@ -207,9 +221,12 @@ pub fn training(
     if chosen.cancelled {
         return Ok(None);
     }
-    let dense = if config.compare_dense && (config.bias != 0.0 || config.prune > 0.0) {
-        let dense_config = NtkConfig { bias: 0.0, prune: 0.0, ..config.clone() };
-        let dense_layer = dense_config.layer(data.points.d)?;
+    let dense = if !config.trains_dense() {
+        None
+    } else if let Some(run) = known_dense {
+        Some(run.clone())
+    } else {
+        let dense_layer = config.dense_key().layer(data.points.d)?;
         let gram = dense_layer.empirical_kernel(&data.points)?;
         let values = eigenvalues(&gram, data.points.n)?;
         let (lambda_min, lambda_max) = (values[0], values[values.len() - 1]);
@@ -221,8 +238,6 @@ pub fn training(
             return Ok(None);
         }
         Some(run)
-    } else {
-        None
     };
     Ok(Some(Training { chosen, dense }))
 }
