@@ -4,6 +4,7 @@ pub mod bench;
 mod bench_insp;
 mod bench_ntk;
 mod bench_prune;
+pub mod htl;
 pub mod inr;
 mod inr_edit;
 pub mod nerf;
@@ -42,6 +43,11 @@ pub enum LabCommand {
         #[command(subcommand)]
         command: prune::PruneCommand,
     },
+    /// Hard-to-learn samples: dense vs pruned populations (PIE), then training that attends to them.
+    Htl {
+        #[command(subcommand)]
+        command: htl::HtlCommand,
+    },
     /// Time a lab's standard workload and print its figures.
     Bench {
         #[command(subcommand)]
@@ -56,6 +62,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<()> {
         LabCommand::Nerf { command } => nerf::run(command),
         LabCommand::Prune { command } => prune::run(command),
         LabCommand::Ntk { command } => ntk::run(command),
+        LabCommand::Htl { command } => htl::run(command),
         LabCommand::Bench { lab } => bench::run(lab),
     }
 }

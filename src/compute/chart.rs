@@ -22,6 +22,8 @@ pub struct Series {
     /// A shaded band `(x, low, high)` under the line.
     pub band: Vec<(f64, f64, f64)>,
     pub markers: bool,
+    /// Draw bars from zero at each point instead of a line; several bar series sit side by side.
+    pub bars: bool,
 }
 
 /// One plot.
@@ -37,6 +39,8 @@ pub struct Panel {
     /// A dashed horizontal line, e.g. chance level.
     pub reference: Option<f64>,
     pub series: Vec<Series>,
+    /// Names of the x positions 0, 1, 2, … (for bar charts); numeric ticks when empty.
+    pub categories: Vec<String>,
 }
 
 /// Colours that read on white.
@@ -138,7 +142,18 @@ impl Canvas {
     }
 }
 
-fn text_width(text: &str) -> i64 {
+/// Writes `text` (built-in 5×7 font, doubled) into the RGB `image` with its top left at `(x, y)`.
+pub fn draw_text(image: &mut ImageData, x: i64, y: i64, text: &str, colour: [f32; 3]) {
+    if image.channels != 3 {
+        return;
+    }
+    let mut canvas = Canvas { width: image.width, height: image.height, pixels: std::mem::take(&mut image.pixels) };
+    canvas.text(x, y, text, colour);
+    image.pixels = canvas.pixels;
+}
+
+/// Width in pixels of `text` as [`draw_text`] writes it.
+pub fn text_width(text: &str) -> i64 {
     text.chars().count() as i64 * ADVANCE
 }
 
@@ -195,6 +210,10 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
     if let Some(reference) = panel.reference {
         ys.push(transform(reference));
     }
+    if !panel.log_y && panel.series.iter().any(|s| s.bars) {
+        // Bars start at zero.
+        ys.push(0.0);
+    }
     let (mut x_lo, mut x_hi) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
     let (mut y_lo, mut y_hi) = match panel.y_range {
         Some((lo, hi)) => (transform(lo), transform(hi)),
@@ -202,6 +221,9 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
     };
     if !x_lo.is_finite() {
         (x_lo, x_hi) = (0.0, 1.0);
+    }
+    if !panel.categories.is_empty() {
+        (x_lo, x_hi) = (-0.5, panel.categories.len() as f64 - 0.5);
     }
     if !y_lo.is_finite() {
         (y_lo, y_hi) = (0.0, 1.0);
@@ -235,7 +257,11 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
         canvas.line((left as f64, py), (right as f64, py), grey, 1, false);
         canvas.text(left - 8 - text_width(label), py as i64 - GLYPH_H / 2, label, black);
     }
-    let x_ticks: Vec<(f64, String)> = if panel.log_x {
+    let x_ticks: Vec<(f64, String)> = if !panel.categories.is_empty() {
+        // Names cut to the space of one category.
+        let room = ((right - left) / panel.categories.len() as i64 / ADVANCE).max(1) as usize;
+        panel.categories.iter().enumerate().map(|(k, name)| (k as f64, name.chars().take(room).collect())).collect()
+    } else if panel.log_x {
         let (lo, hi) = (x_lo.ceil() as i64, x_hi.floor() as i64);
         (lo..=hi).map(|e| (10_f64.powi(e as i32), format!("1E{e}"))).collect()
     } else {
@@ -268,7 +294,26 @@ fn draw_panel(canvas: &mut Canvas, panel: &Panel, x0: i64, y0: i64, w: i64, h: i
             }
         }
     }
-    for series in &panel.series {
+    let bar_series: Vec<&Series> = panel.series.iter().filter(|s| s.bars).collect();
+    let slot = 0.8 / bar_series.len().max(1) as f64;
+    for (j, series) in bar_series.iter().enumerate() {
+        let (_, base) = to_px(0.0, if panel.log_y { 10_f64.powf(y_lo) } else { 0.0_f64.max(y_lo) });
+        for &(x, y) in series.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
+            let centre = x + (j as f64 - (bar_series.len() - 1) as f64 / 2.0) * slot;
+            let (xa, _) = to_px(centre - slot * 0.45, y);
+            let (xb, py) = to_px(centre + slot * 0.45, y);
+            let (y_top, y_bottom) = (py.min(base).max(top as f64), py.max(base).min(bottom as f64));
+            canvas.rect(
+                xa.round() as i64,
+                y_top.round() as i64,
+                (xb - xa).round().max(1.0) as i64,
+                (y_bottom - y_top).round().max(1.0) as i64,
+                series.colour,
+                1.0,
+            );
+        }
+    }
+    for series in panel.series.iter().filter(|s| !s.bars) {
         let points: Vec<(f64, f64)> = series
             .points
             .iter()

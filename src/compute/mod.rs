@@ -5,6 +5,7 @@ pub mod colormap;
 pub mod control;
 pub mod fastmath;
 pub mod filters;
+pub mod htl;
 pub mod image_io;
 pub mod inr;
 pub mod linalg;

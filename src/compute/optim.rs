@@ -19,22 +19,36 @@ impl FlatAdam {
         Self { beta1, beta2, eps, m: vec![0.0; num_params], v: vec![0.0; num_params], t: 0 }
     }
 
+    /// [`FlatAdam::step`] on the calling thread, for small networks trained side by side.
+    pub fn step_seq(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
+        let k = self.advance(lr);
+        update(params, grads, &mut self.m, &mut self.v, k);
+    }
+
     /// `params ← params − lr · m̂ / (√v̂ + ε)`.
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32) {
-        self.t = self.t.saturating_add(1);
-        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
+        let k = self.advance(lr);
         params
             .par_chunks_mut(1 << 14)
             .zip(grads.par_chunks(1 << 14))
             .zip(self.m.par_chunks_mut(1 << 14).zip(self.v.par_chunks_mut(1 << 14)))
-            .for_each(|((p, g), (m, v))| {
-                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                    *m = b1 * *m + (1.0 - b1) * g;
-                    *v = b2 * *v + (1.0 - b2) * g * g;
-                    *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-                }
-            });
+            .for_each(|((p, g), (m, v))| update(p, g, m, v, k));
+    }
+
+    /// Counts a step and returns the update's coefficients.
+    fn advance(&mut self, lr: f32) -> [f32; 6] {
+        self.t = self.t.saturating_add(1);
+        let (b1, b2) = (self.beta1, self.beta2);
+        [b1, b2, self.eps, 1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t), lr]
+    }
+}
+
+/// One Adam update of a slice; `k` is `[β₁, β₂, ε, 1 − β₁ᵗ, 1 − β₂ᵗ, lr]`.
+fn update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 6]) {
+    let [b1, b2, eps, c1, c2, lr] = k;
+    for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
     }
 }

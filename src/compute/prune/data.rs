@@ -93,6 +93,12 @@ impl LabelledData {
 
 /// Splits `set` into training and test parts, `test_fraction` of each class held out (seeded).
 fn split(set: &ImageSet, classes: usize, test_fraction: f64, seed: u64) -> (ImageSet, ImageSet) {
+    let (train, test) = split_indices(set, classes, test_fraction, seed);
+    (set.subset(&train), set.subset(&test))
+}
+
+/// The indices of `set` that [`split`] puts in the training and the test part.
+pub fn split_indices(set: &ImageSet, classes: usize, test_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for class in 0..classes {
@@ -105,7 +111,7 @@ fn split(set: &ImageSet, classes: usize, test_fraction: f64, seed: u64) -> (Imag
     }
     train.shuffle(&mut rng);
     test.sort_unstable();
-    (set.subset(&train), set.subset(&test))
+    (train, test)
 }
 
 /// The 1797 built-in 8×8 digits, a fifth of each class held out for testing.
@@ -251,6 +257,19 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<LabelledData, PruneError> {
 /// every image becomes `side × side`, gray unless some image has colour. A fifth of each class
 /// is held out for testing.
 pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneError> {
+    load_image_folder_named(dir, side).map(|named| named.data)
+}
+
+/// A data set with the name of each image (`class/file.png`, relative to the folder it was read from).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedData {
+    pub data: LabelledData,
+    pub train_names: Vec<String>,
+    pub test_names: Vec<String>,
+}
+
+/// [`load_image_folder`], keeping each image's `class/file` name.
+pub fn load_image_folder_named(dir: &Path, side: usize) -> Result<NamedData, PruneError> {
     if !(4..=256).contains(&side) {
         return Err(data_error(dir, format!("the image side must be 4 to 256 pixels, got {side}")));
     }
@@ -264,6 +283,7 @@ pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneE
     // Each image is resized as soon as it is read: (RGB planes, has colour, class).
     let side_u32 = u32::try_from(side).unwrap_or(32);
     let mut images: Vec<(Vec<f32>, bool, usize)> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     for (class, class_dir) in class_dirs.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(class_dir)
             .map_err(|e| data_error(class_dir, format!("cannot list the folder ({e})")))?
@@ -282,6 +302,9 @@ pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneE
         for file in files {
             let image = image_io::load_image(&file).map_err(|e| data_error(&file, e.to_string()))?.image;
             images.push((resized_planes(&image, side_u32, 3), image.channels == 3, class));
+            let class_name = class_dir.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let file_name = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            names.push(format!("{class_name}/{file_name}"));
             if images.len() > MAX_FOLDER_IMAGES {
                 return Err(data_error(dir, format!("more than {MAX_FOLDER_IMAGES} images")));
             }
@@ -296,12 +319,22 @@ pub fn load_image_folder(dir: &Path, side: usize) -> Result<LabelledData, PruneE
         labels.push(u16::try_from(*class).unwrap_or(u16::MAX));
     }
     let set = ImageSet { channels, height: side, width: side, pixels, labels };
-    let (train, test) = split(&set, class_dirs.len(), 0.2, 0);
+    let (train, test) = split_indices(&set, class_dirs.len(), 0.2, 0);
     let classes = class_dirs
         .iter()
         .map(|d| d.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
         .collect();
-    Ok(LabelledData { name: format!("images in {}", dir.display()), train, test, classes })
+    let pick = |indices: &[usize]| indices.iter().map(|&i| names[i].clone()).collect();
+    Ok(NamedData {
+        train_names: pick(&train),
+        test_names: pick(&test),
+        data: LabelledData {
+            name: format!("images in {}", dir.display()),
+            train: set.subset(&train),
+            test: set.subset(&test),
+            classes,
+        },
+    })
 }
 
 /// `image` resized to `side × side` (triangle filter) as `channels` planes.

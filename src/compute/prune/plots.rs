@@ -60,6 +60,7 @@ pub fn sweep_chart(points: &[SweepPoint], width: u32, height: u32) -> ImageData 
         points: stats.iter().map(|(p, (m, _), _)| (*p, *m)).collect(),
         band: stats.iter().map(|(p, (m, s), _)| (*p, m - s, m + s)).collect(),
         markers: true,
+        ..Series::default()
     };
     let loss = Series {
         label: "train loss".into(),

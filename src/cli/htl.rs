@@ -1,0 +1,437 @@
+//! `sparsefield htl find|attend`: hard-to-learn samples from the command line.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use crate::compute::control::RunControl;
+use crate::compute::htl::attend::{self, AttendConfig, Comparison, Schedule};
+use crate::compute::htl::data::{self, AttributeSpec, HtlData, HtlSource, Split};
+use crate::compute::htl::pie::{self, RankBy, SampleScore};
+use crate::compute::htl::population::{self, PopulationConfig, PopulationProgress, Populations, Trained};
+use crate::compute::htl::{HtlError, files};
+use crate::compute::{chart, image_io};
+
+#[derive(Debug, Subcommand)]
+pub enum HtlCommand {
+    /// Train dense and pruned populations and score every sample; writes scores.csv (votes and
+    /// scores of every sample), hardest_train.png and hardest_test.png (contact sheets),
+    /// rates.png (PIE rate per class and group), models.safetensors and metrics.json.
+    Find(FindArgs),
+    /// Retrain attending to the hard training samples and compare with plain training from the
+    /// same seeds; writes comparison.csv, comparison.png and metrics.json (and the find files
+    /// when it finds the hard samples itself).
+    Attend(AttendArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DataArg {
+    /// The 1797 built-in 8×8 digits, 15% of them faint scans (an under-represented group).
+    Digits,
+    /// Fashion-MNIST IDX files (in --path, default /usr/share/datasets/fashion-mnist).
+    FashionMnist,
+    /// A folder with one sub-folder of images per class (--path).
+    Folder,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RankArg {
+    /// PIE samples first, then vote disagreement.
+    Pie,
+    Disagreement,
+    PrunedLoss,
+    LossGap,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    Warmup,
+    Ramp,
+}
+
+/// Data and population flags shared by `find` and `attend`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    #[arg(long, value_enum, default_value = "digits")]
+    pub data: DataArg,
+    /// The data folder for fashion-mnist and folder.
+    #[arg(long)]
+    pub path: Option<PathBuf>,
+    /// Side images of a folder data set are resized to.
+    #[arg(long, default_value_t = 28)]
+    pub image_size: usize,
+    /// A CSV of per-sample attributes with a file-name column, joined by file name.
+    #[arg(long)]
+    pub attributes: Option<PathBuf>,
+    /// The attribute column that holds the groups (default: the first after the file names).
+    #[arg(long)]
+    pub group_column: Option<String>,
+    /// Use only the first N training images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_limit: usize,
+    /// Models in each population.
+    #[arg(long, default_value_t = PopulationConfig::default().models)]
+    pub models: usize,
+    /// Units of each of the two hidden layers.
+    #[arg(long, default_value_t = PopulationConfig::default().hidden)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = PopulationConfig::default().epochs)]
+    pub epochs: usize,
+    /// Epochs of fine-tuning after magnitude pruning.
+    #[arg(long, default_value_t = PopulationConfig::default().finetune_epochs)]
+    pub finetune_epochs: usize,
+    #[arg(long, default_value_t = PopulationConfig::default().batch)]
+    pub batch: usize,
+    #[arg(long, default_value_t = PopulationConfig::default().learning_rate)]
+    pub lr: f32,
+    /// Fraction of each layer's weights removed by magnitude.
+    #[arg(long, default_value_t = PopulationConfig::default().sparsity)]
+    pub sparsity: f64,
+    /// Model k starts from seed + k.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl CommonArgs {
+    fn source(&self) -> anyhow::Result<HtlSource> {
+        Ok(match self.data {
+            DataArg::Digits => HtlSource::Digits,
+            DataArg::FashionMnist => HtlSource::FashionMnist(
+                self.path.clone().unwrap_or_else(|| PathBuf::from(crate::compute::prune::data::DEBIAN_FASHION_MNIST)),
+            ),
+            DataArg::Folder => HtlSource::Folder {
+                path: self.path.clone().context("--data folder needs --path DIR (one sub-folder per class)")?,
+                side: self.image_size,
+            },
+        })
+    }
+
+    fn config(&self) -> anyhow::Result<PopulationConfig> {
+        let config = PopulationConfig {
+            models: self.models,
+            hidden: self.hidden,
+            epochs: self.epochs,
+            finetune_epochs: self.finetune_epochs,
+            batch: self.batch,
+            learning_rate: self.lr,
+            sparsity: self.sparsity,
+            seed: self.seed,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn load(&self) -> anyhow::Result<HtlData> {
+        let attributes =
+            self.attributes.as_ref().map(|path| AttributeSpec { path: path.clone(), column: self.group_column.clone() });
+        if attributes.is_none() && self.group_column.is_some() {
+            anyhow::bail!("--group-column needs --attributes FILE.csv");
+        }
+        let data = data::load(&self.source()?, attributes.as_ref())?.with_train_limit(self.train_limit);
+        eprintln!("{}", data.summary());
+        Ok(data)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FindArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// How samples are ranked in the contact sheets and the rank column.
+    #[arg(long, value_enum, default_value = "pie")]
+    pub rank: RankArg,
+    /// Samples on each contact sheet.
+    #[arg(long, default_value_t = 48)]
+    pub sheet: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct AttendArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// A scores.csv from `htl find` on the same data: its PIE samples are the hard set (otherwise
+    /// the populations are trained first).
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+    /// Loss multiplier of a hard training sample.
+    #[arg(long, default_value_t = AttendConfig::default().weight)]
+    pub weight: f32,
+    /// When the weight applies: constant, warmup (second half of the epochs), ramp (1 → weight).
+    #[arg(long, value_enum, default_value = "constant")]
+    pub schedule: ScheduleArg,
+    /// Attend to this fraction of the training samples, hardest first, instead of the PIE samples.
+    #[arg(long, default_value_t = 0.0)]
+    pub top_fraction: f64,
+}
+
+pub fn run(command: HtlCommand) -> anyhow::Result<()> {
+    match command {
+        HtlCommand::Find(args) => find(&args),
+        HtlCommand::Attend(args) => attend_command(&args),
+    }
+}
+
+fn rank_by(arg: RankArg) -> RankBy {
+    match arg {
+        RankArg::Pie => RankBy::Pie,
+        RankArg::Disagreement => RankBy::Disagreement,
+        RankArg::PrunedLoss => RankBy::PrunedLoss,
+        RankArg::LossGap => RankBy::LossGap,
+    }
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// Trains both populations with a progress bar.
+fn populations(data: &HtlData, config: &PopulationConfig) -> anyhow::Result<Populations> {
+    let bar = super::progress_bar((config.models * config.epochs_per_model()) as u64, "populations");
+    let result = population::train_populations(data, config, &RunControl::new(), &|progress| match progress {
+        PopulationProgress::Epoch { done, loss, .. } => {
+            bar.set_position(done as u64);
+            bar.set_message(format!("loss {loss:.3}"));
+        }
+        PopulationProgress::ModelDone(pair) => bar.println(format!(
+            "model {}: dense {:.1}%, pruned {:.1}% test accuracy",
+            pair.seed,
+            100.0 * pair.dense.test.accuracy,
+            100.0 * pair.pruned.test.accuracy
+        )),
+    })?
+    .context("cancelled")?;
+    bar.finish_and_clear();
+    Ok(result)
+}
+
+/// The find step's files; returns the training and test scores.
+fn write_find_files(
+    data: &HtlData,
+    pops: &Populations,
+    by: RankBy,
+    sheet: usize,
+    out: &Path,
+) -> anyhow::Result<(Vec<SampleScore>, Vec<SampleScore>)> {
+    let train = pie::score_split(pops, data, Split::Train);
+    let test = pie::score_split(pops, data, Split::Test);
+    write(&out.join("scores.csv"), &files::scores_csv(data, &[(Split::Train, &train), (Split::Test, &test)], by))?;
+    let mut panels = Vec::new();
+    for (split, scores) in [(Split::Train, &train), (Split::Test, &test)] {
+        let order = pie::rank(scores, by);
+        let name = format!("hardest_{}.png", if split == Split::Train { "train" } else { "test" });
+        image_io::save_png(&files::contact_sheet(data, split, scores, &order, by, sheet), &out.join(name))?;
+        let (classes, groups) = pie::class_and_group_rates(scores, data);
+        panels.extend(files::rate_panels(&classes, &groups, split));
+    }
+    image_io::save_png(&chart::render(&panels, 2, 1280, 900), &out.join("rates.png"))?;
+    let mut tensors = Vec::new();
+    for pair in &pops.pairs {
+        tensors.extend(pair.dense.mlp.tensors(&format!("dense.{}.", pair.seed)));
+        tensors.extend(pair.pruned.mlp.tensors(&format!("pruned.{}.", pair.seed)));
+    }
+    let metadata = std::collections::HashMap::from([(
+        "sparsefield.htl".to_owned(),
+        serde_json::to_string(&pops.config).unwrap_or_default(),
+    )]);
+    crate::compute::inr::weights::write_f32_safetensors(&out.join("models.safetensors"), &tensors, metadata)?;
+    Ok((train, test))
+}
+
+fn split_summary(data: &HtlData, split: Split, scores: &[SampleScore], by: RankBy) -> serde_json::Value {
+    let (classes, groups) = pie::class_and_group_rates(scores, data);
+    let names = data.names_of(split);
+    let hardest: Vec<serde_json::Value> = pie::rank(scores, by)
+        .iter()
+        .take(20)
+        .map(|&i| {
+            let s = &scores[i];
+            serde_json::json!({
+                "name": names.get(s.index), "label": s.label, "dense_mode": s.dense_mode,
+                "pruned_mode": s.pruned_mode, "pie": s.pie, "score": by.score(s),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "samples": scores.len(),
+        "pie": scores.iter().filter(|s| s.pie).count(),
+        "class_rates": classes,
+        "group_rates": groups,
+        "hardest": hardest,
+    })
+}
+
+fn population_summary(models: &[&Trained]) -> serde_json::Value {
+    let test: Vec<f64> = models.iter().map(|m| m.test.accuracy).collect();
+    let train: Vec<f64> = models.iter().map(|m| m.train.accuracy).collect();
+    let (mean, std) = crate::compute::prune::theory::mean_std(&test);
+    serde_json::json!({
+        "test_accuracy_mean": mean, "test_accuracy_std": std, "test_accuracy": test, "train_accuracy": train,
+        "layer_sparsity": models.first().map(|m| m.mlp.layer_sparsity()),
+    })
+}
+
+fn find(args: &FindArgs) -> anyhow::Result<()> {
+    let config = args.common.config()?;
+    let by = rank_by(args.rank);
+    let source = args.common.source()?;
+    super::prepare_output_dir(&args.common.out)?;
+    let data = args.common.load()?;
+    let pops = populations(&data, &config)?;
+    let (train, test) = write_find_files(&data, &pops, by, args.sheet, &args.common.out)?;
+    let metrics = serde_json::json!({
+        "data": data.summary(),
+        "source": source.label(),
+        "config": config,
+        "rank_by": by.cli_name(),
+        "seconds": pops.seconds,
+        "dense": population_summary(&pops.dense()),
+        "pruned": population_summary(&pops.pruned()),
+        "training": split_summary(&data, Split::Train, &train, by),
+        "test": split_summary(&data, Split::Test, &test, by),
+    });
+    write(&args.common.out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
+    print_find(&data, &pops, &[(Split::Train, &train), (Split::Test, &test)]);
+    Ok(())
+}
+
+fn print_find(data: &HtlData, pops: &Populations, splits: &[(Split, &Vec<SampleScore>)]) {
+    let mean = |models: Vec<&Trained>| {
+        #[allow(clippy::cast_precision_loss)]
+        let m = models.iter().map(|m| m.test.accuracy).sum::<f64>() / models.len().max(1) as f64;
+        100.0 * m
+    };
+    println!(
+        "dense {:.1}%, pruned {:.1}% mean test accuracy ({} models each, {:.1} s)",
+        mean(pops.dense()),
+        mean(pops.pruned()),
+        pops.pairs.len(),
+        pops.seconds
+    );
+    for (split, scores) in splits {
+        let (_, groups) = pie::class_and_group_rates(scores, data);
+        let rates: Vec<String> =
+            groups.iter().map(|r| format!("{} {:.1}% ({}/{})", r.name, 100.0 * r.fraction(), r.hard, r.total)).collect();
+        println!(
+            "{}: {} PIE of {} samples; per group: {}",
+            split.label(),
+            scores.iter().filter(|s| s.pie).count(),
+            scores.len(),
+            rates.join(", ")
+        );
+    }
+}
+
+fn attend_config(args: &AttendArgs) -> anyhow::Result<AttendConfig> {
+    let config = AttendConfig {
+        weight: args.weight,
+        schedule: match args.schedule {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Warmup => Schedule::AfterWarmup,
+            ScheduleArg::Ramp => Schedule::Ramp,
+        },
+        top_fraction: args.top_fraction,
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+/// `comparison.csv`: one row per measure, plain against attended.
+pub fn comparison_csv(data: &HtlData, comparison: &Comparison) -> String {
+    let mut out = String::from("measure,category,plain,attended\n");
+    let (p, a) = (&comparison.plain, &comparison.attended);
+    let mut row = |measure: &str, category: &str, plain: f64, attended: f64| {
+        out.push_str(&format!("{measure},{},{plain:.6},{attended:.6}\n", data::csv_field(category)));
+    };
+    row("test_accuracy", "all", p.mean, a.mean);
+    row("test_accuracy_std", "all", p.std, a.std);
+    row("hard_test_accuracy", "all", p.hard_test, a.hard_test);
+    row("hard_train_accuracy", "all", p.hard_train, a.hard_train);
+    for (k, class) in data.data.classes.iter().enumerate() {
+        row("class_accuracy", class, p.per_class[k], a.per_class[k]);
+    }
+    for (k, group) in data.groups.iter().enumerate() {
+        row("group_accuracy", group, p.per_group[k], a.per_group[k]);
+    }
+    out
+}
+
+fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
+    let config = args.common.config()?;
+    let attend_config = attend_config(args)?;
+    let out = &args.common.out;
+    super::prepare_output_dir(out)?;
+    let data = args.common.load()?;
+    let control = RunControl::new();
+    // The hard set and the plain models: from a find run here, or from a scores file plus a
+    // plain population.
+    let (hard_train, hard_test, plain): (Vec<bool>, Vec<bool>, Vec<Trained>) = if let Some(scores) = &args.scores {
+        let (train, test) = files::read_hard_flags(scores, &data)?;
+        if attend_config.top_fraction > 0.0 {
+            anyhow::bail!("--top-fraction ranks the samples itself; leave out --scores, or use its PIE samples");
+        }
+        let bar = super::progress_bar((config.models * config.epochs) as u64, "plain");
+        let plain = attend::train_weighted_population(&data, &config, &train, None, &control, &|done, _| {
+            bar.set_position(done as u64);
+        })?
+        .context("cancelled")?;
+        bar.finish_and_clear();
+        (train, test, plain)
+    } else {
+        let pops = populations(&data, &config)?;
+        let (train, test) = write_find_files(&data, &pops, RankBy::Pie, 48, out)?;
+        let hard_test = test.iter().map(|s| s.pie).collect();
+        (attend::hard_set(&train, &attend_config), hard_test, pops.pairs.into_iter().map(|p| p.dense).collect())
+    };
+    let plain_refs: Vec<&Trained> = plain.iter().collect();
+    let bar = super::progress_bar((config.models * config.epochs) as u64, "attended");
+    let comparison = attend::compare(
+        &data,
+        &config,
+        &attend_config,
+        &hard_train,
+        &hard_test,
+        &plain_refs,
+        &control,
+        &|done, _| bar.set_position(done as u64),
+    )
+    .map_err(|e: HtlError| anyhow::anyhow!(e))?
+    .context("cancelled")?;
+    bar.finish_and_clear();
+    write(&out.join("comparison.csv"), &comparison_csv(&data, &comparison))?;
+    image_io::save_png(
+        &chart::render(&files::comparison_panels(&data, &comparison), 3, 1500, 520),
+        &out.join("comparison.png"),
+    )?;
+    let metrics = serde_json::json!({
+        "data": data.summary(),
+        "config": config,
+        "comparison": comparison,
+    });
+    write(&out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
+    let pct = |v: f64| if v.is_finite() { format!("{:.1}%", 100.0 * v) } else { "n/a".into() };
+    println!(
+        "attending to {} hard training samples (weight {}, {}):",
+        comparison.hard_train_count,
+        attend_config.weight,
+        attend_config.schedule.label()
+    );
+    println!("{:>22}  {:>8}  {:>8}", "", "plain", "attended");
+    let (p, a) = (&comparison.plain, &comparison.attended);
+    println!("{:>22}  {:>8}  {:>8}", "test accuracy", pct(p.mean), pct(a.mean));
+    println!(
+        "{:>22}  {:>8}  {:>8}",
+        format!("hard test ({})", comparison.hard_test_count),
+        pct(p.hard_test),
+        pct(a.hard_test)
+    );
+    println!("{:>22}  {:>8}  {:>8}", "hard train (accuracy)", pct(p.hard_train), pct(a.hard_train));
+    for (k, group) in data.groups.iter().enumerate() {
+        println!("{:>22}  {:>8}  {:>8}", format!("group {group}"), pct(p.per_group[k]), pct(a.per_group[k]));
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Files the hard-sample lab writes and reads: per-sample scores (CSV), contact sheets of the
+//! hardest samples, bar charts of hard-sample rates and of the attention comparison (PNG).
+
+use std::path::Path;
+
+use super::HtlError;
+use super::attend::Comparison;
+use super::data::{HtlData, Split, csv_field, csv_fields, sample_image};
+use super::pie::{RankBy, Rate, SampleScore, rank};
+use crate::compute::chart::{self, PALETTE, Panel, Series};
+use crate::compute::image_io::ImageData;
+
+/// Votes as `class:count` pairs (non-zero only), space-separated, most votes first.
+pub fn votes_text(votes: &[u16]) -> String {
+    let mut pairs: Vec<(usize, u16)> = votes.iter().copied().enumerate().filter(|(_, v)| *v > 0).collect();
+    pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    pairs.iter().map(|(c, v)| format!("{c}:{v}")).collect::<Vec<_>>().join(" ")
+}
+
+/// The header of the scores CSV.
+pub const SCORES_HEADER: &str = "split,index,name,label,class,group,dense_mode,pruned_mode,pie,disagreement,\
+dense_error,pruned_error,dense_loss,pruned_loss,score,rank,dense_votes,pruned_votes";
+
+/// One row per sample of each split given, `rank` (from 1) by `by` within its split.
+pub fn scores_csv(data: &HtlData, splits: &[(Split, &[SampleScore])], by: RankBy) -> String {
+    let mut out = String::from(SCORES_HEADER);
+    out.push('\n');
+    for (split, scores) in splits {
+        let mut ranks = vec![0; scores.len()];
+        for (r, &i) in rank(scores, by).iter().enumerate() {
+            ranks[i] = r + 1;
+        }
+        let names = data.names_of(*split);
+        for (s, r) in scores.iter().zip(&ranks) {
+            let class = data.data.classes.get(usize::from(s.label)).map_or("", String::as_str);
+            let group = data.groups.get(usize::from(s.group)).map_or("", String::as_str);
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{},{},{},{:.4},{:.4},{:.4},{:.6},{:.6},{:.6},{r},{},{}\n",
+                split.label(),
+                s.index,
+                csv_field(names.get(s.index).map_or("", String::as_str)),
+                s.label,
+                csv_field(class),
+                csv_field(group),
+                s.dense_mode,
+                s.pruned_mode,
+                u8::from(s.pie),
+                s.disagreement,
+                s.dense_error,
+                s.pruned_error,
+                s.dense_loss,
+                s.pruned_loss,
+                by.score(s),
+                votes_text(&s.dense_votes),
+                votes_text(&s.pruned_votes),
+            ));
+        }
+    }
+    out
+}
+
+/// The PIE flags of the training and test samples in a scores CSV written by [`scores_csv`],
+/// checked against the sizes of `data`.
+pub fn read_hard_flags(path: &Path, data: &HtlData) -> Result<(Vec<bool>, Vec<bool>), HtlError> {
+    let error = |reason: String| HtlError::Data { path: path.to_owned(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read ({e})")))?;
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let header = csv_fields(lines.next().map(|(_, l)| l).unwrap_or_default());
+    let column = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            error(format!("has no `{name}` column; give the scores.csv that `sparsefield htl find` wrote"))
+        })
+    };
+    let (split_col, index_col, pie_col) = (column("split")?, column("index")?, column("pie")?);
+    let mut flags = [vec![false; data.data.train.len()], vec![false; data.data.test.len()]];
+    let mut seen = [0_usize; 2];
+    for (number, line) in lines {
+        let row = csv_fields(line);
+        let field = |c: usize| row.get(c).map_or("", String::as_str);
+        let which = match field(split_col) {
+            "training" => 0,
+            "test" => 1,
+            other => return Err(error(format!("line {}: split `{other}` is not training or test", number + 1))),
+        };
+        let index: usize = field(index_col)
+            .parse()
+            .map_err(|_| error(format!("line {}: index `{}` is not a number", number + 1, field(index_col))))?;
+        let Some(flag) = flags[which].get_mut(index) else {
+            return Err(error(format!(
+                "line {}: sample {index} but the {} set has {} samples; the scores come from another data set",
+                number + 1,
+                if which == 0 { "training" } else { "test" },
+                flags[which].len()
+            )));
+        };
+        *flag = field(pie_col) == "1";
+        seen[which] += 1;
+    }
+    if seen[0] != flags[0].len() {
+        return Err(error(format!(
+            "scores {} training samples but the data has {}; the scores come from another data set",
+            seen[0],
+            flags[0].len()
+        )));
+    }
+    let [train, test] = flags;
+    Ok((train, test))
+}
+
+/// Grid of the samples at `order` (hardest first), `count` at most, each `cell` pixels wide,
+/// framed red when it is a PIE, with its label, both modal predictions and score beneath.
+pub fn contact_sheet(
+    data: &HtlData,
+    split: Split,
+    scores: &[SampleScore],
+    order: &[usize],
+    by: RankBy,
+    count: usize,
+) -> ImageData {
+    const CELL: u32 = 112;
+    const THUMB: u32 = 96;
+    const TEXT: u32 = 36;
+    let shown: Vec<&SampleScore> = order.iter().take(count.max(1)).map(|&i| &scores[i]).collect();
+    let columns = 8_u32.min(u32::try_from(shown.len().max(1)).unwrap_or(8));
+    let rows = u32::try_from(shown.len().div_ceil(columns as usize)).unwrap_or(1).max(1);
+    let (width, height) = (columns * CELL, rows * (CELL + TEXT));
+    let mut sheet = ImageData { width, height, channels: 3, pixels: vec![1.0; (width * height * 3) as usize] };
+    let set = data.set(split);
+    for (k, s) in shown.iter().enumerate() {
+        let k = u32::try_from(k).unwrap_or(0);
+        let (x0, y0) = ((k % columns) * CELL, (k / columns) * (CELL + TEXT));
+        let image = sample_image(set, s.index);
+        let frame = if s.pie { [0.85, 0.1, 0.1] } else { [0.75, 0.75, 0.75] };
+        for y in 0..THUMB + 8 {
+            for x in 0..THUMB + 8 {
+                let (px, py) = (x0 + 4 + x, y0 + 4 + y);
+                let inside = (4..THUMB + 4).contains(&x) && (4..THUMB + 4).contains(&y);
+                let rgb = if inside {
+                    let (sx, sy) = ((x - 4) * image.width / THUMB, (y - 4) * image.height / THUMB);
+                    let c = |ch: usize| image.at(sx, sy, if image.channels == 3 { ch } else { 0 });
+                    [c(0), c(1), c(2)]
+                } else {
+                    frame
+                };
+                let at = ((py * width + px) * 3) as usize;
+                sheet.pixels[at..at + 3].copy_from_slice(&rgb);
+            }
+        }
+        let text_y = i64::from(y0 + THUMB + 14);
+        let line1 = format!("L{} D{} P{}", s.label, s.dense_mode, s.pruned_mode);
+        chart::draw_text(&mut sheet, i64::from(x0 + 6), text_y, &line1, [0.1, 0.1, 0.1]);
+        let line2 = format!("S{:.2}", by.score(s));
+        chart::draw_text(&mut sheet, i64::from(x0 + 6), text_y + 18, &line2, [0.35, 0.35, 0.35]);
+    }
+    sheet
+}
+
+fn bars(label: &str, colour: [f32; 3], values: impl Iterator<Item = f64>) -> Series {
+    #[allow(clippy::cast_precision_loss)]
+    let points = values.enumerate().map(|(k, v)| (k as f64, v)).collect();
+    Series { label: label.into(), colour, points, bars: true, ..Series::default() }
+}
+
+/// Bar panels of the PIE rate per class and per group.
+pub fn rate_panels(class_rates: &[Rate], group_rates: &[Rate], split: Split) -> Vec<Panel> {
+    let panel = |title: String, x_label: &str, rates: &[Rate], colour| Panel {
+        title,
+        x_label: x_label.into(),
+        series: vec![bars("PIE rate", colour, rates.iter().map(Rate::fraction))],
+        categories: rates.iter().map(|r| r.name.clone()).collect(),
+        ..Panel::default()
+    };
+    vec![
+        panel(format!("PIE rate per class ({})", split.label()), "class", class_rates, PALETTE[1]),
+        panel(format!("PIE rate per group ({})", split.label()), "group", group_rates, PALETTE[3]),
+    ]
+}
+
+/// Bar panels of plain against attended accuracy: overall and hard samples, per class, per group.
+pub fn comparison_panels(data: &HtlData, comparison: &Comparison) -> Vec<Panel> {
+    let pair = |title: &str, categories: Vec<String>, plain: Vec<f64>, attended: Vec<f64>| Panel {
+        title: title.into(),
+        x_label: String::new(),
+        y_range: Some((0.0, 1.0)),
+        series: vec![
+            bars("plain", PALETTE[0], plain.into_iter()),
+            bars("attended", PALETTE[2], attended.into_iter()),
+        ],
+        categories,
+        ..Panel::default()
+    };
+    let summary = |a: &super::attend::PopulationAccuracy| vec![a.mean, a.hard_test, a.hard_train];
+    vec![
+        pair(
+            "test accuracy",
+            vec!["all".into(), "hard test".into(), "hard train".into()],
+            summary(&comparison.plain),
+            summary(&comparison.attended),
+        ),
+        pair(
+            "per class",
+            data.data.classes.clone(),
+            comparison.plain.per_class.clone(),
+            comparison.attended.per_class.clone(),
+        ),
+        pair("per group", data.groups.clone(), comparison.plain.per_group.clone(), comparison.attended.per_group.clone()),
+    ]
+}

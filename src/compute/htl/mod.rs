@@ -1,0 +1,30 @@
+//! Hard-to-learn samples: populations of dense and magnitude-pruned classifiers, the samples
+//! where their modal predictions differ (Hooker et al.'s pruning-identified exemplars, PIE),
+//! continuous hardness scores, per-class and per-group rates, and training that attends to the
+//! hard samples by up-weighting them.
+
+pub mod attend;
+pub mod data;
+pub mod files;
+pub mod mlp;
+pub mod pie;
+pub mod population;
+
+/// Problems with hard-sample settings or data.
+#[derive(Debug, thiserror::Error)]
+pub enum HtlError {
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error("{path}: {reason}")]
+    Data { path: std::path::PathBuf, reason: String },
+}
+
+impl From<crate::compute::prune::PruneError> for HtlError {
+    fn from(error: crate::compute::prune::PruneError) -> Self {
+        use crate::compute::prune::PruneError;
+        match error {
+            PruneError::Data { path, reason } => Self::Data { path, reason },
+            other => Self::Config(other.to_string()),
+        }
+    }
+}
