@@ -8,9 +8,9 @@ use clap::{Args, Subcommand};
 use crate::compute::control::RunControl;
 use crate::compute::htl::attend::{self, AttendConfig, Comparison, Schedule};
 use crate::compute::htl::data::{self, AttributeSpec, HtlData, HtlSource, Split};
+use crate::compute::htl::files;
 use crate::compute::htl::pie::{self, RankBy, SampleScore};
 use crate::compute::htl::population::{self, PopulationConfig, PopulationProgress, Populations, Trained};
-use crate::compute::htl::{HtlError, files};
 use crate::compute::{chart, image_io};
 
 #[derive(Debug, Subcommand)]
@@ -127,8 +127,10 @@ impl CommonArgs {
     }
 
     fn load(&self) -> anyhow::Result<HtlData> {
-        let attributes =
-            self.attributes.as_ref().map(|path| AttributeSpec { path: path.clone(), column: self.group_column.clone() });
+        let attributes = self
+            .attributes
+            .as_ref()
+            .map(|path| AttributeSpec { path: path.clone(), column: self.group_column.clone() });
         if attributes.is_none() && self.group_column.is_some() {
             anyhow::bail!("--group-column needs --attributes FILE.csv");
         }
@@ -314,8 +316,10 @@ fn print_find(data: &HtlData, pops: &Populations, splits: &[(Split, &Vec<SampleS
     );
     for (split, scores) in splits {
         let (_, groups) = pie::class_and_group_rates(scores, data);
-        let rates: Vec<String> =
-            groups.iter().map(|r| format!("{} {:.1}% ({}/{})", r.name, 100.0 * r.fraction(), r.hard, r.total)).collect();
+        let rates: Vec<String> = groups
+            .iter()
+            .map(|r| format!("{} {:.1}% ({}/{})", r.name, 100.0 * r.fraction(), r.hard, r.total))
+            .collect();
         println!(
             "{}: {} PIE of {} samples; per group: {}",
             split.label(),
@@ -389,18 +393,11 @@ fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
     };
     let plain_refs: Vec<&Trained> = plain.iter().collect();
     let bar = super::progress_bar((config.models * config.epochs) as u64, "attended");
-    let comparison = attend::compare(
-        &data,
-        &config,
-        &attend_config,
-        &hard_train,
-        &hard_test,
-        &plain_refs,
-        &control,
-        &|done, _| bar.set_position(done as u64),
-    )
-    .map_err(|e: HtlError| anyhow::anyhow!(e))?
-    .context("cancelled")?;
+    let comparison =
+        attend::compare(&data, &config, &attend_config, &hard_train, &hard_test, &plain_refs, &control, &|done, _| {
+            bar.set_position(done as u64);
+        })?
+        .context("cancelled")?;
     bar.finish_and_clear();
     write(&out.join("comparison.csv"), &comparison_csv(&data, &comparison))?;
     image_io::save_png(

@@ -656,3 +656,73 @@ fn ntk_train_and_sweep_write_their_tables_and_charts() {
     let err = run_err(sparsefield().args(["ntk", "sweep", "--digits", "--n", "5000"]).arg("--out").arg(&out));
     assert!(err.contains("1797"), "{err}");
 }
+
+#[test]
+fn htl_find_and_attend_write_scores_sheets_and_the_comparison() {
+    let dir = temp_dir("cli_htl");
+    let find = dir.join("find");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["htl", "find", "--models", "3", "--epochs", "12", "--finetune-epochs", "3", "--sparsity", "0.8"])
+            .args(["--sheet", "16", "--out"])
+            .arg(&find),
+    );
+    assert!(stdout.contains("PIE of 1438 samples"), "{stdout}");
+    let scores = std::fs::read_to_string(find.join("scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 1 + 1797);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(find.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["config"]["models"], 3);
+    let pie_count = metrics["training"]["pie"].as_u64().unwrap();
+    let csv_pie = scores.lines().filter(|l| l.starts_with("training,") && l.split(',').nth(8) == Some("1")).count();
+    assert_eq!(pie_count as usize, csv_pie);
+    let sparsity = metrics["pruned"]["layer_sparsity"].as_array().unwrap();
+    assert!(sparsity.iter().all(|s| (s.as_f64().unwrap() - 0.8).abs() < 0.01), "{sparsity:?}");
+    let sheet = image_io::load_image(&find.join("hardest_train.png")).unwrap().image;
+    assert_eq!((sheet.width, sheet.height), (8 * 112, 2 * 148));
+    assert!(image_io::load_image(&find.join("rates.png")).is_ok());
+    assert!(std::fs::metadata(find.join("models.safetensors")).unwrap().len() > 1000);
+
+    // Attend to the PIE samples of that run (plain models retrained from the same seeds).
+    let attend = dir.join("attend");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["htl", "attend", "--models", "3", "--epochs", "12", "--finetune-epochs", "3", "--sparsity", "0.8"])
+            .args(["--weight", "4", "--schedule", "ramp", "--scores"])
+            .arg(find.join("scores.csv"))
+            .arg("--out")
+            .arg(&attend),
+    );
+    assert!(stdout.contains(&format!("attending to {pie_count} hard training samples")), "{stdout}");
+    let comparison = std::fs::read_to_string(attend.join("comparison.csv")).unwrap();
+    assert!(comparison.starts_with("measure,category,plain,attended\ntest_accuracy,all,"), "{comparison}");
+    assert_eq!(comparison.lines().filter(|l| l.starts_with("class_accuracy")).count(), 10);
+    assert!(comparison.contains("group_accuracy,faint scan,"));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(attend.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["comparison"]["attend"]["schedule"], "Ramp");
+    assert!(image_io::load_image(&attend.join("comparison.png")).is_ok());
+}
+
+#[test]
+fn htl_bad_input_exits_nonzero_with_a_message() {
+    let dir = temp_dir("cli_htl_bad");
+    let err = run_err(sparsefield().args(["htl", "find", "--sparsity", "1.5", "--out"]).arg(dir.join("a")));
+    assert!(err.contains("sparsity must be 0 to 0.99"), "{err}");
+    let err = run_err(sparsefield().args(["htl", "find", "--data", "folder", "--out"]).arg(dir.join("b")));
+    assert!(err.contains("needs --path"), "{err}");
+    let missing = dir.join("nope.csv");
+    let err =
+        run_err(sparsefield().args(["htl", "find", "--attributes"]).arg(&missing).arg("--out").arg(dir.join("c")));
+    assert!(err.contains("nope.csv") && err.contains("cannot open"), "{err}");
+    let bad_scores = dir.join("scores.csv");
+    std::fs::write(&bad_scores, "split,index\ntraining,0\n").unwrap();
+    let err = run_err(
+        sparsefield()
+            .args(["htl", "attend", "--models", "1", "--scores"])
+            .arg(&bad_scores)
+            .arg("--out")
+            .arg(dir.join("d")),
+    );
+    assert!(err.contains("scores.csv") && err.contains("no `pie` column"), "{err}");
+}

@@ -173,7 +173,9 @@ pub fn population_accuracy(
         per_class: (0..data.data.classes.len())
             .map(|c| accuracy_where(&test, labels, |i| usize::from(labels[i]) == c))
             .collect(),
-        per_group: (0..data.groups.len()).map(|g| accuracy_where(&test, labels, |i| usize::from(groups[i]) == g)).collect(),
+        per_group: (0..data.groups.len())
+            .map(|g| accuracy_where(&test, labels, |i| usize::from(groups[i]) == g))
+            .collect(),
         hard_test: accuracy_where(&test, labels, |i| hard_test.get(i).copied().unwrap_or(false)),
         hard_train: accuracy_where(&train, &data.data.train.labels, |i| hard_train.get(i).copied().unwrap_or(false)),
         per_model,

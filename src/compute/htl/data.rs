@@ -278,8 +278,8 @@ pub fn csv_field(text: &str) -> String {
 
 /// Sets every sample's group from the attribute CSV `spec`: a header, a name column (`file`,
 /// `filename`, `name`, `image` or `path`; otherwise the first) and the group column. A row
-/// matches a sample whose name (`class/file.png`) equals it, ends with it, or whose file stem
-/// equals it; samples no row names go to the group "(no row)".
+/// names a sample `class/file.png` as `class/file.png`, `class/file`, `file.png` or `file`, in
+/// that order of precedence; samples no row names go to the group "(no row)".
 pub fn join_attributes(data: &mut HtlData, spec: &AttributeSpec) -> Result<(), HtlError> {
     let path = &spec.path;
     let text = read_text(path)?;
@@ -314,14 +314,12 @@ pub fn join_attributes(data: &mut HtlData, spec: &AttributeSpec) -> Result<(), H
         if let Some(v) = rows.get(name) {
             return Some(v);
         }
+        let without_extension = |n: &'_ str| n.rsplit_once('.').map_or(n.to_owned(), |(s, _)| s.to_owned());
         let file = name.rsplit('/').next().unwrap_or(name);
-        let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
-        rows.get(file).or_else(|| rows.get(stem))
+        rows.get(&without_extension(name)).or_else(|| rows.get(file)).or_else(|| rows.get(&without_extension(file)))
     };
-    let values: Vec<Vec<Option<&String>>> = [&data.train_names, &data.test_names]
-        .iter()
-        .map(|names| names.iter().map(|n| lookup(n)).collect())
-        .collect();
+    let values: Vec<Vec<Option<&String>>> =
+        [&data.train_names, &data.test_names].iter().map(|names| names.iter().map(|n| lookup(n)).collect()).collect();
     let matched = values.iter().flatten().filter(|v| v.is_some()).count();
     if matched == 0 {
         let example_key = rows.keys().next().cloned().unwrap_or_default();

@@ -182,10 +182,7 @@ pub fn comparison_panels(data: &HtlData, comparison: &Comparison) -> Vec<Panel> 
         title: title.into(),
         x_label: String::new(),
         y_range: Some((0.0, 1.0)),
-        series: vec![
-            bars("plain", PALETTE[0], plain.into_iter()),
-            bars("attended", PALETTE[2], attended.into_iter()),
-        ],
+        series: vec![bars("plain", PALETTE[0], plain.into_iter()), bars("attended", PALETTE[2], attended.into_iter())],
         categories,
         ..Panel::default()
     };
@@ -203,6 +200,11 @@ pub fn comparison_panels(data: &HtlData, comparison: &Comparison) -> Vec<Panel> 
             comparison.plain.per_class.clone(),
             comparison.attended.per_class.clone(),
         ),
-        pair("per group", data.groups.clone(), comparison.plain.per_group.clone(), comparison.attended.per_group.clone()),
+        pair(
+            "per group",
+            data.groups.clone(),
+            comparison.plain.per_group.clone(),
+            comparison.attended.per_group.clone(),
+        ),
     ]
 }

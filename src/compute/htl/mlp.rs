@@ -105,7 +105,11 @@ impl Mlp {
         for (l, &(fan_in, fan_out)) in self.shapes.iter().enumerate() {
             let range = self.weight_range(l);
             out.push((format!("{prefix}fc{}.weight", l + 1), vec![fan_out, fan_in], &self.params[range.clone()]));
-            out.push((format!("{prefix}fc{}.bias", l + 1), vec![fan_out], &self.params[range.end..range.end + fan_out]));
+            out.push((
+                format!("{prefix}fc{}.bias", l + 1),
+                vec![fan_out],
+                &self.params[range.end..range.end + fan_out],
+            ));
         }
         out
     }

@@ -200,8 +200,5 @@ pub fn rates(scores: &[SampleScore], names: &[String], category: impl Fn(&Sample
 
 /// PIE rates per class and per group.
 pub fn class_and_group_rates(scores: &[SampleScore], data: &HtlData) -> (Vec<Rate>, Vec<Rate>) {
-    (
-        rates(scores, &data.data.classes, |s| usize::from(s.label)),
-        rates(scores, &data.groups, |s| usize::from(s.group)),
-    )
+    (rates(scores, &data.data.classes, |s| usize::from(s.label)), rates(scores, &data.groups, |s| usize::from(s.group)))
 }

@@ -64,10 +64,7 @@ impl PopulationConfig {
             self.learning_rate > 0.0 && self.learning_rate <= 1.0,
             format!("the learning rate must be in (0, 1], got {}", self.learning_rate),
         )?;
-        check(
-            (0.0..=0.99).contains(&self.sparsity),
-            format!("the sparsity must be 0 to 0.99, got {}", self.sparsity),
-        )
+        check((0.0..=0.99).contains(&self.sparsity), format!("the sparsity must be 0 to 0.99, got {}", self.sparsity))
     }
 
     /// Epochs one model trains for, dense and fine-tuning together.
@@ -192,8 +189,7 @@ pub fn train_populations(
             let mut pruned = dense.clone();
             let mask = pruned.magnitude_mask(config.sparsity);
             let spec = config.spec(seed ^ 0xF1E7, config.finetune_epochs);
-            let finished =
-                pruned.train(&data.data.train, spec, Some(&mask), &unit, control, &mut |_, loss| tick(loss));
+            let finished = pruned.train(&data.data.train, spec, Some(&mask), &unit, control, &mut |_, loss| tick(loss));
             if !finished {
                 return None;
             }
