@@ -2,6 +2,7 @@
 //! (lab list, job bar, notifications) and applies the UI's commands after each frame.
 
 pub mod edit;
+pub mod htl;
 pub mod inr;
 pub mod nerf;
 pub mod ntk;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::jobs::Waker;
 use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
+use crate::ui::panels::htl::{HtlSettings, htl_controls_ui, htl_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::ui::panels::ntk::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
@@ -26,6 +28,7 @@ use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
 use edit::EditLab;
+use htl::HtlLab;
 use inr::{ImageSource, InrLab};
 use nerf::{DataSource, NerfLab, RefineRequest};
 use ntk::NtkLab;
@@ -42,6 +45,7 @@ pub struct Settings {
     pub edit: EditSettings,
     pub prune: PruneSettings,
     pub ntk: NtkSettings,
+    pub htl: HtlSettings,
     pub nerf: NerfSettings,
     pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
@@ -58,6 +62,7 @@ impl Default for Settings {
             edit: EditSettings::default(),
             prune: PruneSettings::default(),
             ntk: NtkSettings::default(),
+            htl: HtlSettings::default(),
             nerf: NerfSettings::default(),
             nerf_data: DataSource::default(),
             train_on_start: true,
@@ -102,6 +107,7 @@ pub struct SparseFieldApp {
     edit: EditLab,
     prune: PruneLab,
     ntk: NtkLab,
+    htl: HtlLab,
     nerf: NerfLab,
     /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
     nerf_autostart: bool,
@@ -127,6 +133,7 @@ impl SparseFieldApp {
         settings.edit.sanitize();
         settings.prune.sanitize();
         settings.ntk.sanitize();
+        settings.htl.sanitize();
         settings.nerf.sanitize();
         let mut edit_device = None;
         let gpu = match &cc.wgpu_render_state {
@@ -163,6 +170,7 @@ impl SparseFieldApp {
             edit: EditLab::default(),
             prune: PruneLab::default(),
             ntk: NtkLab::default(),
+            htl: HtlLab::default(),
             nerf: NerfLab::default(),
             nerf_autostart: false,
             notifications: Vec::new(),
@@ -191,7 +199,7 @@ impl SparseFieldApp {
                 app.nerf_autostart = autostart;
                 app.ensure_nerf_data();
             }
-            LabId::Inr | LabId::Edit | LabId::Prune | LabId::Ntk => {}
+            LabId::Inr | LabId::Edit | LabId::Prune | LabId::Ntk | LabId::Htl => {}
         }
         app
     }
@@ -218,6 +226,10 @@ impl SparseFieldApp {
 
     pub fn ntk(&self) -> &NtkLab {
         &self.ntk
+    }
+
+    pub fn htl(&self) -> &HtlLab {
+        &self.htl
     }
 
     pub fn edit(&self) -> &EditLab {
@@ -297,6 +309,7 @@ impl SparseFieldApp {
                     && !self.edit.control_job(id, |job| job.set_paused(paused))
                     && !self.prune.control_job(id, |job| job.set_paused(paused))
                     && !self.ntk.control_job(id, |job| job.set_paused(paused))
+                    && !self.htl.control_job(id, |job| job.set_paused(paused))
                 {
                     self.inr.set_paused(id, paused);
                 }
@@ -307,6 +320,7 @@ impl SparseFieldApp {
                     && !self.edit.control_job(id, |job| job.cancel())
                     && !self.prune.control_job(id, |job| job.cancel())
                     && !self.ntk.control_job(id, |job| job.cancel())
+                    && !self.htl.control_job(id, |job| job.cancel())
                 {
                     self.inr.cancel(id);
                 }
@@ -431,6 +445,59 @@ impl SparseFieldApp {
                 self.ntk.resume();
                 Ok(None)
             }
+            Command::HtlSetSource(source) => {
+                let label = source.label();
+                if self.settings.htl.source == source {
+                    // The same data again: it may have changed on disk.
+                    self.htl.reload();
+                }
+                if let crate::compute::htl::data::HtlSource::Folder { side, .. } = &source {
+                    self.settings.htl.folder_side = *side;
+                }
+                if matches!(source, crate::compute::htl::data::HtlSource::FashionMnist(_))
+                    && self.settings.htl.train_limit == 0
+                {
+                    // 60,000 images per model is minutes on a laptop; the slider goes back to all.
+                    self.settings.htl.train_limit = 10_000;
+                }
+                self.settings.htl.source = source;
+                self.settings.htl.selected = None;
+                self.settings.lab = LabId::Htl;
+                Ok(Some(format!("Hard-sample lab: using {label}.")))
+            }
+            Command::HtlLoadAttributes(path) => match self.htl.read_attribute_columns(&path) {
+                Ok(()) => {
+                    let same = self.settings.htl.attributes.as_ref().is_some_and(|a| a.path == path);
+                    if same {
+                        self.htl.reload();
+                    }
+                    let column = self.settings.htl.attributes.take().filter(|_| same).and_then(|a| a.column);
+                    self.settings.htl.attributes = Some(crate::compute::htl::data::AttributeSpec { path, column });
+                    self.settings.htl.group_filter = None;
+                    self.settings.lab = LabId::Htl;
+                    Ok(Some("Attributes loaded; the groups follow the chosen column.".into()))
+                }
+                Err(e) => Err(e),
+            },
+            Command::HtlClearAttributes => {
+                self.settings.htl.attributes = None;
+                self.settings.htl.group_filter = None;
+                Ok(None)
+            }
+            Command::HtlResetSettings => {
+                let (source, attributes, side) = (
+                    self.settings.htl.source.clone(),
+                    self.settings.htl.attributes.clone(),
+                    self.settings.htl.folder_side,
+                );
+                self.settings.htl = HtlSettings { source, attributes, folder_side: side, ..HtlSettings::default() };
+                Ok(None)
+            }
+            Command::HtlResume => {
+                self.htl.resume();
+                Ok(None)
+            }
+            Command::HtlExport(path) => self.htl.export(&path, &self.settings.htl).map(Some),
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -560,6 +627,11 @@ impl SparseFieldApp {
                 }
                 FileRequest::OpenNtkPoints => dialog.add_filter("CSV", &["csv", "txt"]).pick_file(),
                 FileRequest::ExportNtk => dialog.set_title("Folder for the NTK tables and charts").pick_folder(),
+                FileRequest::OpenHtlData => {
+                    dialog.set_title("Fashion-MNIST folder, or one sub-folder per class").pick_folder()
+                }
+                FileRequest::OpenHtlAttributes => dialog.add_filter("CSV", &["csv", "txt"]).pick_file(),
+                FileRequest::ExportHtl => dialog.set_title("Folder for the hard-sample files").pick_folder(),
             };
             let _ = sender.send(path);
             waker();
@@ -610,6 +682,9 @@ impl SparseFieldApp {
                     FileRequest::ExportPruneInit => Command::PruneExportInit(path),
                     FileRequest::OpenNtkPoints => Command::NtkLoadCsv(path),
                     FileRequest::ExportNtk => Command::NtkExport(path),
+                    FileRequest::OpenHtlData => Command::HtlSetSource(self.htl_source_for(&path)),
+                    FileRequest::OpenHtlAttributes => Command::HtlLoadAttributes(path),
+                    FileRequest::ExportHtl => Command::HtlExport(path),
                 };
                 self.apply(ctx, command);
             }
@@ -631,6 +706,11 @@ impl SparseFieldApp {
                 self.apply(ctx, Command::PruneSetData(source));
                 continue;
             }
+            if path.is_dir() && self.settings.lab == LabId::Htl {
+                let source = self.htl_source_for(&path);
+                self.apply(ctx, Command::HtlSetSource(source));
+                continue;
+            }
             if path.is_dir() {
                 let command = if path.join(crate::compute::nerf::checkpoint::CONFIG_FILE).is_file()
                     && path.join(crate::compute::nerf::checkpoint::WEIGHTS_FILE).is_file()
@@ -646,6 +726,7 @@ impl SparseFieldApp {
             let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             match extension.as_str() {
                 "png" | "jpg" | "jpeg" => self.apply(ctx, Command::LoadImage(path)),
+                "csv" if self.settings.lab == LabId::Htl => self.apply(ctx, Command::HtlLoadAttributes(path)),
                 "csv" => self.apply(ctx, Command::NtkLoadCsv(path)),
                 "safetensors" => self.apply(ctx, Command::LoadInr(path)),
                 _ => self.notify(
@@ -671,6 +752,15 @@ impl SparseFieldApp {
         }
     }
 
+    /// A folder as hard-sample data: Fashion-MNIST when it holds the IDX files, else one sub-folder per class.
+    fn htl_source_for(&self, path: &std::path::Path) -> crate::compute::htl::data::HtlSource {
+        use crate::compute::htl::data::HtlSource;
+        match self.prune_source_for(path) {
+            crate::compute::prune::data::DataSource::FashionMnist(dir) => HtlSource::FashionMnist(dir),
+            _ => HtlSource::Folder { path: path.to_owned(), side: self.settings.htl.folder_side },
+        }
+    }
+
     fn drop_overlay_ui(ctx: &egui::Context) {
         if ctx.input(|i| i.raw.hovered_files.is_empty()) {
             return;
@@ -681,7 +771,7 @@ impl SparseFieldApp {
         painter.text(
             rect.center(),
             egui::Align2::CENTER_CENTER,
-            "Drop a PNG/JPEG image, an INR (.safetensors), a CSV of points, or a NeRF data set / checkpoint folder",
+            "Drop a PNG/JPEG image, an INR (.safetensors), a CSV (NTK points or hard-sample attributes), or a data set / checkpoint folder",
             egui::FontId::proportional(22.0),
             egui::Color32::WHITE,
         );
@@ -737,6 +827,8 @@ impl eframe::App for SparseFieldApp {
         self.notify_all(notes);
         let notes = self.ntk.poll(&ctx, &self.settings.ntk.config(), self.settings.lab == LabId::Ntk, &self.waker);
         self.notify_all(notes);
+        let notes = self.htl.poll(&ctx, &self.settings.htl, self.settings.lab == LabId::Htl, &self.waker);
+        self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
             self.nerf_autostart = false;
             self.apply(&ctx, Command::NerfTrain);
@@ -754,6 +846,7 @@ impl eframe::App for SparseFieldApp {
                 jobs.extend(self.edit.jobs());
                 jobs.extend(self.prune.jobs());
                 jobs.extend(self.ntk.jobs());
+                jobs.extend(self.htl.jobs());
                 jobs.extend(self.nerf.jobs());
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
@@ -802,6 +895,10 @@ impl eframe::App for SparseFieldApp {
                     let state = self.ntk.panel_state(&self.settings.ntk.config());
                     ntk_controls_ui(ui, &mut self.settings.ntk, &state, &mut commands);
                 }
+                LabId::Htl => {
+                    let state = self.htl.panel_state(&self.settings.htl);
+                    htl_controls_ui(ui, &mut self.settings.htl, &state, &mut commands);
+                }
                 LabId::Nerf => {
                     let state = self.nerf.panel_state(gpu);
                     nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
@@ -833,6 +930,10 @@ impl eframe::App for SparseFieldApp {
             LabId::Ntk => {
                 let state = self.ntk.panel_state(&self.settings.ntk.config());
                 ntk_main_ui(ui, &mut self.settings.ntk, &state, &mut commands);
+            }
+            LabId::Htl => {
+                let state = self.htl.panel_state(&self.settings.htl);
+                htl_main_ui(ui, &mut self.settings.htl, &state, &mut commands);
             }
             LabId::Nerf => {
                 let mut view = std::mem::take(&mut self.nerf.view);

@@ -6,12 +6,11 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::compute::control::RunControl;
-use crate::compute::htl::attend::{self, AttendConfig, Comparison, Schedule};
+use crate::compute::htl::attend::{self, AttendConfig, Schedule};
 use crate::compute::htl::data::{self, AttributeSpec, HtlData, HtlSource, Split};
 use crate::compute::htl::files;
 use crate::compute::htl::pie::{self, RankBy, SampleScore};
 use crate::compute::htl::population::{self, PopulationConfig, PopulationProgress, Populations, Trained};
-use crate::compute::{chart, image_io};
 
 #[derive(Debug, Subcommand)]
 pub enum HtlCommand {
@@ -211,39 +210,6 @@ fn populations(data: &HtlData, config: &PopulationConfig) -> anyhow::Result<Popu
     Ok(result)
 }
 
-/// The find step's files; returns the training and test scores.
-fn write_find_files(
-    data: &HtlData,
-    pops: &Populations,
-    by: RankBy,
-    sheet: usize,
-    out: &Path,
-) -> anyhow::Result<(Vec<SampleScore>, Vec<SampleScore>)> {
-    let train = pie::score_split(pops, data, Split::Train);
-    let test = pie::score_split(pops, data, Split::Test);
-    write(&out.join("scores.csv"), &files::scores_csv(data, &[(Split::Train, &train), (Split::Test, &test)], by))?;
-    let mut panels = Vec::new();
-    for (split, scores) in [(Split::Train, &train), (Split::Test, &test)] {
-        let order = pie::rank(scores, by);
-        let name = format!("hardest_{}.png", if split == Split::Train { "train" } else { "test" });
-        image_io::save_png(&files::contact_sheet(data, split, scores, &order, by, sheet), &out.join(name))?;
-        let (classes, groups) = pie::class_and_group_rates(scores, data);
-        panels.extend(files::rate_panels(&classes, &groups, split));
-    }
-    image_io::save_png(&chart::render(&panels, 2, 1280, 900), &out.join("rates.png"))?;
-    let mut tensors = Vec::new();
-    for pair in &pops.pairs {
-        tensors.extend(pair.dense.mlp.tensors(&format!("dense.{}.", pair.seed)));
-        tensors.extend(pair.pruned.mlp.tensors(&format!("pruned.{}.", pair.seed)));
-    }
-    let metadata = std::collections::HashMap::from([(
-        "sparsefield.htl".to_owned(),
-        serde_json::to_string(&pops.config).unwrap_or_default(),
-    )]);
-    crate::compute::inr::weights::write_f32_safetensors(&out.join("models.safetensors"), &tensors, metadata)?;
-    Ok((train, test))
-}
-
 fn split_summary(data: &HtlData, split: Split, scores: &[SampleScore], by: RankBy) -> serde_json::Value {
     let (classes, groups) = pie::class_and_group_rates(scores, data);
     let names = data.names_of(split);
@@ -284,7 +250,7 @@ fn find(args: &FindArgs) -> anyhow::Result<()> {
     super::prepare_output_dir(&args.common.out)?;
     let data = args.common.load()?;
     let pops = populations(&data, &config)?;
-    let (train, test) = write_find_files(&data, &pops, by, args.sheet, &args.common.out)?;
+    let (train, test) = files::write_find(&args.common.out, &data, &pops, by, args.sheet)?;
     let metrics = serde_json::json!({
         "data": data.summary(),
         "source": source.label(),
@@ -344,26 +310,6 @@ fn attend_config(args: &AttendArgs) -> anyhow::Result<AttendConfig> {
     Ok(config)
 }
 
-/// `comparison.csv`: one row per measure, plain against attended.
-pub fn comparison_csv(data: &HtlData, comparison: &Comparison) -> String {
-    let mut out = String::from("measure,category,plain,attended\n");
-    let (p, a) = (&comparison.plain, &comparison.attended);
-    let mut row = |measure: &str, category: &str, plain: f64, attended: f64| {
-        out.push_str(&format!("{measure},{},{plain:.6},{attended:.6}\n", data::csv_field(category)));
-    };
-    row("test_accuracy", "all", p.mean, a.mean);
-    row("test_accuracy_std", "all", p.std, a.std);
-    row("hard_test_accuracy", "all", p.hard_test, a.hard_test);
-    row("hard_train_accuracy", "all", p.hard_train, a.hard_train);
-    for (k, class) in data.data.classes.iter().enumerate() {
-        row("class_accuracy", class, p.per_class[k], a.per_class[k]);
-    }
-    for (k, group) in data.groups.iter().enumerate() {
-        row("group_accuracy", group, p.per_group[k], a.per_group[k]);
-    }
-    out
-}
-
 fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
     let config = args.common.config()?;
     let attend_config = attend_config(args)?;
@@ -387,7 +333,7 @@ fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
         (train, test, plain)
     } else {
         let pops = populations(&data, &config)?;
-        let (train, test) = write_find_files(&data, &pops, RankBy::Pie, 48, out)?;
+        let (train, test) = files::write_find(out, &data, &pops, RankBy::Pie, 48)?;
         let hard_test = test.iter().map(|s| s.pie).collect();
         (attend::hard_set(&train, &attend_config), hard_test, pops.pairs.into_iter().map(|p| p.dense).collect())
     };
@@ -399,11 +345,7 @@ fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
         })?
         .context("cancelled")?;
     bar.finish_and_clear();
-    write(&out.join("comparison.csv"), &comparison_csv(&data, &comparison))?;
-    image_io::save_png(
-        &chart::render(&files::comparison_panels(&data, &comparison), 3, 1500, 520),
-        &out.join("comparison.png"),
-    )?;
+    files::write_comparison(out, &data, &comparison)?;
     let metrics = serde_json::json!({
         "data": data.summary(),
         "config": config,

@@ -19,10 +19,11 @@ pub enum LabId {
     Nerf,
     Prune,
     Ntk,
+    Htl,
 }
 
 impl LabId {
-    pub const ALL: [Self; 5] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune, Self::Ntk];
+    pub const ALL: [Self; 6] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune, Self::Ntk, Self::Htl];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -31,6 +32,7 @@ impl LabId {
             Self::Nerf => "NeRF — radiance fields",
             Self::Prune => "Pruning — random masks at init",
             Self::Ntk => "NTK — spectra and sparse activation",
+            Self::Htl => "Hard samples — what pruning forgets",
         }
     }
 
@@ -46,6 +48,9 @@ impl LabId {
             }
             Self::Ntk => {
                 "Neural tangent kernels of wide ReLU nets with trainable bias: spectra, sparsity and training speed."
+            }
+            Self::Htl => {
+                "Find the samples pruned networks forget (PIE), see which classes and groups they come from, and attend to them."
             }
         }
     }
@@ -83,6 +88,12 @@ pub enum FileRequest {
     OpenNtkPoints,
     /// A folder for every NTK table and chart.
     ExportNtk,
+    /// A Fashion-MNIST or class-per-folder data set for the hard-sample lab.
+    OpenHtlData,
+    /// A CSV of per-sample attributes.
+    OpenHtlAttributes,
+    /// A folder for the hard-sample lab's files.
+    ExportHtl,
 }
 
 /// Built-in images, compiled into the binary.
@@ -185,4 +196,14 @@ pub enum Command {
     NtkLoadCsv(PathBuf),
     /// Write every NTK table and chart into this folder.
     NtkExport(PathBuf),
+    /// Use these samples in the hard-sample lab.
+    HtlSetSource(crate::compute::htl::data::HtlSource),
+    /// Join this attribute CSV to the hard-sample lab's samples.
+    HtlLoadAttributes(PathBuf),
+    HtlClearAttributes,
+    HtlResetSettings,
+    /// Run the cancelled or failed hard-sample analysis again.
+    HtlResume,
+    /// Write the hard-sample lab's files into this folder.
+    HtlExport(PathBuf),
 }

@@ -658,3 +658,91 @@ fn ntk_settings_from_an_edited_file_are_brought_into_range() {
     assert_eq!(settings.source, SourceKind::Random, "no CSV file to read");
     settings.config().validate().unwrap();
 }
+
+#[test]
+fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
+    use sparsefield::compute::htl::data::Split;
+    use sparsefield::compute::htl::population::PopulationConfig;
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().settings_mut().htl;
+        settings.population = PopulationConfig { models: 3, epochs: 15, finetune_epochs: 3, ..Default::default() };
+    }
+    harness.run_steps(4);
+    assert_eq!(harness.state().htl().analyses_started(), 0, "the lab computes only when it is open");
+    harness.get_by_label("Hard samples — what pruning forgets").click();
+    let finished = |app: &SparseFieldApp| {
+        let r = app.htl().results();
+        !app.htl().is_running() && (r.comparison.is_some() || r.comparison_note.is_some())
+    };
+    step_until(&mut harness, 120, "the first analysis", finished);
+    harness.run_steps(3);
+    let first = harness.state().htl().results().clone();
+    let pie_train = first.train_scores.as_ref().unwrap().iter().filter(|s| s.pie).count();
+    assert!(pie_train > 0, "the default run finds hard training samples");
+    assert!(first.comparison.is_some());
+
+    // The gallery: 48 thumbnails, hardest first (PIE samples lead), each a clickable image.
+    let gallery = harness.state().htl().gallery().to_vec();
+    assert_eq!(gallery.len(), 48);
+    assert!(gallery[0].score.pie && gallery[0].rank == 1);
+    assert!(gallery.windows(2).all(|w| w[0].rank < w[1].rank));
+    harness.get_by_label_contains("Gallery: 48 of 1438 matching training samples");
+    let name = first.data.as_ref().unwrap().train_names[gallery[0].score.index].clone();
+    harness.get_by_label(&format!("sample {name}")).click();
+    harness.run_steps(2);
+    assert_eq!(harness.state().settings().htl.selected, Some((Split::Train, gallery[0].score.index)));
+    harness.get_by_label_contains("dense modal");
+    harness.get_by_label("PIE rate per group, % of training samples");
+    // Every glyph of the help text exists in the fonts (a missing one panics when drawn).
+    harness.get_by_label("About this lab").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("pruning-identified exemplar");
+
+    // PIE only: the gallery keeps exactly the PIE samples.
+    harness.get_by_label("PIE only").click();
+    harness.run_steps(2);
+    let shown = harness.state().htl().gallery();
+    assert_eq!(shown.len(), pie_train.min(48));
+    assert!(shown.iter().all(|item| item.score.pie));
+
+    // A new weight retrains only the attended models: the populations are reused.
+    harness.state_mut().settings_mut().htl.attend.weight = 6.0;
+    step_until(&mut harness, 5, "an analysis for the new weight", |app| app.htl().analyses_started() == 2);
+    step_until(&mut harness, 120, "the analysis with the new weight", |app| {
+        finished(app) && (app.htl().results().config.attend.weight - 6.0).abs() < 1e-6
+    });
+    let second = harness.state().htl().results().clone();
+    assert!(std::sync::Arc::ptr_eq(second.populations.as_ref().unwrap(), first.populations.as_ref().unwrap()));
+    assert_ne!(second.comparison.as_ref().unwrap().attended, first.comparison.as_ref().unwrap().attended);
+
+    // One key press on the sparsity slider trains new populations.
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "sparsity").focus();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    let sparsity = harness.state().settings().htl.population.sparsity;
+    assert!((sparsity - 0.51).abs() < 1e-9, "the slider moved one step: {sparsity}");
+    step_until(&mut harness, 120, "the analysis at the new sparsity", |app| {
+        finished(app) && (app.htl().results().config.population.sparsity - 0.51).abs() < 1e-9
+    });
+    let third = harness.state().htl().results().clone();
+    assert!(!std::sync::Arc::ptr_eq(third.populations.as_ref().unwrap(), first.populations.as_ref().unwrap()));
+
+    // Everything into a folder; a bad attribute file is reported and changes nothing.
+    let ctx = harness.ctx.clone();
+    let dir = temp_dir("ui_htl_export");
+    harness.state_mut().apply(&ctx, Command::HtlExport(dir.clone()));
+    for file in
+        ["scores.csv", "hardest_train.png", "hardest_test.png", "rates.png", "models.safetensors", "metrics.json"]
+    {
+        assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
+    }
+    let bad = dir.join("attributes.csv");
+    std::fs::write(&bad, "just_one_column\nx\n").unwrap();
+    harness.state_mut().apply(&ctx, Command::HtlLoadAttributes(bad));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("attributes.csv"), "{}", last.text);
+    assert!(harness.state().settings().htl.attributes.is_none());
+}

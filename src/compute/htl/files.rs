@@ -1,14 +1,15 @@
 //! Files the hard-sample lab writes and reads: per-sample scores (CSV), contact sheets of the
 //! hardest samples, bar charts of hard-sample rates and of the attention comparison (PNG).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::HtlError;
 use super::attend::Comparison;
 use super::data::{HtlData, Split, csv_field, csv_fields, sample_image};
-use super::pie::{RankBy, Rate, SampleScore, rank};
+use super::pie::{self, RankBy, Rate, SampleScore, rank};
+use super::population::Populations;
 use crate::compute::chart::{self, PALETTE, Panel, Series};
-use crate::compute::image_io::ImageData;
+use crate::compute::image_io::{self, ImageData};
 
 /// Votes as `class:count` pairs (non-zero only), space-separated, most votes first.
 pub fn votes_text(votes: &[u16]) -> String {
@@ -207,4 +208,98 @@ pub fn comparison_panels(data: &HtlData, comparison: &Comparison) -> Vec<Panel> 
             comparison.attended.per_group.clone(),
         ),
     ]
+}
+
+fn write_text(path: &Path, text: &str) -> Result<PathBuf, HtlError> {
+    std::fs::write(path, text)
+        .map_err(|e| HtlError::Data { path: path.to_owned(), reason: format!("cannot write ({e})") })?;
+    Ok(path.to_owned())
+}
+
+fn write_png(path: &Path, image: &ImageData) -> Result<PathBuf, HtlError> {
+    image_io::save_png(image, path).map_err(|e| HtlError::Data { path: path.to_owned(), reason: e.to_string() })?;
+    Ok(path.to_owned())
+}
+
+/// Writes what a find run produced into `dir`: `scores.csv`, `hardest_train.png`,
+/// `hardest_test.png` (contact sheets of `sheet` samples), `rates.png` and `models.safetensors`
+/// (every model of both populations, PyTorch `nn.Linear` layout). Returns the training and
+/// test scores.
+pub fn write_find(
+    dir: &Path,
+    data: &HtlData,
+    pops: &Populations,
+    by: RankBy,
+    sheet: usize,
+) -> Result<(Vec<SampleScore>, Vec<SampleScore>), HtlError> {
+    let train = pie::score_split(pops, data, Split::Train);
+    let test = pie::score_split(pops, data, Split::Test);
+    write_scored(dir, data, pops, (&train, &test), by, sheet)?;
+    Ok((train, test))
+}
+
+/// [`write_find`] with the scores already computed; returns the files written.
+pub fn write_scored(
+    dir: &Path,
+    data: &HtlData,
+    pops: &Populations,
+    (train, test): (&[SampleScore], &[SampleScore]),
+    by: RankBy,
+    sheet: usize,
+) -> Result<Vec<PathBuf>, HtlError> {
+    let mut written = vec![write_text(
+        &dir.join("scores.csv"),
+        &scores_csv(data, &[(Split::Train, train), (Split::Test, test)], by),
+    )?];
+    let mut panels = Vec::new();
+    for (split, scores) in [(Split::Train, train), (Split::Test, test)] {
+        let order = rank(scores, by);
+        let name = format!("hardest_{}.png", if split == Split::Train { "train" } else { "test" });
+        written.push(write_png(&dir.join(name), &contact_sheet(data, split, scores, &order, by, sheet))?);
+        let (classes, groups) = pie::class_and_group_rates(scores, data);
+        panels.extend(rate_panels(&classes, &groups, split));
+    }
+    written.push(write_png(&dir.join("rates.png"), &chart::render(&panels, 2, 1280, 900))?);
+    let mut tensors = Vec::new();
+    for pair in &pops.pairs {
+        tensors.extend(pair.dense.mlp.tensors(&format!("dense.{}.", pair.seed)));
+        tensors.extend(pair.pruned.mlp.tensors(&format!("pruned.{}.", pair.seed)));
+    }
+    let metadata = std::collections::HashMap::from([(
+        "sparsefield.htl".to_owned(),
+        serde_json::to_string(&pops.config).unwrap_or_default(),
+    )]);
+    let path = dir.join("models.safetensors");
+    crate::compute::inr::weights::write_f32_safetensors(&path, &tensors, metadata)
+        .map_err(|e| HtlError::Data { path: path.clone(), reason: e.to_string() })?;
+    written.push(path);
+    Ok(written)
+}
+
+/// `comparison.csv`: one row per measure, plain against attended.
+pub fn comparison_csv(data: &HtlData, comparison: &Comparison) -> String {
+    let mut out = String::from("measure,category,plain,attended\n");
+    let (p, a) = (&comparison.plain, &comparison.attended);
+    let mut row = |measure: &str, category: &str, plain: f64, attended: f64| {
+        out.push_str(&format!("{measure},{},{plain:.6},{attended:.6}\n", csv_field(category)));
+    };
+    row("test_accuracy", "all", p.mean, a.mean);
+    row("test_accuracy_std", "all", p.std, a.std);
+    row("hard_test_accuracy", "all", p.hard_test, a.hard_test);
+    row("hard_train_accuracy", "all", p.hard_train, a.hard_train);
+    for (k, class) in data.data.classes.iter().enumerate() {
+        row("class_accuracy", class, p.per_class[k], a.per_class[k]);
+    }
+    for (k, group) in data.groups.iter().enumerate() {
+        row("group_accuracy", group, p.per_group[k], a.per_group[k]);
+    }
+    out
+}
+
+/// Writes `comparison.csv` and `comparison.png` into `dir`.
+pub fn write_comparison(dir: &Path, data: &HtlData, comparison: &Comparison) -> Result<Vec<PathBuf>, HtlError> {
+    Ok(vec![
+        write_text(&dir.join("comparison.csv"), &comparison_csv(data, comparison))?,
+        write_png(&dir.join("comparison.png"), &chart::render(&comparison_panels(data, comparison), 3, 1500, 520))?,
+    ])
 }

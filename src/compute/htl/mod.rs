@@ -28,3 +28,27 @@ impl From<crate::compute::prune::PruneError> for HtlError {
         }
     }
 }
+
+/// One complete study: data, populations and attention.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct HtlConfig {
+    pub source: data::HtlSource,
+    pub attributes: Option<data::AttributeSpec>,
+    /// Use only the first N training samples (0: all).
+    pub train_limit: usize,
+    pub population: population::PopulationConfig,
+    pub attend: attend::AttendConfig,
+}
+
+impl HtlConfig {
+    /// Whether `other` reads the same samples.
+    pub fn same_data(&self, other: &Self) -> bool {
+        self.source == other.source && self.attributes == other.attributes && self.train_limit == other.train_limit
+    }
+
+    /// Whether `other` trains the same populations on the same samples.
+    pub fn same_populations(&self, other: &Self) -> bool {
+        self.same_data(other) && self.population == other.population
+    }
+}

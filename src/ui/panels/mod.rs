@@ -1,6 +1,7 @@
 //! One module per lab.
 
 pub mod edit;
+pub mod htl;
 pub mod inr;
 pub mod nerf;
 pub mod ntk;

@@ -1,0 +1,466 @@
+//! The hard-sample lab's state: one background analysis that follows the settings (restarted
+//! when they change, reusing what the change leaves valid): load the data, train the dense and
+//! pruned populations, score every sample, then train attending to the hard samples and compare.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use eframe::egui;
+
+use crate::compute::control::{RunControl, RunEvent, Throttle};
+use crate::compute::htl::attend::{self, Comparison};
+use crate::compute::htl::data::{self, HtlData, Split, sample_image};
+use crate::compute::htl::pie::{self, SampleScore};
+use crate::compute::htl::population::{self, PopulationProgress, Populations};
+use crate::compute::htl::{HtlConfig, files};
+use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
+use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings};
+use crate::ui::widgets::{JobRow, Level};
+
+use super::inr::Notes;
+
+/// Everything computed for one configuration so far; each snapshot carries all of it.
+#[derive(Clone, Debug, Default)]
+pub struct HtlResults {
+    pub config: HtlConfig,
+    pub data: Option<Arc<HtlData>>,
+    pub populations: Option<Arc<Populations>>,
+    pub train_scores: Option<Arc<Vec<SampleScore>>>,
+    pub test_scores: Option<Arc<Vec<SampleScore>>>,
+    pub comparison: Option<Arc<Comparison>>,
+    /// Why there is no comparison (e.g. no hard training samples).
+    pub comparison_note: Option<String>,
+    /// Models of both populations finished so far.
+    pub models_done: usize,
+}
+
+impl HtlResults {
+    pub fn scores(&self, split: Split) -> Option<&Arc<Vec<SampleScore>>> {
+        match split {
+            Split::Train => self.train_scores.as_ref(),
+            Split::Test => self.test_scores.as_ref(),
+        }
+    }
+}
+
+/// Which results of `old` are still valid for `new`.
+fn reusable(old: &HtlResults, new: &HtlConfig) -> HtlResults {
+    let before = &old.config;
+    let same_pops = before.same_populations(new) && old.train_scores.is_some();
+    HtlResults {
+        config: new.clone(),
+        data: old.data.clone().filter(|_| before.same_data(new)),
+        populations: old.populations.clone().filter(|_| same_pops),
+        train_scores: old.train_scores.clone().filter(|_| same_pops),
+        test_scores: old.test_scores.clone().filter(|_| same_pops),
+        comparison: old.comparison.clone().filter(|_| same_pops && before.attend == new.attend),
+        comparison_note: old.comparison_note.clone().filter(|_| same_pops && before.attend == new.attend),
+        models_done: if same_pops { old.models_done } else { 0 },
+    }
+}
+
+fn send(sink: &mut EventSink<HtlResults>, results: &HtlResults) {
+    sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
+}
+
+/// Least time between two starts while another analysis is still running.
+const RESTART_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// Most replaced analyses left winding down before a new one may start.
+const MAX_RETIRED: usize = 3;
+
+fn analyse(
+    mut results: HtlResults,
+    control: &RunControl,
+    sink: &mut EventSink<HtlResults>,
+) -> Result<HtlResults, String> {
+    let start = Instant::now();
+    let config = results.config.clone();
+    let pop = &config.population;
+    pop.validate().map_err(|e| e.to_string())?;
+    config.attend.validate().map_err(|e| e.to_string())?;
+    let find_epochs = (pop.models * pop.epochs_per_model()) as u64;
+    let total = find_epochs + (pop.models * pop.epochs) as u64;
+    sink.send(RunEvent::Started { total_steps: total });
+    let data = match &results.data {
+        Some(data) => Arc::clone(data),
+        None => {
+            let data = data::load(&config.source, config.attributes.as_ref()).map_err(|e| e.to_string())?;
+            let data = Arc::new(data.with_train_limit(config.train_limit));
+            results.data = Some(Arc::clone(&data));
+            send(sink, &results);
+            data
+        }
+    };
+    let progress = |sink: &mut EventSink<HtlResults>, step: u64, loss: f64| {
+        sink.send(RunEvent::Progress {
+            step,
+            metrics: vec![("loss", loss)],
+            elapsed_secs: start.elapsed().as_secs_f64(),
+        });
+    };
+    let pops = match &results.populations {
+        Some(pops) => Arc::clone(pops),
+        None => {
+            // Models train on rayon's threads; events reach the sink one at a time.
+            let shared = Mutex::new((&mut *sink, results.clone(), Throttle::new(0.1)));
+            let trained = population::train_populations(&data, pop, control, &|event| {
+                let Ok(mut guard) = shared.lock() else { return };
+                let (sink, partial, throttle) = &mut *guard;
+                match event {
+                    PopulationProgress::Epoch { done, loss, .. } => {
+                        if throttle.ready() {
+                            progress(sink, done as u64, loss);
+                        }
+                    }
+                    PopulationProgress::ModelDone(_) => {
+                        partial.models_done += 1;
+                        send(sink, partial);
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?
+            .ok_or("cancelled")?;
+            let pops = Arc::new(trained);
+            results.models_done = pops.pairs.len();
+            results.train_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Train)));
+            results.test_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Test)));
+            results.populations = Some(Arc::clone(&pops));
+            send(sink, &results);
+            pops
+        }
+    };
+    progress(sink, find_epochs, f64::NAN);
+    if results.comparison.is_none() && results.comparison_note.is_none() {
+        let train = results.train_scores.clone().unwrap_or_default();
+        let test = results.test_scores.clone().unwrap_or_default();
+        let hard_train = attend::hard_set(&train, &config.attend);
+        let hard_test: Vec<bool> = test.iter().map(|s| s.pie).collect();
+        if hard_train.iter().any(|&h| h) {
+            let shared = Mutex::new((&mut *sink, Throttle::new(0.1)));
+            let plain = pops.dense();
+            let comparison =
+                attend::compare(&data, pop, &config.attend, &hard_train, &hard_test, &plain, control, &|done, _| {
+                    let Ok(mut guard) = shared.lock() else { return };
+                    let (sink, throttle) = &mut *guard;
+                    if throttle.ready() {
+                        progress(sink, find_epochs + done as u64, f64::NAN);
+                    }
+                })
+                .map_err(|e| e.to_string())?
+                .ok_or("cancelled")?;
+            results.comparison = Some(Arc::new(comparison));
+        } else {
+            results.comparison_note = Some(
+                "No training sample is a PIE at these settings, so there is nothing to attend to: raise the sparsity, \
+                 train more models, or attend to a top fraction."
+                    .into(),
+            );
+        }
+    }
+    progress(sink, total, f64::NAN);
+    Ok(results)
+}
+
+/// Thumbnails of the samples shown, made when first needed.
+#[derive(Default)]
+struct Thumbnails {
+    data: Option<Arc<HtlData>>,
+    textures: HashMap<(Split, usize), egui::TextureHandle>,
+}
+
+impl Thumbnails {
+    fn get(&mut self, ctx: &egui::Context, data: &Arc<HtlData>, split: Split, index: usize) -> egui::TextureHandle {
+        if self.data.as_ref().is_none_or(|d| !Arc::ptr_eq(d, data)) {
+            self.textures.clear();
+            self.data = Some(Arc::clone(data));
+        }
+        // Thumbnails of samples no longer shown are dropped now and then.
+        if self.textures.len() > 2000 {
+            self.textures.clear();
+        }
+        self.textures
+            .entry((split, index))
+            .or_insert_with(|| {
+                let image = sample_image(data.set(split), index);
+                super::image_texture(ctx, &format!("htl {} {index}", split.label()), &image)
+            })
+            .clone()
+    }
+}
+
+/// What the gallery shows for one set of filters.
+#[derive(Clone, Debug, PartialEq)]
+struct GalleryKey {
+    split: Split,
+    rank_by: pie::RankBy,
+    class: Option<u16>,
+    group: Option<u16>,
+    pie_only: bool,
+    count: usize,
+}
+
+#[derive(Default)]
+pub struct HtlLab {
+    job: Option<Job<HtlResults, HtlResults>>,
+    retired: Vec<Job<HtlResults, HtlResults>>,
+    started: Option<HtlConfig>,
+    results: HtlResults,
+    failed: Option<HtlConfig>,
+    problem: Option<String>,
+    cancelled: bool,
+    last_start: Option<Instant>,
+    analyses_started: u64,
+    thumbnails: Thumbnails,
+    /// The gallery and how many samples pass its filters, for the key and scores it was made from.
+    gallery: Vec<GalleryItem>,
+    gallery_total: usize,
+    gallery_source: Option<(GalleryKey, Arc<Vec<SampleScore>>)>,
+    selected_texture: Option<egui::TextureHandle>,
+    /// Columns of the attribute CSV in use, for the group-column menu.
+    attribute_columns: Vec<String>,
+}
+
+impl HtlLab {
+    pub fn is_running(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    pub fn results(&self) -> &HtlResults {
+        &self.results
+    }
+
+    pub fn gallery(&self) -> &[GalleryItem] {
+        &self.gallery
+    }
+
+    pub fn analyses_started(&self) -> u64 {
+        self.analyses_started
+    }
+
+    fn start(&mut self, config: &HtlConfig, waker: &Waker) -> Result<(), String> {
+        if let Some(old) = self.job.take() {
+            old.cancel();
+            self.retired.push(old);
+        }
+        self.started = Some(config.clone());
+        self.cancelled = false;
+        self.last_start = Some(Instant::now());
+        let seed = reusable(&self.results, config);
+        let job = Job::spawn("htl", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+            .map_err(|e| format!("cannot start the analysis: {e}"))?;
+        self.job = Some(job);
+        self.analyses_started += 1;
+        self.failed = None;
+        self.problem = None;
+        Ok(())
+    }
+
+    fn may_start(&self, ctx: &egui::Context) -> bool {
+        if !self.is_running() && self.retired.is_empty() {
+            return true;
+        }
+        let since = self.last_start.map_or(RESTART_INTERVAL, |t| t.elapsed());
+        if since >= RESTART_INTERVAL && self.retired.len() < MAX_RETIRED {
+            return true;
+        }
+        ctx.request_repaint_after(RESTART_INTERVAL.saturating_sub(since).max(std::time::Duration::from_millis(20)));
+        false
+    }
+
+    /// Starts the cancelled or failed analysis of the current settings again.
+    pub fn resume(&mut self) {
+        self.started = None;
+        self.failed = None;
+    }
+
+    /// Forgets loaded data, so that files changed on disk are read again.
+    pub fn reload(&mut self) {
+        if let Some(old) = self.job.take() {
+            old.cancel();
+            self.retired.push(old);
+        }
+        self.started = None;
+        self.failed = None;
+        self.results = HtlResults { config: self.results.config.clone(), ..HtlResults::default() };
+    }
+
+    /// Reads the header of an attribute CSV, for the group-column menu.
+    pub fn read_attribute_columns(&mut self, path: &Path) -> Result<(), String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+        let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let columns = data::csv_fields(header);
+        if columns.len() < 2 {
+            return Err(format!(
+                "{}: needs a header with a file-name column and at least one attribute column",
+                path.display()
+            ));
+        }
+        self.attribute_columns = columns;
+        Ok(())
+    }
+
+    /// Collects updates, restarts the analysis when `active` and the settings changed, and
+    /// prepares the gallery.
+    pub fn poll(&mut self, ctx: &egui::Context, settings: &HtlSettings, active: bool, waker: &Waker) -> Notes {
+        let mut notes = Notes::new();
+        let config = settings.config();
+        self.retired.retain_mut(|job| {
+            let _ = job.poll();
+            !job.is_finished()
+        });
+        if let Some(job) = &mut self.job {
+            for update in job.poll() {
+                match update {
+                    JobUpdate::Snapshot(results) => self.results = results.as_ref().clone(),
+                    JobUpdate::Finished(Ok(results)) => {
+                        self.results = results;
+                        self.problem = None;
+                    }
+                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {
+                        self.cancelled = true;
+                        notes.push((Level::Warning, "Hard-sample analysis cancelled; Resume finishes it.".into()));
+                    }
+                    JobUpdate::Finished(Err(message)) => {
+                        self.failed.clone_from(&self.started);
+                        notes.push((Level::Error, format!("The hard-sample analysis failed: {message}")));
+                        self.problem = Some(message);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.job.as_ref().is_some_and(Job::is_finished) {
+            self.job = None;
+        }
+        if active
+            && self.started.as_ref() != Some(&config)
+            && self.failed.as_ref() != Some(&config)
+            && self.may_start(ctx)
+            && let Err(message) = self.start(&config, waker)
+        {
+            self.failed = Some(config.clone());
+            notes.push((Level::Error, message.clone()));
+            self.problem = Some(message);
+        }
+        if active {
+            self.update_gallery(ctx, settings);
+        }
+        notes
+    }
+
+    fn update_gallery(&mut self, ctx: &egui::Context, settings: &HtlSettings) {
+        let (Some(data), Some(scores)) = (self.results.data.clone(), self.results.scores(settings.split).cloned())
+        else {
+            self.gallery.clear();
+            self.gallery_total = 0;
+            self.gallery_source = None;
+            self.selected_texture = None;
+            return;
+        };
+        let key = GalleryKey {
+            split: settings.split,
+            rank_by: settings.rank_by,
+            class: settings.class_filter,
+            group: settings.group_filter,
+            pie_only: settings.pie_only,
+            count: settings.gallery_count,
+        };
+        let fresh = self.gallery_source.as_ref().is_some_and(|(k, s)| *k == key && Arc::ptr_eq(s, &scores));
+        if !fresh {
+            let order = pie::rank(&scores, key.rank_by);
+            let passing: Vec<(usize, usize)> = order
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| {
+                    let s = &scores[**i];
+                    key.class.is_none_or(|c| s.label == c)
+                        && key.group.is_none_or(|g| s.group == g)
+                        && (!key.pie_only || s.pie)
+                })
+                .map(|(rank, &i)| (rank + 1, i))
+                .collect();
+            self.gallery_total = passing.len();
+            self.gallery = passing
+                .iter()
+                .take(key.count)
+                .map(|&(rank, i)| GalleryItem {
+                    split: key.split,
+                    rank,
+                    score: scores[i].clone(),
+                    texture: self.thumbnails.get(ctx, &data, key.split, scores[i].index),
+                })
+                .collect();
+            self.gallery_source = Some((key, scores));
+        }
+        self.selected_texture = settings.selected.and_then(|(split, index)| {
+            (index < data.set(split).len()).then(|| self.thumbnails.get(ctx, &data, split, index))
+        });
+    }
+
+    /// Writes the scores, contact sheets, charts, models and comparison into `dir`.
+    pub fn export(&self, dir: &Path, settings: &HtlSettings) -> Result<String, String> {
+        let r = &self.results;
+        let (Some(data), Some(pops), Some(train), Some(test)) =
+            (&r.data, &r.populations, &r.train_scores, &r.test_scores)
+        else {
+            return Err("there is nothing to export yet; wait for the populations to finish".into());
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder ({e})", dir.display()))?;
+        let mut written = files::write_scored(dir, data, pops, (train, test), settings.rank_by, settings.gallery_count)
+            .map_err(|e| e.to_string())?;
+        if let Some(comparison) = &r.comparison {
+            written.extend(files::write_comparison(dir, data, comparison).map_err(|e| e.to_string())?);
+        }
+        let metrics = serde_json::json!({
+            "data": data.summary(),
+            "config": r.config,
+            "dense_test_accuracy": pops.dense().iter().map(|t| t.test.accuracy).collect::<Vec<_>>(),
+            "pruned_test_accuracy": pops.pruned().iter().map(|t| t.test.accuracy).collect::<Vec<_>>(),
+            "pie_training": train.iter().filter(|s| s.pie).count(),
+            "pie_test": test.iter().filter(|s| s.pie).count(),
+            "comparison": r.comparison,
+        });
+        let path = dir.join("metrics.json");
+        let json = serde_json::to_string_pretty(&metrics).map_err(|e| e.to_string())?;
+        std::fs::write(&path, json).map_err(|e| format!("{}: cannot write ({e})", path.display()))?;
+        Ok(format!("Wrote {} files to {}.", written.len() + 1, dir.display()))
+    }
+
+    pub fn jobs(&self) -> Vec<JobRow<'_>> {
+        self.job
+            .iter()
+            .filter(|j| !j.is_finished())
+            .map(|job| JobRow {
+                id: job.id(),
+                name: "Hard-sample analysis",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            })
+            .collect()
+    }
+
+    pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
+        if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        false
+    }
+
+    pub fn panel_state(&self, settings: &HtlSettings) -> HtlPanelState<'_> {
+        HtlPanelState {
+            running: self.is_running(),
+            progress: self.job.as_ref().map(|j| j.status().fraction()),
+            results: &self.results,
+            current: self.results.config == settings.config(),
+            cancelled: self.cancelled && !self.is_running(),
+            problem: self.problem.as_deref(),
+            gallery: &self.gallery,
+            gallery_total: self.gallery_total,
+            selected_texture: self.selected_texture.as_ref(),
+            attribute_columns: &self.attribute_columns,
+        }
+    }
+}
