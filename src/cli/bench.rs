@@ -22,6 +22,8 @@ pub enum BenchLab {
     Prune(super::bench_prune::PruneBenchArgs),
     /// NTK: the empirical Gram (n = 2000, d = 10, m = 4096) and all its eigenvalues, against numpy.
     Ntk(super::bench_ntk::NtkBenchArgs),
+    /// Hard samples: 5 dense + 5 pruned digit MLPs (the lab's default populations), against PyTorch.
+    Htl(super::bench_htl::HtlBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +126,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Insp(args) => super::bench_insp::bench_insp(&args),
         BenchLab::Prune(args) => super::bench_prune::bench_prune(&args),
         BenchLab::Ntk(args) => super::bench_ntk::bench_ntk(&args),
+        BenchLab::Htl(args) => super::bench_htl::bench_htl(&args),
     }
 }
 

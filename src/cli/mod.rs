@@ -1,6 +1,7 @@
 //! Headless entry points: `sparsefield <lab> <command> ...`, the same compute code as the app.
 
 pub mod bench;
+mod bench_htl;
 mod bench_insp;
 mod bench_ntk;
 mod bench_prune;

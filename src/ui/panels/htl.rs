@@ -515,40 +515,53 @@ fn selected_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<
             let bars = |votes: &[u16], offset: f64| -> Vec<Bar> {
                 votes.iter().enumerate().map(|(c, &v)| Bar::new(c as f64 + offset, f64::from(v)).width(0.38)).collect()
             };
-            Plot::new("htl votes")
-                .height(90.0)
-                .width(ui.available_width().min(320.0))
-                .legend(Legend::default())
-                .show_axes([true, false])
-                .allow_drag(false)
-                .allow_zoom(false)
-                .allow_scroll(false)
-                .show(ui, |plot| {
-                    plot.bar_chart(BarChart::new("dense votes", bars(&s.dense_votes, -0.2)).color(DENSE));
-                    plot.bar_chart(BarChart::new("pruned votes", bars(&s.pruned_votes, 0.2)).color(PRUNED));
-                });
+            let width = ui.available_width().min(360.0);
+            category_plot(
+                ui,
+                ("htl votes", 100.0),
+                &data.data.classes,
+                width,
+                vec![
+                    BarChart::new("dense votes", bars(&s.dense_votes, -0.2)).color(DENSE),
+                    BarChart::new("pruned votes", bars(&s.pruned_votes, 0.2)).color(PRUNED),
+                ],
+                None,
+            );
         });
     });
     ui.separator();
 }
 
-fn category_plot(ui: &mut egui::Ui, id: &str, names: &[String], width: f32, charts: Vec<BarChart>, y_max: Option<f64>) {
+/// Bars over named categories 0, 1, 2, …; `(id, height)` of the plot.
+fn category_plot(
+    ui: &mut egui::Ui,
+    (id, height): (&str, f32),
+    names: &[String],
+    width: f32,
+    charts: Vec<BarChart>,
+    y_max: Option<f64>,
+) {
     let names = names.to_vec();
     let legend = charts.len() > 1;
     let mut plot = Plot::new(id)
-        .height(150.0)
+        .height(height)
         .width(width)
         .include_y(0.0)
         .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)
-        .x_axis_formatter(move |mark, _| {
-            let k = mark.value.round();
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let name = (k >= 0.0 && (mark.value - k).abs() < 1e-6).then(|| names.get(k as usize)).flatten();
-            name.cloned().unwrap_or_default()
-        });
+        .custom_x_axes(vec![
+            egui_plot::AxisHints::new_x()
+                .formatter(move |mark, _| {
+                    let k = mark.value.round();
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    let name = (k >= 0.0 && (mark.value - k).abs() < 1e-6).then(|| names.get(k as usize)).flatten();
+                    name.cloned().unwrap_or_default()
+                })
+                // Every category is named, however narrow.
+                .label_spacing(8.0..=12.0),
+        ]);
     if let Some(y) = y_max {
         plot = plot.include_y(y);
     }
@@ -582,7 +595,7 @@ fn rates_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<'_>
     let class_names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
     category_plot(
         ui,
-        "htl class rates",
+        ("htl class rates", 150.0),
         &class_names,
         width,
         vec![BarChart::new("PIE %", bars(&classes)).color(PRUNED)],
@@ -592,7 +605,7 @@ fn rates_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<'_>
     let group_names: Vec<String> = groups.iter().map(|g| g.name.clone()).collect();
     category_plot(
         ui,
-        "htl group rates",
+        ("htl group rates", 150.0),
         &group_names,
         width,
         vec![BarChart::new("PIE %", bars(&groups)).color(GROUP)],
@@ -650,7 +663,7 @@ fn comparison_ui(ui: &mut egui::Ui, state: &HtlPanelState<'_>, width: f32) {
     };
     category_plot(
         ui,
-        "htl comparison",
+        ("htl comparison", 150.0),
         &names,
         width,
         vec![
