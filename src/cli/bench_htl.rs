@@ -1,6 +1,9 @@
 //! `sparsefield bench htl`: training the dense and pruned populations of the hard-sample lab on
 //! the built-in digits, against the same work in plain PyTorch (`benches/pytorch_htl.py`).
 
+// Counts of samples and seconds: far below 2^52.
+#![allow(clippy::cast_precision_loss)]
+
 use std::time::Instant;
 
 use anyhow::Context as _;

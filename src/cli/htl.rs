@@ -9,8 +9,11 @@ use crate::compute::control::RunControl;
 use crate::compute::htl::attend::{self, AttendConfig, Schedule};
 use crate::compute::htl::data::{self, AttributeSpec, HtlData, HtlSource, Split};
 use crate::compute::htl::files;
+use crate::compute::htl::lesion::{self, LesionData, SyntheticConfig};
 use crate::compute::htl::pie::{self, RankBy, SampleScore};
 use crate::compute::htl::population::{self, PopulationConfig, PopulationProgress, Populations, Trained};
+use crate::compute::htl::seg::SegConfig;
+use crate::compute::{chart, image_io};
 
 #[derive(Debug, Subcommand)]
 pub enum HtlCommand {
@@ -50,44 +53,84 @@ pub enum ScheduleArg {
     Ramp,
 }
 
-/// Data and population flags shared by `find` and `attend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskArg {
+    /// Classify images (digits, Fashion-MNIST, class folders).
+    Classify,
+    /// Segment lesions (the synthetic set, or image/mask folders).
+    Localize,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LesionArg {
+    /// The built-in synthetic skin lesions (light skin and an under-represented dark-skin group).
+    Synthetic,
+    /// --path DIR with images/ and masks/ (a mask per image, same stem).
+    Folder,
+}
+
+/// Data and population flags shared by `find` and `attend`. Training flags left out take the
+/// task's defaults.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
+    #[arg(long, value_enum, default_value = "classify")]
+    pub task: TaskArg,
+    /// Classification data.
     #[arg(long, value_enum, default_value = "digits")]
     pub data: DataArg,
-    /// The data folder for fashion-mnist and folder.
+    /// Localization data.
+    #[arg(long, value_enum, default_value = "synthetic")]
+    pub lesions: LesionArg,
+    /// The data folder (fashion-mnist, folder, or lesion folder).
     #[arg(long)]
     pub path: Option<PathBuf>,
-    /// Side images of a folder data set are resized to.
-    #[arg(long, default_value_t = 28)]
-    pub image_size: usize,
+    /// Side images are resized to (classification folders: 28; lesions: 32).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Synthetic lesions: training and test images, and the dark-skin fraction.
+    #[arg(long, default_value_t = SyntheticConfig::default().train)]
+    pub lesion_train: usize,
+    #[arg(long, default_value_t = SyntheticConfig::default().test)]
+    pub lesion_test: usize,
+    #[arg(long, default_value_t = SyntheticConfig::default().dark_fraction)]
+    pub dark_fraction: f64,
     /// A CSV of per-sample attributes with a file-name column, joined by file name.
     #[arg(long)]
     pub attributes: Option<PathBuf>,
     /// The attribute column that holds the groups (default: the first after the file names).
     #[arg(long)]
     pub group_column: Option<String>,
-    /// Use only the first N training images (0: all).
+    /// Use only the first N training images (classification; 0: all).
     #[arg(long, default_value_t = 0)]
     pub train_limit: usize,
-    /// Models in each population.
-    #[arg(long, default_value_t = PopulationConfig::default().models)]
-    pub models: usize,
-    /// Units of each of the two hidden layers.
-    #[arg(long, default_value_t = PopulationConfig::default().hidden)]
-    pub hidden: usize,
-    #[arg(long, default_value_t = PopulationConfig::default().epochs)]
-    pub epochs: usize,
-    /// Epochs of fine-tuning after magnitude pruning.
-    #[arg(long, default_value_t = PopulationConfig::default().finetune_epochs)]
-    pub finetune_epochs: usize,
-    #[arg(long, default_value_t = PopulationConfig::default().batch)]
-    pub batch: usize,
-    #[arg(long, default_value_t = PopulationConfig::default().learning_rate)]
-    pub lr: f32,
+    /// Models in each population (classify 5, localize 3).
+    #[arg(long)]
+    pub models: Option<usize>,
+    /// Units of each of the two hidden layers (classify 128, localize 32).
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Dense epochs (classify 20, localize 8).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Epochs of fine-tuning after magnitude pruning (classify 5, localize 3).
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// Batch size (classify 32 images, localize 512 pixels).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Adam's learning rate (classify 1e-3, localize 2e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Fraction of each layer's weights removed by magnitude.
     #[arg(long, default_value_t = PopulationConfig::default().sparsity)]
     pub sparsity: f64,
+    /// Localize: a sample is hard when the IoU of the dense and pruned majority masks is below this.
+    #[arg(long, default_value_t = SegConfig::default().agreement_threshold)]
+    pub agreement: f64,
+    /// Localize: fractions of the training masks used as labels (the rest get pseudo-labels);
+    /// `attend` runs each, `find` takes one.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub labelled_fraction: Vec<f64>,
     /// Model k starts from seed + k.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -105,24 +148,75 @@ impl CommonArgs {
             ),
             DataArg::Folder => HtlSource::Folder {
                 path: self.path.clone().context("--data folder needs --path DIR (one sub-folder per class)")?,
-                side: self.image_size,
+                side: self.image_size.unwrap_or(28),
             },
         })
     }
 
     fn config(&self) -> anyhow::Result<PopulationConfig> {
+        let d = PopulationConfig::default();
+        #[allow(clippy::cast_possible_truncation)]
         let config = PopulationConfig {
-            models: self.models,
-            hidden: self.hidden,
-            epochs: self.epochs,
-            finetune_epochs: self.finetune_epochs,
-            batch: self.batch,
-            learning_rate: self.lr,
+            models: self.models.unwrap_or(d.models),
+            hidden: self.hidden.unwrap_or(d.hidden),
+            epochs: self.epochs.unwrap_or(d.epochs),
+            finetune_epochs: self.finetune_epochs.unwrap_or(d.finetune_epochs),
+            batch: self.batch.unwrap_or(d.batch),
+            learning_rate: self.lr.map_or(d.learning_rate, |lr| lr as f32),
             sparsity: self.sparsity,
             seed: self.seed,
         };
         config.validate()?;
         Ok(config)
+    }
+
+    fn seg_config(&self, labelled_fraction: f64) -> anyhow::Result<SegConfig> {
+        let d = SegConfig::default();
+        #[allow(clippy::cast_possible_truncation)]
+        let config = SegConfig {
+            models: self.models.unwrap_or(d.models),
+            hidden: self.hidden.unwrap_or(d.hidden),
+            epochs: self.epochs.unwrap_or(d.epochs),
+            finetune_epochs: self.finetune_epochs.unwrap_or(d.finetune_epochs),
+            batch: self.batch.unwrap_or(d.batch),
+            learning_rate: self.lr.map_or(d.learning_rate, |lr| lr as f32),
+            sparsity: self.sparsity,
+            seed: self.seed,
+            agreement_threshold: self.agreement,
+            labelled_fraction,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn load_lesions(&self) -> anyhow::Result<LesionData> {
+        let attributes = self
+            .attributes
+            .as_ref()
+            .map(|path| AttributeSpec { path: path.clone(), column: self.group_column.clone() });
+        let data = match self.lesions {
+            LesionArg::Synthetic => {
+                if attributes.is_some() {
+                    anyhow::bail!(
+                        "the synthetic lesions carry their own groups; --attributes goes with --lesions folder"
+                    );
+                }
+                lesion::synthetic(&SyntheticConfig {
+                    train: self.lesion_train,
+                    test: self.lesion_test,
+                    side: self.image_size.unwrap_or(SyntheticConfig::default().side),
+                    dark_fraction: self.dark_fraction,
+                    seed: self.seed,
+                })?
+            }
+            LesionArg::Folder => lesion::load_folder(
+                self.path.as_deref().context("--lesions folder needs --path DIR (with images/ and masks/)")?,
+                self.image_size.unwrap_or(SyntheticConfig::default().side),
+                attributes.as_ref(),
+            )?,
+        };
+        eprintln!("{}", data.summary());
+        Ok(data)
     }
 
     fn load(&self) -> anyhow::Result<HtlData> {
@@ -243,7 +337,148 @@ fn population_summary(models: &[&Trained]) -> serde_json::Value {
     })
 }
 
+/// Runs the localization study for one labelled fraction with a progress bar.
+fn localize_run(
+    data: &LesionData,
+    config: &SegConfig,
+    attend: Option<&AttendConfig>,
+) -> anyhow::Result<crate::compute::htl::seg::LocalizeReport> {
+    let what = format!("{:.0}% labelled", 100.0 * config.labelled_fraction);
+    let bar = super::progress_bar(0, &what);
+    let report = crate::compute::htl::seg::localize(data, config, attend, &RunControl::new(), &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?
+    .context("cancelled")?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+fn print_localize(data: &LesionData, r: &crate::compute::htl::seg::LocalizeReport) {
+    let f = |v: f64| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() };
+    println!(
+        "{:.0}% of {} masks labelled{}: {} hard training, {} hard test samples ({:.1} s, {:.0} samples/s)",
+        100.0 * r.config.labelled_fraction,
+        data.train.len(),
+        if r.labelled < data.train.len() { " (the rest pseudo-labelled)" } else { "" },
+        r.hard_train,
+        r.hard_test,
+        r.seconds,
+        r.samples_per_second
+    );
+    println!("{:>22}  {:>8}  {:>8}  {:>8}", "mean IoU", "dense", "pruned", "attended");
+    let attended = r.attended.clone();
+    let a =
+        |get: fn(&crate::compute::htl::seg::SegAccuracy) -> f64| attended.as_ref().map_or("—".into(), |x| f(get(x)));
+    println!("{:>22}  {:>8}  {:>8}  {:>8}", "all", f(r.dense.iou), f(r.pruned.iou), a(|x| x.iou));
+    println!("{:>22}  {:>8}  {:>8}  {:>8}", "Dice, all", f(r.dense.dice), f(r.pruned.dice), a(|x| x.dice));
+    println!("{:>22}  {:>8}  {:>8}  {:>8}", "hard test", f(r.dense.hard_iou), f(r.pruned.hard_iou), a(|x| x.hard_iou));
+    for (g, name) in data.groups.iter().enumerate() {
+        let at = |v: &[f64]| v.get(g).copied().map_or("—".into(), f);
+        println!(
+            "{:>22}  {:>8}  {:>8}  {:>8}",
+            name,
+            at(&r.dense.per_group_iou),
+            at(&r.pruned.per_group_iou),
+            attended.as_ref().map_or("—".into(), |x| at(&x.per_group_iou))
+        );
+    }
+}
+
+/// Group shares among all training samples and among the hard ones.
+#[allow(clippy::cast_precision_loss)]
+fn hard_shares(data: &LesionData, r: &crate::compute::htl::seg::LocalizeReport) -> serde_json::Value {
+    let hard = r.train_scores.iter().filter(|s| s.hard).count();
+    let rows: Vec<serde_json::Value> = data
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, name)| {
+            let in_group = |s: &&crate::compute::htl::seg::SegScore| usize::from(s.group) == g;
+            let total = r.train_scores.iter().filter(in_group).count();
+            let hard_in = r.train_scores.iter().filter(in_group).filter(|s| s.hard).count();
+            serde_json::json!({ "group": name, "samples": total, "hard": hard_in,
+                "share_of_samples": total as f64 / r.train_scores.len().max(1) as f64,
+                "share_of_hard": hard_in as f64 / hard.max(1) as f64 })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+fn localize_files(
+    out: &Path,
+    data: &LesionData,
+    reports: &[crate::compute::htl::seg::LocalizeReport],
+) -> anyhow::Result<()> {
+    let Some(first) = reports.first() else { return Ok(()) };
+    write(&out.join("seg_scores.csv"), &files::seg_scores_csv(data, first))?;
+    image_io::save_png(
+        &files::lesion_sheet(&data.train, &first.train_scores, 32),
+        &out.join("hardest_lesions_train.png"),
+    )?;
+    image_io::save_png(
+        &files::lesion_sheet(&data.test, &first.test_scores, 32),
+        &out.join("hardest_lesions_test.png"),
+    )?;
+    write(&out.join("localize.csv"), &files::localize_csv(data, reports))?;
+    let panels = files::localize_panels(data, reports);
+    if !panels.is_empty() {
+        let columns = panels.len().min(3);
+        #[allow(clippy::cast_possible_truncation)]
+        let width = 520 * columns as u32;
+        image_io::save_png(&chart::render(&panels, columns, width, 480), &out.join("localize.png"))?;
+    }
+    let metrics = serde_json::json!({
+        "data": data.summary(),
+        "runs": reports.iter().map(|r| serde_json::json!({
+            "config": r.config, "attend": r.attend, "labelled": r.labelled,
+            "dense": r.dense, "pruned": r.pruned, "attended": r.attended,
+            "hard_train": r.hard_train, "hard_test": r.hard_test,
+            "hard_shares": hard_shares(data, r),
+            "pruned_layer_sparsity": r.pruned_layer_sparsity,
+            "seconds": r.seconds, "samples_per_second": r.samples_per_second,
+        })).collect::<Vec<_>>(),
+    });
+    write(&out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
+    Ok(())
+}
+
+fn find_localize(args: &FindArgs) -> anyhow::Result<()> {
+    let c = &args.common;
+    let [fraction] = c.labelled_fraction.as_slice() else {
+        anyhow::bail!("find takes one --labelled-fraction; attend compares several");
+    };
+    let config = c.seg_config(*fraction)?;
+    super::prepare_output_dir(&c.out)?;
+    let data = c.load_lesions()?;
+    let report = localize_run(&data, &config, None)?;
+    localize_files(&c.out, &data, std::slice::from_ref(&report))?;
+    print_localize(&data, &report);
+    Ok(())
+}
+
+fn attend_localize(args: &AttendArgs, attend_config: &AttendConfig) -> anyhow::Result<()> {
+    let c = &args.common;
+    if args.scores.is_some() {
+        anyhow::bail!("--scores goes with --task classify; localization finds its hard samples in the same run");
+    }
+    let configs = c.labelled_fraction.iter().map(|&f| c.seg_config(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    super::prepare_output_dir(&c.out)?;
+    let data = c.load_lesions()?;
+    let mut reports = Vec::new();
+    for config in &configs {
+        let report = localize_run(&data, config, Some(attend_config))?;
+        print_localize(&data, &report);
+        reports.push(report);
+    }
+    localize_files(&c.out, &data, &reports)?;
+    Ok(())
+}
+
 fn find(args: &FindArgs) -> anyhow::Result<()> {
+    if args.common.task == TaskArg::Localize {
+        return find_localize(args);
+    }
     let config = args.common.config()?;
     let by = rank_by(args.rank);
     let source = args.common.source()?;
@@ -311,8 +546,11 @@ fn attend_config(args: &AttendArgs) -> anyhow::Result<AttendConfig> {
 }
 
 fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
-    let config = args.common.config()?;
     let attend_config = attend_config(args)?;
+    if args.common.task == TaskArg::Localize {
+        return attend_localize(args, &attend_config);
+    }
+    let config = args.common.config()?;
     let out = &args.common.out;
     super::prepare_output_dir(out)?;
     let data = args.common.load()?;

@@ -281,6 +281,22 @@ pub fn csv_field(text: &str) -> String {
 /// names a sample `class/file.png` as `class/file.png`, `class/file`, `file.png` or `file`, in
 /// that order of precedence; samples no row names go to the group "(no row)".
 pub fn join_attributes(data: &mut HtlData, spec: &AttributeSpec) -> Result<(), HtlError> {
+    let (groups, [train_groups, test_groups]) =
+        group_samples(spec, [&data.train_names, &data.test_names], &data.data.name)?;
+    data.train_groups = train_groups;
+    data.test_groups = test_groups;
+    data.groups = groups;
+    Ok(())
+}
+
+/// The groups the attribute CSV `spec` gives the samples named in `names` (training and test
+/// names of the data set `data_name`), as [`join_attributes`] describes: the group names and each
+/// sample's group number.
+pub fn group_samples(
+    spec: &AttributeSpec,
+    names: [&[String]; 2],
+    data_name: &str,
+) -> Result<(Vec<String>, [Vec<u16>; 2]), HtlError> {
     let path = &spec.path;
     let text = read_text(path)?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
@@ -319,22 +335,22 @@ pub fn join_attributes(data: &mut HtlData, spec: &AttributeSpec) -> Result<(), H
         rows.get(&without_extension(name)).or_else(|| rows.get(file)).or_else(|| rows.get(&without_extension(file)))
     };
     let values: Vec<Vec<Option<&String>>> =
-        [&data.train_names, &data.test_names].iter().map(|names| names.iter().map(|n| lookup(n)).collect()).collect();
+        names.iter().map(|names| names.iter().map(|n| lookup(n)).collect()).collect();
     let matched = values.iter().flatten().filter(|v| v.is_some()).count();
     if matched == 0 {
         let example_key = rows.keys().next().cloned().unwrap_or_default();
-        let example_name = data.train_names.first().cloned().unwrap_or_default();
+        let example_name = names[0].first().cloned().unwrap_or_default();
         return Err(data_error(
             path,
             format!(
                 "no row names a sample of {} (column `{}` holds e.g. `{example_key}`; samples are named like \
                  `{example_name}`)",
-                data.data.name, header[key]
+                data_name, header[key]
             ),
         ));
     }
     let mut distinct: BTreeSet<&str> = values.iter().flatten().flatten().map(|s| s.as_str()).collect();
-    let any_unmatched = matched < data.train_names.len() + data.test_names.len();
+    let any_unmatched = matched < names[0].len() + names[1].len();
     if any_unmatched {
         distinct.insert(UNMATCHED_GROUP);
     }
@@ -356,10 +372,7 @@ pub fn join_attributes(data: &mut HtlData, spec: &AttributeSpec) -> Result<(), H
     };
     let train_groups = values[0].iter().map(|v| index(*v)).collect();
     let test_groups = values[1].iter().map(|v| index(*v)).collect();
-    data.train_groups = train_groups;
-    data.test_groups = test_groups;
-    data.groups = groups;
-    Ok(())
+    Ok((groups, [train_groups, test_groups]))
 }
 
 fn read_text(path: &Path) -> Result<String, HtlError> {

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use super::HtlError;
 use super::attend::Comparison;
 use super::data::{HtlData, Split, csv_field, csv_fields, sample_image};
+use super::lesion::{LesionData, LesionSet};
 use super::pie::{self, RankBy, Rate, SampleScore, rank};
 use super::population::Populations;
+use super::seg::{LocalizeReport, SegScore};
 use crate::compute::chart::{self, PALETTE, Panel, Series};
 use crate::compute::image_io::{self, ImageData};
 
@@ -302,4 +304,142 @@ pub fn write_comparison(dir: &Path, data: &HtlData, comparison: &Comparison) -> 
         write_text(&dir.join("comparison.csv"), &comparison_csv(data, comparison))?,
         write_png(&dir.join("comparison.png"), &chart::render(&comparison_panels(data, comparison), 3, 1500, 520))?,
     ])
+}
+
+/// One row per sample of each split: IoU and Dice of both populations, the agreement of their
+/// majority masks and the hard flag.
+pub fn seg_scores_csv(data: &LesionData, report: &LocalizeReport) -> String {
+    let mut out = String::from("split,index,name,group,dense_iou,pruned_iou,dense_dice,pruned_dice,agreement,hard\n");
+    for (split, set, scores) in
+        [("training", &data.train, &report.train_scores), ("test", &data.test, &report.test_scores)]
+    {
+        for s in scores {
+            out.push_str(&format!(
+                "{split},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+                s.index,
+                csv_field(set.names.get(s.index).map_or("", String::as_str)),
+                csv_field(data.groups.get(usize::from(s.group)).map_or("", String::as_str)),
+                s.dense_iou,
+                s.pruned_iou,
+                s.dense_dice,
+                s.pruned_dice,
+                s.agreement,
+                u8::from(s.hard)
+            ));
+        }
+    }
+    out
+}
+
+/// Colours of the outlines on lesion sheets: ground truth, dense majority, pruned majority.
+pub const OUTLINE_COLOURS: [[f32; 3]; 3] = [[0.1, 0.85, 0.2], [0.15, 0.45, 1.0], [1.0, 0.15, 0.15]];
+
+/// Whether pixel `p` of a `side × side` mask is on its border (in the mask, a 4-neighbour outside).
+fn on_border(mask: &[bool], side: usize, p: usize) -> bool {
+    if !mask[p] {
+        return false;
+    }
+    let (x, y) = (p % side, p / side);
+    x == 0
+        || y == 0
+        || x + 1 == side
+        || y + 1 == side
+        || !mask[p - 1]
+        || !mask[p + 1]
+        || !mask[p - side]
+        || !mask[p + side]
+}
+
+/// The `count` samples of `set` that disagree most (lowest agreement first), each magnified with
+/// outlines of the true mask (green), the dense majority (blue) and the pruned majority (red),
+/// captioned with the agreement and both populations' IoU.
+pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize) -> ImageData {
+    const SCALE: usize = 3;
+    const TEXT: usize = 36;
+    let side = set.side;
+    let cell = side * SCALE + 8;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].agreement.total_cmp(&scores[b].agreement).then(a.cmp(&b)));
+    order.truncate(count.max(1));
+    let columns = 8.min(order.len().max(1));
+    let rows = order.len().div_ceil(columns).max(1);
+    let (width, height) = (columns * cell, rows * (cell + TEXT));
+    #[allow(clippy::cast_possible_truncation)]
+    let mut sheet =
+        ImageData { width: width as u32, height: height as u32, channels: 3, pixels: vec![1.0; width * height * 3] };
+    for (k, &i) in order.iter().enumerate() {
+        let s = &scores[i];
+        let (x0, y0) = ((k % columns) * cell + 4, (k / columns) * (cell + TEXT) + 4);
+        let image = set.image(s.index);
+        let truth: Vec<bool> = set.mask(s.index).iter().map(|&v| v > 0.5).collect();
+        let outlines = [&truth, &s.dense_modal, &s.pruned_modal];
+        for y in 0..side * SCALE {
+            for x in 0..side * SCALE {
+                let p = (y / SCALE) * side + x / SCALE;
+                let mut rgb = [image.pixels[p * 3], image.pixels[p * 3 + 1], image.pixels[p * 3 + 2]];
+                for (mask, colour) in outlines.iter().zip(OUTLINE_COLOURS) {
+                    if mask.len() == side * side && on_border(mask, side, p) {
+                        rgb = colour;
+                    }
+                }
+                let at = ((y0 + y) * width + x0 + x) * 3;
+                sheet.pixels[at..at + 3].copy_from_slice(&rgb);
+            }
+        }
+        #[allow(clippy::cast_possible_wrap)]
+        let (tx, ty) = (x0 as i64 + 2, (y0 + side * SCALE + 6) as i64);
+        let frame = if s.hard { [0.85, 0.1, 0.1] } else { [0.1, 0.1, 0.1] };
+        chart::draw_text(&mut sheet, tx, ty, &format!("A{:.2}", s.agreement), frame);
+        chart::draw_text(&mut sheet, tx, ty + 16, &format!("{:.2}/{:.2}", s.dense_iou, s.pruned_iou), [0.35; 3]);
+    }
+    sheet
+}
+
+/// `localize.csv`: for each labelled fraction, mean IoU and Dice of the dense, pruned and
+/// attended populations overall, on the hard test samples and per group.
+pub fn localize_csv(data: &LesionData, reports: &[LocalizeReport]) -> String {
+    let mut out = String::from("labelled_fraction,measure,category,dense,pruned,attended\n");
+    for r in reports {
+        let attended = r.attended.clone().unwrap_or_default();
+        let f = r.config.labelled_fraction;
+        let mut row = |measure: &str, category: &str, d: f64, p: f64, a: f64| {
+            out.push_str(&format!("{f},{measure},{},{d:.6},{p:.6},{a:.6}\n", csv_field(category)));
+        };
+        row("iou", "all", r.dense.iou, r.pruned.iou, attended.iou);
+        row("dice", "all", r.dense.dice, r.pruned.dice, attended.dice);
+        row("iou", "hard test", r.dense.hard_iou, r.pruned.hard_iou, attended.hard_iou);
+        row("dice", "hard test", r.dense.hard_dice, r.pruned.hard_dice, attended.hard_dice);
+        for (g, name) in data.groups.iter().enumerate() {
+            let at = |v: &[f64]| v.get(g).copied().unwrap_or(f64::NAN);
+            let ag = |v: &[f64]| if v.is_empty() { f64::NAN } else { at(v) };
+            row("iou", name, at(&r.dense.per_group_iou), at(&r.pruned.per_group_iou), ag(&attended.per_group_iou));
+            row("dice", name, at(&r.dense.per_group_dice), at(&r.pruned.per_group_dice), ag(&attended.per_group_dice));
+        }
+    }
+    out
+}
+
+/// Bar panels of plain (dense) against attended mean IoU, one per labelled fraction.
+pub fn localize_panels(data: &LesionData, reports: &[LocalizeReport]) -> Vec<Panel> {
+    reports
+        .iter()
+        .filter_map(|r| {
+            let attended = r.attended.as_ref()?;
+            let mut categories = vec!["all".to_owned(), "hard test".to_owned()];
+            categories.extend(data.groups.iter().cloned());
+            let values = |a: &super::seg::SegAccuracy| -> Vec<f64> {
+                [a.iou, a.hard_iou].into_iter().chain(a.per_group_iou.iter().copied()).collect()
+            };
+            Some(Panel {
+                title: format!("mean IoU, {:.0}% of masks labelled", 100.0 * r.config.labelled_fraction),
+                y_range: Some((0.0, 1.0)),
+                series: vec![
+                    bars("plain", PALETTE[0], values(&r.dense).into_iter()),
+                    bars("attended", PALETTE[2], values(attended).into_iter()),
+                ],
+                categories,
+                ..Panel::default()
+            })
+        })
+        .collect()
 }

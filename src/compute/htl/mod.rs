@@ -6,9 +6,11 @@
 pub mod attend;
 pub mod data;
 pub mod files;
+pub mod lesion;
 pub mod mlp;
 pub mod pie;
 pub mod population;
+pub mod seg;
 
 /// Problems with hard-sample settings or data.
 #[derive(Debug, thiserror::Error)]
