@@ -10,9 +10,12 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::compute::control::RunControl;
+use crate::compute::htl::attend::AttendConfig;
 use crate::compute::htl::data;
+use crate::compute::htl::lesion::{self, SyntheticConfig};
 use crate::compute::htl::pie::{self};
 use crate::compute::htl::population::{self, PopulationConfig};
+use crate::compute::htl::seg::{self, SegConfig};
 
 /// `benches/pytorch_htl.py` on the development machine (PyTorch 2.15), 5 + 5 models: its best
 /// time, with one thread (two threads took 6.3–8.8 s).
@@ -78,6 +81,25 @@ pub fn bench_htl(args: &HtlBenchArgs) -> anyhow::Result<()> {
         100.0 * mean(pops.pruned().iter().map(|t| t.test.accuracy).collect()),
         train.iter().filter(|s| s.pie).count(),
         train.len()
+    );
+    // Localization: the default study on the synthetic lesions (supervised).
+    let lesions = lesion::synthetic(&SyntheticConfig::default())?;
+    let seg_config = SegConfig::default();
+    let report = seg::localize(&lesions, &seg_config, Some(&AttendConfig::default()), &RunControl::new(), &|_, _| {})?
+        .context("cancelled")?;
+    let side = lesions.train.side;
+    println!(
+        "  localization: {} + {} + {} segmentation nets on {} synthetic {side}×{side} lesions, {} + {} epochs: {:.1} s, \
+         {:.0} images/s ({:.1} M pixels/s)",
+        seg_config.models,
+        seg_config.models,
+        seg_config.models,
+        lesions.train.len(),
+        seg_config.epochs,
+        seg_config.finetune_epochs,
+        report.seconds,
+        report.samples_per_second,
+        report.samples_per_second * (side * side) as f64 / 1e6
     );
     Ok(())
 }

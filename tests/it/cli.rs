@@ -726,3 +726,48 @@ fn htl_bad_input_exits_nonzero_with_a_message() {
     );
     assert!(err.contains("scores.csv") && err.contains("no `pie` column"), "{err}");
 }
+
+#[test]
+fn htl_localize_compares_supervised_and_semi_supervised_attention() {
+    let dir = temp_dir("cli_htl_localize");
+    let out = dir.join("loc");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["htl", "attend", "--task", "localize", "--lesion-train", "160", "--lesion-test", "40"])
+            .args(["--image-size", "24", "--epochs", "4", "--finetune-epochs", "2", "--agreement", "0.95"])
+            .args(["--labelled-fraction", "1,0.5", "--out"])
+            .arg(&out),
+    );
+    assert!(stdout.contains("100% of 160 masks labelled") && stdout.contains("50% of 160 masks labelled"), "{stdout}");
+    let table = std::fs::read_to_string(out.join("localize.csv")).unwrap();
+    assert!(table.starts_with("labelled_fraction,measure,category,dense,pruned,attended\n1,iou,all,"), "{table}");
+    assert!(table.contains("0.5,iou,dark skin,"), "{table}");
+    let scores = std::fs::read_to_string(out.join("seg_scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 1 + 160 + 40);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let runs = metrics["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["labelled"], 80);
+    assert!(runs[0]["attended"]["iou"].as_f64().unwrap() > 0.3);
+    for file in ["hardest_lesions_train.png", "hardest_lesions_test.png", "localize.png"] {
+        assert!(image_io::load_image(&out.join(file)).is_ok(), "{file}");
+    }
+
+    let err = run_err(
+        sparsefield().args(["htl", "find", "--task", "localize", "--lesions", "folder", "--out"]).arg(dir.join("x")),
+    );
+    assert!(err.contains("needs --path"), "{err}");
+    let err = run_err(
+        sparsefield()
+            .args(["htl", "find", "--task", "localize", "--labelled-fraction", "1,0.5", "--out"])
+            .arg(dir.join("y")),
+    );
+    assert!(err.contains("one --labelled-fraction"), "{err}");
+    let err = run_err(
+        sparsefield()
+            .args(["htl", "find", "--task", "localize", "--labelled-fraction", "0", "--out"])
+            .arg(dir.join("z")),
+    );
+    assert!(err.contains("labelled fraction must be in (0, 1]"), "{err}");
+}

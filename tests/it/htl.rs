@@ -330,3 +330,170 @@ fn csv_fields_handle_quotes() {
     assert_eq!(data::csv_field("x,y"), "\"x,y\"");
     assert_eq!(data::csv_fields(&data::csv_field("say \"hi\", ok")), vec!["say \"hi\", ok"]);
 }
+
+mod localize {
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::htl::attend::AttendConfig;
+    use sparsefield::compute::htl::lesion::{self, SyntheticConfig, bounding_box};
+    use sparsefield::compute::htl::seg::{self, FEATURES, SCALES, SegConfig};
+    use sparsefield::compute::image_io::{self, ImageData};
+
+    use super::super::common::temp_dir;
+
+    #[test]
+    fn synthetic_lesions_have_masks_boxes_and_an_imbalanced_group() {
+        let config = SyntheticConfig { train: 200, test: 50, side: 24, dark_fraction: 0.2, seed: 3 };
+        let data = lesion::synthetic(&config).unwrap();
+        assert_eq!((data.train.len(), data.test.len(), data.train.side), (200, 50, 24));
+        assert_eq!(data.train.images.len(), 200 * 3 * 576);
+        let dark = data.train.groups.iter().filter(|&&g| g == 1).count() as f64 / 200.0;
+        assert!((0.1..0.3).contains(&dark), "dark fraction {dark}");
+        for i in 0..data.train.len() {
+            let mask = data.train.mask(i);
+            assert!(mask.iter().all(|&m| m == 0.0 || m == 1.0));
+            let area = mask.iter().filter(|&&m| m > 0.5).count();
+            assert!((4..576 / 2).contains(&area), "sample {i}: lesion area {area}");
+            // The box holds every lesion pixel and touches the lesion on each side.
+            let (x0, y0, x1, y1) = bounding_box(mask, 24).unwrap();
+            for (p, &m) in mask.iter().enumerate() {
+                if m > 0.5 {
+                    assert!((x0..=x1).contains(&(p % 24)) && (y0..=y1).contains(&(p / 24)));
+                }
+            }
+            assert!((y0..=y1).any(|y| mask[y * 24 + x0] > 0.5) && (x0..=x1).any(|x| mask[y0 * 24 + x] > 0.5));
+            // The lesion is darker than the skin around it.
+            let image = data.train.image(i);
+            let mean = |inside: bool| {
+                let values: Vec<f32> =
+                    (0..576).filter(|&p| (mask[p] > 0.5) == inside).map(|p| image.pixels[p * 3]).collect();
+                values.iter().sum::<f32>() / values.len() as f32
+            };
+            assert!(mean(true) < mean(false), "sample {i}");
+        }
+        assert_eq!(bounding_box(&[0.0; 16], 4), None);
+        // Seeded: the same set again.
+        assert_eq!(lesion::synthetic(&config).unwrap(), data);
+        assert!(lesion::synthetic(&SyntheticConfig { side: 8, ..config }).is_err());
+    }
+
+    #[test]
+    fn iou_dice_and_majority_follow_their_formulas() {
+        let a = [true, true, false, false];
+        let b = [true, false, true, false];
+        assert!((seg::iou(&a, &b) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((seg::dice(&a, &b) - 0.5).abs() < 1e-12);
+        assert_eq!(seg::iou(&[false; 3], &[false; 3]), 1.0);
+        assert_eq!(seg::dice(&[true, false], &[false, true]), 0.0);
+        let c = [true, true, true, false];
+        assert_eq!(seg::majority(&[&a, &b, &c]), vec![true, true, true, false]);
+        assert_eq!(seg::majority(&[&a, &b]), vec![true, false, false, false], "a tie is not a majority");
+    }
+
+    #[test]
+    fn pixel_features_are_box_means_of_the_pyramid() {
+        let data = lesion::synthetic(&SyntheticConfig { train: 4, test: 1, side: 16, ..Default::default() }).unwrap();
+        let features = seg::pixel_features(&data.train);
+        assert_eq!(features.len(), 4 * 256 * FEATURES);
+        // Brute force for image 2, pixel (5, 9): mean over the clamped s × s box at each offset.
+        let (i, x, y) = (2_usize, 5_i64, 9_i64);
+        let image = data.train.image(i);
+        let row = &features[(i * 256 + (y as usize) * 16 + x as usize) * FEATURES..][..FEATURES];
+        let mut k = 0;
+        for &s in &SCALES {
+            let s = s as i64;
+            for dy in [-s, 0, s] {
+                for dx in [-s, 0, s] {
+                    let (cx, cy) = (x + dx, y + dy);
+                    let x0 = (cx - s / 2).clamp(0, 15);
+                    let y0 = (cy - s / 2).clamp(0, 15);
+                    let x1 = (cx - s / 2 + s).clamp(x0 + 1, 16);
+                    let y1 = (cy - s / 2 + s).clamp(y0 + 1, 16);
+                    for c in 0..3 {
+                        let mut sum = 0.0;
+                        for yy in y0..y1 {
+                            for xx in x0..x1 {
+                                sum += image.at(xx as u32, yy as u32, c);
+                            }
+                        }
+                        let want = sum / ((x1 - x0) * (y1 - y0)) as f32;
+                        assert!((row[k] - want).abs() < 1e-5, "feature {k}: {} vs {want}", row[k]);
+                        k += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(k, FEATURES);
+    }
+
+    #[test]
+    fn a_seeded_localization_run_finds_dark_skin_over_represented_and_attends() {
+        let data =
+            lesion::synthetic(&SyntheticConfig { train: 300, test: 100, side: 32, ..Default::default() }).unwrap();
+        let config = SegConfig { models: 3, epochs: 6, finetune_epochs: 2, ..SegConfig::default() };
+        let attend = AttendConfig { weight: 4.0, ..AttendConfig::default() };
+        let report = seg::localize(&data, &config, Some(&attend), &RunControl::new(), &|_, _| {}).unwrap().unwrap();
+        assert!(report.dense.iou > 0.6, "dense IoU {}", report.dense.iou);
+        assert!(report.dense.dice >= report.dense.iou, "Dice is never below IoU");
+        assert!(
+            report.pruned_layer_sparsity.iter().all(|&s| (s - 0.5).abs() < 0.01),
+            "{:?}",
+            report.pruned_layer_sparsity
+        );
+        let hard: Vec<_> = report.train_scores.iter().filter(|s| s.hard).collect();
+        assert!(!hard.is_empty());
+        assert_eq!(hard.len(), report.hard_train);
+        assert!(hard.iter().all(|s| s.agreement < config.agreement_threshold));
+        let dark_share = data.train.groups.iter().filter(|&&g| g == 1).count() as f64 / data.train.len() as f64;
+        let dark_hard = hard.iter().filter(|s| s.group == 1).count() as f64 / hard.len() as f64;
+        assert!(dark_hard > 2.0 * dark_share, "dark skin: {dark_share:.2} of the samples, {dark_hard:.2} of the hard");
+        let attended = report.attended.as_ref().unwrap();
+        assert_ne!(attended.iou, report.dense.iou, "attending changed the models");
+        assert_eq!(attended.per_group_iou.len(), 2);
+
+        // Semi-supervised: a quarter of the masks, the rest pseudo-labelled.
+        let semi = SegConfig { labelled_fraction: 0.25, ..config };
+        let report = seg::localize(&data, &semi, None, &RunControl::new(), &|_, _| {}).unwrap().unwrap();
+        assert_eq!(report.labelled, 75);
+        assert!(report.attended.is_none());
+        assert!(report.dense.iou > 0.3, "semi-supervised IoU {}", report.dense.iou);
+    }
+
+    fn rgb(value: f32, side: u32) -> ImageData {
+        ImageData { width: side, height: side, channels: 3, pixels: vec![value; (side * side * 3) as usize] }
+    }
+
+    #[test]
+    fn lesion_folders_pair_images_with_masks_and_report_bad_pairs() {
+        let dir = temp_dir("htl_lesion_folder");
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::create_dir_all(dir.join("masks")).unwrap();
+        for k in 0..6 {
+            image_io::save_png(&rgb(0.7, 20), &dir.join("images").join(format!("p{k}.png"))).unwrap();
+            let mut mask = ImageData { width: 20, height: 20, channels: 1, pixels: vec![0.0; 400] };
+            mask.pixels[..40].iter_mut().for_each(|v| *v = 1.0);
+            let name = if k % 2 == 0 { format!("p{k}.png") } else { format!("p{k}_mask.png") };
+            image_io::save_png(&mask, &dir.join("masks").join(name)).unwrap();
+        }
+        let data = lesion::load_folder(&dir, 16, None).unwrap();
+        assert_eq!(data.train.len() + data.test.len(), 6);
+        assert_eq!(data.train.side, 16);
+        assert!(data.train.masks.iter().any(|&m| m == 1.0) && data.train.masks.iter().any(|&m| m == 0.0));
+
+        // A mask of another size, a missing mask, a corrupt image, no masks folder.
+        let mut small = ImageData { width: 10, height: 10, channels: 1, pixels: vec![0.0; 100] };
+        small.pixels[0] = 1.0;
+        image_io::save_png(&small, &dir.join("masks").join("p0.png")).unwrap();
+        let err = lesion::load_folder(&dir, 16, None).unwrap_err().to_string();
+        assert!(err.contains("p0.png") && err.contains("masks must match"), "{err}");
+        std::fs::remove_file(dir.join("masks").join("p0.png")).unwrap();
+        let err = lesion::load_folder(&dir, 16, None).unwrap_err().to_string();
+        assert!(err.contains("p0.png") && err.contains("has no mask"), "{err}");
+        std::fs::write(dir.join("images").join("p0.png"), b"garbage").unwrap();
+        std::fs::write(dir.join("masks").join("p0.png"), b"garbage").unwrap();
+        let err = lesion::load_folder(&dir, 16, None).unwrap_err().to_string();
+        assert!(err.contains("p0.png"), "{err}");
+        std::fs::remove_dir_all(dir.join("masks")).unwrap();
+        let err = lesion::load_folder(&dir, 16, None).unwrap_err().to_string();
+        assert!(err.contains("images/") && err.contains("masks/"), "{err}");
+    }
+}

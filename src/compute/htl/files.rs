@@ -390,7 +390,15 @@ pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize) -> Image
         let (tx, ty) = (x0 as i64 + 2, (y0 + side * SCALE + 6) as i64);
         let frame = if s.hard { [0.85, 0.1, 0.1] } else { [0.1, 0.1, 0.1] };
         chart::draw_text(&mut sheet, tx, ty, &format!("A{:.2}", s.agreement), frame);
-        chart::draw_text(&mut sheet, tx, ty + 16, &format!("{:.2}/{:.2}", s.dense_iou, s.pruned_iou), [0.35; 3]);
+        // IoU of both populations without the leading zero, to fit the cell.
+        let short = |v: f64| format!("{v:.2}").trim_start_matches('0').to_owned();
+        chart::draw_text(
+            &mut sheet,
+            tx,
+            ty + 16,
+            &format!("{}/{}", short(s.dense_iou), short(s.pruned_iou)),
+            [0.35; 3],
+        );
     }
     sheet
 }
