@@ -477,7 +477,7 @@ mod localize {
         let data = lesion::load_folder(&dir, 16, None).unwrap();
         assert_eq!(data.train.len() + data.test.len(), 6);
         assert_eq!(data.train.side, 16);
-        assert!(data.train.masks.iter().any(|&m| m == 1.0) && data.train.masks.iter().any(|&m| m == 0.0));
+        assert!(data.train.masks.contains(&1.0) && data.train.masks.contains(&0.0));
 
         // A mask of another size, a missing mask, a corrupt image, no masks folder.
         let mut small = ImageData { width: 10, height: 10, channels: 1, pixels: vec![0.0; 100] };

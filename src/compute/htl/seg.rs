@@ -493,7 +493,7 @@ pub fn localize(
                     let mut net = SegNet::new(config.hidden, seed);
                     let trained =
                         net.train(&rows, pixels, (config.epochs, config), seed, None, &weights, control, &mut || {
-                            tick()
+                            tick();
                         });
                     trained.then(|| net.predict(&test_rows, data.test.pixels()))
                 })
