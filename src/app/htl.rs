@@ -12,11 +12,13 @@ use eframe::egui;
 use crate::compute::control::{RunControl, RunEvent, Throttle};
 use crate::compute::htl::attend::{self, Comparison};
 use crate::compute::htl::data::{self, HtlData, Split, sample_image};
+use crate::compute::htl::lesion::{self, LesionData};
 use crate::compute::htl::pie::{self, SampleScore};
 use crate::compute::htl::population::{self, PopulationProgress, Populations};
+use crate::compute::htl::seg::{self as seg_study, LocalizeReport};
 use crate::compute::htl::{HtlConfig, files};
 use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
-use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings};
+use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::ui::widgets::{JobRow, Level};
 
 use super::inr::Notes;
@@ -201,8 +203,21 @@ struct GalleryKey {
     count: usize,
 }
 
+/// A finished localization study with its contact sheets.
+pub struct SegView {
+    pub data: Arc<LesionData>,
+    pub report: Arc<LocalizeReport>,
+    pub train_sheet: egui::TextureHandle,
+    pub test_sheet: egui::TextureHandle,
+}
+
+type SegOutcome = (Arc<LesionData>, Arc<LocalizeReport>);
+
 #[derive(Default)]
 pub struct HtlLab {
+    seg_job: Option<Job<(), SegOutcome>>,
+    seg: Option<SegView>,
+    seg_problem: Option<String>,
     job: Option<Job<HtlResults, HtlResults>>,
     retired: Vec<Job<HtlResults, HtlResults>>,
     started: Option<HtlConfig>,
@@ -301,10 +316,92 @@ impl HtlLab {
         Ok(())
     }
 
+    pub fn seg_view(&self) -> Option<&SegView> {
+        self.seg.as_ref()
+    }
+
+    pub fn is_localizing(&self) -> bool {
+        self.seg_job.as_ref().is_some_and(|j| !j.is_finished())
+    }
+
+    /// Starts the localization study of the settings (replacing one in flight).
+    pub fn start_localize(&mut self, settings: &HtlSettings, waker: &Waker) -> Result<(), String> {
+        settings.seg.validate().map_err(|e| e.to_string())?;
+        settings.attend.validate().map_err(|e| e.to_string())?;
+        if let Some(old) = self.seg_job.take() {
+            old.cancel();
+        }
+        let (seg, attend, synthetic, folder) =
+            (settings.seg.clone(), settings.attend.clone(), settings.lesions.clone(), settings.lesion_folder.clone());
+        let job = Job::spawn("htl-localize", Arc::clone(waker), move |control, sink| {
+            let data = match &folder {
+                Some(dir) => lesion::load_folder(dir, synthetic.side, None),
+                None => lesion::synthetic(&synthetic),
+            }
+            .map_err(|e| e.to_string())?;
+            let teacher = if seg.labelled_fraction < 1.0 { seg.epochs } else { 0 };
+            let total = seg.models * (2 * seg.epochs + seg.finetune_epochs) + teacher;
+            sink.send(RunEvent::Started { total_steps: total as u64 });
+            let sink = Mutex::new((sink, Throttle::new(0.1)));
+            let report = seg_study::localize(&data, &seg, Some(&attend), control, &|done, _| {
+                let Ok(mut guard) = sink.lock() else { return };
+                let (sink, throttle) = &mut *guard;
+                if throttle.ready() {
+                    sink.send(RunEvent::Progress { step: done as u64, metrics: Vec::new(), elapsed_secs: 0.0 });
+                }
+            })
+            .map_err(|e| e.to_string())?
+            .ok_or("cancelled")?;
+            Ok((Arc::new(data), Arc::new(report)))
+        })
+        .map_err(|e| format!("cannot start the localization study: {e}"))?;
+        self.seg_job = Some(job);
+        self.seg_problem = None;
+        Ok(())
+    }
+
+    fn poll_localize(&mut self, ctx: &egui::Context, notes: &mut Notes) {
+        let Some(job) = &mut self.seg_job else { return };
+        for update in job.poll() {
+            match update {
+                JobUpdate::Finished(Ok((data, report))) => {
+                    let sheet = |set, scores| files::lesion_sheet(set, scores, 32);
+                    let train_sheet =
+                        super::image_texture(ctx, "htl lesions train", &sheet(&data.train, &report.train_scores));
+                    let test_sheet =
+                        super::image_texture(ctx, "htl lesions test", &sheet(&data.test, &report.test_scores));
+                    notes.push((
+                        Level::Info,
+                        format!(
+                            "Localization study finished: mean IoU {:.3} dense, {:.3} attended.",
+                            report.dense.iou,
+                            report.attended.as_ref().map_or(f64::NAN, |a| a.iou)
+                        ),
+                    ));
+                    self.seg = Some(SegView { data, report, train_sheet, test_sheet });
+                }
+                JobUpdate::Finished(Err(message)) if message == "cancelled" => {
+                    notes.push((Level::Warning, "Localization study cancelled.".into()));
+                }
+                JobUpdate::Finished(Err(message)) => {
+                    notes.push((Level::Error, format!("The localization study failed: {message}")));
+                    self.seg_problem = Some(message);
+                }
+                _ => {}
+            }
+        }
+        if self.seg_job.as_ref().is_some_and(Job::is_finished) {
+            self.seg_job = None;
+        }
+    }
+
     /// Collects updates, restarts the analysis when `active` and the settings changed, and
     /// prepares the gallery.
     pub fn poll(&mut self, ctx: &egui::Context, settings: &HtlSettings, active: bool, waker: &Waker) -> Notes {
         let mut notes = Notes::new();
+        self.poll_localize(ctx, &mut notes);
+        // The classification analysis follows the settings only while it is shown.
+        let active = active && settings.task == Task::Classify;
         let config = settings.config();
         self.retired.retain_mut(|job| {
             let _ = job.poll();
@@ -429,7 +526,8 @@ impl HtlLab {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.job
+        let mut rows: Vec<JobRow<'_>> = self
+            .job
             .iter()
             .filter(|j| !j.is_finished())
             .map(|job| JobRow {
@@ -438,11 +536,22 @@ impl HtlLab {
                 status: job.status(),
                 cancelling: job.is_cancelled(),
             })
-            .collect()
+            .collect();
+        rows.extend(self.seg_job.iter().filter(|j| !j.is_finished()).map(|job| JobRow {
+            id: job.id(),
+            name: "Localization study",
+            status: job.status(),
+            cancelling: job.is_cancelled(),
+        }));
+        rows
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
         if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
+            action(job);
+            return true;
+        }
+        if let Some(job) = self.seg_job.as_mut().filter(|j| j.id() == id) {
             action(job);
             return true;
         }
@@ -461,6 +570,10 @@ impl HtlLab {
             gallery_total: self.gallery_total,
             selected_texture: self.selected_texture.as_ref(),
             attribute_columns: &self.attribute_columns,
+            seg: self.seg.as_ref(),
+            seg_running: self.is_localizing(),
+            seg_progress: self.seg_job.as_ref().map(|j| j.status().fraction()),
+            seg_problem: self.seg_problem.as_deref(),
         }
     }
 }

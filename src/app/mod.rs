@@ -490,7 +490,15 @@ impl SparseFieldApp {
                     self.settings.htl.attributes.clone(),
                     self.settings.htl.folder_side,
                 );
-                self.settings.htl = HtlSettings { source, attributes, folder_side: side, ..HtlSettings::default() };
+                let (task, lesion_folder) = (self.settings.htl.task, self.settings.htl.lesion_folder.clone());
+                self.settings.htl = HtlSettings {
+                    source,
+                    attributes,
+                    folder_side: side,
+                    task,
+                    lesion_folder,
+                    ..HtlSettings::default()
+                };
                 Ok(None)
             }
             Command::HtlResume => {
@@ -498,6 +506,17 @@ impl SparseFieldApp {
                 Ok(None)
             }
             Command::HtlExport(path) => self.htl.export(&path, &self.settings.htl).map(Some),
+            Command::HtlLocalize => self.htl.start_localize(&self.settings.htl, &self.waker).map(|()| None),
+            Command::HtlSetLesionFolder(path) => {
+                self.settings.htl.lesion_folder = Some(path);
+                self.settings.htl.task = crate::ui::panels::htl::Task::Localize;
+                self.settings.lab = LabId::Htl;
+                Ok(Some("Lesion folder set; ▶ Run localization reads it.".into()))
+            }
+            Command::HtlUseSyntheticLesions => {
+                self.settings.htl.lesion_folder = None;
+                Ok(None)
+            }
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -632,6 +651,7 @@ impl SparseFieldApp {
                 }
                 FileRequest::OpenHtlAttributes => dialog.add_filter("CSV", &["csv", "txt"]).pick_file(),
                 FileRequest::ExportHtl => dialog.set_title("Folder for the hard-sample files").pick_folder(),
+                FileRequest::OpenHtlLesions => dialog.set_title("Lesion folder with images/ and masks/").pick_folder(),
             };
             let _ = sender.send(path);
             waker();
@@ -685,6 +705,7 @@ impl SparseFieldApp {
                     FileRequest::OpenHtlData => Command::HtlSetSource(self.htl_source_for(&path)),
                     FileRequest::OpenHtlAttributes => Command::HtlLoadAttributes(path),
                     FileRequest::ExportHtl => Command::HtlExport(path),
+                    FileRequest::OpenHtlLesions => Command::HtlSetLesionFolder(path),
                 };
                 self.apply(ctx, command);
             }
@@ -704,6 +725,10 @@ impl SparseFieldApp {
             if path.is_dir() && self.settings.lab == LabId::Prune {
                 let source = self.prune_source_for(&path);
                 self.apply(ctx, Command::PruneSetData(source));
+                continue;
+            }
+            if path.is_dir() && self.settings.lab == LabId::Htl && path.join("masks").is_dir() {
+                self.apply(ctx, Command::HtlSetLesionFolder(path));
                 continue;
             }
             if path.is_dir() && self.settings.lab == LabId::Htl {

@@ -94,6 +94,8 @@ pub enum FileRequest {
     OpenHtlAttributes,
     /// A folder for the hard-sample lab's files.
     ExportHtl,
+    /// A folder of lesion images and masks.
+    OpenHtlLesions,
 }
 
 /// Built-in images, compiled into the binary.
@@ -206,4 +208,9 @@ pub enum Command {
     HtlResume,
     /// Write the hard-sample lab's files into this folder.
     HtlExport(PathBuf),
+    /// Run the lesion localization study with the lab's settings.
+    HtlLocalize,
+    /// Localize lesions of this folder (images/ and masks/).
+    HtlSetLesionFolder(PathBuf),
+    HtlUseSyntheticLesions,
 }

@@ -746,3 +746,36 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     assert!(last.text.contains("attributes.csv"), "{}", last.text);
     assert!(harness.state().settings().htl.attributes.is_none());
 }
+
+#[test]
+fn htl_lab_localizes_synthetic_lesions_on_request() {
+    use sparsefield::compute::htl::lesion::SyntheticConfig;
+    use sparsefield::compute::htl::seg::SegConfig;
+    use sparsefield::ui::panels::htl::Task;
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().settings_mut().htl;
+        settings.lesions = SyntheticConfig { train: 120, test: 40, side: 24, ..SyntheticConfig::default() };
+        settings.seg = SegConfig { epochs: 3, finetune_epochs: 1, agreement_threshold: 0.97, ..SegConfig::default() };
+        settings.task = Task::Localize;
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Hard samples — what pruning forgets").click();
+    harness.run_steps(2);
+    harness.get_by_label("localize lesions");
+    assert_eq!(harness.state().htl().analyses_started(), 0, "the classification analysis waits while localizing");
+    harness.get_by_label_contains("Run the study to see the hard lesions");
+    harness.get_by_label("▶ Run localization").click();
+    step_until(&mut harness, 120, "the localization study", |app| app.htl().seg_view().is_some());
+    harness.run_steps(3);
+    let view = harness.state().htl().seg_view().unwrap();
+    assert_eq!(view.report.train_scores.len(), 120);
+    assert!(view.report.attended.is_some());
+    assert!(view.report.dense.iou > 0.3, "IoU {}", view.report.dense.iou);
+    harness.get_by_label("Hardest training lesions");
+    harness.get_by_label("mean IoU (Dice)");
+    harness.get_by_label("dark skin");
+    harness.get_by_label("About localization").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("Lesion localization: each model is a small segmentation network");
+}
