@@ -22,6 +22,7 @@ use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::ui::widgets::{JobRow, Level};
 
 use super::inr::Notes;
+use super::live::LiveAnalysis;
 
 /// Everything computed for one configuration so far; each snapshot carries all of it.
 #[derive(Clone, Debug, Default)]
@@ -66,11 +67,6 @@ fn reusable(old: &HtlResults, new: &HtlConfig) -> HtlResults {
 fn send(sink: &mut EventSink<HtlResults>, results: &HtlResults) {
     sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
 }
-
-/// Least time between two starts while another analysis is still running.
-const RESTART_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
-/// Most replaced analyses left winding down before a new one may start.
-const MAX_RETIRED: usize = 3;
 
 fn analyse(
     mut results: HtlResults,
@@ -218,15 +214,8 @@ pub struct HtlLab {
     seg_job: Option<Job<(), SegOutcome>>,
     seg: Option<SegView>,
     seg_problem: Option<String>,
-    job: Option<Job<HtlResults, HtlResults>>,
-    retired: Vec<Job<HtlResults, HtlResults>>,
-    started: Option<HtlConfig>,
+    live: LiveAnalysis<HtlConfig, HtlResults>,
     results: HtlResults,
-    failed: Option<HtlConfig>,
-    problem: Option<String>,
-    cancelled: bool,
-    last_start: Option<Instant>,
-    analyses_started: u64,
     thumbnails: Thumbnails,
     /// The gallery and how many samples pass its filters, for the key and scores it was made from.
     gallery: Vec<GalleryItem>,
@@ -239,7 +228,7 @@ pub struct HtlLab {
 
 impl HtlLab {
     pub fn is_running(&self) -> bool {
-        self.job.as_ref().is_some_and(|j| !j.is_finished())
+        self.live.is_running()
     }
 
     pub fn results(&self) -> &HtlResults {
@@ -251,53 +240,17 @@ impl HtlLab {
     }
 
     pub fn analyses_started(&self) -> u64 {
-        self.analyses_started
-    }
-
-    fn start(&mut self, config: &HtlConfig, waker: &Waker) -> Result<(), String> {
-        if let Some(old) = self.job.take() {
-            old.cancel();
-            self.retired.push(old);
-        }
-        self.started = Some(config.clone());
-        self.cancelled = false;
-        self.last_start = Some(Instant::now());
-        let seed = reusable(&self.results, config);
-        let job = Job::spawn("htl", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
-            .map_err(|e| format!("cannot start the analysis: {e}"))?;
-        self.job = Some(job);
-        self.analyses_started += 1;
-        self.failed = None;
-        self.problem = None;
-        Ok(())
-    }
-
-    fn may_start(&self, ctx: &egui::Context) -> bool {
-        if !self.is_running() && self.retired.is_empty() {
-            return true;
-        }
-        let since = self.last_start.map_or(RESTART_INTERVAL, |t| t.elapsed());
-        if since >= RESTART_INTERVAL && self.retired.len() < MAX_RETIRED {
-            return true;
-        }
-        ctx.request_repaint_after(RESTART_INTERVAL.saturating_sub(since).max(std::time::Duration::from_millis(20)));
-        false
+        self.live.starts()
     }
 
     /// Starts the cancelled or failed analysis of the current settings again.
     pub fn resume(&mut self) {
-        self.started = None;
-        self.failed = None;
+        self.live.resume();
     }
 
     /// Forgets loaded data, so that files changed on disk are read again.
     pub fn reload(&mut self) {
-        if let Some(old) = self.job.take() {
-            old.cancel();
-            self.retired.push(old);
-        }
-        self.started = None;
-        self.failed = None;
+        self.live.forget();
         self.results = HtlResults { config: self.results.config.clone(), ..HtlResults::default() };
     }
 
@@ -403,44 +356,13 @@ impl HtlLab {
         // The classification analysis follows the settings only while it is shown.
         let active = active && settings.task == Task::Classify;
         let config = settings.config();
-        self.retired.retain_mut(|job| {
-            let _ = job.poll();
-            !job.is_finished()
-        });
-        if let Some(job) = &mut self.job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Snapshot(results) => self.results = results.as_ref().clone(),
-                    JobUpdate::Finished(Ok(results)) => {
-                        self.results = results;
-                        self.problem = None;
-                    }
-                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {
-                        self.cancelled = true;
-                        notes.push((Level::Warning, "Hard-sample analysis cancelled; Resume finishes it.".into()));
-                    }
-                    JobUpdate::Finished(Err(message)) => {
-                        self.failed.clone_from(&self.started);
-                        notes.push((Level::Error, format!("The hard-sample analysis failed: {message}")));
-                        self.problem = Some(message);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if self.job.as_ref().is_some_and(Job::is_finished) {
-            self.job = None;
-        }
-        if active
-            && self.started.as_ref() != Some(&config)
-            && self.failed.as_ref() != Some(&config)
-            && self.may_start(ctx)
-            && let Err(message) = self.start(&config, waker)
-        {
-            self.failed = Some(config.clone());
-            notes.push((Level::Error, message.clone()));
-            self.problem = Some(message);
-        }
+        let live_notes =
+            self.live.poll(ctx, (&config, active), "Hard-sample analysis", &mut self.results, |config, results| {
+                let seed = reusable(results, config);
+                Job::spawn("htl", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+                    .map_err(|e| format!("cannot start the analysis: {e}"))
+            });
+        notes.extend(live_notes);
         if active {
             self.update_gallery(ctx, settings);
         }
@@ -526,17 +448,7 @@ impl HtlLab {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        let mut rows: Vec<JobRow<'_>> = self
-            .job
-            .iter()
-            .filter(|j| !j.is_finished())
-            .map(|job| JobRow {
-                id: job.id(),
-                name: "Hard-sample analysis",
-                status: job.status(),
-                cancelling: job.is_cancelled(),
-            })
-            .collect();
+        let mut rows = self.live.job_rows("Hard-sample analysis");
         rows.extend(self.seg_job.iter().filter(|j| !j.is_finished()).map(|job| JobRow {
             id: job.id(),
             name: "Localization study",
@@ -547,25 +459,21 @@ impl HtlLab {
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
-        if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
         if let Some(job) = self.seg_job.as_mut().filter(|j| j.id() == id) {
             action(job);
             return true;
         }
-        false
+        self.live.control_job(id, action)
     }
 
     pub fn panel_state(&self, settings: &HtlSettings) -> HtlPanelState<'_> {
         HtlPanelState {
             running: self.is_running(),
-            progress: self.job.as_ref().map(|j| j.status().fraction()),
+            progress: self.live.progress(),
             results: &self.results,
             current: self.results.config == settings.config(),
-            cancelled: self.cancelled && !self.is_running(),
-            problem: self.problem.as_deref(),
+            cancelled: self.live.was_cancelled(),
+            problem: self.live.problem(),
             gallery: &self.gallery,
             gallery_total: self.gallery_total,
             selected_texture: self.selected_texture.as_ref(),

@@ -4,6 +4,7 @@
 pub mod edit;
 pub mod htl;
 pub mod inr;
+mod live;
 pub mod nerf;
 pub mod ntk;
 pub mod prune;

@@ -16,11 +16,12 @@ use crate::compute::ntk::sweep::{
     BiasPoint, DEFAULT_BIASES, DEFAULT_WIDTHS, DISTANCE_WIDTHS, DistancePoint, distance_vs_width, lambda_min_vs_bias,
 };
 use crate::compute::ntk::train::TrainRun;
-use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
+use crate::jobs::{EventSink, Job, JobControl, JobId, Waker};
 use crate::ui::panels::ntk::{APP_MAX_POINTS, NtkPanelState};
-use crate::ui::widgets::{JobRow, Level};
+use crate::ui::widgets::JobRow;
 
 use super::inr::Notes;
+use super::live::LiveAnalysis;
 
 /// Everything computed for one configuration so far. Each snapshot carries all of it, so a
 /// snapshot dropped on the way is made up for by the next.
@@ -64,11 +65,6 @@ fn reusable(old: &NtkResults, new: &NtkConfig) -> NtkResults {
 fn send(sink: &mut EventSink<NtkResults>, results: &NtkResults) {
     sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
 }
-
-/// Least time between two starts while another analysis is still running.
-const RESTART_INTERVAL: std::time::Duration = std::time::Duration::from_millis(150);
-/// Most replaced analyses left winding down before a new one may start.
-const MAX_RETIRED: usize = 3;
 
 /// Stages of an analysis, for the progress bar.
 const STAGES: u64 = 4;
@@ -174,28 +170,16 @@ fn analyse(
 
 #[derive(Default)]
 pub struct NtkLab {
-    job: Option<Job<NtkResults, NtkResults>>,
-    /// Replaced analyses still winding down (dropping a job waits for its thread).
-    retired: Vec<Job<NtkResults, NtkResults>>,
-    /// The settings of the analysis in flight or last finished.
-    started: Option<NtkConfig>,
+    live: LiveAnalysis<NtkConfig, NtkResults>,
     /// What is shown: the newest results (possibly of older settings while new ones compute).
     results: NtkResults,
-    /// An analysis that failed is not retried until the settings change.
-    failed: Option<NtkConfig>,
-    problem: Option<String>,
-    /// The analysis of the current settings was cancelled before it finished.
-    cancelled: bool,
-    analyses_started: u64,
-    /// When the last analysis started (starts are spaced while a slider moves).
-    last_start: Option<Instant>,
     /// The Gram image and the spectrum it shows.
     gram_texture: Option<(egui::TextureHandle, Arc<Spectrum>)>,
 }
 
 impl NtkLab {
     pub fn is_running(&self) -> bool {
-        self.job.as_ref().is_some_and(|j| !j.is_finished())
+        self.live.is_running()
     }
 
     pub fn results(&self) -> &NtkResults {
@@ -203,96 +187,24 @@ impl NtkLab {
     }
 
     pub fn analyses_started(&self) -> u64 {
-        self.analyses_started
-    }
-
-    fn start(&mut self, config: &NtkConfig, waker: &Waker) -> Result<(), String> {
-        if let Some(old) = self.job.take() {
-            old.cancel();
-            self.retired.push(old);
-        }
-        self.started = Some(config.clone());
-        self.cancelled = false;
-        self.last_start = Some(Instant::now());
-        config.validate().map_err(|e| e.to_string())?;
-        let seed = reusable(&self.results, config);
-        let job = Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
-            .map_err(|e| format!("cannot start the analysis: {e}"))?;
-        self.job = Some(job);
-        self.analyses_started += 1;
-        self.failed = None;
-        self.problem = None;
-        Ok(())
-    }
-
-    /// Whether a new analysis may start now: at once when none runs, otherwise at most every
-    /// [`RESTART_INTERVAL`] and while few replaced ones are still winding down (a slider being
-    /// dragged changes the settings every frame).
-    fn may_start(&self, ctx: &egui::Context) -> bool {
-        if !self.is_running() && self.retired.is_empty() {
-            return true;
-        }
-        let since = self.last_start.map_or(RESTART_INTERVAL, |t| t.elapsed());
-        if since >= RESTART_INTERVAL && self.retired.len() < MAX_RETIRED {
-            return true;
-        }
-        ctx.request_repaint_after(RESTART_INTERVAL.saturating_sub(since).max(std::time::Duration::from_millis(20)));
-        false
+        self.live.starts()
     }
 
     /// Reads the data again (a CSV file that changed on disk) and recomputes everything.
     pub fn reload(&mut self) {
         // The analysis in flight read the old file: nothing of it may come back.
-        if let Some(old) = self.job.take() {
-            old.cancel();
-            self.retired.push(old);
-        }
-        self.started = None;
-        self.failed = None;
+        self.live.forget();
         self.results = NtkResults { config: self.results.config.clone(), ..NtkResults::default() };
     }
 
     /// Collects updates; restarts the analysis when `active` and the settings changed.
     pub fn poll(&mut self, ctx: &egui::Context, config: &NtkConfig, active: bool, waker: &Waker) -> Notes {
-        let mut notes = Notes::new();
-        self.retired.retain_mut(|job| {
-            let _ = job.poll();
-            !job.is_finished()
+        let notes = self.live.poll(ctx, (config, active), "NTK analysis", &mut self.results, |config, results| {
+            config.validate().map_err(|e| e.to_string())?;
+            let seed = reusable(results, config);
+            Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+                .map_err(|e| format!("cannot start the analysis: {e}"))
         });
-        if let Some(job) = &mut self.job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Snapshot(results) => self.results = results.as_ref().clone(),
-                    JobUpdate::Finished(Ok(results)) => {
-                        self.results = results;
-                        self.problem = None;
-                    }
-                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {
-                        self.cancelled = true;
-                        notes.push((Level::Warning, "NTK analysis cancelled; Resume finishes it.".into()));
-                    }
-                    JobUpdate::Finished(Err(message)) => {
-                        self.failed.clone_from(&self.started);
-                        notes.push((Level::Error, format!("The NTK analysis failed: {message}")));
-                        self.problem = Some(message);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if self.job.as_ref().is_some_and(Job::is_finished) {
-            self.job = None;
-        }
-        if active
-            && self.started.as_ref() != Some(config)
-            && self.failed.as_ref() != Some(config)
-            && self.may_start(ctx)
-            && let Err(message) = self.start(config, waker)
-        {
-            self.failed = Some(config.clone());
-            notes.push((Level::Error, message.clone()));
-            self.problem = Some(message);
-        }
         // The Gram image follows the spectrum shown.
         if let Some(spectrum) = &self.results.spectrum
             && self.gram_texture.as_ref().is_none_or(|(_, shown)| !Arc::ptr_eq(shown, spectrum))
@@ -307,8 +219,7 @@ impl NtkLab {
 
     /// Starts the cancelled analysis of the current settings again (keeping what it finished).
     pub fn resume(&mut self) {
-        self.started = None;
-        self.failed = None;
+        self.live.resume();
     }
 
     /// Writes every table and chart shown into `dir`.
@@ -338,34 +249,21 @@ impl NtkLab {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.job
-            .iter()
-            .filter(|j| !j.is_finished())
-            .map(|job| JobRow {
-                id: job.id(),
-                name: "NTK analysis",
-                status: job.status(),
-                cancelling: job.is_cancelled(),
-            })
-            .collect()
+        self.live.job_rows("NTK analysis")
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
-        if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        false
+        self.live.control_job(id, action)
     }
 
     pub fn panel_state(&self, config: &NtkConfig) -> NtkPanelState<'_> {
         NtkPanelState {
             running: self.is_running(),
-            progress: self.job.as_ref().map(|j| j.status().fraction()),
+            progress: self.live.progress(),
             results: &self.results,
             current: &self.results.config == config,
-            cancelled: self.cancelled && !self.is_running(),
-            problem: self.problem.as_deref(),
+            cancelled: self.live.was_cancelled(),
+            problem: self.live.problem(),
             gram_texture: self.gram_texture.as_ref().map(|(t, _)| t),
         }
     }
