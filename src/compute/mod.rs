@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod colormap;
 pub mod control;
+pub mod dense;
 pub mod fastmath;
 pub mod filters;
 pub mod htl;

@@ -3,13 +3,12 @@
 //! Forward and backward are written out over faer's matrix products: for nets this small,
 //! candle's per-operation overhead costs more than the arithmetic.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::compute::control::RunControl;
+use crate::compute::dense;
 use crate::compute::linalg::clear_upper_vector_state;
 use crate::compute::optim::FlatAdam;
 use crate::compute::prune::data::ImageSet;
@@ -116,20 +115,7 @@ impl Mlp {
 
     /// `out ← input · Wₗᵀ + bₗ` for `n` rows.
     fn linear(&self, out: &mut [f32], input: &[f32], l: usize, n: usize) {
-        let (fan_in, fan_out) = self.shapes[l];
-        let offset = self.offsets[l];
-        matmul(
-            MatMut::from_row_major_slice_mut(out, n, fan_out),
-            Accum::Replace,
-            MatRef::from_row_major_slice(input, n, fan_in),
-            MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in).transpose(),
-            1.0,
-            Par::Seq,
-        );
-        let bias = &self.params[offset + fan_in * fan_out..offset + (fan_in + 1) * fan_out];
-        for row in out.chunks_exact_mut(fan_out) {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-        }
+        dense::linear(out, input, &self.params, self.offsets[l], self.shapes[l], n);
     }
 
     /// Hidden activations of every layer but the last, and the logits, for `n` rows of `x`.
@@ -179,41 +165,7 @@ impl Mlp {
             row[label] -= w * inv_n;
         }
         grads.iter_mut().for_each(|v| *v = 0.0);
-        for l in (0..self.shapes.len()).rev() {
-            let (fan_in, fan_out) = self.shapes[l];
-            let input: &[f32] = if l == 0 { x } else { &hidden[l - 1] };
-            let offset = self.offsets[l];
-            let (w_grad, b_grad) = grads[offset..offset + (fan_in + 1) * fan_out].split_at_mut(fan_in * fan_out);
-            matmul(
-                MatMut::from_row_major_slice_mut(w_grad, fan_out, fan_in),
-                Accum::Replace,
-                MatRef::from_row_major_slice(&g, n, fan_out).transpose(),
-                MatRef::from_row_major_slice(input, n, fan_in),
-                1.0,
-                Par::Seq,
-            );
-            for row in g.chunks_exact(fan_out) {
-                b_grad.iter_mut().zip(row).for_each(|(b, v)| *b += v);
-            }
-            if l == 0 {
-                break;
-            }
-            let mut previous = vec![0.0; n * fan_in];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut previous, n, fan_in),
-                Accum::Replace,
-                MatRef::from_row_major_slice(&g, n, fan_out),
-                MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in),
-                1.0,
-                Par::Seq,
-            );
-            previous.iter_mut().zip(&hidden[l - 1]).for_each(|(p, &a)| {
-                if a <= 0.0 {
-                    *p = 0.0;
-                }
-            });
-            g = previous;
-        }
+        dense::backward(&self.shapes, &self.offsets, &self.params, (x, &hidden), g, grads);
         clear_upper_vector_state();
         #[allow(clippy::cast_precision_loss)]
         let mean = loss / n.max(1) as f64;

@@ -742,7 +742,7 @@ impl OperatorMlp {
         self.linear(&mut out, hidden_last, last, n);
         let mut loss = 0.0_f64;
         // ∂(Σ err²)/∂out = 2·err, scaled (scale = 1/batch for the mean).
-        let mut g: Vec<f32> = out
+        let g: Vec<f32> = out
             .iter()
             .zip(values)
             .zip(targets)
@@ -752,62 +752,13 @@ impl OperatorMlp {
                 2.0 * err * scale
             })
             .collect();
-        // Backward.
-        for l in (0..=last).rev() {
-            let (fan_in, fan_out) = self.shapes[l];
-            let input: &[f32] = if l == 0 { x } else { &activations[l - 1] };
-            let offset = self.offsets[l];
-            let (w_grad, b_grad) = grads[offset..offset + (fan_in + 1) * fan_out].split_at_mut(fan_in * fan_out);
-            matmul(
-                MatMut::from_row_major_slice_mut(w_grad, fan_out, fan_in),
-                Accum::Add,
-                MatRef::from_row_major_slice(&g, n, fan_out).transpose(),
-                MatRef::from_row_major_slice(input, n, fan_in),
-                1.0,
-                Par::Seq,
-            );
-            for row in g.chunks_exact(fan_out) {
-                b_grad.iter_mut().zip(row).for_each(|(b, v)| *b += v);
-            }
-            if l == 0 {
-                break;
-            }
-            let mut previous = vec![0.0_f32; n * fan_in];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut previous, n, fan_in),
-                Accum::Replace,
-                MatRef::from_row_major_slice(&g, n, fan_out),
-                MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in),
-                1.0,
-                Par::Seq,
-            );
-            // Through the ReLU of the layer below: zero where its output was clamped.
-            previous.iter_mut().zip(&activations[l - 1]).for_each(|(p, &a)| {
-                if a <= 0.0 {
-                    *p = 0.0;
-                }
-            });
-            g = previous;
-        }
+        crate::compute::dense::backward(&self.shapes, &self.offsets, &self.params, (x, &activations), g, grads);
         loss
     }
 
     /// `out ← input · W_lᵀ + b_l` for `n` rows.
     fn linear(&self, out: &mut [f32], input: &[f32], l: usize, n: usize) {
-        let (fan_in, fan_out) = self.shapes[l];
-        let offset = self.offsets[l];
-        matmul(
-            MatMut::from_row_major_slice_mut(out, n, fan_out),
-            Accum::Replace,
-            MatRef::from_row_major_slice(input, n, fan_in),
-            MatRef::from_row_major_slice(&self.params[offset..offset + fan_in * fan_out], fan_out, fan_in).transpose(),
-            1.0,
-            Par::Seq,
-        );
-        let bias = &self.params[offset + fan_in * fan_out..offset + (fan_in + 1) * fan_out];
-        for row in out.chunks_exact_mut(fan_out) {
-            row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-        }
+        crate::compute::dense::linear(out, input, &self.params, self.offsets[l], self.shapes[l], n);
     }
 
     /// Mean squared error of a batch (`x`: `n × P` standardised features, `values`: the INR's
