@@ -418,8 +418,16 @@ impl HtlLab {
         });
     }
 
-    /// Writes the scores, contact sheets, charts, models and comparison into `dir`.
+    /// Writes the scores, contact sheets, charts, models and comparison into `dir` (for the
+    /// localization task, the localization study's files).
     pub fn export(&self, dir: &Path, settings: &HtlSettings) -> Result<String, String> {
+        if settings.task == Task::Localize {
+            let view = self.seg.as_ref().ok_or("there is nothing to export yet; run the localization study")?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create the folder ({e})", dir.display()))?;
+            let written = files::write_localize(dir, &view.data, std::slice::from_ref(view.report.as_ref()))
+                .map_err(|e| e.to_string())?;
+            return Ok(format!("Wrote {} files to {}.", written.len(), dir.display()));
+        }
         let r = &self.results;
         let (Some(data), Some(pops), Some(train), Some(test)) =
             (&r.data, &r.populations, &r.train_scores, &r.test_scores)

@@ -131,7 +131,7 @@ impl<C: Clone + PartialEq, R: Send + Sync + 'static> LiveAnalysis<C, R> {
                     }
                     JobUpdate::Finished(Err(message)) => {
                         self.failed.clone_from(&self.started);
-                        notes.push((Level::Error, format!("The {} failed: {message}", what.to_lowercase())));
+                        notes.push((Level::Error, format!("{what} failed: {message}")));
                         self.problem = Some(message);
                     }
                     _ => {}

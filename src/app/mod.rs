@@ -446,27 +446,40 @@ impl SparseFieldApp {
                 self.ntk.resume();
                 Ok(None)
             }
-            Command::HtlSetSource(source) => {
-                let label = source.label();
-                if self.settings.htl.source == source {
-                    // The same data again: it may have changed on disk.
-                    self.htl.reload();
+            // Read once here so that a bad folder is reported at once and the current data stay.
+            Command::HtlSetSource(source) => match crate::compute::htl::data::load(&source, None) {
+                Err(e) => Err(e.to_string()),
+                Ok(data) => {
+                    if self.settings.htl.source == source {
+                        // The same data again: it may have changed on disk.
+                        self.htl.reload();
+                    } else {
+                        // Attributes name the samples of the old data.
+                        self.settings.htl.attributes = None;
+                    }
+                    if let crate::compute::htl::data::HtlSource::Folder { side, .. } = &source {
+                        self.settings.htl.folder_side = *side;
+                    }
+                    if matches!(source, crate::compute::htl::data::HtlSource::FashionMnist(_))
+                        && self.settings.htl.train_limit == 0
+                    {
+                        // 60,000 images per model is minutes on a laptop; the slider goes back to all.
+                        self.settings.htl.train_limit = 10_000;
+                    }
+                    self.settings.htl.source = source;
+                    self.settings.htl.selected = None;
+                    self.settings.lab = LabId::Htl;
+                    Ok(Some(format!("Hard-sample lab: {}.", data.summary())))
                 }
-                if let crate::compute::htl::data::HtlSource::Folder { side, .. } = &source {
-                    self.settings.htl.folder_side = *side;
-                }
-                if matches!(source, crate::compute::htl::data::HtlSource::FashionMnist(_))
-                    && self.settings.htl.train_limit == 0
-                {
-                    // 60,000 images per model is minutes on a laptop; the slider goes back to all.
-                    self.settings.htl.train_limit = 10_000;
-                }
-                self.settings.htl.source = source;
-                self.settings.htl.selected = None;
-                self.settings.lab = LabId::Htl;
-                Ok(Some(format!("Hard-sample lab: using {label}.")))
-            }
-            Command::HtlLoadAttributes(path) => match self.htl.read_attribute_columns(&path) {
+            },
+            Command::HtlLoadAttributes(path) => match self.htl.read_attribute_columns(&path).and_then(|()| {
+                // Joined once here so that a table that names no sample (or is malformed) is
+                // reported at once and the current groups stay.
+                let spec = crate::compute::htl::data::AttributeSpec { path: path.clone(), column: None };
+                crate::compute::htl::data::load(&self.settings.htl.config().source, Some(&spec))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }) {
                 Ok(()) => {
                     let same = self.settings.htl.attributes.as_ref().is_some_and(|a| a.path == path);
                     if same {

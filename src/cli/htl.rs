@@ -13,17 +13,18 @@ use crate::compute::htl::lesion::{self, LesionData, SyntheticConfig};
 use crate::compute::htl::pie::{self, RankBy, SampleScore};
 use crate::compute::htl::population::{self, PopulationConfig, PopulationProgress, Populations, Trained};
 use crate::compute::htl::seg::SegConfig;
-use crate::compute::{chart, image_io};
 
 #[derive(Debug, Subcommand)]
 pub enum HtlCommand {
-    /// Train dense and pruned populations and score every sample; writes scores.csv (votes and
+    /// Train dense and pruned populations and score every sample. Classify: scores.csv (votes and
     /// scores of every sample), hardest_train.png and hardest_test.png (contact sheets),
-    /// rates.png (PIE rate per class and group), models.safetensors and metrics.json.
+    /// rates.png (PIE rate per class and group), models.safetensors and metrics.json. Localize:
+    /// seg_scores.csv, hardest_lesions_train.png / _test.png, localize.csv and metrics.json.
     Find(FindArgs),
     /// Retrain attending to the hard training samples and compare with plain training from the
-    /// same seeds; writes comparison.csv, comparison.png and metrics.json (and the find files
-    /// when it finds the hard samples itself).
+    /// same seeds. Classify: comparison.csv, comparison.png and metrics.json (and the find files
+    /// when it finds the hard samples itself). Localize: the find files with the attended
+    /// models, for each --labelled-fraction.
     Attend(AttendArgs),
 }
 
@@ -237,12 +238,12 @@ impl CommonArgs {
 pub struct FindArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    /// How samples are ranked in the contact sheets and the rank column.
+    /// How samples are ranked in the contact sheets and the rank column (classify).
     #[arg(long, value_enum, default_value = "pie")]
     pub rank: RankArg,
-    /// Samples on each contact sheet.
-    #[arg(long, default_value_t = 48)]
-    pub sheet: usize,
+    /// Samples on each contact sheet (classify; 1 to 1000).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub sheet: u16,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +356,9 @@ fn localize_run(
 }
 
 fn print_localize(data: &LesionData, r: &crate::compute::htl::seg::LocalizeReport) {
+    if let Some(note) = &r.note {
+        eprintln!("{note}");
+    }
     let f = |v: f64| if v.is_finite() { format!("{v:.3}") } else { "n/a".into() };
     println!(
         "{:.0}% of {} masks labelled{}: {} hard training, {} hard test samples ({:.1} s, {:.0} samples/s)",
@@ -385,64 +389,6 @@ fn print_localize(data: &LesionData, r: &crate::compute::htl::seg::LocalizeRepor
     }
 }
 
-/// Group shares among all training samples and among the hard ones.
-#[allow(clippy::cast_precision_loss)]
-fn hard_shares(data: &LesionData, r: &crate::compute::htl::seg::LocalizeReport) -> serde_json::Value {
-    let hard = r.train_scores.iter().filter(|s| s.hard).count();
-    let rows: Vec<serde_json::Value> = data
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(g, name)| {
-            let in_group = |s: &&crate::compute::htl::seg::SegScore| usize::from(s.group) == g;
-            let total = r.train_scores.iter().filter(in_group).count();
-            let hard_in = r.train_scores.iter().filter(in_group).filter(|s| s.hard).count();
-            serde_json::json!({ "group": name, "samples": total, "hard": hard_in,
-                "share_of_samples": total as f64 / r.train_scores.len().max(1) as f64,
-                "share_of_hard": hard_in as f64 / hard.max(1) as f64 })
-        })
-        .collect();
-    serde_json::Value::Array(rows)
-}
-
-fn localize_files(
-    out: &Path,
-    data: &LesionData,
-    reports: &[crate::compute::htl::seg::LocalizeReport],
-) -> anyhow::Result<()> {
-    let Some(first) = reports.first() else { return Ok(()) };
-    write(&out.join("seg_scores.csv"), &files::seg_scores_csv(data, first))?;
-    image_io::save_png(
-        &files::lesion_sheet(&data.train, &first.train_scores, 32),
-        &out.join("hardest_lesions_train.png"),
-    )?;
-    image_io::save_png(
-        &files::lesion_sheet(&data.test, &first.test_scores, 32),
-        &out.join("hardest_lesions_test.png"),
-    )?;
-    write(&out.join("localize.csv"), &files::localize_csv(data, reports))?;
-    let panels = files::localize_panels(data, reports);
-    if !panels.is_empty() {
-        let columns = panels.len().min(3);
-        #[allow(clippy::cast_possible_truncation)]
-        let width = 520 * columns as u32;
-        image_io::save_png(&chart::render(&panels, columns, width, 480), &out.join("localize.png"))?;
-    }
-    let metrics = serde_json::json!({
-        "data": data.summary(),
-        "runs": reports.iter().map(|r| serde_json::json!({
-            "config": r.config, "attend": r.attend, "labelled": r.labelled,
-            "dense": r.dense, "pruned": r.pruned, "attended": r.attended,
-            "hard_train": r.hard_train, "hard_test": r.hard_test,
-            "hard_shares": hard_shares(data, r),
-            "pruned_layer_sparsity": r.pruned_layer_sparsity,
-            "seconds": r.seconds, "samples_per_second": r.samples_per_second,
-        })).collect::<Vec<_>>(),
-    });
-    write(&out.join("metrics.json"), &serde_json::to_string_pretty(&metrics)?)?;
-    Ok(())
-}
-
 fn find_localize(args: &FindArgs) -> anyhow::Result<()> {
     let c = &args.common;
     let [fraction] = c.labelled_fraction.as_slice() else {
@@ -452,7 +398,7 @@ fn find_localize(args: &FindArgs) -> anyhow::Result<()> {
     super::prepare_output_dir(&c.out)?;
     let data = c.load_lesions()?;
     let report = localize_run(&data, &config, None)?;
-    localize_files(&c.out, &data, std::slice::from_ref(&report))?;
+    files::write_localize(&c.out, &data, std::slice::from_ref(&report))?;
     print_localize(&data, &report);
     Ok(())
 }
@@ -471,7 +417,7 @@ fn attend_localize(args: &AttendArgs, attend_config: &AttendConfig) -> anyhow::R
         print_localize(&data, &report);
         reports.push(report);
     }
-    localize_files(&c.out, &data, &reports)?;
+    files::write_localize(&c.out, &data, &reports)?;
     Ok(())
 }
 
@@ -485,7 +431,7 @@ fn find(args: &FindArgs) -> anyhow::Result<()> {
     super::prepare_output_dir(&args.common.out)?;
     let data = args.common.load()?;
     let pops = populations(&data, &config)?;
-    let (train, test) = files::write_find(&args.common.out, &data, &pops, by, args.sheet)?;
+    let (train, test) = files::write_find(&args.common.out, &data, &pops, by, usize::from(args.sheet))?;
     let metrics = serde_json::json!({
         "data": data.summary(),
         "source": source.label(),

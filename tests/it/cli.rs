@@ -744,6 +744,10 @@ fn htl_localize_compares_supervised_and_semi_supervised_attention() {
     assert!(table.contains("0.5,iou,dark skin,"), "{table}");
     let scores = std::fs::read_to_string(out.join("seg_scores.csv")).unwrap();
     assert_eq!(scores.lines().count(), 1 + 160 + 40);
+    assert!(scores.lines().next().unwrap().ends_with(",hard,box_x0,box_y0,box_x1,box_y1"));
+    let first: Vec<&str> = scores.lines().nth(1).unwrap().split(',').collect();
+    let (x0, x1): (usize, usize) = (first[10].parse().unwrap(), first[12].parse().unwrap());
+    assert!(x0 <= x1 && x1 < 24, "box {first:?}");
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let runs = metrics["runs"].as_array().unwrap();

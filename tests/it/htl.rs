@@ -296,6 +296,7 @@ fn scores_csv_round_trips_the_hard_flags() {
     let pops = population::train_populations(&data, &config, &RunControl::new(), &|_| {}).unwrap().unwrap();
     let train = pie::score_split(&pops, &data, Split::Train);
     let test = pie::score_split(&pops, &data, Split::Test);
+    assert!(train.iter().any(|s| s.pie), "the round trip should carry some PIE");
     let text = files::scores_csv(&data, &[(Split::Train, &train), (Split::Test, &test)], RankBy::Pie);
     assert_eq!(text.lines().count(), 1 + 200 + data.data.test.len());
     assert!(text.starts_with(files::SCORES_HEADER));
@@ -310,6 +311,16 @@ fn scores_csv_round_trips_the_hard_flags() {
         text.lines().skip(1).take(200).map(|l| l.split(',').nth(15).unwrap().parse().unwrap()).collect();
     ranks.sort_unstable();
     assert_eq!(ranks, (1..=200).collect::<Vec<_>>());
+    // A missing test row or a repeated row is refused.
+    let without_last: String = text.lines().take(text.lines().count() - 1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, &without_last).unwrap();
+    let err = files::read_hard_flags(&path, &data).unwrap_err().to_string();
+    assert!(err.contains("test samples"), "{err}");
+    let repeated = format!("{text}{}\n", text.lines().nth(1).unwrap());
+    std::fs::write(&path, &repeated).unwrap();
+    let err = files::read_hard_flags(&path, &data).unwrap_err().to_string();
+    assert!(err.contains("appears twice"), "{err}");
+    std::fs::write(&path, &text).unwrap();
     // Scores of another data set are refused.
     let err = files::read_hard_flags(&path, &data::builtin_digits()).unwrap_err().to_string();
     assert!(err.contains("another data set"), "{err}");
@@ -360,7 +371,9 @@ mod localize {
                     assert!((x0..=x1).contains(&(p % 24)) && (y0..=y1).contains(&(p / 24)));
                 }
             }
-            assert!((y0..=y1).any(|y| mask[y * 24 + x0] > 0.5) && (x0..=x1).any(|x| mask[y0 * 24 + x] > 0.5));
+            let column = |x: usize| (y0..=y1).any(|y| mask[y * 24 + x] > 0.5);
+            let row = |y: usize| (x0..=x1).any(|x| mask[y * 24 + x] > 0.5);
+            assert!(column(x0) && column(x1) && row(y0) && row(y1), "sample {i}: the box is not tight");
             // The lesion is darker than the skin around it.
             let image = data.train.image(i);
             let mean = |inside: bool| {
@@ -403,19 +416,22 @@ mod localize {
             let s = s as i64;
             for dy in [-s, 0, s] {
                 for dx in [-s, 0, s] {
-                    let (cx, cy) = (x + dx, y + dy);
-                    let x0 = (cx - s / 2).clamp(0, 15);
-                    let y0 = (cy - s / 2).clamp(0, 15);
-                    let x1 = (cx - s / 2 + s).clamp(x0 + 1, 16);
-                    let y1 = (cy - s / 2 + s).clamp(y0 + 1, 16);
+                    // The s × s box starting s/2 before the grid point, cut to the image (every
+                    // box here overlaps the image).
+                    let (left, top) = (x + dx - s / 2, y + dy - s / 2);
+                    let inside = |xx: i64, yy: i64| (left..left + s).contains(&xx) && (top..top + s).contains(&yy);
                     for c in 0..3 {
-                        let mut sum = 0.0;
-                        for yy in y0..y1 {
-                            for xx in x0..x1 {
-                                sum += image.at(xx as u32, yy as u32, c);
+                        let (mut sum, mut count) = (0.0, 0);
+                        for yy in 0..16 {
+                            for xx in 0..16 {
+                                if inside(xx, yy) {
+                                    sum += image.at(xx as u32, yy as u32, c);
+                                    count += 1;
+                                }
                             }
                         }
-                        let want = sum / ((x1 - x0) * (y1 - y0)) as f32;
+                        assert!(count > 0);
+                        let want = sum / count as f32;
                         assert!((row[k] - want).abs() < 1e-5, "feature {k}: {} vs {want}", row[k]);
                         k += 1;
                     }
@@ -433,7 +449,6 @@ mod localize {
         let attend = AttendConfig { weight: 4.0, ..AttendConfig::default() };
         let report = seg::localize(&data, &config, Some(&attend), &RunControl::new(), &|_, _| {}).unwrap().unwrap();
         assert!(report.dense.iou > 0.6, "dense IoU {}", report.dense.iou);
-        assert!(report.dense.dice >= report.dense.iou, "Dice is never below IoU");
         assert!(
             report.pruned_layer_sparsity.iter().all(|&s| (s - 0.5).abs() < 0.01),
             "{:?}",

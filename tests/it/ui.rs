@@ -686,7 +686,8 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     let gallery = harness.state().htl().gallery().to_vec();
     assert_eq!(gallery.len(), 48);
     assert!(gallery[0].score.pie && gallery[0].rank == 1);
-    assert!(gallery.windows(2).all(|w| w[0].rank < w[1].rank));
+    let by = sparsefield::compute::htl::pie::RankBy::Pie;
+    assert!(gallery.windows(2).all(|w| by.score(&w[0].score) >= by.score(&w[1].score)), "hardest first");
     harness.get_by_label_contains("Gallery: 48 of 1438 matching training samples");
     let name = first.data.as_ref().unwrap().train_names[gallery[0].score.index].clone();
     harness.get_by_label(&format!("sample {name}")).click();
@@ -775,6 +776,12 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
     harness.get_by_label("Hardest training lesions");
     harness.get_by_label("mean IoU (Dice)");
     harness.get_by_label("dark skin");
+    let ctx = harness.ctx.clone();
+    let dir = temp_dir("ui_htl_localize_export");
+    harness.state_mut().apply(&ctx, Command::HtlExport(dir.clone()));
+    for file in ["seg_scores.csv", "hardest_lesions_train.png", "localize.csv", "localize.png", "metrics.json"] {
+        assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
+    }
     harness.get_by_label("About localization").click();
     harness.run_steps(2);
     harness.get_by_label_contains("Lesion localization: each model is a small segmentation network");

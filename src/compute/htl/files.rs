@@ -9,7 +9,7 @@ use super::data::{HtlData, Split, csv_field, csv_fields, sample_image};
 use super::lesion::{LesionData, LesionSet};
 use super::pie::{self, RankBy, Rate, SampleScore, rank};
 use super::population::Populations;
-use super::seg::{LocalizeReport, SegScore};
+use super::seg::{LocalizeReport, SegAccuracy, SegScore};
 use crate::compute::chart::{self, PALETTE, Panel, Series};
 use crate::compute::image_io::{self, ImageData};
 
@@ -76,7 +76,7 @@ pub fn read_hard_flags(path: &Path, data: &HtlData) -> Result<(Vec<bool>, Vec<bo
     };
     let (split_col, index_col, pie_col) = (column("split")?, column("index")?, column("pie")?);
     let mut flags = [vec![false; data.data.train.len()], vec![false; data.data.test.len()]];
-    let mut seen = [0_usize; 2];
+    let mut marked = [std::collections::HashSet::new(), std::collections::HashSet::new()];
     for (number, line) in lines {
         let row = csv_fields(line);
         let field = |c: usize| row.get(c).map_or("", String::as_str);
@@ -96,15 +96,19 @@ pub fn read_hard_flags(path: &Path, data: &HtlData) -> Result<(Vec<bool>, Vec<bo
                 flags[which].len()
             )));
         };
+        if !marked[which].insert(index) {
+            return Err(error(format!("line {}: sample {index} of this split appears twice", number + 1)));
+        }
         *flag = field(pie_col) == "1";
-        seen[which] += 1;
     }
-    if seen[0] != flags[0].len() {
-        return Err(error(format!(
-            "scores {} training samples but the data has {}; the scores come from another data set",
-            seen[0],
-            flags[0].len()
-        )));
+    for (which, name) in ["training", "test"].iter().enumerate() {
+        if marked[which].len() != flags[which].len() {
+            return Err(error(format!(
+                "scores {} {name} samples but the data has {}; the scores come from another data set",
+                marked[which].len(),
+                flags[which].len()
+            )));
+        }
     }
     let [train, test] = flags;
     Ok((train, test))
@@ -309,13 +313,15 @@ pub fn write_comparison(dir: &Path, data: &HtlData, comparison: &Comparison) -> 
 /// One row per sample of each split: IoU and Dice of both populations, the agreement of their
 /// majority masks and the hard flag.
 pub fn seg_scores_csv(data: &LesionData, report: &LocalizeReport) -> String {
-    let mut out = String::from("split,index,name,group,dense_iou,pruned_iou,dense_dice,pruned_dice,agreement,hard\n");
+    let mut out = String::from(
+        "split,index,name,group,dense_iou,pruned_iou,dense_dice,pruned_dice,agreement,hard,box_x0,box_y0,box_x1,box_y1\n",
+    );
     for (split, set, scores) in
         [("training", &data.train, &report.train_scores), ("test", &data.test, &report.test_scores)]
     {
         for s in scores {
             out.push_str(&format!(
-                "{split},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{}\n",
+                "{split},{},{},{},{:.4},{:.4},{:.4},{:.4},{:.4},{},{}\n",
                 s.index,
                 csv_field(set.names.get(s.index).map_or("", String::as_str)),
                 csv_field(data.groups.get(usize::from(s.group)).map_or("", String::as_str)),
@@ -324,7 +330,10 @@ pub fn seg_scores_csv(data: &LesionData, report: &LocalizeReport) -> String {
                 s.dense_dice,
                 s.pruned_dice,
                 s.agreement,
-                u8::from(s.hard)
+                u8::from(s.hard),
+                // The true mask's bounding box (empty fields for an empty mask).
+                super::lesion::bounding_box(set.mask(s.index), set.side)
+                    .map_or_else(|| ",,,".to_owned(), |(x0, y0, x1, y1)| format!("{x0},{y0},{x1},{y1}"))
             ));
         }
     }
@@ -408,7 +417,16 @@ pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize) -> Image
 pub fn localize_csv(data: &LesionData, reports: &[LocalizeReport]) -> String {
     let mut out = String::from("labelled_fraction,measure,category,dense,pruned,attended\n");
     for r in reports {
-        let attended = r.attended.clone().unwrap_or_default();
+        // No attended run: its column reads NaN.
+        let attended = r.attended.clone().unwrap_or_else(|| SegAccuracy {
+            iou: f64::NAN,
+            iou_std: f64::NAN,
+            dice: f64::NAN,
+            per_group_iou: Vec::new(),
+            per_group_dice: Vec::new(),
+            hard_iou: f64::NAN,
+            hard_dice: f64::NAN,
+        });
         let f = r.config.labelled_fraction;
         let mut row = |measure: &str, category: &str, d: f64, p: f64, a: f64| {
             out.push_str(&format!("{f},{measure},{},{d:.6},{p:.6},{a:.6}\n", csv_field(category)));
@@ -450,4 +468,56 @@ pub fn localize_panels(data: &LesionData, reports: &[LocalizeReport]) -> Vec<Pan
             })
         })
         .collect()
+}
+
+/// Group shares among all training samples and among the hard ones.
+#[allow(clippy::cast_precision_loss)]
+fn hard_shares(data: &LesionData, r: &LocalizeReport) -> serde_json::Value {
+    let hard = r.train_scores.iter().filter(|s| s.hard).count();
+    let rows: Vec<serde_json::Value> = data
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, name)| {
+            let in_group = |s: &&SegScore| usize::from(s.group) == g;
+            let total = r.train_scores.iter().filter(in_group).count();
+            let hard_in = r.train_scores.iter().filter(in_group).filter(|s| s.hard).count();
+            serde_json::json!({ "group": name, "samples": total, "hard": hard_in,
+                "share_of_samples": total as f64 / r.train_scores.len().max(1) as f64,
+                "share_of_hard": hard_in as f64 / hard.max(1) as f64 })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
+
+/// Writes a localization study into `dir`: `seg_scores.csv` and the contact sheets of the first
+/// report, `localize.csv` and `localize.png` over all of them, and `metrics.json`.
+pub fn write_localize(dir: &Path, data: &LesionData, reports: &[LocalizeReport]) -> Result<Vec<PathBuf>, HtlError> {
+    let Some(first) = reports.first() else { return Ok(Vec::new()) };
+    let mut written = vec![
+        write_text(&dir.join("seg_scores.csv"), &seg_scores_csv(data, first))?,
+        write_png(&dir.join("hardest_lesions_train.png"), &lesion_sheet(&data.train, &first.train_scores, 32))?,
+        write_png(&dir.join("hardest_lesions_test.png"), &lesion_sheet(&data.test, &first.test_scores, 32))?,
+        write_text(&dir.join("localize.csv"), &localize_csv(data, reports))?,
+    ];
+    let panels = localize_panels(data, reports);
+    if !panels.is_empty() {
+        let columns = panels.len().min(3);
+        let width = 520 * u32::try_from(columns).unwrap_or(1);
+        written.push(write_png(&dir.join("localize.png"), &chart::render(&panels, columns, width, 480))?);
+    }
+    let metrics = serde_json::json!({
+        "data": data.summary(),
+        "runs": reports.iter().map(|r| serde_json::json!({
+            "config": r.config, "attend": r.attend, "labelled": r.labelled,
+            "dense": r.dense, "pruned": r.pruned, "attended": r.attended,
+            "hard_train": r.hard_train, "hard_test": r.hard_test,
+            "hard_shares": hard_shares(data, r),
+            "pruned_layer_sparsity": r.pruned_layer_sparsity,
+            "seconds": r.seconds, "samples_per_second": r.samples_per_second,
+        })).collect::<Vec<_>>(),
+    });
+    let json = serde_json::to_string_pretty(&metrics).unwrap_or_default();
+    written.push(write_text(&dir.join("metrics.json"), &json)?);
+    Ok(written)
 }

@@ -12,6 +12,10 @@ use super::HtlError;
 use super::data::{AttributeSpec, group_samples};
 use crate::compute::image_io::{self, ImageData};
 
+/// Most pixels (over all images) a localization study takes: each keeps 108 features (≈ 1.7 GB
+/// at this limit).
+pub const MAX_PIXELS: usize = 4_000_000;
+
 /// Images `n × 3 × side × side` in [0, 1] with binary masks `n × side × side`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LesionSet {
@@ -133,6 +137,15 @@ impl SyntheticConfig {
             return Err(HtlError::Config(format!(
                 "needs 4 or more training and 1 or more test images, 100000 in all; got {} and {}",
                 self.train, self.test
+            )));
+        }
+        if (self.train + self.test) * self.side * self.side > MAX_PIXELS {
+            return Err(HtlError::Config(format!(
+                "{} images of {}×{} are {} pixels; the study takes up to {MAX_PIXELS} (fewer or smaller images)",
+                self.train + self.test,
+                self.side,
+                self.side,
+                (self.train + self.test) * self.side * self.side
             )));
         }
         if !(0.0..=1.0).contains(&self.dark_fraction) {
@@ -302,6 +315,15 @@ pub fn load_folder(dir: &Path, side: usize, attributes: Option<&AttributeSpec>) 
     let masks = image_files(&masks_dir)?;
     let side_u32 = u32::try_from(side).unwrap_or(32);
     let mut set = LesionSet { side, ..LesionSet::default() };
+    if images.len() * side * side > MAX_PIXELS {
+        return Err(data_error(
+            &images_dir,
+            format!(
+                "{} images of {side}×{side} exceed the study's {MAX_PIXELS} pixels; use a smaller side",
+                images.len()
+            ),
+        ));
+    }
     for image_path in &images {
         let name = stem(image_path);
         let mask_path = masks

@@ -152,13 +152,15 @@ impl Mlp {
         let mut loss = 0.0_f64;
         for ((row, &label), &w) in g.chunks_exact_mut(classes).zip(labels).zip(weights) {
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let label = usize::from(label);
+            // −log softmax = log Σ exp(zₖ − max) − (z_label − max), finite however small the softmax.
+            let shifted = row[label] - max;
             let mut sum = 0.0_f32;
             for v in row.iter_mut() {
                 *v = (*v - max).exp();
                 sum += *v;
             }
-            let label = usize::from(label);
-            loss += f64::from(w) * (f64::from(sum.ln()) - f64::from(row[label].ln()));
+            loss += f64::from(w) * (f64::from(sum.ln()) - f64::from(shifted));
             for v in row.iter_mut() {
                 *v *= w * inv_n / sum;
             }

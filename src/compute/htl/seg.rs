@@ -341,8 +341,10 @@ pub struct LocalizeReport {
     pub labelled: usize,
     pub dense: SegAccuracy,
     pub pruned: SegAccuracy,
-    /// Attending to the hard training samples (when asked for).
+    /// Attending to the hard training samples (when asked for and there are some).
     pub attended: Option<SegAccuracy>,
+    /// Why attention was asked for but not run.
+    pub note: Option<String>,
     pub hard_train: usize,
     pub hard_test: usize,
     pub train_scores: Vec<SegScore>,
@@ -370,6 +372,15 @@ pub fn localize(
     }
     if data.train.is_empty() || data.test.is_empty() {
         return Err(HtlError::Config(format!("{}: needs training and test images", data.name)));
+    }
+    let pixels_in_all = (data.train.len() + data.test.len()) * data.train.pixels();
+    if pixels_in_all > super::lesion::MAX_PIXELS {
+        return Err(HtlError::Config(format!(
+            "{}: {pixels_in_all} pixels in all; the study keeps {FEATURES} features per pixel in memory and takes up \
+             to {} (fewer or smaller images)",
+            data.name,
+            super::lesion::MAX_PIXELS
+        )));
     }
     let start = Instant::now();
     let train = &data.train;
@@ -424,8 +435,14 @@ pub fn localize(
     } else {
         train.masks.clone()
     };
-    let rows = pixel_rows(train, &features, &targets, &all);
-    drop(features);
+    // Every image in order: the rows are the features themselves.
+    let rows = ImageSet {
+        channels: 1,
+        height: 1,
+        width: FEATURES,
+        pixels: features,
+        labels: targets.iter().map(|&t| u16::from(t > 0.5)).collect(),
+    };
     // Both populations.
     let pairs: Vec<Option<PopulationMasks>> = (0..config.models)
         .into_par_iter()
@@ -476,15 +493,17 @@ pub fn localize(
     let hard_test: Vec<bool> = test_scores.iter().map(|s| s.hard).collect();
     let test_truth = truth(&data.test);
     let groups = data.groups.len();
+    let mut note = None;
     let attended = match attend {
+        Some(_) if !hard_train.iter().any(|&h| h) => {
+            note = Some(
+                "No hard training lesion: the dense and pruned majority masks agree at these settings, so there is \
+                 nothing to attend to; raise the sparsity or the agreement threshold."
+                    .to_owned(),
+            );
+            None
+        }
         Some(attend) => {
-            if !hard_train.iter().any(|&h| h) {
-                return Err(HtlError::Config(
-                    "no hard training sample: the dense and pruned masks agree everywhere at these settings; raise \
-                     the sparsity or the agreement threshold, or attend to a top fraction"
-                        .into(),
-                ));
-            }
             let weights = |epoch: usize| sample_weights(&hard_train, attend, epoch, config.epochs);
             let attended: Vec<Option<Masks>> = (0..config.models)
                 .into_par_iter()
@@ -514,6 +533,7 @@ pub fn localize(
         dense: accuracy(&dense_test, &test_truth, &data.test.groups, groups, &hard_test),
         pruned: accuracy(&pruned_test, &test_truth, &data.test.groups, groups, &hard_test),
         attended,
+        note,
         hard_train: hard_train.iter().filter(|&&h| h).count(),
         hard_test: hard_test.iter().filter(|&&h| h).count(),
         train_scores,

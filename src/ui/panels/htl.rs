@@ -820,9 +820,18 @@ fn localize_controls_ui(
         },
     );
     ui.add_space(theme::SPACING);
-    if ui.button("Reset").on_hover_text("Every setting of this lab back to its default (the data stay)").clicked() {
-        commands.push(Command::HtlResetSettings);
-    }
+    ui.horizontal(|ui| {
+        if ui.button("Reset").on_hover_text("Every setting of this lab back to its default (the data stay)").clicked() {
+            commands.push(Command::HtlResetSettings);
+        }
+        if ui
+            .add_enabled(state.seg.is_some(), egui::Button::new("Export all…"))
+            .on_hover_text("seg_scores.csv, the contact sheets, localize.csv/png and metrics.json, into a folder")
+            .clicked()
+        {
+            commands.push(Command::PickFile(FileRequest::ExportHtl));
+        }
+    });
     if let Some(view) = state.seg {
         ui.label(weak(ui, view.data.summary()));
     }
@@ -906,6 +915,9 @@ fn localize_main_ui(
         }
     });
     ui.separator();
+    if let Some(note) = &r.note {
+        ui.colored_label(theme::warning_colour(ui), note);
+    }
     let empty = SegAccuracy::default();
     let attended = r.attended.as_ref().unwrap_or(&empty);
     egui::Grid::new("htl seg table").striped(true).show(ui, |ui| {
