@@ -262,18 +262,7 @@ fn data_error(path: &Path, reason: impl Into<String>) -> HtlError {
 }
 
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>, HtlError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| data_error(dir, format!("cannot list the folder ({e})")))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
+    Ok(crate::compute::prune::data::image_files(dir)?)
 }
 
 fn stem(path: &Path) -> String {

@@ -285,17 +285,7 @@ pub fn load_image_folder_named(dir: &Path, side: usize) -> Result<NamedData, Pru
     let mut images: Vec<(Vec<f32>, bool, usize)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for (class, class_dir) in class_dirs.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(class_dir)
-            .map_err(|e| data_error(class_dir, format!("cannot list the folder ({e})")))?
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
-            })
-            .collect();
-        files.sort();
+        let files = image_files(class_dir)?;
         if files.is_empty() {
             return Err(data_error(class_dir, "holds no PNG or JPEG images"));
         }
@@ -335,6 +325,22 @@ pub fn load_image_folder_named(dir: &Path, side: usize) -> Result<NamedData, Pru
             classes,
         },
     })
+}
+
+/// The PNG and JPEG files directly in `dir`, sorted by name.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, PruneError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| data_error(dir, format!("cannot list the folder ({e})")))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// `image` resized to `side × side` (triangle filter) as `channels` planes.
