@@ -4,6 +4,7 @@
 pub mod edit;
 pub mod htl;
 pub mod inr;
+pub mod lift;
 mod live;
 pub mod nerf;
 pub mod ntk;
@@ -22,6 +23,7 @@ use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::htl::{HtlSettings, htl_controls_ui, htl_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
+use crate::ui::panels::lift::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::ui::panels::ntk::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
 use crate::ui::panels::prune::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
@@ -31,6 +33,7 @@ use crate::ui::{Command, FileRequest, LabId};
 use edit::EditLab;
 use htl::HtlLab;
 use inr::{ImageSource, InrLab};
+use lift::LiftLab;
 use nerf::{DataSource, NerfLab, RefineRequest};
 use ntk::NtkLab;
 use prune::PruneLab;
@@ -47,6 +50,7 @@ pub struct Settings {
     pub prune: PruneSettings,
     pub ntk: NtkSettings,
     pub htl: HtlSettings,
+    pub lift: LiftSettings,
     pub nerf: NerfSettings,
     pub nerf_data: DataSource,
     /// Start fitting the current image when the app opens.
@@ -64,6 +68,7 @@ impl Default for Settings {
             prune: PruneSettings::default(),
             ntk: NtkSettings::default(),
             htl: HtlSettings::default(),
+            lift: LiftSettings::default(),
             nerf: NerfSettings::default(),
             nerf_data: DataSource::default(),
             train_on_start: true,
@@ -109,6 +114,7 @@ pub struct SparseFieldApp {
     prune: PruneLab,
     ntk: NtkLab,
     htl: HtlLab,
+    lift: LiftLab,
     nerf: NerfLab,
     /// Train the NeRF as soon as its data set has loaded (train-on-start with the NeRF lab).
     nerf_autostart: bool,
@@ -136,6 +142,7 @@ impl SparseFieldApp {
         settings.ntk.sanitize();
         settings.htl.sanitize();
         settings.nerf.sanitize();
+        settings.lift.sanitize();
         let mut edit_device = None;
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
@@ -172,6 +179,7 @@ impl SparseFieldApp {
             prune: PruneLab::default(),
             ntk: NtkLab::default(),
             htl: HtlLab::default(),
+            lift: LiftLab::default(),
             nerf: NerfLab::default(),
             nerf_autostart: false,
             notifications: Vec::new(),
@@ -200,7 +208,7 @@ impl SparseFieldApp {
                 app.nerf_autostart = autostart;
                 app.ensure_nerf_data();
             }
-            LabId::Inr | LabId::Edit | LabId::Prune | LabId::Ntk | LabId::Htl => {}
+            LabId::Inr | LabId::Edit | LabId::Prune | LabId::Ntk | LabId::Htl | LabId::Lift => {}
         }
         app
     }
@@ -231,6 +239,10 @@ impl SparseFieldApp {
 
     pub fn htl(&self) -> &HtlLab {
         &self.htl
+    }
+
+    pub fn lift(&self) -> &LiftLab {
+        &self.lift
     }
 
     pub fn edit(&self) -> &EditLab {
@@ -311,6 +323,7 @@ impl SparseFieldApp {
                     && !self.prune.control_job(id, |job| job.set_paused(paused))
                     && !self.ntk.control_job(id, |job| job.set_paused(paused))
                     && !self.htl.control_job(id, |job| job.set_paused(paused))
+                    && !self.lift.control_job(id, |job| job.set_paused(paused))
                 {
                     self.inr.set_paused(id, paused);
                 }
@@ -322,6 +335,7 @@ impl SparseFieldApp {
                     && !self.prune.control_job(id, |job| job.cancel())
                     && !self.ntk.control_job(id, |job| job.cancel())
                     && !self.htl.control_job(id, |job| job.cancel())
+                    && !self.lift.control_job(id, |job| job.cancel())
                 {
                     self.inr.cancel(id);
                 }
@@ -531,6 +545,52 @@ impl SparseFieldApp {
                 self.settings.htl.lesion_folder = None;
                 Ok(None)
             }
+            Command::LiftLoadImage(path) => LiftLab::check_photo(&path, &self.settings.lift).map(|()| {
+                self.settings.lift.image = Some(path.clone());
+                self.settings.lift.mask_file = None;
+                if self.settings.lift.depth == DepthSetting::True {
+                    self.settings.lift.depth = DepthSetting::Inflate;
+                }
+                self.settings.lab = LabId::Lift;
+                Some(format!("Loaded {}; press ▶ Lift.", path.display()))
+            }),
+            Command::LiftUseExample => {
+                self.settings.lift.image = None;
+                self.settings.lift.mask_file = None;
+                if matches!(self.settings.lift.depth, DepthSetting::File(_)) {
+                    self.settings.lift.depth = DepthSetting::Inflate;
+                }
+                Ok(None)
+            }
+            Command::LiftLoadDepth(path) => {
+                crate::compute::lift::input::load_depth_file(&path, false).map_err(|e| e.to_string()).map(|map| {
+                    self.settings.lift.depth = DepthSetting::File(path.clone());
+                    self.settings.lab = LabId::Lift;
+                    Some(format!("Rough depth from {} ({}×{}).", path.display(), map.width, map.height))
+                })
+            }
+            Command::LiftLoadMask(path) => {
+                crate::compute::image_io::load_image(&path).map_err(|e| e.to_string()).map(|_| {
+                    self.settings.lift.mask_file = Some(path.clone());
+                    Some(format!("Mask from {}.", path.display()))
+                })
+            }
+            Command::LiftClearMask => {
+                self.settings.lift.mask_file = None;
+                Ok(None)
+            }
+            Command::LiftStart => self.lift.start(&self.settings.lift, &self.waker).map(|()| None),
+            Command::LiftResetSettings => {
+                let defaults = LiftSettings::default();
+                self.settings.lift.lift = defaults.lift;
+                self.settings.lift.use_ranking = defaults.use_ranking;
+                self.settings.lift.resolution = defaults.resolution;
+                self.settings.lift.mask = defaults.mask;
+                Ok(Some("Lift settings reset to their defaults (the photo and depth file stay).".into()))
+            }
+            Command::LiftExport(path) => {
+                self.lift.start_export(path, self.settings.lift.export_size, &self.waker).map(|()| None)
+            }
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -666,6 +726,17 @@ impl SparseFieldApp {
                 FileRequest::OpenHtlAttributes => dialog.add_filter("CSV", &["csv", "txt"]).pick_file(),
                 FileRequest::ExportHtl => dialog.set_title("Folder for the hard-sample files").pick_folder(),
                 FileRequest::OpenHtlLesions => dialog.set_title("Lesion folder with images/ and masks/").pick_folder(),
+                FileRequest::OpenLiftImage => {
+                    dialog.set_title("Photo to lift").add_filter("Images", &["png", "jpg", "jpeg"]).pick_file()
+                }
+                FileRequest::OpenLiftDepth => dialog
+                    .set_title("Rough depth (16-bit PNG or .npy)")
+                    .add_filter("Depth", &["png", "npy"])
+                    .pick_file(),
+                FileRequest::OpenLiftMask => {
+                    dialog.set_title("Mask (white = object)").add_filter("Images", &["png", "jpg", "jpeg"]).pick_file()
+                }
+                FileRequest::ExportLift => dialog.set_title("Folder for the lift's files").pick_folder(),
             };
             let _ = sender.send(path);
             waker();
@@ -720,6 +791,10 @@ impl SparseFieldApp {
                     FileRequest::OpenHtlAttributes => Command::HtlLoadAttributes(path),
                     FileRequest::ExportHtl => Command::HtlExport(path),
                     FileRequest::OpenHtlLesions => Command::HtlSetLesionFolder(path),
+                    FileRequest::OpenLiftImage => Command::LiftLoadImage(path),
+                    FileRequest::OpenLiftDepth => Command::LiftLoadDepth(path),
+                    FileRequest::OpenLiftMask => Command::LiftLoadMask(path),
+                    FileRequest::ExportLift => Command::LiftExport(path),
                 };
                 self.apply(ctx, command);
             }
@@ -764,6 +839,10 @@ impl SparseFieldApp {
             }
             let extension = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
             match extension.as_str() {
+                "png" | "jpg" | "jpeg" if self.settings.lab == LabId::Lift => {
+                    self.apply(ctx, Command::LiftLoadImage(path));
+                }
+                "npy" => self.apply(ctx, Command::LiftLoadDepth(path)),
                 "png" | "jpg" | "jpeg" => self.apply(ctx, Command::LoadImage(path)),
                 "csv" if self.settings.lab == LabId::Htl => self.apply(ctx, Command::HtlLoadAttributes(path)),
                 "csv" => self.apply(ctx, Command::NtkLoadCsv(path)),
@@ -868,6 +947,8 @@ impl eframe::App for SparseFieldApp {
         self.notify_all(notes);
         let notes = self.htl.poll(&ctx, &self.settings.htl, self.settings.lab == LabId::Htl, &self.waker);
         self.notify_all(notes);
+        let notes = self.lift.poll(&ctx, &self.settings.lift, &self.waker);
+        self.notify_all(notes);
         if self.nerf_autostart && self.nerf.dataset.is_some() {
             self.nerf_autostart = false;
             self.apply(&ctx, Command::NerfTrain);
@@ -887,6 +968,7 @@ impl eframe::App for SparseFieldApp {
                 jobs.extend(self.ntk.jobs());
                 jobs.extend(self.htl.jobs());
                 jobs.extend(self.nerf.jobs());
+                jobs.extend(self.lift.jobs());
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button(self.settings.theme.label()).clicked() {
@@ -938,6 +1020,10 @@ impl eframe::App for SparseFieldApp {
                     let state = self.htl.panel_state(&self.settings.htl);
                     htl_controls_ui(ui, &mut self.settings.htl, &state, &mut commands);
                 }
+                LabId::Lift => {
+                    let state = self.lift.panel_state();
+                    lift_controls_ui(ui, &mut self.settings.lift, &state, &mut commands);
+                }
                 LabId::Nerf => {
                     let state = self.nerf.panel_state(gpu);
                     nerf_controls_ui(ui, &mut self.settings.nerf, &state, &mut commands);
@@ -981,7 +1067,29 @@ impl eframe::App for SparseFieldApp {
                 drop(state);
                 self.nerf.view = view;
             }
+            LabId::Lift => {
+                let mut view = std::mem::take(&mut self.lift.viewer.view);
+                let mut viewer = self.lift.viewer.panel_state(gpu);
+                viewer.training = self.lift.is_lifting();
+                let state = self.lift.panel_state();
+                lift_main_ui(ui, &mut self.settings.lift, &mut view, &viewer, &state);
+                drop((state, viewer));
+                self.lift.viewer.view = view;
+            }
         });
+        if let (Some(wanted), Some(snapshot)) =
+            (self.lift.viewer.view.refine_wanted.take(), self.lift.viewer.snapshot.clone())
+        {
+            let request = RefineRequest {
+                key: wanted.key,
+                field_id: wanted.field_id,
+                snapshot,
+                camera: wanted.camera,
+                mode: wanted.mode,
+                depth_range: wanted.depth_range,
+            };
+            self.lift.viewer.request_refine(request, &self.waker);
+        }
         if let (Some(wanted), Some(snapshot)) = (self.nerf.view.refine_wanted.take(), self.nerf.snapshot.clone()) {
             let request = RefineRequest {
                 key: wanted.key,

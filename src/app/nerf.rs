@@ -281,6 +281,25 @@ impl NerfLab {
         self.refining = None;
     }
 
+    /// Shows `snapshot`, a field from another lab's run; `fresh` discards the frames of the
+    /// previous field (a new run), otherwise they stay until the new ones are ready.
+    pub fn show_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, fresh: bool, waker: &Waker) {
+        if fresh {
+            self.field_id += 1;
+            self.baked = None;
+            self.cpu_frame = None;
+        }
+        self.adopt_snapshot(snapshot, waker);
+    }
+
+    /// Forgets the field shown (a new input replaced it).
+    pub fn clear_field(&mut self) {
+        self.field_id += 1;
+        self.snapshot = None;
+        self.baked = None;
+        self.cpu_frame = None;
+    }
+
     /// Collects job and worker results; returns messages for the notification area.
     pub fn poll(&mut self, waker: &Waker) -> Notes {
         let mut notes = Notes::new();

@@ -24,6 +24,9 @@ pub enum BenchLab {
     Ntk(super::bench_ntk::NtkBenchArgs),
     /// Hard samples: 5 dense + 5 pruned digit MLPs (the lab's default populations), against PyTorch.
     Htl(super::bench_htl::HtlBenchArgs),
+    /// NeuralLift-360: the built-in example with each prior, with and without the ranking loss,
+    /// scored against its true views while it trains.
+    Lift(super::bench_lift::LiftBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +130,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Prune(args) => super::bench_prune::bench_prune(&args),
         BenchLab::Ntk(args) => super::bench_ntk::bench_ntk(&args),
         BenchLab::Htl(args) => super::bench_htl::bench_htl(&args),
+        BenchLab::Lift(args) => super::bench_lift::run(&args),
     }
 }
 

@@ -3,11 +3,13 @@
 pub mod bench;
 mod bench_htl;
 mod bench_insp;
+mod bench_lift;
 mod bench_ntk;
 mod bench_prune;
 pub mod htl;
 pub mod inr;
 mod inr_edit;
+pub mod lift;
 pub mod nerf;
 pub mod ntk;
 pub mod prune;
@@ -49,6 +51,9 @@ pub enum LabCommand {
         #[command(subcommand)]
         command: htl::HtlCommand,
     },
+    /// NeuralLift-360: lift one photo (or the built-in example) to a 360° object; writes a
+    /// checkpoint, a turntable GIF, views and metrics.json.
+    Lift(lift::LiftArgs),
     /// Time a lab's standard workload and print its figures.
     Bench {
         #[command(subcommand)]
@@ -64,6 +69,7 @@ pub fn run(command: LabCommand) -> anyhow::Result<()> {
         LabCommand::Prune { command } => prune::run(command),
         LabCommand::Ntk { command } => ntk::run(command),
         LabCommand::Htl { command } => htl::run(command),
+        LabCommand::Lift(args) => lift::run(&args),
         LabCommand::Bench { lab } => bench::run(lab),
     }
 }

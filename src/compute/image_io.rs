@@ -19,7 +19,8 @@ pub fn header_limits() -> image::Limits {
 /// Upper bound on what a decoder may allocate (bytes).
 const MAX_DECODE_BYTES: u64 = 2 << 30;
 
-/// A row-major image with 1 (gray) or 3 (RGB) channels, values in [0, 1].
+/// A row-major image with 1 (gray) or 3 (RGB) channels (4, RGBA, only from
+/// [`load_image_with_alpha`]), values in [0, 1].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageData {
     pub width: u32,
@@ -137,15 +138,32 @@ pub fn load_image(path: &Path) -> Result<LoadedImage, ImageError> {
             ImageError::Read { path: path.to_owned(), source }
         }
     })?;
-    decode(BufReader::new(file), path)
+    decode(BufReader::new(file), path, false)
+}
+
+/// Loads a PNG or JPEG file keeping its alpha channel: 4 channels (RGBA, straight alpha) when the
+/// file has one, otherwise 3 (or 1 for gray files).
+pub fn load_image_with_alpha(path: &Path) -> Result<LoadedImage, ImageError> {
+    let file = std::fs::File::open(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ImageError::NotFound { path: path.to_owned() }
+        } else {
+            ImageError::Read { path: path.to_owned(), source }
+        }
+    })?;
+    decode(BufReader::new(file), path, true)
 }
 
 /// Decodes an image held in memory; `name` is used in messages.
 pub fn load_image_bytes(bytes: &[u8], name: &str) -> Result<LoadedImage, ImageError> {
-    decode(Cursor::new(bytes), Path::new(name))
+    decode(Cursor::new(bytes), Path::new(name), false)
 }
 
-fn decode<R: std::io::BufRead + Seek + Read>(mut reader: R, path: &Path) -> Result<LoadedImage, ImageError> {
+fn decode<R: std::io::BufRead + Seek + Read>(
+    mut reader: R,
+    path: &Path,
+    keep_alpha: bool,
+) -> Result<LoadedImage, ImageError> {
     let read_err = |source| ImageError::Read { path: path.to_owned(), source };
     let decode_err = |e: image::ImageError| ImageError::Decode { path: path.to_owned(), reason: e.to_string() };
     let start = reader.stream_position().map_err(read_err)?;
@@ -175,13 +193,16 @@ fn decode<R: std::io::BufRead + Seek + Read>(mut reader: R, path: &Path) -> Resu
     let color = decoder.color_type();
     let dynamic = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
     let mut notices = Vec::new();
-    if color.has_alpha() {
+    if color.has_alpha() && !keep_alpha {
         notices.push(format!("{}: alpha channel dropped (only colour is fitted).", path.display()));
     }
     if matches!(color, ColorType::L16 | ColorType::La16 | ColorType::Rgb16 | ColorType::Rgba16) {
         notices.push(format!("{}: 16-bit image, kept at full precision.", path.display()));
     }
-    let image = if color.has_color() {
+    let image = if keep_alpha && color.has_alpha() {
+        let rgba = dynamic.to_rgba32f();
+        ImageData { width, height, channels: 4, pixels: rgba.into_raw() }
+    } else if color.has_color() {
         let rgb = dynamic.to_rgb32f();
         ImageData { width, height, channels: 3, pixels: rgb.into_raw() }
     } else {

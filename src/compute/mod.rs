@@ -9,6 +9,7 @@ pub mod filters;
 pub mod htl;
 pub mod image_io;
 pub mod inr;
+pub mod lift;
 pub mod linalg;
 pub mod metrics;
 pub mod nerf;

@@ -20,10 +20,11 @@ pub enum LabId {
     Prune,
     Ntk,
     Htl,
+    Lift,
 }
 
 impl LabId {
-    pub const ALL: [Self; 6] = [Self::Inr, Self::Edit, Self::Nerf, Self::Prune, Self::Ntk, Self::Htl];
+    pub const ALL: [Self; 7] = [Self::Inr, Self::Edit, Self::Nerf, Self::Lift, Self::Prune, Self::Ntk, Self::Htl];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -33,6 +34,7 @@ impl LabId {
             Self::Prune => "Pruning — random masks at init",
             Self::Ntk => "NTK — spectra and sparse activation",
             Self::Htl => "Hard samples — what pruning forgets",
+            Self::Lift => "NeuralLift-360 — one photo to 360°",
         }
     }
 
@@ -51,6 +53,9 @@ impl LabId {
             }
             Self::Htl => {
                 "Find the samples pruned networks forget (PIE), see which classes and groups they come from, and attend to them."
+            }
+            Self::Lift => {
+                "Lift one photo to a radiance field that looks right from every side, and orbit it while it forms."
             }
         }
     }
@@ -96,6 +101,14 @@ pub enum FileRequest {
     ExportHtl,
     /// A folder of lesion images and masks.
     OpenHtlLesions,
+    /// The photo to lift.
+    OpenLiftImage,
+    /// A rough depth file (16-bit PNG or .npy) for the lift.
+    OpenLiftDepth,
+    /// A mask image for the lift.
+    OpenLiftMask,
+    /// A folder for the lift's files.
+    ExportLift,
 }
 
 /// Built-in images, compiled into the binary.
@@ -213,4 +226,15 @@ pub enum Command {
     /// Localize lesions of this folder (images/ and masks/).
     HtlSetLesionFolder(PathBuf),
     HtlUseSyntheticLesions,
+    /// Lift this photo.
+    LiftLoadImage(PathBuf),
+    LiftUseExample,
+    /// Use this depth file as the rough depth.
+    LiftLoadDepth(PathBuf),
+    LiftLoadMask(PathBuf),
+    LiftClearMask,
+    LiftStart,
+    LiftResetSettings,
+    /// Write the lift's files into this folder.
+    LiftExport(PathBuf),
 }

@@ -775,3 +775,75 @@ fn htl_localize_compares_supervised_and_semi_supervised_attention() {
     );
     assert!(err.contains("labelled fraction must be in (0, 1]"), "{err}");
 }
+
+#[test]
+fn lift_writes_checkpoint_turntable_and_metrics_and_refuses_bad_input() {
+    let dir = temp_dir("cli_lift");
+    let out = dir.join("out");
+    let stdout =
+        run_ok(sparsefield().args(["lift", "--steps", "40", "--resolution", "24", "--size", "32", "--out"]).arg(&out));
+    assert!(stdout.contains("reference view") && stdout.contains("true views at 90°/180°"), "{stdout}");
+    for file in ["nerf.safetensors", "config.json", "history.csv", "reference.png", "views.png", "turntable.gif"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["prior"], "geometric");
+    assert_eq!(metrics["steps"], 40);
+    assert!(metrics["reference_psnr_db"].as_f64().unwrap() > 10.0, "{metrics}");
+    assert!(metrics["novel_psnr_db"]["180"].as_f64().is_some(), "{metrics}");
+    // The NeRF lab's renderer reads the checkpoint.
+    run_ok(
+        sparsefield()
+            .args(["nerf", "render", "--size", "16", "--orbit", "2", "--ckpt"])
+            .arg(&out)
+            .arg("--out")
+            .arg(dir.join("frames")),
+    );
+
+    // A photo with an alpha channel, with the ranking loss off and no prior.
+    let photo = dir.join("photo.png");
+    let mut rgba = image::RgbaImage::new(40, 30);
+    for (x, y, p) in rgba.enumerate_pixels_mut() {
+        let inside = (x as i32 - 20).pow(2) + (y as i32 - 15).pow(2) < 100;
+        *p = image::Rgba([200, 40, 40, if inside { 255 } else { 0 }]);
+    }
+    rgba.save(&photo).unwrap();
+    let out2 = dir.join("out2");
+    let stdout = run_ok(
+        sparsefield()
+            .args([
+                "lift",
+                "--steps",
+                "5",
+                "--resolution",
+                "20",
+                "--size",
+                "24",
+                "--prior",
+                "none",
+                "--no-rank",
+                "--image",
+            ])
+            .arg(&photo)
+            .arg("--out")
+            .arg(&out2),
+    );
+    assert!(!stdout.contains("true views"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!((metrics["mask"].as_str(), metrics["ranking_loss"].as_bool()), (Some("alpha channel"), Some(false)));
+
+    // Bad input: a missing photo, a corrupt depth file, the example's true depth for a photo.
+    let err = run_err(sparsefield().args(["lift", "--image", "/nonexistent/photo.png", "--out"]).arg(dir.join("x")));
+    assert!(err.contains("/nonexistent/photo.png") && err.contains("not found"), "{err}");
+    let depth = dir.join("depth.npy");
+    std::fs::write(&depth, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'").unwrap();
+    let err = run_err(
+        sparsefield().args(["lift", "--image"]).arg(&photo).arg("--depth").arg(&depth).arg("--out").arg(dir.join("y")),
+    );
+    assert!(err.contains("depth.npy"), "{err}");
+    let err =
+        run_err(sparsefield().args(["lift", "--true-depth", "--image"]).arg(&photo).arg("--out").arg(dir.join("z")));
+    assert!(err.contains("only for the built-in example"), "{err}");
+}

@@ -13,6 +13,7 @@ mod htl;
 mod image_io;
 mod insp;
 mod jobs;
+mod lift;
 mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;

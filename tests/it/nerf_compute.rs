@@ -168,6 +168,19 @@ fn compositing_a_constant_slab_matches_beer_lambert() {
 
 #[test]
 fn compositing_backward_matches_finite_differences() {
+    check_compositing_backward(false);
+}
+
+#[test]
+fn compositing_with_depth_backward_matches_finite_differences() {
+    check_compositing_backward(true);
+}
+
+fn check_compositing_backward(with_depth: bool) {
+    let columns = if with_depth { 5 } else { 4 };
+    let op = |samples: &Arc<PackedSamples>| {
+        if with_depth { CompositeOp::with_depth(samples.clone()) } else { CompositeOp::new(samples.clone()) }
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let counts = [5usize, 0, 9, 1];
     let mut samples = PackedSamples { offsets: vec![0], ..Default::default() };
@@ -184,19 +197,20 @@ fn compositing_backward_matches_finite_differences() {
     let samples = Arc::new(samples);
     let sigma: Vec<f32> = (0..n).map(|_| rng.random_range(0.1..8.0)).collect();
     let rgb: Vec<f32> = (0..3 * n).map(|_| rng.random_range(0.0..1.0)).collect();
-    let coeffs: Vec<f32> = (0..4 * counts.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let coeffs: Vec<f32> = (0..columns * counts.len()).map(|_| rng.random_range(-1.0..1.0)).collect();
     let device = Device::Cpu;
     let forward = |s: &[f32], c: &[f32]| -> f64 {
         let out = Tensor::from_slice(s, n, &device)
             .unwrap()
-            .apply_op2(&Tensor::from_slice(c, (n, 3), &device).unwrap(), CompositeOp { samples: samples.clone() })
+            .apply_op2(&Tensor::from_slice(c, (n, 3), &device).unwrap(), op(&samples))
             .unwrap();
+        assert_eq!(out.dims(), [counts.len(), columns]);
         out.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().zip(&coeffs).map(|(o, k)| f64::from(o * k)).sum()
     };
     let s_var = Var::from_vec(sigma.clone(), n, &device).unwrap();
     let c_var = Var::from_vec(rgb.clone(), (n, 3), &device).unwrap();
-    let out = s_var.as_tensor().apply_op2(c_var.as_tensor(), CompositeOp { samples: samples.clone() }).unwrap();
-    let k = Tensor::from_vec(coeffs.clone(), (counts.len(), 4), &device).unwrap();
+    let out = s_var.as_tensor().apply_op2(c_var.as_tensor(), op(&samples)).unwrap();
+    let k = Tensor::from_vec(coeffs.clone(), (counts.len(), columns), &device).unwrap();
     let grads = (out * k).unwrap().sum_all().unwrap().backward().unwrap();
     let g_sigma = grads.get(s_var.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
     let g_rgb = grads.get(c_var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();

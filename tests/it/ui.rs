@@ -786,3 +786,71 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
     harness.run_steps(2);
     harness.get_by_label_contains("Lesion localization: each model is a small segmentation network");
 }
+
+#[test]
+fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
+    let mut harness = harness(true);
+    {
+        let lift = &mut harness.state_mut().settings_mut().lift;
+        lift.resolution = 32;
+        lift.lift.steps = 1_000_000;
+        lift.lift.reference_rays = 256;
+        lift.lift.prior_rays = 128;
+        lift.lift.rank_pairs = 64;
+        lift.lift.march_steps = 128;
+        lift.lift.occupancy_resolution = 32;
+        lift.export_size = 24;
+    }
+    harness.run();
+    harness.get_by_label("NeuralLift-360 — one photo to 360°").click();
+    harness.run();
+    assert_eq!(harness.state().settings().lab, LabId::Lift);
+    let input = harness.state().lift().input.clone().expect("the built-in example is prepared");
+    assert_eq!((input.width, input.height), (32, 32));
+    for label in ["photo", "mask", "rough depth", "render", "Open photo…", "Prior"] {
+        harness.get_by_label(label);
+    }
+    assert!(
+        harness.state().lift().viewer.view.shown.contains("Press Lift"),
+        "{}",
+        harness.state().lift().viewer.view.shown
+    );
+    // The button may sit below the sidebar's visible area: check it, then apply its command.
+    harness.get_by_label("▶ Lift");
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::LiftStart);
+    step_until(&mut harness, 180, "lift progress, a baked view and rendered side views", |app| {
+        let lift = app.lift();
+        lift.jobs().first().is_some_and(|j| j.status.step >= 3) && lift.viewer.baked.is_some() && lift.views.is_some()
+    });
+    harness.run();
+    let shown = harness.state().lift().viewer.view.shown.clone();
+    assert!(shown.contains("fast preview") || shown.contains("full field"), "{shown}");
+    assert!(!harness.state().lift().history.is_empty(), "the plots have data");
+    let views = harness.state().lift().views.as_ref().unwrap();
+    assert_eq!(views.novel.len(), 8);
+    assert_eq!(views.metrics.novel_psnr_db.len(), 3, "the example's true views are scored");
+
+    harness.get_by_label("✖ Cancel").click();
+    step_until(&mut harness, 60, "the lift to stop", |app| !app.lift().is_lifting());
+    assert!(harness.state().lift().viewer.snapshot.is_some(), "a stopped lift keeps its field");
+
+    let dir = temp_dir("ui_lift_export");
+    let _ = std::fs::remove_dir_all(&dir);
+    harness.state_mut().apply(&ctx, Command::LiftExport(dir.clone()));
+    step_until(&mut harness, 120, "the export", |app| {
+        app.lift().jobs().is_empty() && dir.join("turntable.gif").is_file()
+    });
+    for file in ["nerf.safetensors", "config.json", "metrics.json", "history.csv", "reference.png", "views.png"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+
+    // A corrupt photo is refused with its name; the example stays.
+    let bad = temp_dir("ui_lift_bad").join("broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n not really").unwrap();
+    harness.state_mut().apply(&ctx, Command::LiftLoadImage(bad));
+    let error = harness.state().notifications().iter().find(|n| n.level == Level::Error).map(|n| n.text.clone());
+    assert!(error.as_deref().is_some_and(|e| e.contains("broken.png")), "{error:?}");
+    assert!(harness.state().settings().lift.image.is_none());
+    assert!(harness.state().lift().input.is_some());
+}

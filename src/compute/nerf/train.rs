@@ -322,7 +322,7 @@ impl Trainer {
             )?;
             let sigma = field.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
             let rgb = field.narrow(1, 1, 3)?.contiguous()?;
-            let out = sigma.apply_op2(&rgb, CompositeOp { samples: samples.clone() })?;
+            let out = sigma.apply_op2(&rgb, CompositeOp::new(samples.clone()))?;
             param_var = Some(params);
             let colour = out.narrow(1, 0, 3)?;
             let opacity = out.narrow(1, 3, 1)?;

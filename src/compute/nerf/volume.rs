@@ -5,7 +5,7 @@
 //! Rays are packed (nerfacc's layout): the samples of ray `r` are `offsets[r]..offsets[r+1]` of
 //! flat arrays, so rays with few samples after empty-space skipping cost little. The compositing
 //! is a candle `CustomOp2` of `(σ, rgb)` with the closed-form backward
-//! `∂L/∂σᵢ = δᵢ (Tᵢ₊₁ gᵢ − Σₖ>ᵢ wₖ gₖ)`, `gₖ = ∂L/∂C · cₖ + ∂L/∂A`.
+//! `∂L/∂σᵢ = δᵢ (Tᵢ₊₁ gᵢ − Σₖ>ᵢ wₖ gₖ)`, `gₖ = ∂L/∂C · cₖ + ∂L/∂A (+ ∂L/∂D · tₖ with depth)`.
 
 use std::sync::Arc;
 
@@ -68,12 +68,28 @@ pub fn composite(sigmas: &[f32], rgbs: &[f32], deltas: &[f32], t: &[f32]) -> Com
     out
 }
 
-/// The compositing of a packed batch: `(σ (N,), rgb (N, 3)) → (R, 4)` (rgb, opacity per ray).
+/// The compositing of a packed batch: `(σ (N,), rgb (N, 3)) → (R, 4)` (rgb, opacity per ray),
+/// or `(R, 5)` with the expected distance `Σ wᵢtᵢ` last when `depth` is set.
 pub struct CompositeOp {
     pub samples: Arc<PackedSamples>,
+    pub depth: bool,
 }
 
 impl CompositeOp {
+    /// Colour and opacity per ray.
+    pub fn new(samples: Arc<PackedSamples>) -> Self {
+        Self { samples, depth: false }
+    }
+
+    /// Colour, opacity and expected distance per ray.
+    pub fn with_depth(samples: Arc<PackedSamples>) -> Self {
+        Self { samples, depth: true }
+    }
+
+    fn columns(&self) -> usize {
+        if self.depth { 5 } else { 4 }
+    }
+
     fn check(&self, sigmas: &[f32], rgbs: &[f32]) -> Result<()> {
         let n = self.samples.num_samples();
         if sigmas.len() != n || rgbs.len() != 3 * n || self.samples.offsets.last().copied().unwrap_or(0) != n {
@@ -98,8 +114,9 @@ impl CustomOp2 for CompositeOp {
         let rgbs = f32_slice_of(s2, l2, "colours")?;
         self.check(sigmas, rgbs)?;
         let samples = &self.samples;
-        let mut out = vec![0.0_f32; samples.num_rays() * 4];
-        out.par_chunks_mut(4).enumerate().for_each(|(r, o)| {
+        let columns = self.columns();
+        let mut out = vec![0.0_f32; samples.num_rays() * columns];
+        out.par_chunks_mut(columns).enumerate().for_each(|(r, o)| {
             let range = samples.range(r);
             let c = composite(
                 &sigmas[range.clone()],
@@ -107,9 +124,12 @@ impl CustomOp2 for CompositeOp {
                 &samples.deltas[range.clone()],
                 &samples.t[range],
             );
-            o.copy_from_slice(&[c.rgb[0], c.rgb[1], c.rgb[2], c.opacity]);
+            o[..4].copy_from_slice(&[c.rgb[0], c.rgb[1], c.rgb[2], c.opacity]);
+            if columns == 5 {
+                o[4] = c.depth;
+            }
         });
-        Ok((CpuStorage::F32(out), Shape::from((samples.num_rays(), 4))))
+        Ok((CpuStorage::F32(out), Shape::from((samples.num_rays(), columns))))
     }
 
     fn bwd(
@@ -133,7 +153,8 @@ impl CustomOp2 for CompositeOp {
         let col = f32_slice_of(c_cpu, c_layout, "colours")?;
         self.check(sig, col)?;
         let samples = &self.samples;
-        if grad.len() != samples.num_rays() * 4 {
+        let columns = self.columns();
+        if grad.len() != samples.num_rays() * columns {
             candle_core::bail!("compositing backward: gradient of the wrong size");
         }
         let n = samples.num_samples();
@@ -154,10 +175,13 @@ impl CustomOp2 for CompositeOp {
         }
         sigma_parts.into_par_iter().zip(rgb_parts).enumerate().for_each(|(r, (gs, gc))| {
             let range = samples.range(r);
-            let g_rgb = [grad[4 * r], grad[4 * r + 1], grad[4 * r + 2]];
-            let g_opacity = grad[4 * r + 3];
+            let g = &grad[columns * r..columns * (r + 1)];
+            let g_rgb = [g[0], g[1], g[2]];
+            let g_opacity = g[3];
+            let g_depth = if columns == 5 { g[4] } else { 0.0 };
             let sig = &sig[range.clone()];
             let col = &col[3 * range.start..3 * range.end];
+            let ts = &samples.t[range.clone()];
             let deltas = &samples.deltas[range];
             // Forward again: weights and per-sample `g`, then suffix sums of `w·g`.
             let mut transmittance = 1.0_f32;
@@ -166,7 +190,7 @@ impl CustomOp2 for CompositeOp {
                 let alpha = 1.0 - (-sigma.max(0.0) * delta).exp();
                 let w = transmittance * alpha;
                 let c = &col[3 * i..3 * i + 3];
-                let g = g_rgb[0] * c[0] + g_rgb[1] * c[1] + g_rgb[2] * c[2] + g_opacity;
+                let g = g_rgb[0] * c[0] + g_rgb[1] * c[1] + g_rgb[2] * c[2] + g_opacity + g_depth * ts[i];
                 total += w * g;
                 for k in 0..3 {
                     gc[3 * i + k] = w * g_rgb[k];
@@ -179,7 +203,7 @@ impl CustomOp2 for CompositeOp {
                 let alpha = 1.0 - (-sigma.max(0.0) * delta).exp();
                 let w = transmittance * alpha;
                 let c = &col[3 * i..3 * i + 3];
-                let g = g_rgb[0] * c[0] + g_rgb[1] * c[1] + g_rgb[2] * c[2] + g_opacity;
+                let g = g_rgb[0] * c[0] + g_rgb[1] * c[1] + g_rgb[2] * c[2] + g_opacity + g_depth * ts[i];
                 prefix += w * g;
                 transmittance *= 1.0 - alpha;
                 let after = total - prefix;

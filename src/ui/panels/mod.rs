@@ -3,6 +3,7 @@
 pub mod edit;
 pub mod htl;
 pub mod inr;
+pub mod lift;
 pub mod nerf;
 pub mod ntk;
 pub mod prune;

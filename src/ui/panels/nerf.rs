@@ -400,6 +400,47 @@ pub fn nerf_main_ui(
     let plots_height = theme::MIN_PLOT_HEIGHT + 50.0;
     let available = ui.available_size();
     let size = vec2(available.x, (available.y - plots_height).max(120.0));
+    let options = ViewportOptions {
+        view_id: 1,
+        mode: settings.mode,
+        turntable: settings.turntable,
+        refine_size: settings.refine_size,
+        refine_while_training: settings.refine_while_training,
+        idle_hint: "Train (or load a checkpoint) to see the field",
+    };
+    let rect = viewport_ui(ui, size, &options, view, state);
+    if settings.show_frustums
+        && let Some(data) = state.dataset
+    {
+        frustums_ui(ui, rect, &view.orbit, data);
+    }
+    plots_ui(ui, state.history);
+}
+
+/// How a viewport shows a field.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewportOptions {
+    /// Distinguishes viewports of different labs on the GPU.
+    pub view_id: u64,
+    pub mode: ViewMode,
+    pub turntable: bool,
+    /// Side of the full-quality CPU frame rendered when the camera rests.
+    pub refine_size: u32,
+    pub refine_while_training: bool,
+    /// The status line before there is a field.
+    pub idle_hint: &'static str,
+}
+
+/// The orbit viewport of a field (GPU fast path while moving, full field on the CPU at rest),
+/// `size` points large; returns its rectangle.
+pub fn viewport_ui(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    options: &ViewportOptions,
+    view: &mut NerfViewState,
+    state: &NerfPanelState<'_>,
+) -> egui::Rect {
+    let settings = options;
     let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
     let now = ui.input(|i| i.time);
     if orbit_input(ui, &response, view, state.orbit_home) {
@@ -421,7 +462,7 @@ pub fn nerf_main_ui(
         (Err(problem), _) => format!("No GPU view: {problem}"),
         (Ok(()), None) if state.training => "waiting for the first snapshot…".to_owned(),
         (Ok(()), None) if state.snapshot.is_some() => "baking the field…".to_owned(),
-        (Ok(()), None) => "Train (or load a checkpoint) to see the field".to_owned(),
+        (Ok(()), None) => options.idle_hint.to_owned(),
         (Ok(()), Some(grid)) => {
             if let Some((secs, pixels)) = view.feedback.last_gpu_frame() {
                 #[allow(clippy::cast_precision_loss)]
@@ -458,7 +499,7 @@ pub fn nerf_main_ui(
                 });
             }
             let request = NerfViewRequest {
-                view_id: 1,
+                view_id: options.view_id,
                 grid: Some(grid.clone()),
                 camera,
                 mode: settings.mode,
@@ -488,11 +529,6 @@ pub fn nerf_main_ui(
             }
         }
     };
-    if settings.show_frustums
-        && let Some(data) = state.dataset
-    {
-        frustums_ui(ui, rect, &view.orbit, data);
-    }
     ui.painter().text(
         rect.left_bottom() + vec2(6.0, -6.0),
         egui::Align2::LEFT_BOTTOM,
@@ -505,7 +541,7 @@ pub fn nerf_main_ui(
     if moving || state.refining {
         ui.ctx().request_repaint();
     }
-    plots_ui(ui, state.history);
+    rect
 }
 
 /// Training cameras as small pyramids, projected with the viewer's camera.

@@ -169,6 +169,46 @@ pub fn demo_scene() -> Scene {
     Scene::new(objects)
 }
 
+/// The lift lab's example object, built from the demo scene's pieces: the checkered sphere with
+/// a cone for a hat, a cylinder for a pedestal and a small striped sphere for a nose facing +X
+/// (so that front and back differ). Within radius 0.9 of the origin.
+pub fn lift_example_scene() -> Scene {
+    let red_yellow = [Vec3::new(0.85, 0.12, 0.1), Vec3::new(0.95, 0.75, 0.15)];
+    let purples = [Vec3::new(0.55, 0.2, 0.75), Vec3::new(0.92, 0.85, 0.97)];
+    let oranges = [Vec3::new(0.98, 0.55, 0.1), Vec3::new(0.45, 0.2, 0.05)];
+    let cyans = [Vec3::new(0.1, 0.75, 0.8), Vec3::new(0.85, 0.98, 0.98)];
+    let (cone_positions, cone_triangles) = cone(0.3, 0.45, 48);
+    Scene::new(vec![
+        Object::new(
+            Shape::Sphere { radius: 0.5 },
+            Material {
+                pattern: Pattern::SphereChecker { colors: red_yellow, num_longitude: 12, num_latitude: 6 },
+                specular: 0.3,
+            },
+            Vec3::ZERO,
+            Quat::from_axis_angle(Vec3::Z, 0.2),
+        ),
+        Object::new(
+            Shape::Mesh(Box::new(TriangleMesh::new(cone_positions, &cone_triangles, None))),
+            Material::matte(Pattern::Cylindrical { colors: oranges, num_sectors: 8, period: 0.12 }),
+            Vec3::new(0.0, 0.0, 0.62),
+            Quat::IDENTITY,
+        ),
+        Object::new(
+            Shape::Cylinder { radius: 0.32, half_height: 0.15 },
+            Material::matte(Pattern::Cylindrical { colors: purples, num_sectors: 12, period: 0.1 }),
+            Vec3::new(0.0, 0.0, -0.6),
+            Quat::IDENTITY,
+        ),
+        Object::new(
+            Shape::Sphere { radius: 0.12 },
+            Material::matte(Pattern::Stripes { colors: cyans, axis: Vec3::Z, period: 0.07 }),
+            Vec3::new(0.5, 0.0, 0.05),
+            Quat::IDENTITY,
+        ),
+    ])
+}
+
 /// The demo scene rendered from [`demo_cameras`].
 pub fn demo_dataset(spec: &DemoSpec) -> Dataset {
     render_dataset("demo", &demo_scene(), spec, Vec::new())
