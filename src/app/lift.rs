@@ -48,6 +48,8 @@ struct InputKey {
 
 /// Renders of a snapshot for the side views.
 pub struct LiftViews {
+    /// The lift these views belong to (see [`LiftLab::start`]).
+    pub run: u64,
     pub step: u64,
     pub render: ImageData,
     pub depth: ImageData,
@@ -78,6 +80,8 @@ pub struct LiftLab {
     /// Why the current settings give no input (the previous input stays).
     pub problem: Option<String>,
     job: Option<Job<NerfSnapshot, LiftSummary>>,
+    /// Counts lifts, so that views rendered for an earlier one are dropped.
+    run: u64,
     /// The configuration and input of the field shown.
     lifted: Option<(LiftConfig, Arc<LiftInput>, Option<Arc<ExampleTruth>>)>,
     pub history: Vec<LiftRecord>,
@@ -116,15 +120,20 @@ impl LiftLab {
         Ok(photo)
     }
 
+    /// Forgets the loaded photo and prepared input, so that files are read again (a file
+    /// opened again may have changed on disk).
+    pub fn forget_files(&mut self) {
+        self.photo = None;
+        self.key = None;
+    }
+
     /// Checks that a photo can be lifted with the current settings before it replaces the
     /// current one.
     pub fn check_photo(path: &Path, settings: &LiftSettings) -> Result<(), String> {
         let photo = load_photo(path)?;
-        let depth = match &settings.depth {
-            DepthSetting::File(depth) => DepthChoice::File { path: depth.clone(), disparity: settings.disparity },
-            _ => DepthChoice::Inflate,
-        };
-        input::prepare(&photo, settings.mask, None, &depth, settings.resolution).map(|_| ()).map_err(|e| e.to_string())
+        input::prepare(&photo, settings.mask, None, &DepthChoice::Inflate, settings.resolution)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Prepares the input when the settings that shape it changed; failures keep the previous
@@ -138,8 +147,9 @@ impl LiftLab {
             depth: settings.depth.clone(),
             disparity: settings.disparity,
             resolution: settings.resolution,
-            fov_deg: cfg.fov_deg,
-            elevation_deg: cfg.elevation_deg,
+            // The camera shapes only the example's render.
+            fov_deg: if settings.image.is_none() { cfg.fov_deg } else { 0.0 },
+            elevation_deg: if settings.image.is_none() { cfg.elevation_deg } else { 0.0 },
         };
         if self.key.as_ref() == Some(&key) {
             return;
@@ -192,9 +202,10 @@ impl LiftLab {
         if self.is_lifting() {
             return Err("a lift is already running; cancel it first".into());
         }
-        let input = self.input.clone().ok_or_else(|| {
-            self.problem.clone().unwrap_or_else(|| "open a photo first (or use the built-in example)".into())
-        })?;
+        if let Some(problem) = &self.problem {
+            return Err(format!("{problem} (fix the settings before lifting)"));
+        }
+        let input = self.input.clone().ok_or("open a photo first (or use the built-in example)")?;
         let cfg = settings.config();
         cfg.validate().map_err(|e| e.to_string())?;
         let run_input = input.clone();
@@ -203,6 +214,7 @@ impl LiftLab {
         })
         .map_err(|e| format!("cannot start the lift: {e}"))?;
         self.job = Some(job);
+        self.run += 1;
         self.lifted = Some((cfg, input, self.truth.clone()));
         self.history.clear();
         self.novel_history.clear();
@@ -222,6 +234,7 @@ impl LiftLab {
         let (Some(snapshot), Some((cfg, input, truth))) = (self.viewer.snapshot.clone(), self.lifted.clone()) else {
             return;
         };
+        let run = self.run;
         let job = Job::spawn("lift-views", waker.clone(), move |_control, _sink| {
             let (metrics, render) = train::evaluate(&snapshot, &input, &cfg, truth.as_deref());
             let near = train::CAMERA_DISTANCE - 1.5;
@@ -230,6 +243,7 @@ impl LiftLab {
                 .map(|&a| train::render_azimuth(&snapshot, &cfg, a, NOVEL_SIZE, NOVEL_SIZE).rgb_image())
                 .collect();
             Ok(LiftViews {
+                run,
                 step: snapshot.step,
                 render: render.rgb_image(),
                 depth: render.depth_image(near, near + 3.0),
@@ -290,6 +304,8 @@ impl LiftLab {
                             (Level::Success, format!("Lift finished: {line}."))
                         });
                         self.summary = Some(line);
+                        // Every step's figures, for the export (progress events are thinned).
+                        self.history.clone_from(&summary.history);
                         self.views_pending = true;
                     }
                     JobUpdate::Finished(Err(message)) => {
@@ -307,7 +323,9 @@ impl LiftLab {
         notes.extend(self.viewer.poll(waker));
         if let Some(job) = &mut self.views_job {
             for update in job.poll() {
-                if let JobUpdate::Finished(Ok(views)) = update {
+                if let JobUpdate::Finished(Ok(views)) = update
+                    && views.run == self.run
+                {
                     self.textures.render = Some(super::image_texture(ctx, "lift-render", &views.render));
                     self.textures.render_depth = Some(super::image_texture(ctx, "lift-render-depth", &views.depth));
                     self.textures.novel =
@@ -430,7 +448,10 @@ fn load_photo(path: &Path) -> Result<LiftImage, String> {
     if (w, h) == (photo.width, photo.height) {
         return Ok(photo);
     }
-    let rgb = input::resample(&photo.rgb, 3, photo.width, photo.height, w, h);
+    let rgb = match &photo.alpha {
+        Some(alpha) => input::resample_premultiplied(&photo.rgb, alpha, photo.width, photo.height, w, h),
+        None => input::resample(&photo.rgb, 3, photo.width, photo.height, w, h),
+    };
     let alpha = photo.alpha.as_ref().map(|a| input::resample(a, 1, photo.width, photo.height, w, h));
     Ok(LiftImage { width: w, height: h, rgb, alpha, name: photo.name })
 }

@@ -546,15 +546,17 @@ impl SparseFieldApp {
                 Ok(None)
             }
             Command::LiftLoadImage(path) => LiftLab::check_photo(&path, &self.settings.lift).map(|()| {
+                self.lift.forget_files();
                 self.settings.lift.image = Some(path.clone());
+                // A mask or depth file belongs to the previous photo.
                 self.settings.lift.mask_file = None;
-                if self.settings.lift.depth == DepthSetting::True {
-                    self.settings.lift.depth = DepthSetting::Inflate;
-                }
+                self.settings.lift.depth = DepthSetting::Inflate;
+                self.settings.lift.disparity = false;
                 self.settings.lab = LabId::Lift;
                 Some(format!("Loaded {}; press ▶ Lift.", path.display()))
             }),
             Command::LiftUseExample => {
+                self.lift.forget_files();
                 self.settings.lift.image = None;
                 self.settings.lift.mask_file = None;
                 if matches!(self.settings.lift.depth, DepthSetting::File(_)) {
@@ -564,6 +566,7 @@ impl SparseFieldApp {
             }
             Command::LiftLoadDepth(path) => {
                 crate::compute::lift::input::load_depth_file(&path, false).map_err(|e| e.to_string()).map(|map| {
+                    self.lift.forget_files();
                     self.settings.lift.depth = DepthSetting::File(path.clone());
                     self.settings.lab = LabId::Lift;
                     Some(format!("Rough depth from {} ({}×{}).", path.display(), map.width, map.height))
@@ -571,6 +574,7 @@ impl SparseFieldApp {
             }
             Command::LiftLoadMask(path) => {
                 crate::compute::image_io::load_image(&path).map_err(|e| e.to_string()).map(|_| {
+                    self.lift.forget_files();
                     self.settings.lift.mask_file = Some(path.clone());
                     Some(format!("Mask from {}.", path.display()))
                 })

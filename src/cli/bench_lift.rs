@@ -19,7 +19,7 @@ pub struct LiftBenchArgs {
     #[arg(long, default_value_t = 64)]
     pub resolution: u32,
     /// Score the true views every this many steps (scoring time is not counted).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub eval_every: u64,
     /// Only the default configuration (geometric prior, ranking loss, inflation depth).
     #[arg(long)]
@@ -79,6 +79,7 @@ pub fn run(args: &LiftBenchArgs) -> anyhow::Result<()> {
                 last = Some(metrics);
             }
         }
+        #[allow(clippy::cast_precision_loss)]
         if let Some(m) = last {
             let when = recognisable.map_or_else(
                 || format!("silhouettes never reached IoU {RECOGNISABLE_IOU}"),

@@ -75,7 +75,7 @@ pub struct LiftArgs {
     /// Longer side of the training image in pixels (16–256).
     #[arg(long, default_value_t = 64)]
     pub resolution: u32,
-    /// Horizontal field of view of the photo in degrees.
+    /// Field of view of the photo across its shorter side, in degrees.
     #[arg(long, default_value_t = LiftConfig::default().fov_deg)]
     pub fov: f32,
     /// Elevation of the photo's camera above the object's equator, in degrees.

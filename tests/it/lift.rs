@@ -199,7 +199,9 @@ fn depth_files_npy_and_16_bit_png_load_and_bad_ones_fail_clearly() {
     let path = dir.join("d.npy");
     let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&path, npy_bytes("<f4", "(2, 3)", false, &data)).unwrap();
-    assert_eq!(input::load_depth_file(&path, true).unwrap().values[1], -2.0);
+    let negated: Vec<f32> = values.iter().map(|v| -v).collect();
+    assert_eq!(input::load_depth_file(&path, true).unwrap().values, negated);
+    assert_eq!(input::load_depth_file(&path, false).unwrap().values, values.to_vec());
     // 16-bit gray PNG: full precision survives.
     let png = dir.join("d16.png");
     let raw: Vec<u16> = vec![0, 1000, 40000, 65535];
@@ -346,6 +348,65 @@ fn the_silhouette_carves_the_grid_but_keeps_every_visible_surface_and_the_unseen
     // A cell beside the object, off every ray through the mask, is carved.
     let side = grid.cell_of(glam::Vec3::new(0.0, 1.3, 0.0)).unwrap();
     assert!(!allowed[side]);
+}
+
+#[test]
+fn carving_keeps_a_one_pixel_stalk_at_a_narrow_field_of_view() {
+    // At 10° and 256 px a grid cell spans many pixels: a one-pixel line can pass between the
+    // projections of its corners, and must still keep the cells it crosses.
+    let cfg = LiftConfig { fov_deg: 10.0, ..LiftConfig::default() };
+    let (w, h) = (256_u32, 256_u32);
+    let camera = cfg.reference_orbit().camera(w, h);
+    let mut mask = vec![0.0_f32; (w * h) as usize];
+    for j in 60..200 {
+        mask[(j * w + 141) as usize] = 1.0;
+    }
+    let grid = OccupancyGrid::new(64, cfg.scene_box(), 1.0);
+    let allowed = train::silhouette_cells(&grid, &camera, &mask, w, h);
+    for j in 60..200 {
+        let ray = camera.pixel_ray(141, j);
+        for t in [3.5_f32, 4.0, 4.5] {
+            let c = grid.cell_of(ray.at(t)).unwrap();
+            assert!(allowed[c], "the stalk at row {j}, distance {t} was carved away");
+        }
+    }
+    assert!(allowed.iter().filter(|&&a| a).count() < grid.num_cells() / 20);
+}
+
+#[test]
+fn resampling_weighs_colours_by_coverage_and_off_centre_objects_are_centred() {
+    // Red opaque pixels beside black transparent ones: averaged by coverage the edge stays red.
+    let rgb = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+    let alpha = [1.0, 0.0, 1.0, 0.0];
+    let straight = input::resample(&rgb, 3, 4, 1, 2, 1);
+    assert_eq!(straight[0], 0.5, "plain averaging darkens the edge");
+    let weighted = input::resample_premultiplied(&rgb, &alpha, 4, 1, 2, 1);
+    assert_eq!(&weighted[..3], &[1.0, 0.0, 0.0]);
+
+    // A disc photographed off to the left is moved to the middle, with its depth.
+    let (rgb, truth) = disc_image(48, 10.0);
+    let mut shifted_rgb = vec![0.95_f32; 48 * 48 * 3];
+    let mut shifted_alpha = vec![0.0_f32; 48 * 48];
+    for y in 0..48 {
+        for x in 0..48 {
+            let (k, s) = (y * 48 + x, y * 48 + ((x + 12) % 48));
+            shifted_rgb[3 * k..3 * k + 3].copy_from_slice(&rgb[3 * s..3 * s + 3]);
+            shifted_alpha[k] = truth[s];
+        }
+    }
+    let photo =
+        LiftImage { width: 48, height: 48, rgb: shifted_rgb, alpha: Some(shifted_alpha), name: "left.png".into() };
+    let input = input::prepare(&photo, MaskSettings::default(), None, &DepthChoice::Inflate, 48).unwrap();
+    let columns: Vec<usize> = (0..48 * 48).filter(|&k| input.mask[k] > 0.5).map(|k| k % 48).collect();
+    let (lo, hi) = (*columns.iter().min().unwrap(), *columns.iter().max().unwrap());
+    assert!((lo + hi + 1).abs_diff(48) <= 1, "mask spans columns {lo}–{hi}");
+    assert!(input.notices.iter().any(|n| n.contains("moved by (12, 0)")), "{:?}", input.notices);
+    for (d, m) in input.depth.iter().zip(&input.mask) {
+        assert_eq!(d.is_finite(), *m > 0.5, "the depth moved with the mask");
+    }
+    // A centred object is left alone.
+    let centred = input::prepare(&disc_photo(), MaskSettings::default(), None, &DepthChoice::Inflate, 48).unwrap();
+    assert!(!centred.notices.iter().any(|n| n.contains("moved")));
 }
 
 #[test]

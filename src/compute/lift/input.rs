@@ -366,7 +366,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<DepthMap, String> {
     }
     let size = match kind {
         "f4" | "i4" | "u4" => 4,
-        "f8" | "i8" => 8,
+        "f8" | "i8" | "u8" => 8,
         "u2" | "i2" | "f2" => 2,
         "u1" | "b1" | "i1" => 1,
         _ => return Err(format!("holds values of type `{descr}`; use float32, float64 or an integer type")),
@@ -388,6 +388,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<DepthMap, String> {
             "i4" => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
             "u4" => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
             "i8" => i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32,
+            "u8" => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f32,
             "u2" => f32::from(u16::from_le_bytes([b[0], b[1]])),
             "i2" => f32::from(i16::from_le_bytes([b[0], b[1]])),
             "f2" => half_to_f32(u16::from_le_bytes([b[0], b[1]])),
@@ -518,6 +519,56 @@ impl LiftInput {
         self.width as usize * self.height as usize
     }
 
+    /// Moves the object so that its mask's bounding box is centred in the image (when it is off
+    /// by more than 2 px and 2% of the side): the lift turns the object about the image's centre,
+    /// which the mirrored and side views assume to be the object's axis. Pixels moved in are
+    /// background (the border colour, no mask, unknown depth).
+    pub fn centre(&mut self) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let inside: Vec<usize> = (0..w * h).filter(|&k| self.mask[k] > 0.5).collect();
+        if inside.is_empty() {
+            return;
+        }
+        let (mut x0, mut x1, mut y0, mut y1) = (w, 0, h, 0);
+        for &k in &inside {
+            let (x, y) = (k % w, k / w);
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        #[allow(clippy::cast_possible_wrap)] // image sides are at most 256 here
+        let offset = |lo: usize, hi: usize, n: usize| -> i64 {
+            let shift = (n as i64 - (lo + hi + 1) as i64) / 2;
+            let tolerance = 2.max(n as i64 / 50);
+            if shift.abs() > tolerance { shift } else { 0 }
+        };
+        let (dx, dy) = (offset(x0, x1, w), offset(y0, y1, h));
+        if dx == 0 && dy == 0 {
+            return;
+        }
+        let bg = border_colour(&self.rgb, self.width, self.height);
+        let (mut rgb, mut mask, mut depth) = (Vec::with_capacity(3 * w * h), vec![0.0; w * h], vec![f32::NAN; w * h]);
+        for _ in 0..w * h {
+            rgb.extend_from_slice(&bg);
+        }
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss, clippy::cast_possible_truncation)]
+        for y in 0..h as i64 {
+            for x in 0..w as i64 {
+                let (sx, sy) = (x - dx, y - dy);
+                if !(0..w as i64).contains(&sx) || !(0..h as i64).contains(&sy) {
+                    continue;
+                }
+                let (k, s) = ((y as usize) * w + x as usize, (sy as usize) * w + sx as usize);
+                rgb[3 * k..3 * k + 3].copy_from_slice(&self.rgb[3 * s..3 * s + 3]);
+                mask[k] = self.mask[s];
+                depth[k] = self.depth[s];
+            }
+        }
+        (self.rgb, self.mask, self.depth) = (rgb, mask, depth);
+        self.notices.push(format!(
+            "{}: the object was moved by ({dx}, {dy}) pixels to the centre of the view, about which the lift turns it.",
+            self.name
+        ));
+    }
+
     /// Fraction of pixels in the mask.
     pub fn coverage(&self) -> f32 {
         #[allow(clippy::cast_precision_loss)]
@@ -611,7 +662,7 @@ pub fn prepare(
     if (w, h) != (image.width, image.height) {
         notices.push(format!("{}: {}×{} scaled to {w}×{h} for training.", image.name, image.width, image.height));
     }
-    let rgb = resample(&image.rgb, 3, image.width, image.height, w, h);
+    let rgb = resample_premultiplied(&image.rgb, &full_mask, image.width, image.height, w, h);
     let mask_values: Vec<f32> = resample(&full_mask, 1, image.width, image.height, w, h)
         .into_iter()
         .map(|m| if m.is_finite() { m.clamp(0.0, 1.0) } else { 0.0 })
@@ -662,7 +713,7 @@ pub fn prepare(
             (resample(&map.values, 1, map.width, map.height, w, h), DepthOrigin::File)
         }
     };
-    Ok(LiftInput {
+    let mut input = LiftInput {
         name: image.name.clone(),
         width: w,
         height: h,
@@ -672,5 +723,28 @@ pub fn prepare(
         depth,
         depth_origin,
         notices,
-    })
+    };
+    input.centre();
+    Ok(input)
+}
+
+/// Area resampling of straight colours by their coverage: `rgb·α` and `α` are resampled and
+/// divided, so that transparent pixels (often black) do not darken the object's edge. Where no
+/// coverage is left, the plain resampled colour.
+pub fn resample_premultiplied(rgb: &[f32], alpha: &[f32], width: u32, height: u32, new_w: u32, new_h: u32) -> Vec<f32> {
+    let premultiplied: Vec<f32> =
+        rgb.chunks_exact(3).zip(alpha).flat_map(|(c, &a)| [c[0] * a, c[1] * a, c[2] * a]).collect();
+    let weighted = resample(&premultiplied, 3, width, height, new_w, new_h);
+    let coverage = resample(alpha, 1, width, height, new_w, new_h);
+    let plain = resample(rgb, 3, width, height, new_w, new_h);
+    weighted
+        .chunks_exact(3)
+        .zip(&coverage)
+        .zip(plain.chunks_exact(3))
+        .flat_map(
+            |((c, &a), p)| {
+                if a > 1e-3 { [c[0] / a, c[1] / a, c[2] / a].map(|v| v.clamp(0.0, 1.0)) } else { [p[0], p[1], p[2]] }
+            },
+        )
+        .collect()
 }

@@ -96,7 +96,8 @@ impl PriorKind {
 pub struct LiftConfig {
     pub steps: u64,
     pub seed: u64,
-    /// Horizontal field of view of the photo (degrees).
+    /// Field of view of the photo across its shorter side (degrees; the horizontal one for square
+    /// and portrait photos).
     pub fov_deg: f32,
     /// Elevation of the reference camera above the object's equator (degrees).
     pub elevation_deg: f32,
@@ -597,9 +598,10 @@ impl Lifter {
 const CARVE_DILATION: i64 = 2;
 
 /// Which cells of `grid` may hold density given the reference `mask` seen by `camera`: those
-/// with a corner or the centre projecting into the mask dilated by [`CARVE_DILATION`] pixels, or
-/// behind the camera. Points outside the image count as the nearest border pixel, so an object
-/// cut by the frame may continue beyond it, and nothing else is assumed there.
+/// whose projection (the pixel box around its eight projected corners) holds a pixel of the mask
+/// dilated by [`CARVE_DILATION`] pixels, and those reaching behind the camera. Points outside the
+/// image count as the nearest border pixel, so an object cut by the frame may continue beyond
+/// it, and nothing else is assumed there.
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // indices checked in range first
 pub fn silhouette_cells(grid: &OccupancyGrid, camera: &Camera, mask: &[f32], width: u32, height: u32) -> Vec<bool> {
     let (w, h) = (i64::from(width), i64::from(height));
@@ -619,33 +621,46 @@ pub fn silhouette_cells(grid: &OccupancyGrid, camera: &Camera, mask: &[f32], wid
             }
         }
     }
-    let camera_from_world = camera.world_from_camera.inverse();
-    let sees = |p: Vec3| {
-        let c = camera_from_world.transform_point3(p);
-        if c.z >= -1e-6 {
-            return true;
+    // Summed-area table of the dilated mask: any pixel in a box in O(1).
+    let (wu, hu) = (width as usize, height as usize);
+    let mut table = vec![0_u32; (wu + 1) * (hu + 1)];
+    for y in 0..hu {
+        let mut row = 0;
+        for x in 0..wu {
+            row += u32::from(dilated[y * wu + x]);
+            table[(y + 1) * (wu + 1) + x + 1] = table[y * (wu + 1) + x + 1] + row;
         }
-        let u = camera.cx + camera.fx * c.x / -c.z;
-        let v = camera.cy - camera.fy * c.y / -c.z;
-        if !(u.is_finite() && v.is_finite()) {
-            return true;
-        }
-        let (x, y) = ((u.floor() as i64).clamp(0, w - 1), (v.floor() as i64).clamp(0, h - 1));
-        dilated[(y * w + x) as usize]
+    }
+    let any_in = |x0: usize, x1: usize, y0: usize, y1: usize| {
+        let at = |x: usize, y: usize| table[y * (wu + 1) + x];
+        at(x1 + 1, y1 + 1) + at(x0, y0) > at(x0, y1 + 1) + at(x1 + 1, y0)
     };
+    let camera_from_world = camera.world_from_camera.inverse();
     (0..grid.num_cells())
         .map(|c| {
             let (centre, size) = grid.cell_bounds(c);
             let half = 0.5 * size;
-            sees(centre)
-                || (0..8).any(|k| {
-                    let corner = Vec3::new(
+            let (mut u0, mut u1, mut v0, mut v1) = (f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY, f32::NEG_INFINITY);
+            for k in 0..8 {
+                let corner = centre
+                    + Vec3::new(
                         if k & 1 == 0 { -half.x } else { half.x },
                         if k & 2 == 0 { -half.y } else { half.y },
                         if k & 4 == 0 { -half.z } else { half.z },
                     );
-                    sees(centre + corner)
-                })
+                let p = camera_from_world.transform_point3(corner);
+                if p.z >= -1e-6 {
+                    return true;
+                }
+                let u = camera.cx + camera.fx * p.x / -p.z;
+                let v = camera.cy - camera.fy * p.y / -p.z;
+                (u0, u1, v0, v1) = (u0.min(u), u1.max(u), v0.min(v), v1.max(v));
+            }
+            if !(u0.is_finite() && u1.is_finite() && v0.is_finite() && v1.is_finite()) {
+                return true;
+            }
+            let px = |u: f32, n: i64| (u.floor() as i64).clamp(0, n - 1) as usize;
+            any_in(px(u0, w), px(u1, w), px(v0, h), px(v1, h))
         })
         .collect()
 }

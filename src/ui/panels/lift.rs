@@ -245,7 +245,7 @@ pub fn lift_controls_ui(
     ui.add(egui::Slider::new(&mut settings.resolution, MIN_RESOLUTION..=MAX_RESOLUTION).text("Training size"))
         .on_hover_text("Longer side of the training image in pixels; 64 lifts in a few minutes on two CPU cores");
     ui.add(egui::Slider::new(&mut settings.lift.fov_deg, 10.0..=120.0).text("Field of view °"))
-        .on_hover_text("Horizontal field of view of the photo's camera");
+        .on_hover_text("Field of view of the photo's camera across its shorter side");
     ui.add(egui::Slider::new(&mut settings.lift.elevation_deg, -60.0..=60.0).text("Elevation °"))
         .on_hover_text("How far above the object's equator the photo was taken");
     egui::CollapsingHeader::new("Loss weights").show(ui, |ui| {
