@@ -269,6 +269,7 @@ fn folder_data_joins_attributes_by_file_name() {
     assert!(message("file,site\nzzz.png,north\n", None).contains("no row names a sample"));
     assert!(message("", None).contains("empty"));
     assert!(message("file\na/img0.png\n", None).contains("single column"));
+    assert!(message("file,site\n", None).contains("header but no rows"));
 }
 
 #[test]

@@ -336,6 +336,9 @@ pub fn group_samples(
     };
     let values: Vec<Vec<Option<&String>>> =
         names.iter().map(|names| names.iter().map(|n| lookup(n)).collect()).collect();
+    if rows.is_empty() {
+        return Err(data_error(path, "the table has a header but no rows; add one row per sample".to_owned()));
+    }
     let matched = values.iter().flatten().filter(|v| v.is_some()).count();
     if matched == 0 {
         let example_key = rows.keys().next().cloned().unwrap_or_default();
