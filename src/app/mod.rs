@@ -34,7 +34,7 @@ use edit::EditLab;
 use htl::HtlLab;
 use inr::{ImageSource, InrLab};
 use lift::LiftLab;
-use nerf::{DataSource, NerfLab, RefineRequest};
+use nerf::{DataSource, NerfLab};
 use ntk::NtkLab;
 use prune::PruneLab;
 
@@ -1081,30 +1081,8 @@ impl eframe::App for SparseFieldApp {
                 self.lift.viewer.view = view;
             }
         });
-        if let (Some(wanted), Some(snapshot)) =
-            (self.lift.viewer.view.refine_wanted.take(), self.lift.viewer.snapshot.clone())
-        {
-            let request = RefineRequest {
-                key: wanted.key,
-                field_id: wanted.field_id,
-                snapshot,
-                camera: wanted.camera,
-                mode: wanted.mode,
-                depth_range: wanted.depth_range,
-            };
-            self.lift.viewer.request_refine(request, &self.waker);
-        }
-        if let (Some(wanted), Some(snapshot)) = (self.nerf.view.refine_wanted.take(), self.nerf.snapshot.clone()) {
-            let request = RefineRequest {
-                key: wanted.key,
-                field_id: wanted.field_id,
-                snapshot,
-                camera: wanted.camera,
-                mode: wanted.mode,
-                depth_range: wanted.depth_range,
-            };
-            self.nerf.request_refine(request, &self.waker);
-        }
+        self.lift.viewer.forward_refine(&self.waker);
+        self.nerf.forward_refine(&self.waker);
         Self::drop_overlay_ui(&ctx);
         for command in commands {
             self.apply(&ctx, command);

@@ -412,6 +412,21 @@ impl NerfLab {
         notes
     }
 
+    /// Forwards the frame the viewport asked for this frame (if any) to the worker.
+    pub fn forward_refine(&mut self, waker: &Waker) {
+        if let (Some(wanted), Some(snapshot)) = (self.view.refine_wanted.take(), self.snapshot.clone()) {
+            let request = RefineRequest {
+                key: wanted.key,
+                field_id: wanted.field_id,
+                snapshot,
+                camera: wanted.camera,
+                mode: wanted.mode,
+                depth_range: wanted.depth_range,
+            };
+            self.request_refine(request, waker);
+        }
+    }
+
     /// Asks the worker for a full-quality frame (once per key).
     pub fn request_refine(&mut self, request: RefineRequest, waker: &Waker) {
         if self.refining == Some(request.key) || self.cpu_frame.as_ref().is_some_and(|(f, _)| f.key == request.key) {

@@ -129,28 +129,27 @@ pub enum ImageError {
     Shape { width: u32, height: u32, channels: usize, len: usize },
 }
 
-/// Loads a PNG or JPEG file.
-pub fn load_image(path: &Path) -> Result<LoadedImage, ImageError> {
-    let file = std::fs::File::open(path).map_err(|source| {
+/// Opens an image file; a missing file gets its own message.
+fn open(path: &Path) -> Result<std::fs::File, ImageError> {
+    std::fs::File::open(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             ImageError::NotFound { path: path.to_owned() }
         } else {
             ImageError::Read { path: path.to_owned(), source }
         }
-    })?;
+    })
+}
+
+/// Loads a PNG or JPEG file.
+pub fn load_image(path: &Path) -> Result<LoadedImage, ImageError> {
+    let file = open(path)?;
     decode(BufReader::new(file), path, false)
 }
 
 /// Loads a PNG or JPEG file keeping its alpha channel: 4 channels (RGBA, straight alpha) when the
 /// file has one, otherwise 3 (or 1 for gray files).
 pub fn load_image_with_alpha(path: &Path) -> Result<LoadedImage, ImageError> {
-    let file = std::fs::File::open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ImageError::NotFound { path: path.to_owned() }
-        } else {
-            ImageError::Read { path: path.to_owned(), source }
-        }
-    })?;
+    let file = open(path)?;
     decode(BufReader::new(file), path, true)
 }
 
