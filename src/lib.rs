@@ -5,7 +5,7 @@
 
 pub mod app;
 pub mod cli;
-pub mod compute;
+pub use sparsefield_compute as compute;
 pub mod jobs;
 pub mod render;
 pub mod ui;

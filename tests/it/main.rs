@@ -9,6 +9,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cli;
 mod common;
 mod compute_inr;
+mod fastmath;
 mod htl;
 mod image_io;
 mod insp;
