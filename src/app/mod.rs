@@ -154,9 +154,18 @@ impl SparseFieldApp {
                 renderer.callback_resources.insert(nerf_gpu);
                 drop(renderer);
                 let info = render_state.adapter.get_info();
-                edit_device = Some(edit::EditDevice {
-                    device: render_state.device.clone(),
-                    queue: render_state.queue.clone(),
+                // The edit lab's GPU work runs in jobs off the UI thread: on OpenGL it needs a context
+                // of its own (see `render::background_device`); elsewhere it shares the UI's device.
+                let device_and_queue = if info.backend == eframe::egui_wgpu::wgpu::Backend::Gl {
+                    crate::render::background_device(&render_state.adapter)
+                        .map_err(|e| eprintln!("warning: {e}; the edit lab renders on the CPU"))
+                        .ok()
+                } else {
+                    Some((render_state.device.clone(), render_state.queue.clone()))
+                };
+                edit_device = device_and_queue.map(|(device, queue)| edit::EditDevice {
+                    device,
+                    queue,
                     pipelines: Arc::default(),
                     software: info.device_type == eframe::egui_wgpu::wgpu::DeviceType::Cpu,
                 });

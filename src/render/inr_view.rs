@@ -718,16 +718,15 @@ impl WarmUp {
     }
 }
 
-/// Compiles every INR pipeline on a device of its own and measures the adapter's throughput,
-/// reporting each stage into `progress` as soon as it is done.
+/// Compiles every INR pipeline on a device of its own (see [`super::background_device`]) and
+/// measures the adapter's throughput, reporting each stage into `progress` as soon as it is done.
 ///
 /// Software adapters compile a compute shader when it first runs, on the queue's thread: on the
 /// UI's device that would freeze the window (the derivative shader takes ~20 s with lavapipe).
 /// Mesa keeps compiled shaders in its disk cache, so after this the UI's device finds them there.
 /// Returns the throughput in multiply-adds per second of a value view.
 pub fn warm_up_shaders(adapter: &wgpu::Adapter, progress: &WarmUp) -> Result<f64, String> {
-    let (device, queue) = pollster::block_on(adapter.request_device(&super::full_limits_descriptor(adapter)))
-        .map_err(|e| format!("cannot open a second device for shader warm-up: {e}"))?;
+    let (device, queue) = super::background_device(adapter)?;
     let mut gpu = InrGpu::new(&device, wgpu::TextureFormat::Rgba8Unorm);
     let request = |config, mode, grid| {
         ViewRequest::one_shot(Arc::new(SirenWeights::init(config, 0)), mode, ViewWindow::FULL, grid)

@@ -52,6 +52,30 @@ pub fn probe_adapter() -> Result<wgpu::AdapterInfo, String> {
     request_adapter().map(|adapter| adapter.get_info())
 }
 
+/// A device of its own for background GPU work (shader warm-up, the edit lab's jobs) beside the UI's
+/// device on `backend`.
+///
+/// On OpenGL every device of one adapter shares the adapter's single context and its lock: work on
+/// a second device of the UI's adapter stalls the UI's frames (wgpu-hal gives up after 6 s and
+/// panics, and a frame drawn meanwhile can come out empty). A second instance has a context of its
+/// own. On the other backends a second device of the UI's adapter runs independently.
+pub fn background_device(adapter: &wgpu::Adapter) -> Result<(wgpu::Device, wgpu::Queue), String> {
+    let info = adapter.get_info();
+    let own_adapter;
+    let adapter = if info.backend == wgpu::Backend::Gl {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        descriptor.backends = wgpu::Backends::GL;
+        let instance = wgpu::Instance::new(descriptor);
+        own_adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .map_err(|e| format!("no second OpenGL context for background GPU work ({e})"))?;
+        &own_adapter
+    } else {
+        adapter
+    };
+    pollster::block_on(adapter.request_device(&full_limits_descriptor(adapter)))
+        .map_err(|e| format!("cannot open a second device for background GPU work: {e}"))
+}
+
 /// A device without a window, for tests and offscreen work.
 pub struct HeadlessGpu {
     pub device: wgpu::Device,

@@ -22,7 +22,22 @@ pub fn builtin_crop(builtin: BuiltinImage, size: u32) -> ImageData {
 
 /// A device on whatever adapter wgpu finds (lavapipe or llvmpipe in CI). No adapter is a failure.
 pub fn gpu() -> HeadlessGpu {
-    HeadlessGpu::new().unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter: {e}"))
+    let gpu = HeadlessGpu::new().unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter: {e}"));
+    expect_backend(&format!("{:?}", gpu.info.backend));
+    gpu
+}
+
+/// `.ci/run` runs the GPU and UI tests on Vulkan (lavapipe) and again with Vulkan hidden, on
+/// OpenGL, naming the backend each run must get in `SPARSEFIELD_TEST_BACKEND` (`vulkan` or `gl`),
+/// so that neither run can quietly fall back to the other backend.
+pub fn expect_backend(backend: &str) {
+    if let Ok(expected) = std::env::var("SPARSEFIELD_TEST_BACKEND") {
+        assert!(
+            backend.eq_ignore_ascii_case(&expected),
+            "SPARSEFIELD_TEST_BACKEND={expected}, but wgpu chose the {backend} backend; for OpenGL alone \
+             hide the Vulkan drivers with VK_ICD_FILENAMES=/nonexistent.json"
+        );
+    }
 }
 
 /// A fresh temporary folder under the target directory.

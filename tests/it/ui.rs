@@ -24,6 +24,9 @@ fn harness(gpu: bool) -> Harness<'static, SparseFieldApp> {
     let builder = Harness::builder().with_size(egui::vec2(1280.0, 820.0)).with_render_every_step(true);
     let builder = if gpu { builder.wgpu_setup(sparsefield::render::wgpu_setup()) } else { builder };
     let mut harness = builder.build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
+    if let Ok(info) = harness.state().gpu_status() {
+        super::common::expect_backend(&info.backend);
+    }
     // Tests render each view completely in one frame, so that frames are deterministic.
     harness.state_mut().inr_mut().view.budget = Budget::Unlimited;
     harness
