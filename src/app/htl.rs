@@ -256,7 +256,8 @@ impl HtlLab {
 
     /// Reads the header of an attribute CSV, for the group-column menu.
     pub fn read_attribute_columns(&mut self, path: &Path) -> Result<(), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+        let text = crate::compute::files::read_text_capped(path, crate::compute::files::TABLE)
+            .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
         let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
         let columns = data::csv_fields(header);
         if columns.len() < 2 {
@@ -451,7 +452,8 @@ impl HtlLab {
         });
         let path = dir.join("metrics.json");
         let json = serde_json::to_string_pretty(&metrics).map_err(|e| e.to_string())?;
-        std::fs::write(&path, json).map_err(|e| format!("{}: cannot write ({e})", path.display()))?;
+        crate::compute::files::write_atomic(&path, json)
+            .map_err(|e| format!("{}: cannot write ({e})", path.display()))?;
         Ok(format!("Wrote {} files to {}.", written.len() + 1, dir.display()))
     }
 

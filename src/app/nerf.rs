@@ -539,6 +539,7 @@ impl NerfLab {
                     |_, frame| gif.add(frame),
                 )
                 .map_err(|e| format!("{e:#}"))?;
+                gif.finish().map_err(|e| format!("{e:#}"))?;
                 if !completed {
                     return Ok(format!(
                         "Turntable export cancelled; {} holds the frames rendered so far.",

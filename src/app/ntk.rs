@@ -239,7 +239,8 @@ impl NtkLab {
         )?;
         let settings = dir.join("config.json");
         let json = serde_json::to_string_pretty(&r.config).map_err(|e| e.to_string())?;
-        std::fs::write(&settings, json).map_err(|e| format!("{}: cannot write ({e})", settings.display()))?;
+        crate::compute::files::write_atomic(&settings, json)
+            .map_err(|e| format!("{}: cannot write ({e})", settings.display()))?;
         Ok(format!(
             "Wrote {} files to {}{}.",
             written.len() + 1,

@@ -392,7 +392,8 @@ impl PruneLab {
             "{}_runs.csv",
             path.file_stem().map_or_else(|| "sweep".into(), |s| s.to_string_lossy())
         ));
-        std::fs::write(&runs, files::runs_csv(points)).map_err(|e| format!("{}: cannot write: {e}", runs.display()))?;
+        crate::compute::files::write_atomic(&runs, files::runs_csv(points))
+            .map_err(|e| format!("{}: cannot write: {e}", runs.display()))?;
         write_csv_and_chart(path, &files::sweep_csv(points), &plots::sweep_chart(points, 960, 640))
     }
 
@@ -538,7 +539,7 @@ fn sweep_note(points: &[SweepPoint]) -> String {
 }
 
 fn write_csv_and_chart(path: &Path, csv: &str, chart: &image_io::ImageData) -> Result<String, String> {
-    std::fs::write(path, csv).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    crate::compute::files::write_atomic(path, csv).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     let png = path.with_extension("png");
     image_io::save_png(chart, &png).map_err(|e| e.to_string())?;
     Ok(format!("Wrote {} and {}.", path.display(), png.display()))

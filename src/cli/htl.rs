@@ -282,7 +282,7 @@ fn rank_by(arg: RankArg) -> RankBy {
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    crate::compute::files::write_atomic(path, text).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Trains both populations with a progress bar.

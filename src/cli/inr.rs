@@ -272,7 +272,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
         "seed": args.seed,
     });
     let metrics_path = args.out.join("metrics.json");
-    std::fs::write(&metrics_path, serde_json::to_string_pretty(&metrics)?)
+    crate::compute::files::write_atomic(&metrics_path, serde_json::to_string_pretty(&metrics)?)
         .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
     println!(
         "PSNR {:.2} dB after {} steps ({:.1} ms/step, {:.1} s); wrote {}",

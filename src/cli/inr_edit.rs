@@ -245,7 +245,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
         "image": args.image.as_ref().map(|p| p.display().to_string()),
     });
     let metrics_path = args.out.join("metrics.json");
-    std::fs::write(&metrics_path, serde_json::to_string_pretty(&report)?)
+    crate::compute::files::write_atomic(&metrics_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
     for line in lines {
         println!("{line}");
@@ -361,11 +361,11 @@ pub fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
             csv.push_str(&format!("{truth},{}\n", cells.join(",")));
         }
         let path = args.out.join(file);
-        std::fs::write(&path, csv).with_context(|| format!("{}: cannot write", path.display()))?;
+        crate::compute::files::write_atomic(&path, csv).with_context(|| format!("{}: cannot write", path.display()))?;
     }
     let metrics_path = args.out.join("metrics.json");
     let report = serde_json::json!({ "config": config, "summary": summary });
-    std::fs::write(&metrics_path, serde_json::to_string_pretty(&report)?)
+    crate::compute::files::write_atomic(&metrics_path, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
     println!(
         "{} digits ({} train, {} test); digit INRs {:.1} dB on average ({:.0} s)",

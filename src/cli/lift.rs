@@ -213,7 +213,7 @@ fn depth_label(input: &LiftInput) -> &'static str {
 
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    crate::compute::files::write_atomic(path, text).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// Writes a lift's results into `dir`: the checkpoint (`nerf.safetensors`, `config.json`; the
@@ -286,7 +286,7 @@ pub fn write_results(
             r.elapsed_secs
         ));
     }
-    std::fs::write(dir.join("history.csv"), csv)
+    crate::compute::files::write_atomic(dir.join("history.csv"), csv)
         .with_context(|| format!("{}: cannot write history.csv", dir.display()))?;
 
     let depth_range = (train::CAMERA_DISTANCE - 1.5, train::CAMERA_DISTANCE + 1.5);
@@ -328,6 +328,7 @@ pub fn write_results(
 
     let mut gif = super::nerf::GifWriter::create(&dir.join("turntable.gif"), 12)?;
     super::nerf::turntable(snapshot, &orbit, TURNTABLE_FRAMES, size, &mut on_frame, |_, frame| gif.add(frame))?;
+    gif.finish()?;
     Ok(metrics)
 }
 

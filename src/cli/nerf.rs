@@ -142,7 +142,7 @@ pub fn load_data(args: &DataArgs) -> anyhow::Result<Dataset> {
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
-    std::fs::write(path, serde_json::to_string_pretty(value)?)
+    crate::compute::files::write_atomic(path, serde_json::to_string_pretty(value)?)
         .with_context(|| format!("{}: cannot write", path.display()))
 }
 
@@ -230,7 +230,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             r.step, r.loss, r.psnr_db, r.num_rays, r.num_samples, r.elapsed_secs
         ));
     }
-    std::fs::write(args.out.join("history.csv"), csv)
+    crate::compute::files::write_atomic(args.out.join("history.csv"), csv)
         .with_context(|| format!("{}: cannot write history.csv", args.out.display()))?;
     write_renders(&renders, &args.out.join("test"), depth_range(&summary.snapshot, &orbit))?;
     println!(
@@ -299,27 +299,65 @@ pub fn turntable(
     Ok(true)
 }
 
-/// An endlessly looping GIF written frame by frame.
+/// An endlessly looping GIF built frame by frame in memory and written by [`GifWriter::finish`]
+/// through `compute::files::write_atomic`: a failed write is an error, never a truncated GIF.
 pub struct GifWriter {
-    encoder: image::codecs::gif::GifEncoder<std::io::BufWriter<std::fs::File>>,
+    encoder: Option<image::codecs::gif::GifEncoder<SharedBuffer>>,
+    buffer: SharedBuffer,
     path: PathBuf,
     delay: image::Delay,
+}
+
+/// The GIF's bytes, shared with the encoder (which only lets go of its writer when dropped).
+#[derive(Clone, Default)]
+struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("the GIF buffer is poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl GifWriter {
     pub fn create(path: &Path, fps: u32) -> anyhow::Result<Self> {
         use image::codecs::gif::{GifEncoder, Repeat};
-        let file = std::fs::File::create(path).with_context(|| format!("{}: cannot create", path.display()))?;
-        let mut encoder = GifEncoder::new_with_speed(std::io::BufWriter::new(file), 10);
+        let buffer = SharedBuffer::default();
+        let mut encoder = GifEncoder::new_with_speed(buffer.clone(), 10);
         encoder.set_repeat(Repeat::Infinite).with_context(|| format!("{}: cannot write", path.display()))?;
-        Ok(Self { encoder, path: path.to_owned(), delay: image::Delay::from_numer_denom_ms(1000, fps.max(1)) })
+        Ok(Self {
+            encoder: Some(encoder),
+            buffer,
+            path: path.to_owned(),
+            delay: image::Delay::from_numer_denom_ms(1000, fps.max(1)),
+        })
     }
 
     pub fn add(&mut self, frame: &ImageData) -> anyhow::Result<()> {
         let buffer = image::RgbaImage::from_raw(frame.width, frame.height, frame.to_rgba8())
             .context("a frame's size does not match its pixels")?;
-        self.encoder
+        let encoder = self.encoder.as_mut().context("the GIF is already finished")?;
+        encoder
             .encode_frame(image::Frame::from_parts(buffer, 0, 0, self.delay))
+            .with_context(|| format!("{}: cannot write", self.path.display()))
+    }
+
+    /// Ends the GIF and writes it to its file.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        // Dropping the encoder writes the GIF's trailer.
+        drop(self.encoder.take());
+        let bytes = std::mem::take(
+            &mut *self
+                .buffer
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("{}: the GIF buffer is poisoned", self.path.display()))?,
+        );
+        crate::compute::files::write_atomic(&self.path, bytes)
             .with_context(|| format!("{}: cannot write", self.path.display()))
     }
 }
@@ -352,6 +390,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     if is_gif {
         let mut gif = GifWriter::create(&args.out, 20)?;
         turntable(&snapshot, &orbit, args.orbit, args.size, on_frame, |_, frame| gif.add(frame))?;
+        gif.finish()?;
     } else {
         let dir = args.out.clone();
         turntable(&snapshot, &orbit, args.orbit, args.size, on_frame, |i, frame| {

@@ -195,7 +195,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
     }
     let write = |name: &str, text: &str| {
         let path = args.out.join(name);
-        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))
+        crate::compute::files::write_atomic(&path, text).with_context(|| format!("{}: cannot write", path.display()))
     };
     write("eigenvalues.csv", &csv)?;
     if args.gram {
@@ -296,7 +296,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
         "seconds": start.elapsed().as_secs_f64(),
     });
     let path = args.out.join("metrics.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&metrics)?)
+    crate::compute::files::write_atomic(&path, serde_json::to_string_pretty(&metrics)?)
         .with_context(|| format!("{}: cannot write", path.display()))?;
     let describe = |run: &crate::compute::ntk::train::TrainRun| {
         let (first, last) = (run.points.first(), run.points.last());

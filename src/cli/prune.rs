@@ -398,7 +398,7 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).with_context(|| format!("{}: cannot write", path.display()))
+    crate::compute::files::write_atomic(path, text).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 /// `weights` (`2m × d`, the effective weights w ⊙ M) and `mask` (1 kept, 0 pruned) as f32.

@@ -189,6 +189,14 @@ fn depth_files_npy_and_16_bit_png_load_and_bad_ones_fail_clearly() {
     assert!(err.contains("shape"), "{err}");
     let err = read_npy(b"PK\x03\x04 not numpy").unwrap_err();
     assert!(err.contains("not a NumPy"), "{err}");
+    // The header is the user's text: a value type starting with a multibyte character is refused
+    // (it used to be split at byte 1, inside the character), and an empty one is named as such.
+    for descr in ["é4", "<é", "€", "\u{1F600}f4"] {
+        let err = read_npy(&npy_bytes(descr, "(1, 1)", false, &[0; 8])).unwrap_err();
+        assert!(err.contains("type") && err.contains(descr), "{descr}: {err}");
+    }
+    let err = read_npy(&npy_bytes("", "(1, 1)", false, &[0; 8])).unwrap_err();
+    assert!(err.contains("empty `descr`"), "{err}");
 
     let dir = temp_dir("lift_depth_files");
     // A file error names the file; --disparity negates.

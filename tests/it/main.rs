@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod compute_inr;
 mod fastmath;
+mod files;
 mod htl;
 mod image_io;
 mod insp;

@@ -215,12 +215,26 @@ fn decode<R: std::io::BufRead + Seek + Read>(
 pub fn save_png(image: &ImageData, path: &Path) -> Result<(), ImageError> {
     let bytes: Vec<u8> = image.pixels.iter().map(|&v| to_u8(v)).collect();
     let color = if image.channels == 1 { image::ExtendedColorType::L8 } else { image::ExtendedColorType::Rgb8 };
-    image::save_buffer_with_format(path, &bytes, image.width, image.height, color, image::ImageFormat::Png)
-        .map_err(|e| ImageError::Write { path: path.to_owned(), reason: e.to_string() })
+    write_png(path, &bytes, image.width, image.height, color)
 }
 
 /// Writes 8-bit RGBA PNG.
 pub fn save_rgba_png(rgba: &[u8], width: u32, height: u32, path: &Path) -> Result<(), ImageError> {
-    image::save_buffer_with_format(path, rgba, width, height, image::ExtendedColorType::Rgba8, image::ImageFormat::Png)
-        .map_err(|e| ImageError::Write { path: path.to_owned(), reason: e.to_string() })
+    write_png(path, rgba, width, height, image::ExtendedColorType::Rgba8)
+}
+
+/// Encodes in memory, then writes through [`crate::files::write_atomic`]: a failed write is an
+/// error and never leaves a truncated PNG.
+fn write_png(
+    path: &Path,
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+    color: image::ExtendedColorType,
+) -> Result<(), ImageError> {
+    let write_error = |reason: String| ImageError::Write { path: path.to_owned(), reason };
+    let mut encoded = std::io::Cursor::new(Vec::new());
+    image::write_buffer_with_format(&mut encoded, bytes, width, height, color, image::ImageFormat::Png)
+        .map_err(|e| write_error(e.to_string()))?;
+    crate::files::write_atomic(path, encoded.into_inner()).map_err(|e| write_error(e.to_string()))
 }

@@ -6,6 +6,7 @@ pub mod colormap;
 pub mod control;
 pub mod dense;
 pub mod fastmath;
+pub mod files;
 pub mod filters;
 pub mod htl;
 pub mod image_io;

@@ -66,7 +66,8 @@ pub fn scores_csv(data: &HtlData, splits: &[(Split, &[SampleScore])], by: RankBy
 /// checked against the sizes of `data`.
 pub fn read_hard_flags(path: &Path, data: &HtlData) -> Result<(Vec<bool>, Vec<bool>), HtlError> {
     let error = |reason: String| HtlError::Data { path: path.to_owned(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read ({e})")))?;
+    let text =
+        crate::files::read_text_capped(path, crate::files::TABLE).map_err(|e| error(format!("cannot read ({e})")))?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let header = csv_fields(lines.next().map(|(_, l)| l).unwrap_or_default());
     let column = |name: &str| {
@@ -217,7 +218,7 @@ pub fn comparison_panels(data: &HtlData, comparison: &Comparison) -> Vec<Panel> 
 }
 
 fn write_text(path: &Path, text: &str) -> Result<PathBuf, HtlError> {
-    std::fs::write(path, text)
+    crate::files::write_atomic(path, text)
         .map_err(|e| HtlError::Data { path: path.to_owned(), reason: format!("cannot write ({e})") })?;
     Ok(path.to_owned())
 }

@@ -3,7 +3,6 @@
 //! partial up to the chosen order as input channels), and the same CNN on the pixels alone is
 //! the baseline. Both train on the same split with the same seed.
 
-use std::io::Read as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -98,18 +97,16 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
 /// Reads a digits CSV, gzip-compressed when the name ends in `.gz`.
 pub fn load_digits(path: &Path) -> Result<Digits, InrError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| InrError::Config(format!("{name}: cannot read ({e})")))?;
+    let bytes = crate::files::read_capped(path, crate::files::TABLE)
+        .map_err(|e| InrError::Config(format!("{name}: cannot read ({e})")))?;
     digits_from_bytes(&bytes, &name)
 }
 
 fn digits_from_bytes(bytes: &[u8], name: &str) -> Result<Digits, InrError> {
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes)
-            .take(64 << 20)
-            .read_to_string(&mut text)
+        let text = crate::files::read_capped_from(flate2::read::GzDecoder::new(bytes), crate::files::TABLE)
             .map_err(|e| InrError::Config(format!("{name}: not a readable gzip text file ({e})")))?;
-        text
+        String::from_utf8(text).map_err(|_| InrError::Config(format!("{name}: not a text file")))?
     } else {
         String::from_utf8(bytes.to_vec()).map_err(|_| InrError::Config(format!("{name}: not a text file")))?
     };

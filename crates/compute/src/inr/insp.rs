@@ -427,7 +427,8 @@ impl OperatorWeights {
 
     /// Loads what [`OperatorWeights::save`] wrote, checking every shape.
     pub fn load(path: &Path) -> Result<Self, WeightsFileError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightsFileError::Read { path: path.to_owned(), source })?;
+        let bytes = crate::files::read_capped(path, crate::files::SMALL_WEIGHTS)
+            .map_err(|source| WeightsFileError::Read { path: path.to_owned(), source })?;
         Self::from_safetensors_bytes(&bytes, path)
     }
 

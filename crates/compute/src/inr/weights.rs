@@ -153,7 +153,8 @@ impl SirenWeights {
 
     /// Like [`SirenWeights::load`], also returning the file's metadata (e.g. `sparsefield.steps`).
     pub fn load_with_metadata(path: &Path) -> Result<(Self, HashMap<String, String>), WeightsFileError> {
-        let bytes = std::fs::read(path).map_err(|source| WeightsFileError::Read { path: path.to_owned(), source })?;
+        let bytes = crate::files::read_capped(path, crate::files::SMALL_WEIGHTS)
+            .map_err(|source| WeightsFileError::Read { path: path.to_owned(), source })?;
         Self::from_safetensors_bytes(&bytes, path)
     }
 
@@ -218,7 +219,7 @@ pub fn write_f32_safetensors(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format_err(e.to_string()))?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| format_err(e.to_string()))?;
-    std::fs::write(path, bytes).map_err(|source| WeightsFileError::Write { path: path.to_owned(), source })
+    crate::files::write_atomic(path, bytes).map_err(|source| WeightsFileError::Write { path: path.to_owned(), source })
 }
 
 /// Reads the f32 tensor `name`, which must have `shape`; `path` is used in messages.

@@ -285,7 +285,7 @@ pub struct DepthMap {
 pub fn load_depth_file(path: &Path, disparity: bool) -> Result<DepthMap, LiftError> {
     let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let mut map = if is_npy {
-        let bytes = std::fs::read(path).map_err(|e| LiftError::DepthFile {
+        let bytes = crate::files::read_capped(path, crate::files::NPY).map_err(|e| LiftError::DepthFile {
             path: path.to_owned(),
             reason: format!("cannot read the file ({e})"),
         })?;
@@ -338,7 +338,7 @@ pub fn read_npy(bytes: &[u8]) -> Result<DepthMap, String> {
         Ok(rest.strip_prefix(':').unwrap_or(rest).trim_start())
     };
     let descr = field("descr")?;
-    let descr = descr.trim_start_matches('\'').split('\'').next().unwrap_or("");
+    let descr = descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).unwrap_or("");
     let fortran = field("fortran_order")?.starts_with("True");
     let shape_text = field("shape")?;
     let shape_text = shape_text.trim_start_matches('(').split(')').next().unwrap_or("");
@@ -360,9 +360,19 @@ pub fn read_npy(bytes: &[u8]) -> Result<DepthMap, String> {
     if h == 0 || w == 0 || h > max || w > max {
         return Err(format!("holds a {w}×{h} array; sides must be 1–{max}"));
     }
-    let (endian, kind) = descr.split_at(1.min(descr.len()));
-    if endian == ">" {
-        return Err(format!("holds big-endian data ({descr}); save it as little-endian (numpy's default)"));
+    // Split by characters, not bytes: the header is the user's text and may hold any character.
+    let mut chars = descr.chars();
+    let endian = chars.next();
+    let kind = chars.as_str();
+    if descr.is_empty() {
+        return Err("has an empty `descr` (value type) in its header; save the array with numpy.save".to_owned());
+    }
+    match endian {
+        Some('<' | '|' | '=') => {}
+        Some('>') => {
+            return Err(format!("holds big-endian data ({descr}); save it as little-endian (numpy's default)"));
+        }
+        _ => return Err(format!("holds values of type `{descr}`; use float32, float64 or an integer type")),
     }
     let size = match kind {
         "f4" | "i4" | "u4" => 4,

@@ -85,7 +85,7 @@ pub fn save(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format_err(e.to_string()))?;
     let bytes = safetensors::serialize(views, None).map_err(|e| format_err(e.to_string()))?;
-    std::fs::write(&weights_path, bytes)
+    crate::files::write_atomic(&weights_path, bytes)
         .map_err(|source| CheckpointError::Write { path: weights_path.clone(), source })?;
     let config = CheckpointConfig {
         format: FORMAT.into(),
@@ -102,13 +102,14 @@ pub fn save(
     let config_path = dir.join(CONFIG_FILE);
     let json = serde_json::to_string_pretty(&config)
         .map_err(|e| CheckpointError::Format { path: config_path.clone(), reason: e.to_string() })?;
-    std::fs::write(&config_path, json).map_err(|source| CheckpointError::Write { path: config_path, source })
+    crate::files::write_atomic(&config_path, json)
+        .map_err(|source| CheckpointError::Write { path: config_path, source })
 }
 
 /// Reads a checkpoint folder written by [`save`], checking every shape.
 pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointError> {
     let config_path = dir.join(CONFIG_FILE);
-    let json = std::fs::read_to_string(&config_path)
+    let json = crate::files::read_text_capped(&config_path, crate::files::JSON)
         .map_err(|source| CheckpointError::Read { path: config_path.clone(), source })?;
     let config_err = |reason: String| CheckpointError::Format { path: config_path.clone(), reason };
     let config: CheckpointConfig =
@@ -134,8 +135,8 @@ pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointEr
     }
 
     let weights_path = dir.join(WEIGHTS_FILE);
-    let bytes =
-        std::fs::read(&weights_path).map_err(|source| CheckpointError::Read { path: weights_path.clone(), source })?;
+    let bytes = crate::files::read_capped(&weights_path, crate::files::NERF_WEIGHTS)
+        .map_err(|source| CheckpointError::Read { path: weights_path.clone(), source })?;
     let format_err = |reason: String| CheckpointError::Format { path: weights_path.clone(), reason };
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| format_err(format!("not a safetensors file ({e})")))?;

@@ -396,7 +396,8 @@ pub fn write_dataset(dataset: &Dataset, dir: &Path) -> Result<(), DatasetError> 
         let path = dir.join(split.transforms_file_name());
         let text = serde_json::to_string_pretty(&Value::Object(top))
             .map_err(|e| DatasetError::Write { path: path.clone(), reason: e.to_string() })?;
-        std::fs::write(&path, text + "\n").map_err(|e| DatasetError::Write { path, reason: e.to_string() })?;
+        crate::files::write_atomic(&path, text + "\n")
+            .map_err(|e| DatasetError::Write { path, reason: e.to_string() })?;
     }
     Ok(())
 }
@@ -814,7 +815,8 @@ fn quote_non_finite_literals(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn read_transforms(path: &Path, folder: &Folder<'_>) -> Result<TransformsFile, DatasetError> {
-    let bytes = std::fs::read(path).map_err(|source| DatasetError::Read { file: path.to_owned(), source })?;
+    let bytes = crate::files::read_capped(path, crate::files::JSON)
+        .map_err(|source| DatasetError::Read { file: path.to_owned(), source })?;
     let value = parse_json(path, &bytes)?;
     let top_at = At { file: path, location: TOP_LEVEL };
     let Some(top) = value.as_object() else {

@@ -252,7 +252,7 @@ pub fn write_all(
     let mut written = Vec::new();
     let mut text = |name: &str, contents: &str| -> Result<(), String> {
         let path = dir.join(name);
-        std::fs::write(&path, contents).map_err(|e| format!("{}: cannot write ({e})", path.display()))?;
+        crate::files::write_atomic(&path, contents).map_err(|e| format!("{}: cannot write ({e})", path.display()))?;
         written.push(path);
         Ok(())
     };

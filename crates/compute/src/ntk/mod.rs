@@ -38,7 +38,8 @@ pub const MAX_POINTS: usize = 20_000;
 /// a first row that is not numeric is taken as a header. Rows are scaled to unit length.
 pub fn load_points_csv(path: &Path) -> Result<Points, NtkError> {
     let bad = |reason: String| NtkError::Data { path: path.to_owned(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read as text ({e})")))?;
+    let text = crate::files::read_text_capped(path, crate::files::TABLE)
+        .map_err(|e| bad(format!("cannot read as text ({e})")))?;
     let mut values = Vec::new();
     let (mut n, mut d) = (0, 0);
     for (number, line) in text.lines().enumerate() {

@@ -35,7 +35,7 @@ pub enum MeshError {
 pub fn load_mesh(path: &Path) -> Result<Mesh, MeshError> {
     // Check the extension first so that a wrong file type is refused before reading it.
     format_of(path)?;
-    let bytes = std::fs::read(path).map_err(|source| {
+    let bytes = crate::files::read_capped(path, crate::files::MESH).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             MeshError::NotFound { path: path.to_owned() }
         } else {

@@ -1,0 +1,162 @@
+//! One bounded reader for every file a user hands the program: each kind of file has a size cap,
+//! checked before reading and again while reading (pipes and devices such as `/dev/zero` report no
+//! size), so neither a small file nor an endless one can make a loader allocate gigabytes.
+//!
+//! The errors are plain `std::io::Error`s, so every loader keeps its own error type and message
+//! (which names the file); the text says how large the file is, what the cap is and what to do.
+//!
+//! Writing goes the same way through one door: [`write_atomic`] and [`AtomicFile`] write into a
+//! temporary file beside the target, flush and sync it, and only then rename it over the target, so
+//! a full disk or a failed encoder is an error and never leaves a truncated or empty output behind.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A kind of user file and the most it may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKind {
+    /// What the file is, in the user's terms ("a mesh", "a NeRF checkpoint's weights").
+    pub name: &'static str,
+    pub max_bytes: u64,
+}
+
+const MIB: u64 = 1 << 20;
+
+/// An INR or an INSP operator (`.safetensors`): at most 8 layers of 256 wide, well under 1 MiB.
+pub const SMALL_WEIGHTS: FileKind = FileKind { name: "an INR or operator weights file", max_bytes: 64 * MIB };
+/// A NeRF checkpoint's `nerf.safetensors` (hash tables dominate).
+pub const NERF_WEIGHTS: FileKind = FileKind { name: "a NeRF checkpoint's weights", max_bytes: 1024 * MIB };
+/// JSON settings and camera files (`config.json`, `transforms*.json`).
+pub const JSON: FileKind = FileKind { name: "a JSON file", max_bytes: 64 * MIB };
+/// OBJ, PLY and OFF meshes.
+pub const MESH: FileKind = FileKind { name: "a mesh", max_bytes: 512 * MIB };
+/// A `.npy` depth map.
+pub const NPY: FileKind = FileKind { name: "a .npy depth map", max_bytes: 512 * MIB };
+/// Tables: NTK points, digit CSVs, hard-sample scores.
+pub const TABLE: FileKind = FileKind { name: "a CSV table", max_bytes: 256 * MIB };
+
+/// Reads all of `path`, refusing files larger than `kind` allows.
+pub fn read_capped(path: &Path, kind: FileKind) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    // A regular file says its size: refuse before reading a byte.
+    if let Ok(metadata) = file.metadata()
+        && metadata.is_file()
+        && metadata.len() > kind.max_bytes
+    {
+        return Err(too_large(kind, Some(metadata.len())));
+    }
+    read_capped_from(file, kind)
+}
+
+/// Reads `path` as UTF-8 text, refusing files larger than `kind` allows.
+pub fn read_text_capped(path: &Path, kind: FileKind) -> std::io::Result<String> {
+    let bytes = read_capped(path, kind)?;
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+/// Reads everything `reader` yields (a file, a decompressor) up to `kind`'s cap.
+pub fn read_capped_from(reader: impl Read, kind: FileKind) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(kind.max_bytes + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > kind.max_bytes {
+        return Err(too_large(kind, None));
+    }
+    Ok(bytes)
+}
+
+fn too_large(kind: FileKind, size: Option<u64>) -> std::io::Error {
+    let cap = kind.max_bytes / MIB;
+    let message = match size {
+        Some(bytes) => format!("the file is {} MiB, more than {} may hold ({cap} MiB)", bytes.div_ceil(MIB), kind.name),
+        None => format!("the file holds more than {} may ({cap} MiB)", kind.name),
+    };
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+/// Writes `contents` to `path` through an [`AtomicFile`]: the drop-in replacement of
+/// `std::fs::write` for every output.
+pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let mut file = AtomicFile::create(path.as_ref())?;
+    file.write_all(contents.as_ref())?;
+    file.commit()
+}
+
+/// A file written in full or not at all: bytes go to a temporary file in the target's folder;
+/// [`commit`](Self::commit) flushes and syncs it and renames it over the target. Dropped without a
+/// commit (an error on the way), it removes the temporary file and leaves the target as it was.
+///
+/// A target that exists and is not a regular file (a device such as `/dev/full`, a FIFO) is
+/// written in place, never replaced; a symbolic link is followed, so the link stays a link.
+pub struct AtomicFile {
+    writer: Option<std::io::BufWriter<std::fs::File>>,
+    /// The temporary file, or `None` when writing in place.
+    temp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = match std::fs::symlink_metadata(path) {
+            Ok(link) if link.file_type().is_symlink() => std::fs::canonicalize(path)?,
+            _ => path.to_owned(),
+        };
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            return Ok(Self { writer: Some(std::io::BufWriter::new(file)), temp: None, path });
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the output path names no file"))?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".partial-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let temp = path.with_file_name(temp_name);
+        let file = std::fs::File::create(&temp)?;
+        Ok(Self { writer: Some(std::io::BufWriter::new(file)), temp: Some(temp), path })
+    }
+
+    /// Flushes, syncs and renames the file into place; any failure is returned.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        let writer = self.writer.take().ok_or_else(|| std::io::Error::other("the file was already committed"))?;
+        let file = writer.into_inner().map_err(std::io::IntoInnerError::into_error);
+        let Some(temp) = &self.temp else {
+            // In place (a device or a pipe): the flush above is where a write fails.
+            return file.map(drop);
+        };
+        let result = file.and_then(|file| file.sync_all()).and_then(|()| std::fs::rename(temp, &self.path));
+        if result.is_err() {
+            let _ = std::fs::remove_file(temp);
+        }
+        result
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.writer {
+            Some(writer) => writer.write(buf),
+            None => Err(std::io::Error::other("the file was already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.as_mut().map_or(Ok(()), std::io::Write::flush)
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some()
+            && let Some(temp) = &self.temp
+        {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
