@@ -159,7 +159,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
         anyhow::bail!("--width must be 1 to 1000000, got {}", args.net.width);
     }
     if !args.limit {
-        crate::compute::ntk::analysis::check_size(points.n, args.net.width)?;
+        crate::compute::ntk::analysis::check_size(points.n, points.d, args.net.width)?;
     }
     super::prepare_output_dir(&args.out)?;
     let start = std::time::Instant::now();
@@ -322,7 +322,7 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     }
     let points = args.data.source().load(args.seed)?.points;
     for &width in args.width.iter().chain(&args.distance_width) {
-        crate::compute::ntk::analysis::check_size(points.n, width)?;
+        crate::compute::ntk::analysis::check_size(points.n, points.d, width)?;
     }
     super::prepare_output_dir(&args.out)?;
     let control = RunControl::new();

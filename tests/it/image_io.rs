@@ -151,3 +151,31 @@ fn png_round_trip_and_unwritable_destination() {
     let err = image_io::save_png(&image, &dir.join("no/such/folder/out.png")).unwrap_err().to_string();
     assert!(err.contains("no/such/folder"), "{err}");
 }
+
+#[test]
+fn a_truncated_jpeg_is_refused_and_a_whole_one_loads() {
+    // A 64×48 RGB gradient as JPEG, then the same file cut short.
+    let (width, height) = (64_u32, 48_u32);
+    let rgb: Vec<u8> = (0..width * height).flat_map(|i| [(i % 251) as u8, (i / 7 % 251) as u8, 128]).collect();
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    image::write_buffer_with_format(
+        &mut jpeg,
+        &rgb,
+        width,
+        height,
+        image::ExtendedColorType::Rgb8,
+        image::ImageFormat::Jpeg,
+    )
+    .unwrap();
+    let jpeg = jpeg.into_inner();
+    let whole = image_io::load_image_bytes(&jpeg, "whole.jpg").unwrap().image;
+    assert_eq!((whole.width, whole.height, whole.channels), (width, height, 3));
+    for keep in [jpeg.len() * 3 / 4, jpeg.len() / 2, jpeg.len() - 2] {
+        let err = image_io::load_image_bytes(&jpeg[..keep], "cut.jpg").unwrap_err().to_string();
+        assert!(err.contains("cut.jpg") && err.contains("truncated"), "{keep} of {} bytes: {err}", jpeg.len());
+    }
+    // Bytes after the end marker (some cameras append data) do not matter.
+    let mut trailing = jpeg.clone();
+    trailing.extend_from_slice(b"extra bytes after the image");
+    assert!(image_io::load_image_bytes(&trailing, "trailing.jpg").is_ok());
+}

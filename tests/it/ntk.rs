@@ -236,3 +236,32 @@ fn point_csv_files_load_and_bad_ones_say_which_line() {
     }
     assert!(load_points_csv(&dir.join("missing.csv")).unwrap_err().to_string().contains("cannot read"));
 }
+
+#[test]
+fn sizes_that_cannot_fit_are_refused_before_allocating() {
+    use sparsefield::compute::ntk::analysis::check_size;
+    // The first layer's m × d weights: 10⁶ × 10⁴ would be 80 GB.
+    let err = check_size(2, 10_000, 1_000_000).unwrap_err().to_string();
+    assert!(err.contains("weights") && err.contains("smaller width"), "{err}");
+    // n × m activations.
+    let err = check_size(20_000, 3, 1_000_000).unwrap_err().to_string();
+    assert!(err.contains("activations"), "{err}");
+    assert!(check_size(2000, 64, 4096).is_ok());
+
+    // A CSV row wider than the largest dimension is refused while parsing, naming the line.
+    let dir = super::common::temp_dir("ntk_wide_csv");
+    let path = dir.join("wide.csv");
+    let row = vec!["0.5"; 10_001].join(",");
+    std::fs::write(&path, format!("{row}\n{row}\n")).unwrap();
+    let err = sparsefield::compute::ntk::load_points_csv(&path).unwrap_err().to_string();
+    assert!(err.contains("wide.csv") && err.contains("line 1") && err.contains("10000"), "{err}");
+
+    // The command line says so at once, with a non-zero exit.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_sparsefield"))
+        .args(["ntk", "spectrum", "--n", "2", "--d", "10000", "--width", "1000000", "--out"])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("weights"), "{stderr}");
+}

@@ -185,6 +185,20 @@ fn decode<R: std::io::BufRead + Seek + Read>(
     }
     reader.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
     let mut pixels = ImageReader::new(reader).with_guessed_format().map_err(read_err)?;
+    if pixels.format() == Some(image::ImageFormat::Jpeg) {
+        // The JPEG decoder fills a truncated file's missing blocks with grey and reports success;
+        // a complete file ends its scan with an end-of-image marker.
+        let mut inner = pixels.into_inner();
+        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+        if !jpeg_is_complete(&mut inner).map_err(read_err)? {
+            return Err(ImageError::Decode {
+                path: path.to_owned(),
+                reason: "the JPEG is truncated: its image data has no end marker".to_owned(),
+            });
+        }
+        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+        pixels = ImageReader::new(inner).with_guessed_format().map_err(read_err)?;
+    }
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     pixels.limits(limits);
@@ -209,6 +223,18 @@ fn decode<R: std::io::BufRead + Seek + Read>(
         ImageData { width, height, channels: 1, pixels: gray.into_raw() }
     };
     Ok(LoadedImage { image, notices })
+}
+
+/// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its first scan (`FF DA`).
+/// Inside entropy-coded data an `FF` byte is always followed by `00` or a restart marker, so
+/// `FF D9` there can only be the end; earlier ones (in an embedded thumbnail) do not count.
+fn jpeg_is_complete(reader: &mut impl Read) -> std::io::Result<bool> {
+    let mut bytes = Vec::new();
+    reader.take(1 << 30).read_to_end(&mut bytes)?;
+    let Some(scan) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return Ok(false);
+    };
+    Ok(bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Writes 8-bit PNG (gray or RGB as the image has).

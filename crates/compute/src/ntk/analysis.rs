@@ -70,9 +70,9 @@ impl NtkConfig {
         Ok(())
     }
 
-    /// Refuses sizes whose buffers (n × m activations, n × n Gram) would not fit in memory.
-    pub fn check_size(&self, n: usize) -> Result<(), NtkError> {
-        check_size(n, self.width)
+    /// Refuses sizes whose buffers (n × m activations, m × d weights) would not fit in memory.
+    pub fn check_size(&self, n: usize, d: usize) -> Result<(), NtkError> {
+        check_size(n, d, self.width)
     }
 
     /// Whether training compares with the dense network (asked for, and this one is not dense).
@@ -100,8 +100,20 @@ impl NtkConfig {
 /// Most entries of the `n × m` activation buffers (8 bytes each).
 pub const MAX_ACTIVATIONS: usize = 1 << 30;
 
-/// Refuses `n` points with width `m` when the `n × m` activations would not fit in memory.
-pub fn check_size(n: usize, width: usize) -> Result<(), NtkError> {
+/// Most entries of the `m × d` first-layer weights (8 bytes each).
+pub const MAX_WEIGHTS: usize = 1 << 27;
+
+/// Refuses `n` points in `d` dimensions with width `m` when the `n × m` activations or the `m × d`
+/// weights would not fit in memory: checked before anything of that size is allocated.
+pub fn check_size(n: usize, d: usize, width: usize) -> Result<(), NtkError> {
+    if d.saturating_mul(width) > MAX_WEIGHTS {
+        return Err(NtkError::Config(format!(
+            "width {width} × dimension {d} needs {} GB for the first layer's weights alone (the most is {} GB); \
+             use a smaller width or fewer dimensions",
+            d.saturating_mul(width) / (1 << 27),
+            MAX_WEIGHTS / (1 << 27)
+        )));
+    }
     if n.saturating_mul(width) > MAX_ACTIVATIONS {
         return Err(NtkError::Config(format!(
             "{n} points × width {width} needs {} GB for the activations alone; use fewer points or a smaller width",
@@ -150,7 +162,7 @@ pub fn spectrum(config: &NtkConfig, data: &Dataset) -> Result<Spectrum, NtkError
 /// [`spectrum`], checking `control` between its stages; `None` when cancelled.
 pub fn spectrum_with(config: &NtkConfig, data: &Dataset, control: &RunControl) -> Result<Option<Spectrum>, NtkError> {
     config.validate()?;
-    config.check_size(data.points.n)?;
+    config.check_size(data.points.n, data.points.d)?;
     let start = std::time::Instant::now();
     let points = &data.points;
     let layer = config.layer(points.d)?;
@@ -212,7 +224,7 @@ pub fn training(
     on_point: &mut dyn FnMut(Which, &TrainPoint),
 ) -> Result<Option<Training>, NtkError> {
     config.validate()?;
-    config.check_size(data.points.n)?;
+    config.check_size(data.points.n, data.points.d)?;
     let layer = config.layer(data.points.d)?;
     let eta = config.step_scale / spectrum.lambda_max().max(f64::MIN_POSITIVE);
     let chosen = train(&layer, data, &spectrum.gram, spectrum.lambda_min(), eta, config.steps, control, &mut |p| {

@@ -58,9 +58,10 @@ impl NtkData {
     /// The points (and targets) with this `seed` for random draws.
     pub fn load(&self, seed: u64) -> Result<Dataset, NtkError> {
         let check = |n: usize, d: usize| {
-            if !(1..=MAX_POINTS).contains(&n) || !(1..=10_000).contains(&d) {
+            if !(1..=MAX_POINTS).contains(&n) || !(1..=super::MAX_DIMENSION).contains(&d) {
                 return Err(NtkError::Config(format!(
-                    "the number of points must be 1 to {MAX_POINTS} and the dimension 1 to 10000 (got n = {n}, d = {d})"
+                    "the number of points must be 1 to {MAX_POINTS} and the dimension 1 to {} (got n = {n}, d = {d})",
+                    super::MAX_DIMENSION
                 )));
             }
             Ok(())

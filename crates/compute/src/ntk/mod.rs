@@ -33,6 +33,8 @@ pub enum NtkError {
 
 /// Most points a CSV may hold (the Gram matrix is n²).
 pub const MAX_POINTS: usize = 20_000;
+/// The largest dimension of a point.
+pub const MAX_DIMENSION: usize = 10_000;
 
 /// Points from a CSV file: one point per row, comma-separated numbers, every row the same length;
 /// a first row that is not numeric is taken as a header. Rows are scaled to unit length.
@@ -55,6 +57,13 @@ pub fn load_points_csv(path: &Path) -> Result<Points, NtkError> {
         };
         if let Some(k) = row.iter().position(|v| !v.is_finite()) {
             return Err(bad(format!("line {}: value {} is not a finite number", number + 1, k + 1)));
+        }
+        if row.len() > MAX_DIMENSION {
+            return Err(bad(format!(
+                "line {}: {} values; points may have at most {MAX_DIMENSION} dimensions",
+                number + 1,
+                row.len()
+            )));
         }
         if d == 0 {
             d = row.len();
