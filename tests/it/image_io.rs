@@ -129,6 +129,23 @@ fn huge_header_is_refused_before_decoding() {
 }
 
 #[test]
+fn an_image_within_the_sides_but_too_big_to_decode_is_refused_from_its_header() {
+    // 16000² gray: 244 MiB stored + 977 MiB as f32 = 1221 MiB > the 1024 MiB budget; the file is
+    // a few dozen bytes.
+    let err = image_io::load_image_bytes(&png_header_only(16_000, 16_000), "big.png").unwrap_err();
+    assert!(
+        matches!(err, ImageError::TooMuchMemory { width: 16_000, height: 16_000, needed_mib: 1221, max_mib: 1024, .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("big.png") && message.contains("1221 MiB") && message.contains("Downscale"), "{message}");
+    // 8000² gray needs 61 + 244 MiB: past the header check, it fails on its missing pixel data
+    // (the file holds none), not on memory.
+    let err = image_io::load_image_bytes(&png_header_only(8000, 8000), "ok_size.png").unwrap_err();
+    assert!(matches!(err, ImageError::Decode { .. }), "{err}");
+}
+
+#[test]
 fn downscaling_keeps_aspect_and_never_upscales() {
     let image = ImageData::new(400, 100, 1, vec![0.5; 40_000]).unwrap();
     let small = image.clone().downscaled_to(200);

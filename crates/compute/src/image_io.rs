@@ -16,8 +16,12 @@ pub fn header_limits() -> image::Limits {
     limits
 }
 
-/// Upper bound on what a decoder may allocate (bytes).
-const MAX_DECODE_BYTES: u64 = 2 << 30;
+/// The most memory decoding one image may take: its pixels as stored plus their f32 copy. Checked
+/// from the header, before decoding (8192×8192 RGB at 8 bits needs 960 MiB).
+pub const MAX_DECODE_BYTES: u64 = 1 << 30;
+/// What the pixel pass may allocate beyond the decoded pixels (metadata chunks such as ICC
+/// profiles; a compressed `iCCP` or `zTXt` chunk can claim gigabytes).
+const METADATA_ALLOWANCE_BYTES: u64 = 64 << 20;
 
 /// A row-major image with 1 (gray) or 3 (RGB) channels (4, RGBA, only from
 /// [`load_image_with_alpha`]), values in [0, 1].
@@ -121,6 +125,11 @@ pub enum ImageError {
          Downscale it with an image editor first."
     )]
     TooLarge { path: PathBuf, width: u32, height: u32, max: u32 },
+    #[error(
+        "{path}: decoding this {width}×{height} image needs {needed_mib} MiB; the most is {max_mib} MiB. \
+         Downscale it with an image editor first."
+    )]
+    TooMuchMemory { path: PathBuf, width: u32, height: u32, needed_mib: u64, max_mib: u64 },
     #[error("{path}: cannot decode the image ({reason}). The file may be truncated or corrupt; re-export it as PNG.")]
     Decode { path: PathBuf, reason: String },
     #[error("{path}: cannot write the image ({reason}). Check that the folder exists and is writable.")]
@@ -159,52 +168,22 @@ pub fn load_image_bytes(bytes: &[u8], name: &str) -> Result<LoadedImage, ImageEr
 }
 
 fn decode<R: std::io::BufRead + Seek + Read>(
-    mut reader: R,
+    reader: R,
     path: &Path,
     keep_alpha: bool,
 ) -> Result<LoadedImage, ImageError> {
-    let read_err = |source| ImageError::Read { path: path.to_owned(), source };
-    let decode_err = |e: image::ImageError| ImageError::Decode { path: path.to_owned(), reason: e.to_string() };
-    let start = reader.stream_position().map_err(read_err)?;
-    // First pass: the header alone, without limits, so that an oversized image is refused with
-    // its real size (and before anything is allocated for its pixels).
-    let mut header = ImageReader::new(&mut reader).with_guessed_format().map_err(read_err)?;
-    match header.format() {
-        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
-        _ => {
-            return Err(ImageError::UnknownFormat { path: path.to_owned() });
+    // The f32 copy made below: RGBA when alpha is kept, else RGB or gray.
+    let f32_values = |color: ColorType| -> u64 {
+        if color.has_alpha() && keep_alpha {
+            4
+        } else if color.has_color() {
+            3
+        } else {
+            1
         }
-    }
-    header.limits(header_limits());
-    let (width, height) = header.into_dimensions().map_err(decode_err)?;
-    if width == 0 || height == 0 {
-        return Err(ImageError::Empty { path: path.to_owned(), width, height });
-    }
-    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
-        return Err(ImageError::TooLarge { path: path.to_owned(), width, height, max: MAX_IMAGE_SIDE });
-    }
-    reader.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
-    let mut pixels = ImageReader::new(reader).with_guessed_format().map_err(read_err)?;
-    if pixels.format() == Some(image::ImageFormat::Jpeg) {
-        // The JPEG decoder fills a truncated file's missing blocks with grey and reports success;
-        // a complete file ends its scan with an end-of-image marker.
-        let mut inner = pixels.into_inner();
-        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
-        if !jpeg_is_complete(&mut inner).map_err(read_err)? {
-            return Err(ImageError::Decode {
-                path: path.to_owned(),
-                reason: "the JPEG is truncated: its image data has no end marker".to_owned(),
-            });
-        }
-        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
-        pixels = ImageReader::new(inner).with_guessed_format().map_err(read_err)?;
-    }
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    pixels.limits(limits);
-    let decoder = pixels.into_decoder().map_err(decode_err)?;
-    let color = decoder.color_type();
-    let dynamic = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    };
+    let (dynamic, color) = decode_checked(reader, path, f32_values)?;
+    let (width, height) = (dynamic.width(), dynamic.height());
     let mut notices = Vec::new();
     if color.has_alpha() && !keep_alpha {
         notices.push(format!("{}: alpha channel dropped (only colour is fitted).", path.display()));
@@ -223,6 +202,76 @@ fn decode<R: std::io::BufRead + Seek + Read>(
         ImageData { width, height, channels: 1, pixels: gray.into_raw() }
     };
     Ok(LoadedImage { image, notices })
+}
+
+/// The one image decoder behind every image loader. The header pass checks the format (PNG or
+/// JPEG), the sides ([`MAX_IMAGE_SIDE`]) and the memory: the pixels as stored plus the
+/// `f32_values(colour type)` f32 values per pixel the caller will make of them must fit in
+/// [`MAX_DECODE_BYTES`]; a JPEG must be complete. The pixel pass may allocate only the stored pixels
+/// and a small allowance for metadata. Returns the image and its stored colour type.
+pub fn decode_checked<R: std::io::BufRead + Seek + Read>(
+    mut reader: R,
+    path: &Path,
+    f32_values: impl Fn(ColorType) -> u64,
+) -> Result<(DynamicImage, ColorType), ImageError> {
+    let read_err = |source| ImageError::Read { path: path.to_owned(), source };
+    let decode_err = |e: image::ImageError| ImageError::Decode { path: path.to_owned(), reason: e.to_string() };
+    let start = reader.stream_position().map_err(read_err)?;
+    // First pass: the header alone, with little memory allowed, so that an oversized image is
+    // refused with its real size before anything is allocated for its pixels.
+    let mut header = ImageReader::new(&mut reader).with_guessed_format().map_err(read_err)?;
+    match header.format() {
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+        _ => {
+            return Err(ImageError::UnknownFormat { path: path.to_owned() });
+        }
+    }
+    header.limits(header_limits());
+    let header = header.into_decoder().map_err(decode_err)?;
+    let (width, height) = header.dimensions();
+    if width == 0 || height == 0 {
+        return Err(ImageError::Empty { path: path.to_owned(), width, height });
+    }
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ImageError::TooLarge { path: path.to_owned(), width, height, max: MAX_IMAGE_SIDE });
+    }
+    // Memory from the header: the stored pixels and the f32 copy made of them.
+    let stored_bytes = header.total_bytes();
+    let stored_color = header.color_type();
+    drop(header);
+    let needed_bytes = stored_bytes.saturating_add(u64::from(width) * u64::from(height) * f32_values(stored_color) * 4);
+    if needed_bytes > MAX_DECODE_BYTES {
+        return Err(ImageError::TooMuchMemory {
+            path: path.to_owned(),
+            width,
+            height,
+            needed_mib: needed_bytes.div_ceil(1 << 20),
+            max_mib: MAX_DECODE_BYTES >> 20,
+        });
+    }
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+    let mut pixels = ImageReader::new(reader).with_guessed_format().map_err(read_err)?;
+    if pixels.format() == Some(image::ImageFormat::Jpeg) {
+        // The JPEG decoder fills a truncated file's missing blocks with grey and reports success;
+        // a complete file ends its scan with an end-of-image marker.
+        let mut inner = pixels.into_inner();
+        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+        if !jpeg_is_complete(&mut inner).map_err(read_err)? {
+            return Err(ImageError::Decode {
+                path: path.to_owned(),
+                reason: "the JPEG is truncated: its image data has no end marker".to_owned(),
+            });
+        }
+        inner.seek(std::io::SeekFrom::Start(start)).map_err(read_err)?;
+        pixels = ImageReader::new(inner).with_guessed_format().map_err(read_err)?;
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(stored_bytes.saturating_add(METADATA_ALLOWANCE_BYTES));
+    pixels.limits(limits);
+    let decoder = pixels.into_decoder().map_err(decode_err)?;
+    let color = decoder.color_type();
+    let dynamic = DynamicImage::from_decoder(decoder).map_err(decode_err)?;
+    Ok((dynamic, color))
 }
 
 /// Whether a JPEG stream has an end-of-image marker (`FF D9`) after its first scan (`FF DA`).

@@ -10,7 +10,7 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use glam::{Mat3, Mat4, Vec3};
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::ImageReader;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -31,8 +31,6 @@ pub const BLENDER_HALF_EXTENT: f32 = 1.5;
 const DISTORTION_KEYS: [&str; 6] = ["k1", "k2", "k3", "k4", "p1", "p2"];
 /// `camera_model` values that are pinhole cameras (possibly with distortion, which is ignored).
 const PINHOLE_MODELS: [&str; 5] = ["PINHOLE", "SIMPLE_PINHOLE", "OPENCV", "SIMPLE_RADIAL", "RADIAL"];
-/// Upper bound on what one image decoder may allocate (bytes), as in `image_io`.
-const MAX_DECODE_BYTES: u64 = 2 << 30;
 /// JSON has no NaN or Infinity, but Python's `json` writes them; they are quoted with this tag
 /// before a second parse so that the refusal can name the frame and key.
 const NON_FINITE_TAG: &str = "\u{1}non-finite:";
@@ -1121,15 +1119,10 @@ fn decode_rgba(
     height: u32,
 ) -> Result<(Vec<[f32; 4]>, bool), ImageError> {
     let read_error = |source| ImageError::Read { path: shown.to_owned(), source };
-    let decode_error = |e: image::ImageError| ImageError::Decode { path: shown.to_owned(), reason: e.to_string() };
     reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
-    let mut pixels = ImageReader::new(reader).with_guessed_format().map_err(read_error)?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(MAX_DECODE_BYTES);
-    pixels.limits(limits);
-    let decoder = pixels.into_decoder().map_err(decode_error)?;
-    let alpha_channel = decoder.color_type().has_alpha();
-    let dynamic = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    // RGBA f32 twice over: the converted image and the per-pixel arrays made of it.
+    let (dynamic, color) = crate::image_io::decode_checked(reader, shown, |_| 8)?;
+    let alpha_channel = color.has_alpha();
     if (dynamic.width(), dynamic.height()) != (width, height) {
         return Err(ImageError::Decode {
             path: shown.to_owned(),
