@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Some(command) => match cli::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", sparsefield::compute::errors::describe(e.as_ref()));
                 ExitCode::FAILURE
             }
         },

@@ -389,7 +389,7 @@ impl LiftLab {
                     control.checkpoint()
                 },
             )
-            .map_err(|e| format!("{e:#}"))?;
+            .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
             Ok(format!("Wrote the lift (checkpoint, turntable.gif, views, metrics.json) to {}", dir.display()))
         })
         .map_err(|e| format!("cannot start the export: {e}"))?;

@@ -526,7 +526,8 @@ impl NerfLab {
         let job = Job::spawn("nerf-export", waker, move |control, sink| {
             if turntable {
                 sink.send(RunEvent::Started { total_steps: frames as u64 });
-                let mut gif = crate::cli::nerf::GifWriter::create(&path, 20).map_err(|e| format!("{e:#}"))?;
+                let mut gif = crate::cli::nerf::GifWriter::create(&path, 20)
+                    .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
                 let completed = crate::cli::nerf::turntable(
                     &snapshot,
                     &orbit,
@@ -538,8 +539,8 @@ impl NerfLab {
                     },
                     |_, frame| gif.add(frame),
                 )
-                .map_err(|e| format!("{e:#}"))?;
-                gif.finish().map_err(|e| format!("{e:#}"))?;
+                .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
+                gif.finish().map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
                 if !completed {
                     return Ok(format!(
                         "Turntable export cancelled; {} holds the frames rendered so far.",

@@ -134,3 +134,27 @@ fn a_full_disk_is_an_error_and_devices_are_written_in_place() {
     assert!(!output.status.success(), "should have failed: {}", String::from_utf8_lossy(&output.stdout));
     assert!(stderr.contains("/dev/full") && stderr.contains("space"), "{stderr}");
 }
+
+#[test]
+fn an_error_and_its_causes_are_said_once_each() {
+    use sparsefield::compute::errors::describe;
+    // A loader error that says its cause in its own text and also chains it.
+    let missing = std::path::Path::new("/nonexistent/never.safetensors");
+    let error = anyhow::Error::from(sparsefield::compute::inr::SirenWeights::load(missing).unwrap_err());
+    let message = describe(error.as_ref());
+    assert!(message.contains("never.safetensors"), "{message}");
+    assert_eq!(message.matches("No such file or directory").count(), 1, "{message}");
+    // Context that adds something new keeps every part, outermost first.
+    let error = anyhow::Error::from(std::io::Error::other("disk on fire")).context("writing out.png");
+    assert_eq!(describe(error.as_ref()), "writing out.png: disk on fire");
+
+    // The command line prints the same.
+    let output = Command::new(env!("CARGO_BIN_EXE_sparsefield"))
+        .args(["inr", "render", "--inr", "/nonexistent/never.safetensors", "--out"])
+        .arg(temp_dir("files_errors").join("x.png"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+}

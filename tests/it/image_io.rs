@@ -167,6 +167,12 @@ fn png_round_trip_and_unwritable_destination() {
     }
     let err = image_io::save_png(&image, &dir.join("no/such/folder/out.png")).unwrap_err().to_string();
     assert!(err.contains("no/such/folder"), "{err}");
+    // PNG bytes under another name are refused, and nothing is written.
+    let jpg = dir.join("out.jpg");
+    let err = image_io::save_png(&image, &jpg).unwrap_err().to_string();
+    assert!(err.contains("out.jpg") && err.contains(".png"), "{err}");
+    assert!(!jpg.exists());
+    image_io::save_png(&image, &dir.join("upper.PNG")).unwrap();
 }
 
 #[test]

@@ -132,6 +132,8 @@ pub enum ImageError {
     TooMuchMemory { path: PathBuf, width: u32, height: u32, needed_mib: u64, max_mib: u64 },
     #[error("{path}: cannot decode the image ({reason}). The file may be truncated or corrupt; re-export it as PNG.")]
     Decode { path: PathBuf, reason: String },
+    #[error("{path}: images are written as PNG; name the file .png instead of .{extension}.")]
+    NotPngName { path: PathBuf, extension: String },
     #[error("{path}: cannot write the image ({reason}). Check that the folder exists and is writable.")]
     Write { path: PathBuf, reason: String },
     #[error("image of {width}×{height}×{channels} needs {} values, got {len}", *width as usize * *height as usize * channels)]
@@ -308,6 +310,12 @@ fn write_png(
     color: image::ExtendedColorType,
 ) -> Result<(), ImageError> {
     let write_error = |reason: String| ImageError::Write { path: path.to_owned(), reason };
+    if let Some(extension) = path.extension().filter(|e| !e.eq_ignore_ascii_case("png")) {
+        return Err(ImageError::NotPngName {
+            path: path.to_owned(),
+            extension: extension.to_string_lossy().into_owned(),
+        });
+    }
     let mut encoded = std::io::Cursor::new(Vec::new());
     image::write_buffer_with_format(&mut encoded, bytes, width, height, color, image::ImageFormat::Png)
         .map_err(|e| write_error(e.to_string()))?;

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod colormap;
 pub mod control;
 pub mod dense;
+pub mod errors;
 pub mod fastmath;
 pub mod files;
 pub mod filters;
