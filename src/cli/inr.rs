@@ -231,6 +231,7 @@ pub fn run(command: InrCommand) -> anyhow::Result<()> {
 }
 
 fn fit(args: &FitArgs) -> anyhow::Result<()> {
+    super::check_output_apart(&args.out, &[&args.image])?;
     let loaded = image_io::load_image(&args.image)?;
     for notice in &loaded.notices {
         eprintln!("note: {notice}");
@@ -286,6 +287,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
 }
 
 fn render(args: &RenderArgs) -> anyhow::Result<()> {
+    super::check_output_apart(&args.out, &[&args.inr])?;
     let weights = SirenWeights::load(&args.inr)?;
     if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         super::prepare_output_dir(parent)?;

@@ -96,6 +96,42 @@ pub fn show_progress<S>(bar: &indicatif::ProgressBar, event: &crate::compute::co
     }
 }
 
+/// Refuses an output location that is one of the command's inputs, holds one, or lies inside one
+/// (a data set folder, a checkpoint): a command's outputs never replace what it reads.
+pub fn check_output_apart(out: &std::path::Path, inputs: &[&std::path::Path]) -> anyhow::Result<()> {
+    // Compare real locations: the output may not exist yet, so resolve its nearest existing parent.
+    let resolve = |path: &std::path::Path| -> std::path::PathBuf {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        let mut existing = absolute.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => break,
+            }
+        }
+        let mut resolved = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_owned());
+        resolved.extend(rest.iter().rev());
+        resolved
+    };
+    let out_real = resolve(out);
+    for input in inputs {
+        let input_real = resolve(input);
+        if out_real.starts_with(&input_real) || input_real.starts_with(&out_real) {
+            anyhow::bail!(
+                "{}: the output would go into the input {} (or hold it), and could replace what is read; \
+                 pick another --out",
+                out.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Creates `dir` if needed and checks that files can be written there, before any long work.
 pub fn prepare_output_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context as _;

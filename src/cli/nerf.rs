@@ -111,6 +111,9 @@ pub struct MakeDatasetArgs {
     pub y_up: bool,
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace a data set already in --out (its files are otherwise left alone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(command: NerfCommand) -> anyhow::Result<()> {
@@ -141,6 +144,15 @@ pub fn load_data(args: &DataArgs) -> anyhow::Result<Dataset> {
     Ok(data)
 }
 
+/// The paths a command reads: the data set folder (unless it is the built-in demo) and `others`.
+fn inputs_of<'a, const N: usize>(data: &'a DataArgs, others: [Option<&'a Path>; N]) -> Vec<&'a Path> {
+    let mut inputs: Vec<&Path> = others.into_iter().flatten().collect();
+    if data.data != "demo" {
+        inputs.push(Path::new(&data.data));
+    }
+    inputs
+}
+
 fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
     crate::compute::files::write_atomic(path, serde_json::to_string_pretty(value)?)
         .with_context(|| format!("{}: cannot write", path.display()))
@@ -165,6 +177,7 @@ fn depth_range(snapshot: &NerfSnapshot, orbit: &Orbit) -> (f32, f32) {
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let data = Arc::new(load_data(&args.data)?);
+    super::check_output_apart(&args.out, &inputs_of(&args.data, [args.resume.as_deref()]))?;
     super::prepare_output_dir(&args.out)?;
     let init = match &args.resume {
         Some(dir) => Some(checkpoint::load(dir)?.0),
@@ -246,6 +259,9 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.out {
+        super::check_output_apart(out, &inputs_of(&args.data, [Some(args.ckpt.as_path())]))?;
+    }
     let (snapshot, config) = checkpoint::load(&args.ckpt)?;
     let data = load_data(&args.data)?;
     if data.test.is_empty() {
@@ -369,6 +385,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     if !(1..=3600).contains(&args.orbit) {
         bail!("--orbit must be 1–3600 frames, got {}", args.orbit);
     }
+    super::check_output_apart(&args.out, &[&args.ckpt])?;
     let (snapshot, config) = checkpoint::load(&args.ckpt)?;
     let mut orbit = config.orbit;
     if let Some(elevation) = args.elevation {
@@ -408,6 +425,12 @@ fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
     }
     if !(1..=10_000).contains(&args.views) {
         bail!("--views must be 1–10000, got {}", args.views);
+    }
+    if let Some(mesh) = &args.mesh {
+        super::check_output_apart(&args.out, &[mesh])?;
+    }
+    if !args.force && ["transforms_train.json", "transforms.json"].iter().any(|name| args.out.join(name).exists()) {
+        bail!("{}: a data set is already there; pass --force to replace it, or pick another --out", args.out.display());
     }
     super::prepare_output_dir(&args.out)?;
     let spec = DemoSpec {

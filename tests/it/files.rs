@@ -158,3 +158,67 @@ fn an_error_and_its_causes_are_said_once_each() {
     assert!(!output.status.success(), "{stderr}");
     assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
 }
+
+#[test]
+fn outputs_never_go_into_the_inputs_and_data_sets_are_not_replaced_without_force() {
+    let dir = temp_dir("files_apart");
+    let data = dir.join("scene");
+    let run = |args: &[&std::ffi::OsStr]| Command::new(env!("CARGO_BIN_EXE_sparsefield")).args(args).output().unwrap();
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let make = |force: bool| {
+        let mut args =
+            vec![os("nerf"), os("make-dataset"), os("--size"), os("16"), os("--views"), os("2"), os("--out")];
+        args.push(data.clone().into_os_string());
+        if force {
+            args.push(os("--force"));
+        }
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsString::as_os_str).collect();
+        run(&refs)
+    };
+    let first = make(false);
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let transforms = std::fs::read(data.join("transforms_train.json")).unwrap();
+    // A second make-dataset into the same folder is refused without --force ...
+    let again = make(false);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("--force") && stderr.contains("already"), "{stderr}");
+    assert_eq!(std::fs::read(data.join("transforms_train.json")).unwrap(), transforms);
+    // ... and allowed with it.
+    assert!(make(true).status.success());
+
+    // Training or evaluating into the data set (or a folder inside it) is refused before any work,
+    // and the test images are left alone.
+    let test_image = std::fs::read(data.join("test").join("r_0.png")).unwrap();
+    for out in [data.clone(), data.join("renders")] {
+        let output = run(&[
+            os("nerf").as_os_str(),
+            os("train").as_os_str(),
+            os("--steps").as_os_str(),
+            os("1").as_os_str(),
+            os("--data").as_os_str(),
+            data.as_os_str(),
+            os("--out").as_os_str(),
+            out.as_os_str(),
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("pick another --out"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(data.join("test").join("r_0.png")).unwrap(), test_image);
+
+    // An INR rendered over its own weights file is refused; the weights stay.
+    let inr = dir.join("w.safetensors");
+    sparsefield::compute::inr::SirenWeights::init(sparsefield::compute::inr::SirenConfig::image(1, 8, 1, 30.0), 0)
+        .save(&inr, &[])
+        .unwrap();
+    let weights = std::fs::read(&inr).unwrap();
+    let output = run(&[
+        os("inr").as_os_str(),
+        os("render").as_os_str(),
+        os("--inr").as_os_str(),
+        inr.as_os_str(),
+        os("--out").as_os_str(),
+        inr.as_os_str(),
+    ]);
+    assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(std::fs::read(&inr).unwrap(), weights);
+}
