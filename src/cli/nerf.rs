@@ -389,6 +389,9 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     let (snapshot, config) = checkpoint::load(&args.ckpt)?;
     let mut orbit = config.orbit;
     if let Some(elevation) = args.elevation {
+        if !elevation.is_finite() {
+            bail!("--elevation must be a number of degrees, got {elevation}");
+        }
         orbit.elevation = elevation.clamp(-89.0, 89.0).to_radians();
     }
     let is_gif = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gif"));

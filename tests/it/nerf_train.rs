@@ -145,6 +145,35 @@ fn checkpoints_round_trip_and_bad_ones_are_refused() {
     resumed.step().unwrap();
     assert_eq!(resumed.step_count(), 31);
 
+    // View settings that render nothing or non-finite values are refused, naming the setting
+    // (1e39 overflows f32 to infinity when read).
+    let config_path = dir.join(checkpoint::CONFIG_FILE);
+    let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 8] = [
+        ("/orbit/up", serde_json::json!([0.0, 0.0, 0.0]), "up axis"),
+        ("/orbit/fov_x", serde_json::json!(0.0), "field of view"),
+        ("/orbit/fov_x", serde_json::json!(std::f64::consts::PI), "field of view"),
+        ("/orbit/radius", serde_json::json!(1e38), "radius"),
+        ("/orbit/radius", serde_json::json!(-2.0), "radius"),
+        ("/orbit/target", serde_json::json!([1e38, 0.0, 0.0]), "target"),
+        ("/background", serde_json::json!([0.5, 1e6, 0.5]), "background"),
+        ("/orbit/elevation", serde_json::json!(1e39), "elevation"),
+    ];
+    for (pointer, value, what) in cases {
+        let mut bad = good.clone();
+        *bad.pointer_mut(pointer).unwrap() = value;
+        std::fs::write(&config_path, serde_json::to_string(&bad).unwrap()).unwrap();
+        match checkpoint::load(&dir) {
+            Err(err) => {
+                let err = err.to_string();
+                assert!(err.contains("config.json") && err.contains(what), "{pointer}: {err}");
+            }
+            Ok(_) => panic!("{pointer} = {} was accepted", bad.pointer(pointer).unwrap()),
+        }
+    }
+    std::fs::write(&config_path, serde_json::to_string(&good).unwrap()).unwrap();
+    assert!(checkpoint::load(&dir).is_ok());
+
     // A truncated weights file and a broken config are refused with the file named.
     let weights = dir.join(checkpoint::WEIGHTS_FILE);
     let bytes = std::fs::read(&weights).unwrap();

@@ -133,6 +133,10 @@ pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointEr
     if !(1..=65_536).contains(&config.march.max_samples) {
         return Err(config_err("the samples per ray must be 1–65536".into()));
     }
+    config.orbit.validate().map_err(&config_err)?;
+    if !config.background.iter().all(|c| (0.0..=1.0).contains(c)) {
+        return Err(config_err(format!("the background colour {:?} must have channels in [0, 1]", config.background)));
+    }
 
     let weights_path = dir.join(WEIGHTS_FILE);
     let bytes = crate::files::read_capped(&weights_path, crate::files::NERF_WEIGHTS)

@@ -34,6 +34,29 @@ impl Default for Orbit {
 }
 
 impl Orbit {
+    /// Refuses a view that renders nothing or non-finite values: the up axis must be a finite,
+    /// non-zero vector, the radius positive and finite (at most 10⁶), the target finite, the
+    /// angles finite, the field of view between 0.1° and 179°.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.up.is_finite() || self.up.length() < 1e-6 {
+            return Err(format!("the orbit's up axis {:?} must be a finite, non-zero vector", self.up.to_array()));
+        }
+        if !(self.radius.is_finite() && self.radius > 0.0 && self.radius <= 1e6) {
+            return Err(format!("the orbit radius {} must be positive and at most 1e6", self.radius));
+        }
+        if !self.target.is_finite() || self.target.abs().max_element() > 1e6 {
+            return Err(format!("the orbit target {:?} must be finite (within ±1e6)", self.target.to_array()));
+        }
+        if !(self.azimuth.is_finite() && self.elevation.is_finite()) {
+            return Err("the orbit's azimuth and elevation must be finite".to_owned());
+        }
+        let (min_fov, max_fov) = (0.1_f32.to_radians(), 179_f32.to_radians());
+        if !(self.fov_x >= min_fov && self.fov_x <= max_fov) {
+            return Err(format!("the field of view {} rad must be between 0.1° and 179°", self.fov_x));
+        }
+        Ok(())
+    }
+
     /// Fitted to training views: up = the mean of the cameras' up vectors, radius = their mean
     /// distance from `target`, the field of view of the first camera.
     pub fn from_views(views: &[View], target: Vec3) -> Self {
