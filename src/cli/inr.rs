@@ -231,6 +231,9 @@ pub fn run(command: InrCommand) -> anyhow::Result<()> {
 }
 
 fn fit(args: &FitArgs) -> anyhow::Result<()> {
+    if args.size == 0 {
+        bail!("--size must be at least 1 pixel (the longer side the image is downscaled to), got 0");
+    }
     super::check_output_apart(&args.out, &[&args.image])?;
     let loaded = image_io::load_image(&args.image)?;
     for notice in &loaded.notices {

@@ -104,6 +104,15 @@ fn inr_fit_on_bad_input_exits_nonzero_with_a_message() {
         sparsefield().args(["inr", "fit", "--steps", "1", "--image"]).arg(&good).arg("--out").arg(blocker.join("sub")),
     );
     assert!(err.contains("output folder"), "{err}");
+    // --size 0 used to mean "no downscale" without a word.
+    let err = run_err(
+        sparsefield()
+            .args(["inr", "fit", "--steps", "1", "--size", "0", "--image"])
+            .arg(&good)
+            .arg("--out")
+            .arg(dir.join("o0")),
+    );
+    assert!(err.contains("--size"), "{err}");
 
     let err = run_err(
         sparsefield()
@@ -191,6 +200,16 @@ fn nerf_make_dataset_train_eval_and_render() {
     );
     let frame = image_io::load_image(&frames.join("frame_0001.png")).unwrap().image;
     assert_eq!((frame.width, frame.height), (16, 16));
+    // A non-finite elevation is refused instead of rendering blank frames.
+    let err = run_err(
+        sparsefield()
+            .args(["nerf", "render", "--orbit", "2", "--size", "16", "--elevation", "NaN", "--ckpt"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(dir.join("nan.gif")),
+    );
+    assert!(err.contains("--elevation"), "{err}");
+    assert!(!dir.join("nan.gif").exists());
 }
 
 #[test]
