@@ -148,7 +148,7 @@ fn distance_transform_matches_brute_force_and_inflation_bulges_a_disc() {
     assert!((at(20, 20) - 0.0).abs() < 1e-6, "the centre is the top of the bulge");
 }
 
-fn npy_bytes(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
+pub fn npy_bytes(descr: &str, shape: &str, fortran: bool, data: &[u8]) -> Vec<u8> {
     let mut header = format!(
         "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
         if fortran { "True" } else { "False" }

@@ -16,6 +16,7 @@ mod image_io;
 mod insp;
 mod jobs;
 mod lift;
+mod mutations;
 mod nerf_compute;
 mod nerf_data;
 mod nerf_synth;
