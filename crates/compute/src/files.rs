@@ -35,6 +35,10 @@ pub const MESH: FileKind = FileKind { name: "a mesh", max_bytes: 512 * MIB };
 pub const NPY: FileKind = FileKind { name: "a .npy depth map", max_bytes: 512 * MIB };
 /// Tables: NTK points, digit CSVs, hard-sample scores.
 pub const TABLE: FileKind = FileKind { name: "a CSV table", max_bytes: 256 * MIB };
+/// A hard-sample attribute table.
+pub const ATTRIBUTES: FileKind = FileKind { name: "an attribute table", max_bytes: 64 * MIB };
+/// An IDX file (MNIST, Fashion-MNIST), plain or gzip-compressed; the cap holds for both.
+pub const IDX: FileKind = FileKind { name: "an IDX file", max_bytes: 512 * MIB };
 
 /// Reads all of `path`, refusing files larger than `kind` allows.
 pub fn read_capped(path: &Path, kind: FileKind) -> std::io::Result<Vec<u8>> {

@@ -21,8 +21,6 @@ pub const FAINT_FRACTION: f64 = 0.15;
 pub const MAX_GROUPS: usize = 32;
 /// Group of samples that no attribute row names.
 pub const UNMATCHED_GROUP: &str = "(no row)";
-/// Largest attribute file read.
-const MAX_ATTRIBUTE_BYTES: u64 = 64 << 20;
 
 /// Training or test samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -379,14 +377,7 @@ pub fn group_samples(
 }
 
 fn read_text(path: &Path) -> Result<String, HtlError> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| data_error(path, format!("cannot open ({e})")))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_ATTRIBUTE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| data_error(path, format!("cannot read ({e})")))?;
-    if bytes.len() as u64 > MAX_ATTRIBUTE_BYTES {
-        return Err(data_error(path, format!("larger than {} MB", MAX_ATTRIBUTE_BYTES >> 20)));
-    }
+    let bytes = crate::files::read_capped(path, crate::files::ATTRIBUTES)
+        .map_err(|e| data_error(path, format!("cannot open or read ({e})")))?;
     String::from_utf8(bytes).map_err(|_| data_error(path, "is not UTF-8 text; save the table as a UTF-8 CSV"))
 }

@@ -1,7 +1,6 @@
 //! Labelled image sets for pruning at initialization: the built-in digits, Fashion-MNIST (or any
 //! MNIST-style IDX files) and folders of images with one sub-folder per class.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -19,8 +18,6 @@ pub const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
 pub const FASHION_CLASSES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-/// Most bytes an IDX or gzip file may expand to (Fashion-MNIST's training images are 47 MB).
-const MAX_IDX_BYTES: u64 = 512 << 20;
 /// Most images a folder data set may hold.
 const MAX_FOLDER_IMAGES: usize = 200_000;
 
@@ -134,21 +131,13 @@ fn data_error(path: &Path, reason: impl Into<String>) -> PruneError {
 
 /// The bytes of a file, gunzipped when they start with the gzip magic.
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, PruneError> {
-    let file = std::fs::File::open(path).map_err(|e| data_error(path, format!("cannot open ({e})")))?;
-    let mut raw = Vec::new();
-    file.take(MAX_IDX_BYTES + 1).read_to_end(&mut raw).map_err(|e| data_error(path, format!("cannot read ({e})")))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw.as_slice())
-            .take(MAX_IDX_BYTES + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| data_error(path, format!("not a readable gzip file ({e})")))?;
-        raw = out;
+    let raw = crate::files::read_capped(path, crate::files::IDX)
+        .map_err(|e| data_error(path, format!("cannot open or read ({e})")))?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
     }
-    if raw.len() as u64 > MAX_IDX_BYTES {
-        return Err(data_error(path, format!("larger than {} MB", MAX_IDX_BYTES >> 20)));
-    }
-    Ok(raw)
+    crate::files::read_capped_from(flate2::read::GzDecoder::new(raw.as_slice()), crate::files::IDX)
+        .map_err(|e| data_error(path, format!("not a readable gzip file ({e})")))
 }
 
 /// An IDX file of unsigned bytes: its dimensions and data.
