@@ -4,8 +4,9 @@
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc_cap::CappedCounting = alloc_cap::CappedCounting;
 
+mod alloc_cap;
 mod cli;
 mod common;
 mod compute_inr;

@@ -17,7 +17,7 @@ use sparsefield::render::nerf_view::{NerfGpu, NerfViewFeedback, NerfViewRequest,
 
 use super::common::temp_dir;
 
-fn tiny_config(steps: u64) -> TrainConfig {
+pub(super) fn tiny_config(steps: u64) -> TrainConfig {
     TrainConfig {
         steps,
         field: FieldConfig {
@@ -41,7 +41,7 @@ fn tiny_config(steps: u64) -> TrainConfig {
     }
 }
 
-fn tiny_scene() -> Arc<sparsefield::compute::nerf::Dataset> {
+pub(super) fn tiny_scene() -> Arc<sparsefield::compute::nerf::Dataset> {
     Arc::new(demo_dataset(&DemoSpec { size: 32, num_train: 24, num_val: 1, num_test: 4, seed: 3 }))
 }
 
