@@ -343,7 +343,7 @@ fn write_then_load_round_trips_cameras_and_pixels() {
         assert_eq!(a.len(), b.len(), "{split}");
         for (va, vb) in a.iter().zip(b) {
             assert_cameras_close(&va.camera, &vb.camera);
-            for (pa, pb) in va.rgba.iter().zip(&vb.rgba) {
+            for (pa, pb) in va.rgba.iter().zip(vb.rgba.iter()) {
                 for (x, y) in pa.iter().zip(pb) {
                     assert!((x - y).abs() <= 1.0 / 255.0, "{split}: {pa:?} vs {pb:?}");
                 }
@@ -381,7 +381,7 @@ fn written_float_pixels_come_back_within_one_level() {
     let reloaded = load(&out);
     assert_eq!((reloaded.train.len(), reloaded.val.len(), reloaded.test.len()), (2, 1, 1));
     assert_cameras_close(&reloaded.train[1].camera, &camera(1));
-    for (a, b) in dataset.train[1].rgba.iter().zip(&reloaded.train[1].rgba) {
+    for (a, b) in dataset.train[1].rgba.iter().zip(reloaded.train[1].rgba.iter()) {
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() <= 0.5 / 255.0 + 1e-6, "{a:?} vs {b:?}");
         }
@@ -400,7 +400,7 @@ fn writer_refuses_what_the_blender_format_cannot_hold() {
     shifted.test[0].camera.cx += 1.0;
     assert_mentions(&write_dataset(&shifted, &out).unwrap_err(), &["test view 0", "principal point"]);
     let mut short = dataset.clone();
-    short.val[0].rgba.pop();
+    short.val[0].rgba = short.val[0].rgba[1..].into();
     assert_mentions(&write_dataset(&short, &out).unwrap_err(), &["val view 0", "15 pixels"]);
     assert!(!out.join("transforms_train.json").exists(), "nothing is written before every view passes");
     dataset.test.clear();
@@ -698,6 +698,28 @@ fn oversized_image_header_is_refused_before_decoding() {
         &error,
         &["transforms_train.json", "frame 1", "r_1.png", "60000×60000", &MAX_IMAGE_SIDE.to_string()],
     );
+}
+
+#[test]
+fn each_image_file_is_decoded_once_and_the_data_set_is_budgeted_as_a_whole() {
+    let dir = blender_fixture("nerf_shared_images", Pixels::Rgba);
+    let name_first_image = |frame: &mut Value| frame["file_path"] = json!("./train/r_0");
+    for split in ["train", "val", "test"] {
+        edit_json(&dir.join(format!("transforms_{split}.json")), |v| {
+            v["frames"].as_array_mut().unwrap().iter_mut().for_each(name_first_image);
+        });
+    }
+    let data = load_dataset(&dir, &LoadOptions::default()).unwrap();
+    let first = &data.train[0].rgba;
+    assert!(data.train.iter().chain(&data.val).chain(&data.test).all(|view| std::sync::Arc::ptr_eq(first, &view.rgba)));
+    // Every frame names one image that would take 4 GiB as views: counted once, it fits the
+    // budget, so decoding is tried (and fails: the file has no pixels).
+    std::fs::write(dir.join("train/r_0.png"), png_header_only(16_384, 16_384)).unwrap();
+    assert_mentions(&load_error(&dir), &["r_0.png", "cannot decode"]);
+    // A second such image: 8 GiB, refused before anything is decoded.
+    std::fs::write(dir.join("train/r_1.png"), png_header_only(16_384, 16_384)).unwrap();
+    edit_json(&train_json(&dir), |v| v["frames"][1]["file_path"] = json!("./train/r_1"));
+    assert_mentions(&load_error(&dir), &["2 distinct images", "8.0 GiB", "6 GiB", "downscale"]);
 }
 
 #[test]

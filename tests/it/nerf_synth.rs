@@ -175,7 +175,7 @@ fn demo_views_have_requested_counts_and_cameras_on_the_sphere() {
         let to_origin = -camera.position().normalize();
         assert!(forward.abs_diff_eq(to_origin, 1e-5), "camera looks along {forward}, not at the origin");
         assert!(camera.position().normalize().z.abs() < 0.999, "a camera sits on a pole");
-        for px in &view.rgba {
+        for px in view.rgba.iter() {
             assert!(px.iter().all(|v| (0.0..=1.0).contains(v)), "pixel {px:?} outside [0, 1]");
         }
     }

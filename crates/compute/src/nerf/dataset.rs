@@ -4,10 +4,12 @@
 //! Every refusal names the JSON file, the place in it (top level or frame index) and, where an
 //! image is involved, the image path, and says what to do.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use glam::{Mat3, Mat4, Vec3};
 use image::ImageReader;
@@ -21,8 +23,8 @@ use crate::image_io::{self, ImageError, MAX_IMAGE_SIDE, header_limits};
 pub const SINGLE_FILE_NAME: &str = "transforms.json";
 /// With a single `transforms.json`, frames whose index is a multiple of this are test views.
 pub const TEST_EVERY: usize = 8;
-/// Memory the images of one split may take once loaded (RGBA f32).
-const MAX_SPLIT_BYTES: u64 = 6 << 30;
+/// Memory the images of a data set may take once loaded (RGBA f32, each distinct file once).
+pub const MAX_DATASET_BYTES: u64 = 6 << 30;
 /// The largest `aabb_scale` accepted (instant-ngp's own limit).
 pub const MAX_AABB_SCALE: f32 = 128.0;
 /// Half the side of the scene cube of a Blender scene (`aabb_scale` = 1).
@@ -42,7 +44,8 @@ const MIN_ROTATION_DET: f32 = 1e-6;
 #[derive(Clone, Debug)]
 pub struct View {
     pub camera: Camera,
-    pub rgba: Vec<[f32; 4]>,
+    /// Shared by the views of one image file (validation often reuses the test images).
+    pub rgba: Arc<[[f32; 4]]>,
     /// Where the image came from (for messages); empty for generated views.
     pub source: PathBuf,
 }
@@ -280,12 +283,14 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
                 return Err(DatasetError::EmptySplit { file: file.path.clone(), split });
             }
         }
-        let train = load_views(&train_file, &train_file.frames, options.downscale)?;
-        let test = load_views(&test_file, &test_file.frames, options.downscale)?;
-        let val = match &val_file {
-            Some(val_file) if !val_file.frames.is_empty() => load_views(val_file, &val_file.frames, options.downscale)?,
-            _ => test.clone(),
-        };
+        let mut splits = vec![(&train_file, &train_file.frames[..]), (&test_file, &test_file.frames[..])];
+        if let Some(val_file) = val_file.as_ref().filter(|file| !file.frames.is_empty()) {
+            splits.push((val_file, &val_file.frames[..]));
+        }
+        let mut loaded = load_splits(&splits, options.downscale)?.into_iter();
+        let (train, test) = (loaded.next().unwrap_or_default(), loaded.next().unwrap_or_default());
+        // Without val frames, validation reuses the test views (sharing their pixels).
+        let val = loaded.next().unwrap_or_else(|| shared_copy(&test));
         for file in [Some(&train_file), val_file.as_ref(), Some(&test_file)].into_iter().flatten() {
             notices.extend(file.notices.iter().cloned());
         }
@@ -300,10 +305,10 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
         if train_frames.is_empty() {
             return Err(DatasetError::NoTrainViews { file: file.path.clone(), num_frames: file.frames.len() });
         }
-        let train = load_views(&file, &train_frames, options.downscale)?;
-        let test = load_views(&file, &test_frames, options.downscale)?;
+        let mut loaded = load_splits(&[(&file, &train_frames), (&file, &test_frames)], options.downscale)?.into_iter();
+        let (train, test) = (loaded.next().unwrap_or_default(), loaded.next().unwrap_or_default());
         notices.extend(file.notices.iter().cloned());
-        let val = test.clone();
+        let val = shared_copy(&test);
         (train, val, test, file.aabb_scale)
     } else {
         let looked_for = Split::ALL.map(Split::transforms_file_name).join(", ") + " and " + SINGLE_FILE_NAME;
@@ -987,111 +992,174 @@ fn resolve_image(
 // ---------------------------------------------------------------------------------------------
 // Loading images.
 
-/// A view as loaded, with what the checks after loading need.
-#[derive(Clone)]
+/// A view as loaded: the view, and whether its image has an alpha value below 1.
 struct LoadedView {
     view: View,
-    /// The image has an alpha channel with a value below 1.
     has_alpha: bool,
-    /// The image's size before downscaling.
-    full_size: (u32, u32),
 }
 
-/// Loads the images of `frames` (in parallel) and checks that they share one size.
-fn load_views(file: &TransformsFile, frames: &[FrameSpec], factor: u32) -> Result<Vec<LoadedView>, DatasetError> {
-    // Headers first: the split's pixels must fit in memory before any image is decoded (many
-    // frames may name one large image).
-    let mut bytes: u64 = 0;
-    for frame in frames {
-        let (_, width, height) = read_header(&frame.canonical, &frame.image).map_err(|source| DatasetError::Image {
-            file: file.path.clone(),
-            location: frame_location(frame.index),
-            source,
-        })?;
-        let f = u64::from(factor.max(1));
-        bytes = bytes.saturating_add(u64::from(width / factor.max(1)) * u64::from(height) / f * 16);
+/// One frame of one split, for messages: the transforms file and the frame.
+#[derive(Clone, Copy)]
+struct FrameAt<'a> {
+    file: &'a TransformsFile,
+    frame: &'a FrameSpec,
+}
+
+impl FrameAt<'_> {
+    fn image_error(self, source: ImageError) -> DatasetError {
+        DatasetError::Image { file: self.file.path.clone(), location: frame_location(self.frame.index), source }
     }
-    if bytes > MAX_SPLIT_BYTES {
+}
+
+/// An image file's size and the bytes its decoder will hold, from its header.
+#[derive(Clone, Copy)]
+struct Header {
+    width: u32,
+    height: u32,
+    stored_bytes: u64,
+}
+
+/// An image decoded once and shared by every frame that names it.
+struct Decoded {
+    rgba: Arc<[[f32; 4]]>,
+    has_alpha: bool,
+}
+
+/// Loads the images of several splits (each a transforms file and frames of it). Every check that
+/// a header can answer comes first, for all splits: sizes against `w`/`h`, against the downscale
+/// factor and against the split's first image, and the memory of the decoded views, counted once
+/// per distinct file (the val split often names the test images, and one image may serve many
+/// frames) against [`MAX_DATASET_BYTES`]. Each distinct file is then decoded once, at most
+/// [`image_io::MAX_DECODE_BYTES`] of stored pixels at a time across the parallel decoders, and
+/// downscaled band by band, so the full-size image never exists in f32.
+fn load_splits(splits: &[(&TransformsFile, &[FrameSpec])], factor: u32) -> Result<Vec<Vec<LoadedView>>, DatasetError> {
+    let mut headers: HashMap<&Path, Header> = HashMap::new();
+    // Distinct files in order of first use, each with the first frame naming it.
+    let mut distinct: Vec<(FrameAt<'_>, Header)> = Vec::new();
+    for &(file, frames) in splits {
+        let mut first: Option<(usize, Header)> = None;
+        for frame in frames {
+            let at = FrameAt { file, frame };
+            let header = match headers.get(frame.canonical.as_path()) {
+                Some(header) => *header,
+                None => {
+                    let header = read_header(&frame.canonical, &frame.image).map_err(|e| at.image_error(e))?;
+                    headers.insert(&frame.canonical, header);
+                    distinct.push((at, header));
+                    header
+                }
+            };
+            check_frame_size(at, header, first, factor)?;
+            first.get_or_insert((frame.index, header));
+        }
+    }
+    let f = u64::from(factor.max(1));
+    let view_bytes = |h: &Header| (u64::from(h.width) / f) * (u64::from(h.height) / f) * 16;
+    let total: u64 = distinct.iter().map(|(_, h)| view_bytes(h)).fold(0, u64::saturating_add);
+    if total > MAX_DATASET_BYTES {
         #[allow(clippy::cast_precision_loss)] // a size in GiB for a message
-        let gib = bytes as f64 / f64::from(1 << 30);
+        let gib = total as f64 / f64::from(1 << 30);
         return Err(DatasetError::BadValue {
-            file: file.path.clone(),
+            file: splits[0].0.path.clone(),
             location: TOP_LEVEL.to_owned(),
             key: "frames".to_owned(),
             problem: format!(
-                "its {} images would take {:.1} GiB of memory (at most {} GiB per split); load them downscaled",
-                frames.len(),
-                gib,
-                MAX_SPLIT_BYTES >> 30
+                "the data set's {} distinct images (all splits together) would take {gib:.1} GiB of memory once \
+                 loaded; the most is {} GiB. Load them downscaled (--downscale, or Downscale in the app).",
+                distinct.len(),
+                MAX_DATASET_BYTES >> 30
             ),
         });
     }
-    let results: Vec<Result<LoadedView, DatasetError>> =
-        frames.par_iter().map(|frame| load_view(&file.path, frame, factor)).collect();
-    let mut views = Vec::with_capacity(results.len());
-    let mut first_size: Option<(usize, (u32, u32))> = None;
-    for (frame, result) in frames.iter().zip(results) {
-        let loaded = result?;
-        let size = loaded.full_size;
-        match first_size {
-            None => first_size = Some((frame.index, size)),
-            Some((first_index, first)) if first != size => {
-                return Err(DatasetError::ImageSize {
-                    file: file.path.clone(),
-                    location: frame_location(frame.index),
-                    image: frame.image.clone(),
-                    width: size.0,
-                    height: size.1,
-                    expected: format!(
-                        "frame {first_index} is {}×{}; all images of a split must have the same size, so resize them",
-                        first.0, first.1
-                    ),
-                });
-            }
-            Some(_) => {}
+    // Batches whose stored pixels fit the decoder's budget together, decoded in parallel.
+    let mut decoded: HashMap<&Path, Decoded> = HashMap::new();
+    let mut rest = &distinct[..];
+    while !rest.is_empty() {
+        let mut bytes = 0_u64;
+        let take = rest
+            .iter()
+            .take_while(|(_, h)| {
+                bytes = bytes.saturating_add(h.stored_bytes);
+                bytes <= image_io::MAX_DECODE_BYTES
+            })
+            .count()
+            .max(1);
+        let (batch, later) = rest.split_at(take);
+        rest = later;
+        let results: Vec<Result<Decoded, DatasetError>> = batch
+            .par_iter()
+            .map(|&(at, header)| decode_downscaled(at.frame, header, factor).map_err(|e| at.image_error(e)))
+            .collect();
+        for ((at, _), result) in batch.iter().zip(results) {
+            decoded.insert(&at.frame.canonical, result?);
         }
-        views.push(loaded);
     }
-    Ok(views)
+    let mut out = Vec::with_capacity(splits.len());
+    for &(_, frames) in splits {
+        let mut views = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let (Some(header), Some(image)) =
+                (headers.get(frame.canonical.as_path()), decoded.get(frame.canonical.as_path()))
+            else {
+                unreachable!("every frame's image was read above");
+            };
+            let camera = frame.intrinsics.camera(header.width, header.height, frame.world_from_camera);
+            let camera = if factor > 1 { camera.downscaled(factor) } else { camera };
+            views.push(LoadedView {
+                view: View { camera, rgba: Arc::clone(&image.rgba), source: frame.image.clone() },
+                has_alpha: image.has_alpha,
+            });
+        }
+        out.push(views);
+    }
+    Ok(out)
 }
 
-/// One view at `1/factor` of its size.
-fn load_view(file: &Path, frame: &FrameSpec, factor: u32) -> Result<LoadedView, DatasetError> {
-    let location = frame_location(frame.index);
-    let image_error = |source| DatasetError::Image { file: file.to_owned(), location: location.clone(), source };
-    let (reader, width, height) = read_header(&frame.canonical, &frame.image).map_err(image_error)?;
+/// The size checks of one frame: against its `w`/`h`, the downscale factor, and the first image
+/// of its split (`first`: that frame's index and header).
+fn check_frame_size(
+    at: FrameAt<'_>,
+    header: Header,
+    first: Option<(usize, Header)>,
+    factor: u32,
+) -> Result<(), DatasetError> {
+    let (file, frame) = (at.file.path.clone(), at.frame);
+    let (width, height) = (header.width, header.height);
     let (expected_w, expected_h) = (frame.intrinsics.w.unwrap_or(width), frame.intrinsics.h.unwrap_or(height));
+    let location = frame_location(frame.index);
+    let image = frame.image.clone();
     if (expected_w, expected_h) != (width, height) {
         return Err(DatasetError::ImageSize {
-            file: file.to_owned(),
+            file,
             location,
-            image: frame.image.clone(),
+            image,
             width,
             height,
             expected: format!("\"w\" and \"h\" say {expected_w}×{expected_h}; fix them or the image"),
         });
     }
     if width < factor || height < factor {
-        return Err(DatasetError::DownscaleTooLarge {
-            file: file.to_owned(),
+        return Err(DatasetError::DownscaleTooLarge { file, location, image, width, height, factor });
+    }
+    match first {
+        Some((first_index, first)) if (first.width, first.height) != (width, height) => Err(DatasetError::ImageSize {
+            file,
             location,
-            image: frame.image.clone(),
+            image,
             width,
             height,
-            factor,
-        });
+            expected: format!(
+                "frame {first_index} is {}×{}; all images of a split must have the same size, so resize them",
+                first.width, first.height
+            ),
+        }),
+        _ => Ok(()),
     }
-    let camera = frame.intrinsics.camera(width, height, frame.world_from_camera);
-    let (rgba, alpha_channel) = decode_rgba(reader, &frame.image, width, height).map_err(image_error)?;
-    let has_alpha = alpha_channel && rgba.iter().any(|pixel| pixel[3] < 1.0);
-    let (camera, rgba) =
-        if factor > 1 { (camera.downscaled(factor), box_downscale(&rgba, width, factor)) } else { (camera, rgba) };
-    Ok(LoadedView { view: View { camera, rgba, source: frame.image.clone() }, has_alpha, full_size: (width, height) })
 }
 
-/// Opens an image and reads its size from the header alone, refusing sizes beyond
-/// [`MAX_IMAGE_SIDE`] before anything is allocated for pixels.
-fn read_header(path: &Path, shown: &Path) -> Result<(BufReader<File>, u32, u32), ImageError> {
+/// Reads an image's header alone, refusing sizes beyond [`MAX_IMAGE_SIDE`] before anything is
+/// allocated for pixels.
+fn read_header(path: &Path, shown: &Path) -> Result<Header, ImageError> {
     let read_error = |source| ImageError::Read { path: shown.to_owned(), source };
     let decode_error = |e: image::ImageError| ImageError::Decode { path: shown.to_owned(), reason: e.to_string() };
     let mut reader = BufReader::new(File::open(path).map_err(read_error)?);
@@ -1100,32 +1168,28 @@ fn read_header(path: &Path, shown: &Path) -> Result<(BufReader<File>, u32, u32),
         return Err(ImageError::UnknownFormat { path: shown.to_owned() });
     }
     header.limits(header_limits());
-    let (width, height) = header.into_dimensions().map_err(decode_error)?;
+    let decoder = header.into_decoder().map_err(decode_error)?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
     if width == 0 || height == 0 {
         return Err(ImageError::Empty { path: shown.to_owned(), width, height });
     }
     if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ImageError::TooLarge { path: shown.to_owned(), width, height, max: MAX_IMAGE_SIDE });
     }
-    Ok((reader, width, height))
+    Ok(Header { width, height, stored_bytes: image::ImageDecoder::total_bytes(&decoder) })
 }
 
-/// Decodes the whole image to RGBA in [0, 1] (gray expanded, missing alpha = 1); also says
-/// whether the file has an alpha channel.
-fn decode_rgba(
-    mut reader: BufReader<File>,
-    shown: &Path,
-    width: u32,
-    height: u32,
-) -> Result<(Vec<[f32; 4]>, bool), ImageError> {
-    let read_error = |source| ImageError::Read { path: shown.to_owned(), source };
-    reader.seek(SeekFrom::Start(0)).map_err(read_error)?;
-    // RGBA f32 twice over: the converted image and the per-pixel arrays made of it.
-    let (dynamic, color) = crate::image_io::decode_checked(reader, shown, |_| 8)?;
-    let alpha_channel = color.has_alpha();
+/// Decodes a frame's image to RGBA in [0, 1] (gray expanded, missing alpha = 1) at `1/factor` of
+/// its size. Only the stored pixels, one band of rows in f32 and the result are held at once.
+fn decode_downscaled(frame: &FrameSpec, header: Header, factor: u32) -> Result<Decoded, ImageError> {
+    let shown = &frame.image;
+    let read_error = |source| ImageError::Read { path: shown.clone(), source };
+    let reader = BufReader::new(File::open(&frame.canonical).map_err(read_error)?);
+    let (dynamic, color) = image_io::decode_checked(reader, shown, |_| 0)?;
+    let (width, height) = (header.width, header.height);
     if (dynamic.width(), dynamic.height()) != (width, height) {
         return Err(ImageError::Decode {
-            path: shown.to_owned(),
+            path: shown.clone(),
             reason: format!(
                 "the header says {width}×{height} but the data is {}×{}",
                 dynamic.width(),
@@ -1133,9 +1197,29 @@ fn decode_rgba(
             ),
         });
     }
-    let raw = dynamic.to_rgba32f().into_raw();
-    let rgba = raw.chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
-    Ok((rgba, alpha_channel))
+    let factor = factor.max(1);
+    let used_rows = height / factor * factor;
+    // Whole blocks of rows, about 16 rows or one block, whichever is more.
+    let band_rows = factor * (16 / factor).max(1);
+    let mut rgba = Vec::with_capacity((width / factor) as usize * (height / factor) as usize);
+    let mut transparent = false;
+    for top in (0..used_rows).step_by(band_rows as usize) {
+        let rows = band_rows.min(used_rows - top);
+        let band = dynamic.crop_imm(0, top, width, rows).to_rgba32f().into_raw();
+        let band: Vec<[f32; 4]> = band.chunks_exact(4).map(|p| [p[0], p[1], p[2], p[3]]).collect();
+        transparent |= color.has_alpha() && band.iter().any(|pixel| pixel[3] < 1.0);
+        if factor > 1 {
+            rgba.extend(box_downscale(&band, width, factor));
+        } else {
+            rgba.extend(band);
+        }
+    }
+    Ok(Decoded { rgba: rgba.into(), has_alpha: transparent })
+}
+
+/// The same views again; the pixels are shared, not copied.
+fn shared_copy(views: &[LoadedView]) -> Vec<LoadedView> {
+    views.iter().map(|loaded| LoadedView { view: loaded.view.clone(), has_alpha: loaded.has_alpha }).collect()
 }
 
 /// Box (area) filter: each output pixel averages a `factor × factor` block; the rows and columns

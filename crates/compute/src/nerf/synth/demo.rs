@@ -259,7 +259,7 @@ fn render_dataset(name: &str, scene: &Scene, spec: &DemoSpec, notices: Vec<Strin
     let render = |cameras: &[Camera]| -> Vec<View> {
         cameras
             .par_iter()
-            .map(|camera| View { camera: *camera, rgba: scene.render(camera), source: PathBuf::new() })
+            .map(|camera| View { camera: *camera, rgba: scene.render(camera).into(), source: PathBuf::new() })
             .collect()
     };
     Dataset {
