@@ -228,7 +228,7 @@ impl CommonArgs {
         if attributes.is_none() && self.group_column.is_some() {
             anyhow::bail!("--group-column needs --attributes FILE.csv");
         }
-        let data = data::load(&self.source()?, attributes.as_ref())?.with_train_limit(self.train_limit);
+        let data = data::load_with_train_limit(&self.source()?, attributes.as_ref(), self.train_limit)?;
         eprintln!("{}", data.summary());
         Ok(data)
     }

@@ -234,7 +234,7 @@ fn init(args: &InitArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let source = args.source()?;
     super::prepare_output_dir(&args.out)?;
-    let data = source.load()?;
+    let data = source.load_with_train_limit(config.train_limit)?;
     eprintln!("{}", data.summary());
     let layers = init::layer_infos(&data, &config)?;
     let bar = super::progress_bar((config.runs().len() * config.epochs) as u64, "train");

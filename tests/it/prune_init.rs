@@ -57,6 +57,22 @@ fn idx_files_load_plain_or_gzipped_and_bad_ones_say_what_is_wrong() {
     check(vec![0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0], "not unsigned bytes");
     check(idx(&[2, 2, 2], &[1, 2, 3]), "holds 3 bytes");
     check(vec![0x1f, 0x8b, 1, 2, 3], "gzip");
+    // A gzip bomb: 2 KB compressed, 274 million pixels. With a limit only the images kept are
+    // decoded into memory (the rest is read and counted); without one it is refused from the header.
+    let count = (data::MAX_IDX_VALUES / 784 + 1) as u32;
+    let bomb = dir.join("bomb-images.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &idx(&[count, 28, 28], &[])).unwrap();
+    for _ in 0..count {
+        std::io::Write::write_all(&mut encoder, &[0; 784]).unwrap();
+    }
+    std::fs::write(&bomb, encoder.finish().unwrap()).unwrap();
+    let bomb_labels = dir.join("bomb-labels");
+    std::fs::write(&bomb_labels, idx(&[count], &vec![3; count as usize])).unwrap();
+    let ten = data::load_idx_pair_limited(&bomb, &bomb_labels, Some(10)).unwrap();
+    assert_eq!((ten.len(), ten.pixels.len()), (10, 7840));
+    let error = data::load_idx_pair(&bomb, &bomb_labels).unwrap_err().to_string();
+    assert!(error.contains("bomb-images.gz") && error.contains("--train-limit"), "{error}");
     // Images larger than the lab takes.
     let big = dir.join("big-images");
     std::fs::write(&big, idx(&[1, 300, 300], &vec![0; 90_000])).unwrap();

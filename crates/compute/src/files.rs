@@ -42,15 +42,20 @@ pub const IDX: FileKind = FileKind { name: "an IDX file", max_bytes: 512 * MIB }
 
 /// Reads all of `path`, refusing files larger than `kind` allows.
 pub fn read_capped(path: &Path, kind: FileKind) -> std::io::Result<Vec<u8>> {
+    read_capped_from(open_capped(path, kind)?, kind)
+}
+
+/// Opens `path` for a streaming reader, refusing a regular file larger than `kind` allows before
+/// reading a byte; the reader must still stop at the cap (a pipe or device says no size).
+pub fn open_capped(path: &Path, kind: FileKind) -> std::io::Result<std::fs::File> {
     let file = std::fs::File::open(path)?;
-    // A regular file says its size: refuse before reading a byte.
     if let Ok(metadata) = file.metadata()
         && metadata.is_file()
         && metadata.len() > kind.max_bytes
     {
         return Err(too_large(kind, Some(metadata.len())));
     }
-    read_capped_from(file, kind)
+    Ok(file)
 }
 
 /// Reads `path` as UTF-8 text, refusing files larger than `kind` allows.

@@ -170,10 +170,20 @@ pub struct AttributeSpec {
 
 /// Loads `source` and, when given, joins the attribute CSV to it by file name.
 pub fn load(source: &HtlSource, attributes: Option<&AttributeSpec>) -> Result<HtlData, HtlError> {
+    load_with_train_limit(source, attributes, 0)
+}
+
+/// [`load`] keeping the first `train_limit` training samples (all when 0); IDX files beyond the
+/// limit are never decoded into memory.
+pub fn load_with_train_limit(
+    source: &HtlSource,
+    attributes: Option<&AttributeSpec>,
+    train_limit: usize,
+) -> Result<HtlData, HtlError> {
     let mut data = match source {
         HtlSource::Digits => builtin_digits(),
         HtlSource::FashionMnist(dir) => {
-            let data = prune_data::load_fashion_mnist(dir)?;
+            let data = prune_data::load_fashion_mnist_limited(dir, train_limit)?;
             let train_names = (0..data.train.len()).map(|i| format!("train-{i}")).collect();
             let test_names = (0..data.test.len()).map(|i| format!("t10k-{i}")).collect();
             ungrouped(data, train_names, test_names)
@@ -183,6 +193,7 @@ pub fn load(source: &HtlSource, attributes: Option<&AttributeSpec>) -> Result<Ht
             ungrouped(named.data, named.train_names, named.test_names)
         }
     };
+    data = data.with_train_limit(train_limit);
     if let Some(spec) = attributes {
         join_attributes(&mut data, spec)?;
     }

@@ -129,50 +129,111 @@ fn data_error(path: &Path, reason: impl Into<String>) -> PruneError {
     PruneError::Data { path: path.to_owned(), reason: reason.into() }
 }
 
-/// The bytes of a file, gunzipped when they start with the gzip magic.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, PruneError> {
-    let raw = crate::files::read_capped(path, crate::files::IDX)
-        .map_err(|e| data_error(path, format!("cannot open or read ({e})")))?;
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(raw);
-    }
-    crate::files::read_capped_from(flate2::read::GzDecoder::new(raw.as_slice()), crate::files::IDX)
-        .map_err(|e| data_error(path, format!("not a readable gzip file ({e})")))
-}
+/// The most pixel values of one IDX image file that are loaded at once: 2²⁸, 1 GiB as f32
+/// (Fashion-MNIST's training set is 47 million).
+pub const MAX_IDX_VALUES: usize = 1 << 28;
 
 /// An IDX file of unsigned bytes: its dimensions and data.
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>), PruneError> {
-    let bytes = read_maybe_gzip(path)?;
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    read_idx_items(path, None, usize::try_from(crate::files::IDX.max_bytes).unwrap_or(usize::MAX))
+}
+
+/// An IDX file of unsigned bytes, plain or gzip-compressed, read as a stream: its dimensions as
+/// the header gives them, and the data of its first `max_items` items (all when `None`). The
+/// file's length must match its header; the items beyond `max_items` are read and counted but
+/// not kept, so a limit bounds memory whatever the file holds. Keeping more than `max_kept` bytes
+/// is refused from the header, before anything is allocated.
+pub fn read_idx_items(
+    path: &Path,
+    max_items: Option<usize>,
+    max_kept: usize,
+) -> Result<(Vec<usize>, Vec<u8>), PruneError> {
+    use std::io::{BufRead, Read};
+    let cap = crate::files::IDX.max_bytes;
+    let file = crate::files::open_capped(path, crate::files::IDX)
+        .map_err(|e| data_error(path, format!("cannot open or read ({e})")))?;
+    let mut buffered = std::io::BufReader::new(file);
+    let gzipped =
+        buffered.fill_buf().map_err(|e| data_error(path, format!("cannot read ({e})")))?.starts_with(&[0x1f, 0x8b]);
+    let stream: Box<dyn Read> =
+        if gzipped { Box::new(flate2::read::GzDecoder::new(buffered)) } else { Box::new(buffered) };
+    // The cap holds for the decompressed bytes too.
+    let mut stream = stream.take(cap + 1);
+    let read_error = |e: std::io::Error| {
+        if gzipped {
+            data_error(path, format!("not a readable gzip file ({e})"))
+        } else {
+            data_error(path, format!("cannot read ({e})"))
+        }
+    };
+    let mut head = [0_u8; 4];
+    let got = read_up_to(&mut stream, &mut head).map_err(read_error)?;
+    if got < 4 || head[0] != 0 || head[1] != 0 {
         return Err(data_error(path, "not an IDX file (it must start with two zero bytes, a type and a rank)"));
     }
-    if bytes[2] != 0x08 {
-        return Err(data_error(path, format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", bytes[2])));
+    if head[2] != 0x08 {
+        return Err(data_error(path, format!("IDX type 0x{:02x} is not unsigned bytes (0x08)", head[2])));
     }
-    let rank = usize::from(bytes[3]);
-    if rank == 0 || rank > 4 || bytes.len() < 4 + 4 * rank {
+    let rank = usize::from(head[3]);
+    let mut dim_bytes = vec![0_u8; 4 * rank.min(4)];
+    let got = read_up_to(&mut stream, &mut dim_bytes).map_err(read_error)?;
+    if rank == 0 || rank > 4 || got < 4 * rank {
         return Err(data_error(path, format!("IDX rank {rank} is not 1–4, or the header is cut short")));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|k| {
-            let at = 4 + 4 * k;
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
-        })
-        .collect();
+    let dims: Vec<usize> =
+        dim_bytes.chunks_exact(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize).collect();
     let count = dims.iter().try_fold(1_usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
-    let data = &bytes[4 + 4 * rank..];
-    if data.len() != count {
+    let item_bytes = dims[1..].iter().try_fold(1_usize, |a, &d| a.checked_mul(d)).unwrap_or(usize::MAX);
+    let items = max_items.map_or(dims[0], |m| m.min(dims[0]));
+    let kept = items.saturating_mul(item_bytes);
+    if kept > max_kept {
         return Err(data_error(
             path,
-            format!("the header says {dims:?} ({count} bytes) but the file holds {} bytes of data", data.len()),
+            format!(
+                "the header says {dims:?}: {items} items of {item_bytes} bytes would be {kept} values, more than \
+                 the {max_kept} loaded at once; load fewer (--train-limit, or the training-images setting)"
+            ),
         ));
     }
-    Ok((dims, data.to_vec()))
+    let mut data = Vec::with_capacity(kept);
+    (&mut stream).take(kept as u64).read_to_end(&mut data).map_err(read_error)?;
+    let rest = std::io::copy(&mut stream, &mut std::io::sink()).map_err(read_error)?;
+    let total = (data.len() as u64).saturating_add(rest);
+    if total.saturating_add(4 + 4 * rank as u64) > cap {
+        return Err(data_error(path, format!("the file holds more than {} MiB of data", cap >> 20)));
+    }
+    if total != count as u64 {
+        return Err(data_error(
+            path,
+            format!("the header says {dims:?} ({count} bytes) but the file holds {total} bytes of data"),
+        ));
+    }
+    Ok((dims, data))
+}
+
+/// Fills `buffer` as far as `reader` goes; returns how many bytes it got.
+fn read_up_to(reader: &mut impl std::io::Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Images (`n × h × w`) and labels (`n`) from two IDX files.
 pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<ImageSet, PruneError> {
-    let (dims, pixels) = read_idx(images)?;
+    load_idx_pair_limited(images, labels, None)
+}
+
+/// The first `max_images` images (all when `None`) and their labels from two IDX files; at most
+/// [`MAX_IDX_VALUES`] pixels are loaded.
+pub fn load_idx_pair_limited(images: &Path, labels: &Path, max_images: Option<usize>) -> Result<ImageSet, PruneError> {
+    let (dims, pixels) = read_idx_items(images, max_images, MAX_IDX_VALUES)?;
     if dims.len() != 3 {
         return Err(data_error(images, format!("image files have 3 dimensions (count, rows, columns), not {dims:?}")));
     }
@@ -185,7 +246,7 @@ pub fn load_idx_pair(images: &Path, labels: &Path) -> Result<ImageSet, PruneErro
             format!("images of {}×{} pixels; the lab takes up to 256×256", dims[1], dims[2]),
         ));
     }
-    let (label_dims, label_bytes) = read_idx(labels)?;
+    let (label_dims, label_bytes) = read_idx_items(labels, max_images, MAX_IDX_VALUES)?;
     if label_dims.len() != 1 {
         return Err(data_error(labels, format!("label files have 1 dimension, not {label_dims:?}")));
     }
@@ -211,6 +272,12 @@ fn find_idx(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// Fashion-MNIST (or MNIST) from a folder of the four IDX files, optionally gzipped.
 pub fn load_fashion_mnist(dir: &Path) -> Result<LabelledData, PruneError> {
+    load_fashion_mnist_limited(dir, 0)
+}
+
+/// [`load_fashion_mnist`] keeping the first `train_limit` training images (all when 0): the rest
+/// are read and checked but never decoded into memory.
+pub fn load_fashion_mnist_limited(dir: &Path, train_limit: usize) -> Result<LabelledData, PruneError> {
     let names =
         ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
     let found: Vec<Option<PathBuf>> = names.iter().map(|n| find_idx(dir, n)).collect();
@@ -226,7 +293,7 @@ pub fn load_fashion_mnist(dir: &Path) -> Result<LabelledData, PruneError> {
         ));
     }
     let path = |k: usize| found[k].clone().unwrap_or_default();
-    let train = load_idx_pair(&path(0), &path(1))?;
+    let train = load_idx_pair_limited(&path(0), &path(1), (train_limit > 0).then_some(train_limit))?;
     let test = load_idx_pair(&path(2), &path(3))?;
     if (train.height, train.width) != (test.height, test.width) {
         return Err(data_error(dir, "training and test images differ in size"));
@@ -368,11 +435,21 @@ pub enum DataSource {
 
 impl DataSource {
     pub fn load(&self) -> Result<LabelledData, PruneError> {
-        match self {
-            Self::Digits => Ok(builtin_digits()),
-            Self::FashionMnist(dir) => load_fashion_mnist(dir),
-            Self::Folder { path, side } => load_image_folder(path, *side),
+        self.load_with_train_limit(0)
+    }
+
+    /// Loads keeping the first `train_limit` training images (all when 0); IDX files beyond the
+    /// limit are never decoded into memory.
+    pub fn load_with_train_limit(&self, train_limit: usize) -> Result<LabelledData, PruneError> {
+        let mut data = match self {
+            Self::Digits => builtin_digits(),
+            Self::FashionMnist(dir) => load_fashion_mnist_limited(dir, train_limit)?,
+            Self::Folder { path, side } => load_image_folder(path, *side)?,
+        };
+        if train_limit > 0 && train_limit < data.train.len() {
+            data.train = data.train.truncated(train_limit);
         }
+        Ok(data)
     }
 
     pub fn label(&self) -> String {
