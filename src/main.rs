@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let args = Cli::parse();
     match args.command {
-        Some(command) => match cli::run(command) {
+        Some(command) => match cli::run_with(command, args.force) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {}", sparsefield::compute::errors::describe(e.as_ref()));

@@ -88,7 +88,7 @@ pub fn bench_insp(args: &InspBenchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Some(out) = &args.out {
-        super::prepare_output_dir(out)?;
+        super::prepare_output_dir(out, "bench insp")?;
     }
     let camera = builtin(BuiltinImage::Camera)?.downscaled_to(args.size);
     let coffee = builtin(BuiltinImage::Coffee)?;

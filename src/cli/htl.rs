@@ -395,7 +395,7 @@ fn find_localize(args: &FindArgs) -> anyhow::Result<()> {
         anyhow::bail!("find takes one --labelled-fraction; attend compares several");
     };
     let config = c.seg_config(*fraction)?;
-    super::prepare_output_dir(&c.out)?;
+    super::prepare_output_dir(&c.out, "htl find")?;
     let data = c.load_lesions()?;
     let report = localize_run(&data, &config, None)?;
     files::write_localize(&c.out, &data, std::slice::from_ref(&report))?;
@@ -409,7 +409,7 @@ fn attend_localize(args: &AttendArgs, attend_config: &AttendConfig) -> anyhow::R
         anyhow::bail!("--scores goes with --task classify; localization finds its hard samples in the same run");
     }
     let configs = c.labelled_fraction.iter().map(|&f| c.seg_config(f)).collect::<anyhow::Result<Vec<_>>>()?;
-    super::prepare_output_dir(&c.out)?;
+    super::prepare_output_dir(&c.out, "htl attend")?;
     let data = c.load_lesions()?;
     let mut reports = Vec::new();
     for config in &configs {
@@ -428,7 +428,7 @@ fn find(args: &FindArgs) -> anyhow::Result<()> {
     let config = args.common.config()?;
     let by = rank_by(args.rank);
     let source = args.common.source()?;
-    super::prepare_output_dir(&args.common.out)?;
+    super::prepare_output_dir(&args.common.out, "htl find")?;
     let data = args.common.load()?;
     let pops = populations(&data, &config)?;
     let (train, test) = files::write_find(&args.common.out, &data, &pops, by, usize::from(args.sheet))?;
@@ -498,7 +498,7 @@ fn attend_command(args: &AttendArgs) -> anyhow::Result<()> {
     }
     let config = args.common.config()?;
     let out = &args.common.out;
-    super::prepare_output_dir(out)?;
+    super::prepare_output_dir(out, "htl attend")?;
     let data = args.common.load()?;
     let control = RunControl::new();
     // The hard set and the plain models: from a find run here, or from a scores file plus a

@@ -239,7 +239,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
     for notice in &loaded.notices {
         eprintln!("note: {notice}");
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "inr fit")?;
     let image = loaded.image.downscaled_to(args.size);
     let cfg = FitConfig {
         width: args.width,
@@ -292,9 +292,7 @@ fn fit(args: &FitArgs) -> anyhow::Result<()> {
 fn render(args: &RenderArgs) -> anyhow::Result<()> {
     super::check_output_apart(&args.out, &[&args.inr])?;
     let weights = SirenWeights::load(&args.inr)?;
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        super::prepare_output_dir(parent)?;
-    }
+    super::prepare_parent_dir(&args.out)?;
     if let Some(name) = &args.partial {
         let image = partial_image(&weights, name, args)?;
         image_io::save_png(&image, &args.out)?;

@@ -74,7 +74,7 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     if custom && loaded_operator.is_none() && pairs.is_empty() {
         bail!("custom needs training pairs: give --pairs INPUT.png=TARGET.png[,...]");
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "inr edit")?;
 
     // The INR to edit, and what its edit should look like; `scored` is the edit at the scored
     // image's size (filter sizes are in pixels of the operator's training images).
@@ -336,7 +336,7 @@ pub fn classify(args: &ClassifyArgs) -> anyhow::Result<()> {
         ..ClassifyConfig::default()
     };
     config.validate()?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "inr classify")?;
     let n = if args.limit == 0 { digits.len() } else { args.limit.min(digits.len()) };
     let bar = super::progress_bar(n as u64, "fit digit INRs");
     let control = RunControl::new();

@@ -146,7 +146,7 @@ pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
     };
     let (input, truth) =
         load_input(args.image.as_deref(), args.mask.as_deref(), mask, &depth, args.true_depth, args.resolution, &cfg)?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "lift")?;
     for notice in &input.notices {
         eprintln!("note: {notice}");
     }

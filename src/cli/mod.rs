@@ -20,9 +20,24 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "sparsefield", version, about, long_about = None)]
 pub struct Cli {
+    /// Write into an output folder that holds other files (files of the same names are replaced),
+    /// and let `nerf make-dataset` replace an existing data set.
+    #[arg(long, global = true)]
+    pub force: bool,
     #[command(subcommand)]
     pub command: Option<LabCommand>,
 }
+
+/// The top-level `--force`, set once by [`run_with`].
+static FORCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `--force` was given.
+pub fn forced() -> bool {
+    FORCE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The file that marks a folder as a command's output: it holds the command's name.
+pub const OUTPUT_MARKER: &str = ".sparsefield-output";
 
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
@@ -59,6 +74,12 @@ pub enum LabCommand {
         #[command(subcommand)]
         lab: bench::BenchLab,
     },
+}
+
+/// Runs a headless command with the top-level options.
+pub fn run_with(command: LabCommand, force: bool) -> anyhow::Result<()> {
+    FORCE.store(force, std::sync::atomic::Ordering::Relaxed);
+    run(command)
 }
 
 /// Runs a headless command.
@@ -132,14 +153,64 @@ pub fn check_output_apart(out: &std::path::Path, inputs: &[&std::path::Path]) ->
     Ok(())
 }
 
-/// Creates `dir` if needed and checks that files can be written there, before any long work.
-pub fn prepare_output_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+/// Claims `dir` as the output folder of `command` (like `"nerf eval"`) before any long work:
+/// creates it if needed, checks that files can be written there, and marks it with
+/// [`OUTPUT_MARKER`]. A folder that already holds files is refused unless it is an earlier output
+/// of the same command or `--force` was given, so that fixed output names (`r_0.png`,
+/// `metrics.json`) never replace a user's files.
+pub fn prepare_output_dir(dir: &std::path::Path, command: &str) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let marker = dir.join(OUTPUT_MARKER);
+    if dir.is_dir() && !forced() {
+        let owner = crate::compute::files::read_text_capped(&marker, crate::compute::files::JSON).ok();
+        let owner = owner.as_deref().map(str::trim);
+        if owner != Some(command) {
+            let mut others: Vec<String> = std::fs::read_dir(dir)
+                .with_context(|| format!("{}: cannot list the output folder", dir.display()))?
+                .filter_map(Result::ok)
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name != OUTPUT_MARKER)
+                .collect();
+            others.sort();
+            if !others.is_empty() {
+                let whose = match owner {
+                    Some(other) => format!("holds the output of `sparsefield {other}`"),
+                    None => {
+                        let shown: Vec<&str> = others.iter().take(3).map(String::as_str).collect();
+                        let more = if others.len() > 3 { ", …" } else { "" };
+                        format!(
+                            "already holds files that `sparsefield {command}` did not write ({}{more})",
+                            shown.join(", ")
+                        )
+                    }
+                };
+                anyhow::bail!(
+                    "{}: {whose}; pick a new or empty folder for --out, or pass --force to write into it (files of \
+                     the same names are replaced)",
+                    dir.display()
+                );
+            }
+        }
+    }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("{}: cannot create the output folder; pick a writable --out", dir.display()))?;
+    crate::compute::files::write_atomic(&marker, format!("{command}\n"))
+        .with_context(|| format!("{}: the output folder is not writable; pick another --out", dir.display()))?;
+    Ok(())
+}
+
+/// Creates the folder an output file goes into, if needed, and checks that it is writable. The
+/// folder is not claimed: the file's own name was chosen by the user.
+pub fn prepare_parent_dir(file: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let Some(dir) = file.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("{}: cannot create the folder for {}", dir.display(), file.display()))?;
     let probe = dir.join(".sparsefield-write-test");
     std::fs::write(&probe, b"")
-        .with_context(|| format!("{}: the output folder is not writable; pick another --out", dir.display()))?;
+        .with_context(|| format!("{}: the folder is not writable; pick another place for the file", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }

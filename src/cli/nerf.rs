@@ -109,11 +109,9 @@ pub struct MakeDatasetArgs {
     /// The mesh's up axis is +Y (as in most OBJ files); it is turned so that +Z is up.
     #[arg(long)]
     pub y_up: bool,
+    /// The data set folder; one already there is replaced only with the top-level --force.
     #[arg(long)]
     pub out: PathBuf,
-    /// Replace a data set already in --out (its files are otherwise left alone).
-    #[arg(long)]
-    pub force: bool,
 }
 
 pub fn run(command: NerfCommand) -> anyhow::Result<()> {
@@ -141,6 +139,9 @@ pub fn load_data(args: &DataArgs) -> anyhow::Result<Dataset> {
     for notice in &data.notices {
         eprintln!("note: {notice}");
     }
+    for warning in &data.warnings {
+        eprintln!("warning: {}: {warning}", args.data);
+    }
     Ok(data)
 }
 
@@ -160,7 +161,7 @@ fn write_json(path: &Path, value: &serde_json::Value) -> anyhow::Result<()> {
 
 /// Writes `renders` as `dir/r_{i}.png`, `depth_{i}.png`, `opacity_{i}.png`.
 fn write_renders(renders: &[RenderOutput], dir: &Path, depth_range: (f32, f32)) -> anyhow::Result<()> {
-    super::prepare_output_dir(dir)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create the folder", dir.display()))?;
     for (i, render) in renders.iter().enumerate() {
         image_io::save_png(&render.rgb_image(), &dir.join(format!("r_{i}.png")))?;
         image_io::save_png(&render.depth_image(depth_range.0, depth_range.1), &dir.join(format!("depth_{i}.png")))?;
@@ -178,7 +179,7 @@ fn depth_range(snapshot: &NerfSnapshot, orbit: &Orbit) -> (f32, f32) {
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let data = Arc::new(load_data(&args.data)?);
     super::check_output_apart(&args.out, &inputs_of(&args.data, [args.resume.as_deref()]))?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "nerf train")?;
     let init = match &args.resume {
         Some(dir) => Some(checkpoint::load(dir)?.0),
         None => None,
@@ -261,6 +262,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
 fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         super::check_output_apart(out, &inputs_of(&args.data, [Some(args.ckpt.as_path())]))?;
+        super::prepare_output_dir(out, "nerf eval")?;
     }
     let (snapshot, config) = checkpoint::load(&args.ckpt)?;
     let data = load_data(&args.data)?;
@@ -396,11 +398,9 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     }
     let is_gif = args.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("gif"));
     if is_gif {
-        if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            super::prepare_output_dir(parent)?;
-        }
+        super::prepare_parent_dir(&args.out)?;
     } else {
-        super::prepare_output_dir(&args.out)?;
+        super::prepare_output_dir(&args.out, "nerf render")?;
     }
     let bar = super::progress_bar(args.orbit as u64, "render");
     let on_frame = |i: usize| {
@@ -422,6 +422,34 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes the files of a Blender-layout data set from `dir` (the transforms files and the
+/// `r_<n>.png` images of each split folder), so that a replacement leaves no stale views; every
+/// other file is kept.
+fn remove_dataset_files(dir: &Path) -> anyhow::Result<()> {
+    let remove = |path: &Path| {
+        std::fs::remove_file(path).with_context(|| format!("{}: cannot remove the old data set's file", path.display()))
+    };
+    for name in ["transforms.json", "transforms_train.json", "transforms_val.json", "transforms_test.json"] {
+        if dir.join(name).is_file() {
+            remove(&dir.join(name))?;
+        }
+    }
+    for split in ["train", "val", "test"] {
+        let Ok(entries) = std::fs::read_dir(dir.join(split)) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_view = name
+                .strip_prefix("r_")
+                .and_then(|rest| rest.strip_suffix(".png"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if is_view {
+                remove(&entry.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
     if !(8..=MAX_SIDE).contains(&args.size) {
         bail!("--size must be 8–{MAX_SIDE}, got {}", args.size);
@@ -432,10 +460,11 @@ fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
     if let Some(mesh) = &args.mesh {
         super::check_output_apart(&args.out, &[mesh])?;
     }
-    if !args.force && ["transforms_train.json", "transforms.json"].iter().any(|name| args.out.join(name).exists()) {
+    let existing = ["transforms_train.json", "transforms.json"].iter().any(|name| args.out.join(name).exists());
+    if existing && !super::forced() {
         bail!("{}: a data set is already there; pass --force to replace it, or pick another --out", args.out.display());
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "nerf make-dataset")?;
     let spec = DemoSpec {
         size: args.size,
         num_train: args.views,
@@ -460,6 +489,15 @@ fn make_dataset(args: &MakeDatasetArgs) -> anyhow::Result<()> {
         }
         None => synth::demo_dataset(&spec),
     };
+    for notice in &data.notices {
+        eprintln!("note: {notice}");
+    }
+    for warning in &data.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if existing {
+        remove_dataset_files(&args.out)?;
+    }
     dataset::write_dataset(&data, &args.out)?;
     println!("wrote {} to {}", data.summary(), args.out.display());
     Ok(())

@@ -161,7 +161,7 @@ fn spectrum(args: &SpectrumArgs) -> anyhow::Result<()> {
     if !args.limit {
         crate::compute::ntk::analysis::check_size(points.n, points.d, args.net.width)?;
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "ntk spectrum")?;
     let start = std::time::Instant::now();
     let layer = HiddenLayer::new(
         if args.limit { 1 } else { args.net.width },
@@ -254,7 +254,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     };
     config.validate()?;
     let data = config.data.load(config.seed)?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "ntk train")?;
     let spectrum = analysis::spectrum(&config, &data)?;
     let runs = if config.trains_dense() { 2 } else { 1 };
     let bar = super::progress_bar((runs * (config.steps + 1)) as u64, "train");
@@ -324,7 +324,7 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     for &width in args.width.iter().chain(&args.distance_width) {
         crate::compute::ntk::analysis::check_size(points.n, points.d, width)?;
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "ntk sweep")?;
     let control = RunControl::new();
     let total = args.bias.len() * (args.width.len() + 1 + args.distance_width.len());
     let bar = super::progress_bar(total as u64, "sweep");

@@ -233,7 +233,7 @@ pub fn run(command: PruneCommand) -> anyhow::Result<()> {
 fn init(args: &InitArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let source = args.source()?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "prune init")?;
     let data = source.load_with_train_limit(config.train_limit)?;
     eprintln!("{}", data.summary());
     let layers = init::layer_infos(&data, &config)?;
@@ -313,7 +313,7 @@ fn save_masks(
 fn run_once(args: &RunArgs) -> anyhow::Result<()> {
     let config = args.model.config(args.p);
     config.validate()?;
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "prune run")?;
     let data = TheoryData::generate(&config);
     let init = TheoryInit::new(&config);
     let test_every = if args.test_every == 0 { (config.steps / 50).max(1) } else { args.test_every };
@@ -358,7 +358,7 @@ fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.seeds == 0 || args.seeds > 1000 {
         anyhow::bail!("--seeds must be 1 to 1000, got {}", args.seeds);
     }
-    super::prepare_output_dir(&args.out)?;
+    super::prepare_output_dir(&args.out, "prune sweep")?;
     let start = std::time::Instant::now();
     let bar = super::progress_bar((args.p.len() * args.seeds) as u64, "sweep");
     let points = theory::sweep(&config, &args.p, args.seeds, &RunControl::new(), &mut |done, _| {

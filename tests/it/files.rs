@@ -166,8 +166,9 @@ fn outputs_never_go_into_the_inputs_and_data_sets_are_not_replaced_without_force
     let run = |args: &[&std::ffi::OsStr]| Command::new(env!("CARGO_BIN_EXE_sparsefield")).args(args).output().unwrap();
     let os = |s: &str| std::ffi::OsString::from(s);
     let make = |force: bool| {
+        let views = if force { "1" } else { "2" };
         let mut args =
-            vec![os("nerf"), os("make-dataset"), os("--size"), os("16"), os("--views"), os("2"), os("--out")];
+            vec![os("nerf"), os("make-dataset"), os("--size"), os("16"), os("--views"), os(views), os("--out")];
         args.push(data.clone().into_os_string());
         if force {
             args.push(os("--force"));
@@ -183,8 +184,11 @@ fn outputs_never_go_into_the_inputs_and_data_sets_are_not_replaced_without_force
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!again.status.success() && stderr.contains("--force") && stderr.contains("already"), "{stderr}");
     assert_eq!(std::fs::read(data.join("transforms_train.json")).unwrap(), transforms);
-    // ... and allowed with it.
+    // ... and allowed with it: the old views go (none is left stale), the user's other files stay.
+    std::fs::write(data.join("notes.txt"), "mine").unwrap();
     assert!(make(true).status.success());
+    assert!(data.join("train/r_0.png").is_file() && !data.join("train/r_1.png").exists());
+    assert_eq!(std::fs::read_to_string(data.join("notes.txt")).unwrap(), "mine");
 
     // Training or evaluating into the data set (or a folder inside it) is refused before any work,
     // and the test images are left alone.
@@ -204,6 +208,41 @@ fn outputs_never_go_into_the_inputs_and_data_sets_are_not_replaced_without_force
         assert!(!output.status.success() && stderr.contains("pick another --out"), "{stderr}");
     }
     assert_eq!(std::fs::read(data.join("test").join("r_0.png")).unwrap(), test_image);
+
+    // Output folders: a command writes into a new or empty folder, or its own earlier output; a
+    // folder of someone else's files (or another command's output) needs --force.
+    let step = |command: &str, out: &std::path::Path, force: bool| {
+        let mut args = vec![os("nerf"), os(command), os("--data")];
+        args.push(data.clone().into_os_string());
+        args.extend([os("--out"), out.as_os_str().to_owned()]);
+        args.extend(if command == "train" {
+            [os("--steps"), os("1")]
+        } else {
+            [os("--ckpt"), dir.join("ckpt").into()]
+        });
+        if force {
+            args.push(os("--force"));
+        }
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsString::as_os_str).collect();
+        let output = run(&refs);
+        (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let ckpt = dir.join("ckpt");
+    assert!(step("train", &ckpt, false).0);
+    let trained = dir.join("trained");
+    assert!(step("train", &trained, false).0);
+    assert!(step("train", &trained, false).0, "a command may write over its own earlier output");
+    let (ok, stderr) = step("eval", &trained, false);
+    assert!(!ok && stderr.contains("output of `sparsefield nerf train`") && stderr.contains("--force"), "{stderr}");
+    let mine = dir.join("my_renders");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("r_0.png"), "my picture").unwrap();
+    let (ok, stderr) = step("eval", &mine, false);
+    assert!(!ok && stderr.contains("did not write (r_0.png)") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(mine.join("r_0.png")).unwrap(), "my picture");
+    let (ok, stderr) = step("eval", &mine, true);
+    assert!(ok, "{stderr}");
+    assert!(image::open(mine.join("r_0.png")).is_ok(), "--force writes into the folder");
 
     // An INR rendered over its own weights file is refused; the weights stay.
     let inr = dir.join("w.safetensors");
