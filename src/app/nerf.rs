@@ -311,6 +311,9 @@ impl NerfLab {
                         for notice in &data.notices {
                             notes.push((Level::Info, notice.clone()));
                         }
+                        for warning in &data.warnings {
+                            notes.push((Level::Warning, format!("{}: {warning}", data.name)));
+                        }
                         notes.push((Level::Success, format!("Loaded {}", data.summary())));
                         self.orbit_home = Orbit::from_views(&data.train, data.scene_box.center());
                         self.view.orbit = self.orbit_home;

@@ -375,6 +375,7 @@ fn written_float_pixels_come_back_within_one_level() {
         has_alpha: true,
         background: Vec3::ONE,
         notices: vec![],
+        warnings: Vec::new(),
     };
     let out = temp_dir("nerf_write_floats");
     write_dataset(&dataset, &out).unwrap();
@@ -698,6 +699,30 @@ fn oversized_image_header_is_refused_before_decoding() {
         &error,
         &["transforms_train.json", "frame 1", "r_1.png", "60000×60000", &MAX_IMAGE_SIDE.to_string()],
     );
+}
+
+#[test]
+fn cameras_that_miss_the_scene_box_and_empty_images_are_warned_about() {
+    let dir = blender_fixture("nerf_coverage", Pixels::Rgba);
+    assert!(load(&dir).warnings.is_empty(), "{:?}", load(&dir).warnings);
+    // Turn the second training camera around: it looks away from the box.
+    let away = Mat4::from_translation(Vec3::new(0.0, 0.0, 4.0)) * Mat4::from_rotation_y(std::f32::consts::PI);
+    edit_json(&train_json(&dir), |v| v["frames"][1]["transform_matrix"] = rows(away));
+    let warnings = load(&dir).warnings;
+    assert!(warnings.len() == 1 && warnings[0].starts_with("1 of the 3 training cameras"), "{warnings:?}");
+    // All of them, and transparent images: training would learn nothing.
+    edit_json(&train_json(&dir), |v| {
+        v["frames"].as_array_mut().unwrap().iter_mut().for_each(|frame| frame["transform_matrix"] = rows(away));
+    });
+    for i in 0..3 {
+        image::RgbaImage::new(4, 4).save(dir.join(format!("train/r_{i}.png"))).unwrap();
+    }
+    let warnings = load(&dir).warnings;
+    assert!(
+        warnings[0].contains("none of the 3 training cameras") && warnings[0].contains("no samples"),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("fully transparent"), "{warnings:?}");
 }
 
 #[test]

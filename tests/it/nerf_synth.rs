@@ -458,6 +458,8 @@ fn malformed_meshes_are_refused_with_the_file_and_place() {
         ("zero.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\nf 0 1 2\n", "start at 1"),
         ("relative.obj", b"v 0 0 0\nv 1 0 0\nf -1 -2 -3\n", "line 3"),
         ("points.obj", b"v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no faces"),
+        ("onepoint.obj", b"v 1 1 1\nv 1 1 1\nv 1 1 1\nf 1 2 3\nf 3 2 1\n", "none of its 2 faces has an area"),
+        ("line.off", b"OFF\n3 1 0\n0 0 0\n1 1 1\n2 2 2\n3 0 1 2\n", "no surface"),
         ("short.obj", b"v 0 0 0\nv 1 0 0\nf 1 2\n", "line 3"),
         ("bad.off", b"PLY\n3 1 0\n", "line 1"),
         ("huge.off", b"OFF\n99999999999 1 0\n0 0 0\n", "corrupt"),

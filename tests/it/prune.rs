@@ -182,8 +182,26 @@ fn settings_are_checked_and_runs_can_be_cancelled() {
         TheoryConfig { n_test: 1_000_000, dim: 200_000, ..TheoryConfig::default() },
         // 2m × d weights beyond the memory limit, though the data would fit.
         TheoryConfig { width: 2000, dim: 200_000, n_train: 10, n_test: 10, ..TheoryConfig::default() },
+        // Scales whose powers overflow at once.
+        TheoryConfig { signal_norm: 1e300, ..TheoryConfig::default() },
+        TheoryConfig { init_std: 1e200, ..TheoryConfig::default() },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
+    }
+    // Settings within range whose run still overflows stop with an error naming the step.
+    let wild = TheoryConfig {
+        noise_std: 1e6,
+        init_std: 1e6,
+        signal_norm: 1e6,
+        power: 6,
+        learning_rate: 1000.0,
+        ..small(0.5, 0)
+    };
+    let (data, init) = (TheoryData::generate(&wild), TheoryInit::new(&wild));
+    for solver in [Solver::Gram, Solver::Explicit] {
+        let options = RunOptions { solver, ..RunOptions::default() };
+        let error = train(&wild, &data, &init, options, &RunControl::new(), &mut |_| {}).unwrap_err().to_string();
+        assert!(error.contains("diverged") && error.contains("at step") && error.contains("learning rate"), "{error}");
     }
     let config = small(0.5, 0);
     let data = TheoryData::generate(&config);

@@ -74,6 +74,9 @@ pub struct Dataset {
     pub background: Vec3,
     /// Things the loader accepted but could not honour (e.g. lens distortion), to show the user.
     pub notices: Vec<String>,
+    /// Signs that training will learn little or nothing (cameras that miss the scene box, images
+    /// with nothing in them), to show the user as warnings; see [`Dataset::check_coverage`].
+    pub warnings: Vec<String>,
 }
 
 /// One of the three parts of a data set.
@@ -109,6 +112,47 @@ impl fmt::Display for Split {
 }
 
 impl Dataset {
+    /// Fills [`Dataset::warnings`]: training cameras that do not look into the scene box (a grid
+    /// of 9 × 9 rays per view; views that see none of it teach only the background, and if every
+    /// view misses, training finds no samples at all), and training images that are transparent
+    /// everywhere.
+    pub fn check_coverage(&mut self) {
+        const GRID: u32 = 9;
+        let sees_box = |view: &View| {
+            let c = &view.camera;
+            (0..GRID * GRID).any(|k| {
+                #[allow(clippy::cast_precision_loss)] // small grid coordinates and image sides
+                let (u, v) = (
+                    (k % GRID) as f32 / (GRID - 1) as f32 * c.width as f32,
+                    (k / GRID) as f32 / (GRID - 1) as f32 * c.height as f32,
+                );
+                self.scene_box.intersect(&c.ray_through(u, v), 0.0).is_some()
+            })
+        };
+        let missing = self.train.iter().filter(|view| !sees_box(view)).count();
+        let (lo, hi) = (self.scene_box.min, self.scene_box.max);
+        let bounds = format!("[{:.3}, {:.3}, {:.3}] to [{:.3}, {:.3}, {:.3}]", lo.x, lo.y, lo.z, hi.x, hi.y, hi.z);
+        if missing > 0 && missing == self.train.len() {
+            self.warnings.push(format!(
+                "none of the {missing} training cameras looks into the scene box ({bounds}), so training will find \
+                 no samples and learn nothing. Check the poses: their scale (the box grows with aabb_scale), and that \
+                 the cameras face the scene (OpenGL convention: they look along −z)."
+            ));
+        } else if missing > 0 {
+            self.warnings.push(format!(
+                "{missing} of the {} training cameras do not look into the scene box ({bounds}); their images teach \
+                 only the background.",
+                self.train.len()
+            ));
+        }
+        if self.has_alpha && self.train.iter().all(|view| view.rgba.iter().all(|p| p[3] == 0.0)) {
+            self.warnings.push(
+                "every training image is fully transparent (alpha 0 everywhere), so there is no object to learn."
+                    .to_owned(),
+            );
+        }
+    }
+
     /// The views of one split.
     pub fn split(&self, split: Split) -> &[View] {
         match split {
@@ -321,7 +365,7 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
         .file_name()
         .or_else(|| root.file_name())
         .map_or_else(|| "dataset".to_owned(), |name| name.to_string_lossy().into_owned());
-    Ok(Dataset {
+    let mut dataset = Dataset {
         name,
         train: strip(train),
         val: strip(val),
@@ -330,7 +374,10 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
         has_alpha,
         background: options.background,
         notices,
-    })
+        warnings: Vec::new(),
+    };
+    dataset.check_coverage();
+    Ok(dataset)
 }
 
 /// Writes `dataset` in the Blender format: `dir/{train,val,test}/r_{i}.png` (8-bit RGBA) and

@@ -526,6 +526,14 @@ pub fn train_masked(
             batches += 1;
         }
         last_loss = loss_sum / f64::from(batches.max(1));
+        if !last_loss.is_finite() {
+            return Err(PruneError::Diverged {
+                what: "the training loss",
+                value: last_loss,
+                at: format!("epoch {epoch}"),
+                advice: "Lower the learning rate.",
+            });
+        }
         let accuracy = test_accuracy(net, &data.test)?;
         history.push(accuracy);
         on_epoch(epoch, accuracy);

@@ -16,4 +16,7 @@ pub enum PruneError {
     Data { path: std::path::PathBuf, reason: String },
     #[error("computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A run whose numbers stopped being finite; it is stopped rather than reported.
+    #[error("the run diverged: {what} became {value} at {at}. {advice}")]
+    Diverged { what: &'static str, value: f64, at: String, advice: &'static str },
 }

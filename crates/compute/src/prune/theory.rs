@@ -78,6 +78,9 @@ impl Default for TheoryConfig {
     }
 }
 
+/// The largest ‖μ‖, σ_p and σ₀ accepted: a pre-activation of 1e6 to the sixth power is still far
+/// from f64's range; 1e300 overflows at once.
+const MAX_SCALE: f64 = 1e6;
 /// Most values (patches × dimension) the data may hold: 800 MB of f64.
 const MAX_DATA_VALUES: usize = 100_000_000;
 /// Most values of the weights or of one pre-activation matrix: 400 MB of f64.
@@ -92,11 +95,11 @@ impl TheoryConfig {
         if self.signal_coords == 0 || self.signal_coords > self.dim {
             return bad(format!("μ must span 1 to d = {} coordinates, got {}", self.dim, self.signal_coords));
         }
-        if !(self.signal_norm.is_finite() && self.signal_norm > 0.0) {
-            return bad(format!("‖μ‖ must be positive, got {}", self.signal_norm));
+        if !(self.signal_norm.is_finite() && self.signal_norm > 0.0 && self.signal_norm <= MAX_SCALE) {
+            return bad(format!("‖μ‖ must be positive and at most {MAX_SCALE:e}, got {}", shown(self.signal_norm)));
         }
-        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            return bad(format!("σ_p must be zero or positive, got {}", self.noise_std));
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0 && self.noise_std <= MAX_SCALE) {
+            return bad(format!("σ_p must be zero to {MAX_SCALE:e}, got {}", shown(self.noise_std)));
         }
         if !(2..=20_000).contains(&self.n_train) || !(1..=1_000_000).contains(&self.n_test) {
             return bad(format!(
@@ -130,8 +133,8 @@ impl TheoryConfig {
                 self.width, self.power
             ));
         }
-        if !(self.init_std.is_finite() && self.init_std >= 0.0) {
-            return bad(format!("σ₀ must be zero or positive, got {}", self.init_std));
+        if !(self.init_std.is_finite() && self.init_std >= 0.0 && self.init_std <= MAX_SCALE) {
+            return bad(format!("σ₀ must be zero to {MAX_SCALE:e}, got {}", shown(self.init_std)));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0 && self.learning_rate <= 1e3) {
             return bad(format!("the learning rate must be in (0, 1000], got {}", self.learning_rate));
@@ -144,6 +147,11 @@ impl TheoryConfig {
         }
         Ok(())
     }
+}
+
+/// A number as a person reads it: very large or small ones in exponent form.
+fn shown(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) { format!("{v:e}") } else { format!("{v}") }
 }
 
 /// One draw of the data: the signal, and the noise patches and labels of both splits.
@@ -506,6 +514,21 @@ pub fn train(
     for step in 0..=config.steps {
         let (noise_pre, signal_pre) = state.pre_activations(data, options.parallel);
         let (mut point, c, h) = loss_and_gradient(&noise_pre, &signal_pre, data, m, q, step);
+        if let Some((what, value)) = [
+            ("the training loss", point.train_loss),
+            ("the signal learned", point.signal),
+            ("the noise memorized", point.noise),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+        {
+            return Err(PruneError::Diverged {
+                what,
+                value,
+                at: format!("step {step}"),
+                advice: "Lower ‖μ‖, σ_p, σ₀ or the learning rate: max(z, 0)^q overflows for large pre-activations.",
+            });
+        }
         let score = step == config.steps || (options.test_every > 0 && step.is_multiple_of(options.test_every));
         if score {
             point.test_accuracy =

@@ -262,7 +262,7 @@ fn render_dataset(name: &str, scene: &Scene, spec: &DemoSpec, notices: Vec<Strin
             .map(|camera| View { camera: *camera, rgba: scene.render(camera).into(), source: PathBuf::new() })
             .collect()
     };
-    Dataset {
+    let mut dataset = Dataset {
         name: name.to_owned(),
         train: render(&cameras.train),
         val: render(&cameras.val),
@@ -271,7 +271,10 @@ fn render_dataset(name: &str, scene: &Scene, spec: &DemoSpec, notices: Vec<Strin
         has_alpha: true,
         background: Vec3::ONE,
         notices,
-    }
+        warnings: Vec::new(),
+    };
+    dataset.check_coverage();
+    dataset
 }
 
 /// A torus around +Z: `num_major` segments around the axis × `num_minor` around the tube, with

@@ -60,6 +60,22 @@ pub fn read_mesh(bytes: &[u8], path: &Path) -> Result<Mesh, MeshError> {
                 .into(),
         });
     }
+    let corner = |i: u32| mesh.positions.get(i as usize).copied().filter(|p| p.is_finite());
+    let has_area = mesh.triangles.iter().any(|&[a, b, c]| match (corner(a), corner(b), corner(c)) {
+        (Some(a), Some(b), Some(c)) => (b - a).cross(c - a).length_squared() > 0.0,
+        _ => false,
+    });
+    if !has_area {
+        return Err(MeshError::File {
+            path: path.to_owned(),
+            reason: format!(
+                "none of its {} faces has an area (their corners coincide, lie on one line, or are missing), so \
+                 there is no surface to render. Check the vertex coordinates: a failed export can put every \
+                 vertex at one point.",
+                mesh.triangles.len()
+            ),
+        });
+    }
     Ok(mesh)
 }
 
