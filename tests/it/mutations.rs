@@ -191,9 +191,9 @@ fn data_and_table_loaders_never_panic_on_mutated_files() {
         ntk::load_points_csv(p).is_ok()
     });
     // The digits CSV (plain and gzipped).
-    let digits = "0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,0,3,15,2,0,11,8,0,0,4,12,0,0,8,8,0,0,5,8,0,0,9,8,0,0,4,11,0,1,\
-                  12,7,0,0,2,14,5,10,12,0,0,0,0,6,13,10,0,0,0,0\n"
-        .repeat(3);
+    let row = "0,0,5,13,9,1,0,0,0,0,13,15,10,15,5,0,0,3,15,2,0,11,8,0,0,4,12,0,0,8,8,0,0,5,8,0,0,9,8,0,0,4,11,0,1,\
+                  12,7,0,0,2,14,5,10,12,0,0,0,0,6,13,10,0,0,0,";
+    let digits: String = (0..3).map(|label| format!("{row}{label}\n")).collect();
     total += survives_as_file("digits CSV", digits.as_bytes(), &dir.join("d.csv"), 12, 300, |p| {
         inr::classify::load_digits(p).is_ok()
     });

@@ -82,6 +82,20 @@ fn idx_files_load_plain_or_gzipped_and_bad_ones_say_what_is_wrong() {
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[2], &[3, 4])).unwrap();
     let error = data::load_fashion_mnist(&dir).unwrap_err().to_string();
     assert!(error.contains("2 labels for 1 images"), "{error}");
+    // One class in training is refused; a test class never seen in training is warned about.
+    let classes = temp_dir("prune_idx_classes");
+    std::fs::write(classes.join("train-images-idx3-ubyte"), idx(&[3, 1, 1], &[0, 1, 2])).unwrap();
+    std::fs::write(classes.join("t10k-images-idx3-ubyte"), idx(&[2, 1, 1], &[0, 1])).unwrap();
+    std::fs::write(classes.join("t10k-labels-idx1-ubyte"), idx(&[2], &[0, 5])).unwrap();
+    std::fs::write(classes.join("train-labels-idx1-ubyte"), idx(&[3], &[4, 4, 4])).unwrap();
+    let error = data::load_fashion_mnist(&classes).unwrap_err().to_string();
+    assert!(error.contains("all 3 training images are of one class (4)"), "{error}");
+    std::fs::write(classes.join("train-labels-idx1-ubyte"), idx(&[3], &[4, 0, 4])).unwrap();
+    let summary = data::load_fashion_mnist(&classes).unwrap().summary();
+    assert!(summary.contains("warning: class 5 occurs in the test set but never in training"), "{summary}");
+    let digits = "1,".repeat(64) + "7\n";
+    let error = sparsefield::compute::inr::classify::parse_digits(&digits.repeat(3), "d.csv").unwrap_err().to_string();
+    assert!(error.contains("all 3 digits are labelled 7"), "{error}");
     // A folder without the files names them and the package.
     let empty = temp_dir("prune_idx_empty");
     let error = data::load_fashion_mnist(&empty).unwrap_err().to_string();

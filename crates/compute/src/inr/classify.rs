@@ -91,6 +91,13 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
     if labels.is_empty() {
         return Err(InrError::Config(format!("{name}: no digits found")));
     }
+    if labels.iter().all(|&l| l == labels[0]) {
+        return Err(InrError::Config(format!(
+            "{name}: all {} digits are labelled {}; a classifier needs at least two classes",
+            labels.len(),
+            labels[0]
+        )));
+    }
     Ok(Digits { images, labels })
 }
 

@@ -74,8 +74,10 @@ pub struct LabelledData {
 }
 
 impl LabelledData {
+    /// One line for the user; it ends with a warning when some test class never occurs in
+    /// training (those test images cannot be classified right).
     pub fn summary(&self) -> String {
-        format!(
+        let mut line = format!(
             "{}: {} training and {} test images, {}×{}×{}, {} classes",
             self.name,
             self.train.len(),
@@ -84,7 +86,49 @@ impl LabelledData {
             self.train.height,
             self.train.width,
             self.classes.len()
-        )
+        );
+        let unseen = self.classes_missing_from_training();
+        if !unseen.is_empty() {
+            let names: Vec<&str> = unseen.iter().map(|&c| self.class_name(c)).collect();
+            line += &format!(
+                "; warning: class{} {} occur{} in the test set but never in training, so no model can get them right",
+                if names.len() == 1 { "" } else { "es" },
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "" }
+            );
+        }
+        line
+    }
+
+    fn class_name(&self, class: u16) -> &str {
+        self.classes.get(usize::from(class)).map_or("?", String::as_str)
+    }
+
+    /// Labels of the test set that no training image has.
+    pub fn classes_missing_from_training(&self) -> Vec<u16> {
+        let seen: std::collections::BTreeSet<u16> = self.train.labels.iter().copied().collect();
+        let tested: std::collections::BTreeSet<u16> = self.test.labels.iter().copied().collect();
+        tested.difference(&seen).copied().collect()
+    }
+
+    /// Refuses a training set with fewer than two classes: there is nothing to tell apart.
+    pub fn check_classes(&self, source: &Path) -> Result<(), PruneError> {
+        let mut labels = self.train.labels.iter().copied();
+        let Some(first) = labels.next() else {
+            return Err(data_error(source, "the training set is empty"));
+        };
+        if labels.all(|l| l == first) {
+            return Err(data_error(
+                source,
+                format!(
+                    "all {} training images are of one class ({}); a classifier needs at least two{}",
+                    self.train.len(),
+                    self.class_name(first),
+                    " (check the label file, or load more images: --train-limit)"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -306,7 +350,9 @@ pub fn load_fashion_mnist_limited(dir: &Path, train_limit: usize) -> Result<Labe
     } else {
         (0..classes.max(2)).map(|c| c.to_string()).collect()
     };
-    Ok(LabelledData { name: format!("Fashion-MNIST ({})", dir.display()), train, test, classes: class_names })
+    let data = LabelledData { name: format!("Fashion-MNIST ({})", dir.display()), train, test, classes: class_names };
+    data.check_classes(dir)?;
+    Ok(data)
 }
 
 /// A folder with one sub-folder of images per class (sub-folder names are the class names);
@@ -448,6 +494,9 @@ impl DataSource {
         };
         if train_limit > 0 && train_limit < data.train.len() {
             data.train = data.train.truncated(train_limit);
+            if let Self::Folder { path, .. } = self {
+                data.check_classes(path)?;
+            }
         }
         Ok(data)
     }
