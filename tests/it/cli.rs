@@ -546,6 +546,9 @@ fn prune_bad_input_exits_nonzero_with_a_message() {
     let err = run_err(sparsefield().args(["prune", "run", "--p", "1.5"]).arg("--out").arg(&out));
     assert!(err.contains("pruning fraction"), "{err}");
     let err = run_err(sparsefield().args(["prune", "sweep", "--seeds", "0"]).arg("--out").arg(&out));
+    // Errors say which value is wrong, in the user's terms, once.
+    let bias = run_err(sparsefield().args(["ntk", "sweep", "--bias", "0,NaN"]).arg("--out").arg(dir.join("bias")));
+    assert!(bias.contains("bias 2 of the list is NaN") && bias.matches("NaN").count() == 1, "{bias}");
     assert!(err.contains("--seeds"), "{err}");
     let err = run_err(sparsefield().args(["prune", "sweep", "--p", "0,2"]).args(TINY_PRUNE).arg("--out").arg(&out));
     assert!(err.contains("pruning fraction"), "{err}");

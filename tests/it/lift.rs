@@ -239,6 +239,14 @@ fn preparing_input_scales_it_and_refuses_bad_masks_and_depths() {
     let err = input::prepare(&blank, MaskSettings::default(), None, &DepthChoice::Inflate, 32).unwrap_err();
     assert!(matches!(err, LiftError::EmptyMask { .. }), "{err}");
     assert!(err.to_string().contains("disc.png") && err.to_string().contains("threshold"), "{err}");
+    // A blank photo whose alpha channel is transparent everywhere is told about its alpha.
+    let clear = LiftImage { alpha: Some(vec![0.0; 48 * 48]), ..blank };
+    let err = match input::prepare(&clear, MaskSettings::default(), None, &DepthChoice::Inflate, 32) {
+        Ok(_) => panic!("a blank, transparent photo was accepted"),
+        Err(err) => err.to_string(),
+    };
+    assert!(err.contains("alpha channel is transparent everywhere") && err.contains("object opaque"), "{err}");
+    assert!(!err.contains("save it with an alpha channel"), "{err}");
     // A depth file of another shape is refused, naming it.
     let dir = temp_dir("lift_prepare");
     let path = dir.join("wide.npy");

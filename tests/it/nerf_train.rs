@@ -149,7 +149,8 @@ fn checkpoints_round_trip_and_bad_ones_are_refused() {
     // (1e39 overflows f32 to infinity when read).
     let config_path = dir.join(checkpoint::CONFIG_FILE);
     let good: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
-    let cases: [(&str, serde_json::Value, &str); 8] = [
+    let cases: [(&str, serde_json::Value, &str); 9] = [
+        ("/scene_box/max", serde_json::json!([1e38, 1e38, 1e38]), "scene box is"),
         ("/orbit/up", serde_json::json!([0.0, 0.0, 0.0]), "up axis"),
         ("/orbit/fov_x", serde_json::json!(0.0), "field of view"),
         ("/orbit/fov_x", serde_json::json!(std::f64::consts::PI), "field of view"),

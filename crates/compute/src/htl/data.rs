@@ -104,20 +104,20 @@ impl HtlData {
         for split in Split::ALL {
             let set = self.set(split);
             if set.is_empty() {
-                return Err(HtlError::Config(format!("{}: no {} images", self.data.name, split.label())));
+                return Err(HtlError::Other(format!("{}: no {} images", self.data.name, split.label())));
             }
             if self.names_of(split).len() != set.len() || self.groups_of(split).len() != set.len() {
-                return Err(HtlError::Config(format!("{}: names or groups do not match the images", self.data.name)));
+                return Err(HtlError::Other(format!("{}: names or groups do not match the images", self.data.name)));
             }
             if let Some(label) = set.labels.iter().find(|&&l| usize::from(l) >= classes) {
-                return Err(HtlError::Config(format!("{}: label {label} but only {classes} classes", self.data.name)));
+                return Err(HtlError::Other(format!("{}: label {label} but only {classes} classes", self.data.name)));
             }
             if let Some(g) = self.groups_of(split).iter().find(|&&g| usize::from(g) >= self.groups.len()) {
-                return Err(HtlError::Config(format!("{}: group {g} has no name", self.data.name)));
+                return Err(HtlError::Other(format!("{}: group {g} has no name", self.data.name)));
             }
         }
         if classes < 2 {
-            return Err(HtlError::Config(format!("{}: needs at least two classes", self.data.name)));
+            return Err(HtlError::Other(format!("{}: needs at least two classes", self.data.name)));
         }
         Ok(())
     }

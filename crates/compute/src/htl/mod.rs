@@ -19,6 +19,10 @@ pub enum HtlError {
     Config(String),
     #[error("{path}: {reason}")]
     Data { path: std::path::PathBuf, reason: String },
+    /// A problem with a data set as a whole (not one file) or a failed computation; the message
+    /// says which.
+    #[error("{0}")]
+    Other(String),
 }
 
 impl From<crate::prune::PruneError> for HtlError {
@@ -26,7 +30,8 @@ impl From<crate::prune::PruneError> for HtlError {
         use crate::prune::PruneError;
         match error {
             PruneError::Data { path, reason } => Self::Data { path, reason },
-            other => Self::Config(other.to_string()),
+            PruneError::Config(reason) => Self::Config(reason),
+            other => Self::Other(other.to_string()),
         }
     }
 }

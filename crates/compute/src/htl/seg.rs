@@ -371,7 +371,7 @@ pub fn localize(
         attend.validate()?;
     }
     if data.train.is_empty() || data.test.is_empty() {
-        return Err(HtlError::Config(format!("{}: needs training and test images", data.name)));
+        return Err(HtlError::Other(format!("{}: needs training and test images", data.name)));
     }
     let pixels_in_all = (data.train.len() + data.test.len()) * data.train.pixels();
     if pixels_in_all > super::lesion::MAX_PIXELS {

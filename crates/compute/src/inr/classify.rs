@@ -64,7 +64,7 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
         if line.is_empty() {
             continue;
         }
-        let bad = |what: String| InrError::Config(format!("{name}, line {}: {what}", number + 1));
+        let bad = |what: String| InrError::Data(format!("{name}, line {}: {what}", number + 1));
         let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != DIGIT_PIXELS + 1 {
             return Err(bad(format!(
@@ -89,7 +89,7 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
         labels.push(label as u8);
     }
     if labels.is_empty() {
-        return Err(InrError::Config(format!("{name}: no digits found")));
+        return Err(InrError::Data(format!("{name}: no digits found")));
     }
     if labels.iter().all(|&l| l == labels[0]) {
         return Err(InrError::Config(format!(
@@ -105,17 +105,17 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
 pub fn load_digits(path: &Path) -> Result<Digits, InrError> {
     let name = path.display().to_string();
     let bytes = crate::files::read_capped(path, crate::files::TABLE)
-        .map_err(|e| InrError::Config(format!("{name}: cannot read ({e})")))?;
+        .map_err(|e| InrError::Data(format!("{name}: cannot read ({e})")))?;
     digits_from_bytes(&bytes, &name)
 }
 
 fn digits_from_bytes(bytes: &[u8], name: &str) -> Result<Digits, InrError> {
     let text = if bytes.starts_with(&[0x1f, 0x8b]) {
         let text = crate::files::read_capped_from(flate2::read::GzDecoder::new(bytes), crate::files::TABLE)
-            .map_err(|e| InrError::Config(format!("{name}: not a readable gzip text file ({e})")))?;
-        String::from_utf8(text).map_err(|_| InrError::Config(format!("{name}: not a text file")))?
+            .map_err(|e| InrError::Data(format!("{name}: not a readable gzip text file ({e})")))?;
+        String::from_utf8(text).map_err(|_| InrError::Data(format!("{name}: not a text file")))?
     } else {
-        String::from_utf8(bytes.to_vec()).map_err(|_| InrError::Config(format!("{name}: not a text file")))?
+        String::from_utf8(bytes.to_vec()).map_err(|_| InrError::Data(format!("{name}: not a text file")))?
     };
     parse_digits(&text, name)
 }

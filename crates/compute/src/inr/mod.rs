@@ -28,6 +28,9 @@ const RENDER_CHUNK_POINTS: usize = 16_384;
 pub enum InrError {
     #[error("invalid settings: {0}")]
     Config(String),
+    /// A problem with an input file; the message names the file.
+    #[error("{0}")]
+    Data(String),
     #[error("computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]

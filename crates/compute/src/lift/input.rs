@@ -87,12 +87,44 @@ pub enum MaskOrigin {
 }
 
 impl MaskOrigin {
+    /// What to do when this mask leaves almost nothing, or almost everything, as the object.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Self::Alpha => {
+                "Re-export the photo with the object opaque and the background transparent, or save it without \
+                 an alpha channel to use the border matte"
+            }
+            Self::BorderMatte => {
+                "Raise or lower the mask threshold, give the photo a plain background, or save it with an alpha \
+                 channel that marks the object"
+            }
+            Self::File => "Check the mask file: white marks the object, black the background",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Alpha => "alpha channel",
             Self::BorderMatte => "border matte",
             Self::File => "mask file",
         }
+    }
+}
+
+/// [`MaskOrigin::advice`], unless the photo's alpha channel was ignored for being the same
+/// everywhere: then that is what to fix.
+fn mask_advice(image: &LiftImage, origin: MaskOrigin) -> &'static str {
+    match &image.alpha {
+        Some(alpha) if origin == MaskOrigin::BorderMatte && !image.has_meaningful_alpha() => {
+            if alpha.iter().all(|&a| a < 0.5) {
+                "The photo's alpha channel is transparent everywhere, so it was ignored: re-export the photo with the \
+                 object opaque and the background transparent"
+            } else {
+                "The photo's alpha channel is opaque everywhere, so it marks no object: re-export the photo with the \
+                 background transparent, or give it a plain background"
+            }
+        }
+        _ => origin.advice(),
     }
 }
 
@@ -687,6 +719,7 @@ pub fn prepare(
                 mask_origin.label(),
                 100.0 * coverage
             ),
+            advice: mask_advice(image, mask_origin),
         });
     }
     if coverage > 0.98 {
@@ -697,6 +730,7 @@ pub fn prepare(
                 mask_origin.label(),
                 100.0 * coverage
             ),
+            advice: mask_advice(image, mask_origin),
         });
     }
     let (depth, depth_origin) = match depth {

@@ -34,11 +34,9 @@ pub enum LiftError {
         size.0, size.1, image.0, image.1
     )]
     Mismatch { path: PathBuf, what: &'static str, size: (u32, u32), image: (u32, u32) },
-    #[error(
-        "{name}: {detail}. Raise or lower the mask threshold, give the photo a plain background, or \
-         save it with an alpha channel."
-    )]
-    EmptyMask { name: String, detail: String },
+    /// `advice` depends on where the mask came from.
+    #[error("{name}: {detail}. {advice}")]
+    EmptyMask { name: String, detail: String, advice: &'static str },
     #[error("invalid settings: {0}")]
     Config(String),
     #[error("computation failed: {0}")]

@@ -107,6 +107,10 @@ pub fn save(
 }
 
 /// Reads a checkpoint folder written by [`save`], checking every shape.
+/// The sides a checkpoint's scene box may have (the loader's boxes are 3 to 384 units wide).
+const MIN_BOX_SIDE: f32 = 1e-6;
+const MAX_BOX_SIDE: f32 = 1e6;
+
 pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointError> {
     let config_path = dir.join(CONFIG_FILE);
     let json = crate::files::read_text_capped(&config_path, crate::files::JSON)
@@ -125,10 +129,21 @@ pub fn load(dir: &Path) -> Result<(NerfSnapshot, CheckpointConfig), CheckpointEr
     if !(size.is_finite() && size.min_element() > 0.0) {
         return Err(config_err("the scene box is empty or not finite".into()));
     }
+    if !(MIN_BOX_SIDE..=MAX_BOX_SIDE).contains(&size.max_element())
+        || !(MIN_BOX_SIDE..=MAX_BOX_SIDE).contains(&size.min_element())
+    {
+        return Err(config_err(format!(
+            "the scene box is {:e} × {:e} × {:e}; each side must be {MIN_BOX_SIDE:e} to {MAX_BOX_SIDE:e}",
+            size.x, size.y, size.z
+        )));
+    }
     // Bounds that keep marching finite: at most 65536 steps across the box's diagonal.
     let min_step = size.length() / 65_536.0;
     if !(config.march.step.is_finite() && config.march.step >= min_step) {
-        return Err(config_err(format!("the march step must be at least {min_step} (1/65536 of the box diagonal)")));
+        return Err(config_err(format!(
+            "the march step {:e} is below {min_step:e}, 1/65536 of the scene box's diagonal (too many samples per ray)",
+            config.march.step
+        )));
     }
     if !(1..=65_536).contains(&config.march.max_samples) {
         return Err(config_err("the samples per ray must be 1–65536".into()));

@@ -48,8 +48,11 @@ pub struct ActivePoint {
 }
 
 fn check_lists(biases: &[f64], widths: &[usize]) -> Result<(), NtkError> {
-    if biases.is_empty() || biases.iter().any(|b| !b.is_finite()) {
-        return Err(NtkError::Config("a sweep needs at least one finite bias".into()));
+    if biases.is_empty() {
+        return Err(NtkError::Config("a sweep needs at least one bias".into()));
+    }
+    if let Some((k, b)) = biases.iter().enumerate().find(|(_, b)| !b.is_finite()) {
+        return Err(NtkError::Config(format!("bias {} of the list is {b}; every bias must be a finite number", k + 1)));
     }
     if widths.iter().any(|&m| !(1..=1_000_000).contains(&m)) {
         return Err(NtkError::Config("widths must be 1 to 1000000".into()));

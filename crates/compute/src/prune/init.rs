@@ -582,12 +582,12 @@ pub fn compare(
 ) -> Result<Option<Vec<InitResult>>, PruneError> {
     config.validate()?;
     if data.train.is_empty() || data.test.is_empty() {
-        return Err(PruneError::Config(format!("{}: needs training and test images", data.name)));
+        return Err(PruneError::DataSet(format!("{}: needs training and test images", data.name)));
     }
     let input = (data.train.channels, data.train.height, data.train.width);
     let classes = data.classes.len();
     if let Some(label) = data.train.labels.iter().chain(&data.test.labels).find(|&&l| usize::from(l) >= classes) {
-        return Err(PruneError::Config(format!("{}: label {label} but only {classes} classes", data.name)));
+        return Err(PruneError::DataSet(format!("{}: label {label} but only {classes} classes", data.name)));
     }
     let runs = config.runs();
     let total = runs.len();

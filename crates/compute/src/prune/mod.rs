@@ -14,6 +14,9 @@ pub enum PruneError {
     Config(String),
     #[error("{path}: {reason}")]
     Data { path: std::path::PathBuf, reason: String },
+    /// A problem with a data set as a whole; the message names it.
+    #[error("{0}")]
+    DataSet(String),
     #[error("computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     /// A run whose numbers stopped being finite; it is stopped rather than reported.
