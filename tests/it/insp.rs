@@ -527,12 +527,12 @@ mod classify {
             assert!((170..=190).contains(&count), "digit {label}: {count}");
         }
         assert!(digits.images.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
-        let good = format!("{}3\n", "16,".repeat(64));
-        let parsed = classify::parse_digits(&good, "one.csv").unwrap();
-        assert_eq!((parsed.labels[0], parsed.images[0][0]), (3, 1.0));
+        let good = format!("{}3\n{}5\n", "16,".repeat(64), "0,".repeat(64));
+        let parsed = classify::parse_digits(&good, "two.csv").unwrap();
+        assert_eq!((parsed.labels[0], parsed.images[0][0], parsed.labels[1]), (3, 1.0, 5));
         let short = format!("{good}1,2,3\n");
         let error = classify::parse_digits(&short, "short.csv").unwrap_err().to_string();
-        assert!(error.contains("short.csv, line 2") && error.contains("65"), "{error}");
+        assert!(error.contains("short.csv, line 3") && error.contains("65"), "{error}");
         let bright = format!("{}3\n", "17,".repeat(64));
         assert!(classify::parse_digits(&bright, "b.csv").unwrap_err().to_string().contains("outside 0–16"));
         let label = format!("{}12\n", "1,".repeat(64));

@@ -92,7 +92,7 @@ pub fn parse_digits(text: &str, name: &str) -> Result<Digits, InrError> {
         return Err(InrError::Data(format!("{name}: no digits found")));
     }
     if labels.iter().all(|&l| l == labels[0]) {
-        return Err(InrError::Config(format!(
+        return Err(InrError::Data(format!(
             "{name}: all {} digits are labelled {}; a classifier needs at least two classes",
             labels.len(),
             labels[0]
