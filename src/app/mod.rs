@@ -464,7 +464,9 @@ impl SparseFieldApp {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            Command::NtkExport(path) => self.ntk.export(&path).map(Some),
+            Command::NtkExport(path) => {
+                claim_export_folder(&path, "NTK export").and_then(|()| self.ntk.export(&path)).map(Some)
+            }
             Command::NtkResume => {
                 self.ntk.resume();
                 Ok(None)
@@ -542,7 +544,9 @@ impl SparseFieldApp {
                 self.htl.resume();
                 Ok(None)
             }
-            Command::HtlExport(path) => self.htl.export(&path, &self.settings.htl).map(Some),
+            Command::HtlExport(path) => claim_export_folder(&path, "hard-sample export")
+                .and_then(|()| self.htl.export(&path, &self.settings.htl))
+                .map(Some),
             Command::HtlLocalize => self.htl.start_localize(&self.settings.htl, &self.waker).map(|()| None),
             Command::HtlSetLesionFolder(path) => {
                 self.settings.htl.lesion_folder = Some(path);
@@ -601,9 +605,9 @@ impl SparseFieldApp {
                 self.settings.lift.mask = defaults.mask;
                 Ok(Some("Lift settings reset to their defaults (the photo and depth file stay).".into()))
             }
-            Command::LiftExport(path) => {
-                self.lift.start_export(path, self.settings.lift.export_size, &self.waker).map(|()| None)
-            }
+            Command::LiftExport(path) => claim_export_folder(&path, "lift export")
+                .and_then(|()| self.lift.start_export(path, self.settings.lift.export_size, &self.waker))
+                .map(|()| None),
             Command::EditTrain => {
                 let image = self.inr.image().cloned();
                 let name = self.settings.inr_image.display_name();
@@ -1101,4 +1105,23 @@ impl eframe::App for SparseFieldApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, eframe::APP_KEY, &self.settings);
     }
+}
+
+/// Checks that an export may write its fixed file names into `dir` (a new or empty folder, or an
+/// earlier export of the same kind) and marks it as that export's; the app never writes over a
+/// folder of someone else's files.
+fn claim_export_folder(dir: &std::path::Path, what: &str) -> Result<(), String> {
+    use crate::compute::files;
+    let writer = format!("sparsefield app: {what}");
+    match files::foreign_files(dir, &writer) {
+        Ok(None) => {}
+        Ok(Some(foreign)) => {
+            return Err(format!(
+                "{}; pick a new or empty folder, so that no file of yours is replaced",
+                foreign.describe(&writer)
+            ));
+        }
+        Err(e) => return Err(format!("{}: cannot list the folder ({e})", dir.display())),
+    }
+    files::mark_output_dir(dir, &writer).map_err(|e| format!("{}: cannot write in the folder ({e})", dir.display()))
 }

@@ -36,9 +36,6 @@ pub fn forced() -> bool {
     FORCE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// The file that marks a folder as a command's output: it holds the command's name.
-pub const OUTPUT_MARKER: &str = ".sparsefield-output";
-
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Implicit neural representations: fit a SIREN to an image, render it at any size.
@@ -155,48 +152,26 @@ pub fn check_output_apart(out: &std::path::Path, inputs: &[&std::path::Path]) ->
 
 /// Claims `dir` as the output folder of `command` (like `"nerf eval"`) before any long work:
 /// creates it if needed, checks that files can be written there, and marks it with
-/// [`OUTPUT_MARKER`]. A folder that already holds files is refused unless it is an earlier output
+/// `compute::files::OUTPUT_MARKER`. A folder that already holds files is refused unless it is an earlier output
 /// of the same command or `--force` was given, so that fixed output names (`r_0.png`,
 /// `metrics.json`) never replace a user's files.
 pub fn prepare_output_dir(dir: &std::path::Path, command: &str) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let marker = dir.join(OUTPUT_MARKER);
-    if dir.is_dir() && !forced() {
-        let owner = crate::compute::files::read_text_capped(&marker, crate::compute::files::JSON).ok();
-        let owner = owner.as_deref().map(str::trim);
-        if owner != Some(command) {
-            let mut others: Vec<String> = std::fs::read_dir(dir)
-                .with_context(|| format!("{}: cannot list the output folder", dir.display()))?
-                .filter_map(Result::ok)
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name != OUTPUT_MARKER)
-                .collect();
-            others.sort();
-            if !others.is_empty() {
-                let whose = match owner {
-                    Some(other) => format!("holds the output of `sparsefield {other}`"),
-                    None => {
-                        let shown: Vec<&str> = others.iter().take(3).map(String::as_str).collect();
-                        let more = if others.len() > 3 { ", …" } else { "" };
-                        format!(
-                            "already holds files that `sparsefield {command}` did not write ({}{more})",
-                            shown.join(", ")
-                        )
-                    }
-                };
-                anyhow::bail!(
-                    "{}: {whose}; pick a new or empty folder for --out, or pass --force to write into it (files of \
-                     the same names are replaced)",
-                    dir.display()
-                );
-            }
+    let writer = format!("sparsefield {command}");
+    if !forced() {
+        let foreign = crate::compute::files::foreign_files(dir, &writer)
+            .with_context(|| format!("{}: cannot list the output folder", dir.display()))?;
+        if let Some(foreign) = foreign {
+            anyhow::bail!(
+                "{}; pick a new or empty folder for --out, or pass --force to write into it (files of the same \
+                 names are replaced)",
+                foreign.describe(&writer)
+            );
         }
     }
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("{}: cannot create the output folder; pick a writable --out", dir.display()))?;
-    crate::compute::files::write_atomic(&marker, format!("{command}\n"))
-        .with_context(|| format!("{}: the output folder is not writable; pick another --out", dir.display()))?;
-    Ok(())
+    crate::compute::files::mark_output_dir(dir, &writer).with_context(|| {
+        format!("{}: cannot create the output folder or write in it; pick a writable --out", dir.display())
+    })
 }
 
 /// Creates the folder an output file goes into, if needed, and checks that it is writable. The

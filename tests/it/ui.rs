@@ -606,6 +606,17 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     {
         assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
     }
+    // Exporting again into the same folder is fine; a folder of someone else's files is refused.
+    harness.state_mut().apply(&ctx, Command::NtkExport(dir.clone()));
+    let last = format!("{:?}", harness.state().notifications().last());
+    assert!(last.contains("Wrote"), "{last}");
+    let mine = temp_dir("ui_ntk_export_mine");
+    std::fs::write(mine.join("gram.png"), "mine").unwrap();
+    harness.state_mut().apply(&ctx, Command::NtkExport(mine.clone()));
+    assert_eq!(std::fs::read_to_string(mine.join("gram.png")).unwrap(), "mine");
+    let last = format!("{:?}", harness.state().notifications().last());
+    assert!(last.contains("did not write (gram.png)") && last.contains("new or empty folder"), "{last}");
+    harness.state_mut().apply(&ctx, Command::ClearNotifications);
 
     // Cancelling keeps what was finished; Resume finishes the rest.
     harness.state_mut().settings_mut().ntk.steps = 5000;

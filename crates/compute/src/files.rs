@@ -88,6 +88,67 @@ fn too_large(kind: FileKind, size: Option<u64>) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
 }
 
+/// The file that marks a folder as some command's output; it holds the writer's name.
+pub const OUTPUT_MARKER: &str = ".sparsefield-output";
+
+/// A folder that holds files its would-be writer did not write.
+#[derive(Debug)]
+pub struct ForeignFolder {
+    pub dir: PathBuf,
+    /// The writer named by the folder's marker, when another one made it.
+    pub other_writer: Option<String>,
+    /// The folder's entries (sorted; the marker left out).
+    pub entries: Vec<String>,
+}
+
+impl ForeignFolder {
+    /// "DIR: holds the output of `X`" or "DIR: already holds files that `W` did not write (a, b, …)".
+    pub fn describe(&self, writer: &str) -> String {
+        match &self.other_writer {
+            Some(other) => format!("{}: holds the output of `{other}`", self.dir.display()),
+            None => {
+                let shown: Vec<&str> = self.entries.iter().take(3).map(String::as_str).collect();
+                let more = if self.entries.len() > 3 { ", …" } else { "" };
+                format!(
+                    "{}: already holds files that `{writer}` did not write ({}{more})",
+                    self.dir.display(),
+                    shown.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Whether `writer` (like `"sparsefield nerf eval"`) may write its fixed file names into `dir`
+/// without risk to someone else's files: yes (`None`) when the folder does not exist, is empty, or
+/// is marked as `writer`'s own earlier output; otherwise what is there.
+pub fn foreign_files(dir: &Path, writer: &str) -> std::io::Result<Option<ForeignFolder>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let marker = read_text_capped(&dir.join(OUTPUT_MARKER), JSON).ok();
+    let owner = marker.as_deref().map(str::trim);
+    if owner == Some(writer) {
+        return Ok(None);
+    }
+    let mut entries: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != OUTPUT_MARKER)
+        .collect();
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    entries.sort();
+    Ok(Some(ForeignFolder { dir: dir.to_owned(), other_writer: owner.map(str::to_owned), entries }))
+}
+
+/// Creates `dir` if needed and marks it as `writer`'s output; fails when it cannot be written.
+pub fn mark_output_dir(dir: &Path, writer: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_atomic(dir.join(OUTPUT_MARKER), format!("{writer}\n"))
+}
+
 /// Writes `contents` to `path` through an [`AtomicFile`]: the drop-in replacement of
 /// `std::fs::write` for every output.
 pub fn write_atomic(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> std::io::Result<()> {
