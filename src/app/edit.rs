@@ -21,7 +21,7 @@ use crate::ui::panels::edit::{EditPanelState, EditSettings, EditViewImage};
 use crate::ui::widgets::{JobRow, Level};
 use eframe::egui_wgpu::wgpu;
 
-use super::inr::Notes;
+use crate::ui::widgets::Notes;
 
 /// The INR being edited and what its edit is compared with.
 #[derive(Clone, Debug)]

@@ -21,8 +21,8 @@ use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
 use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::ui::widgets::{JobRow, Level};
 
-use super::inr::Notes;
-use super::live::LiveAnalysis;
+use crate::ui::live::LiveAnalysis;
+use crate::ui::widgets::Notes;
 
 /// Everything computed for one configuration so far; each snapshot carries all of it.
 #[derive(Clone, Debug, Default)]

@@ -38,8 +38,7 @@ impl ImageSource {
     }
 }
 
-/// Messages for the notification area.
-pub type Notes = Vec<(Level, String)>;
+pub use crate::ui::widgets::Notes;
 
 pub struct LoadedInrImage {
     source: ImageSource,

@@ -20,7 +20,7 @@ use crate::ui::widgets::{JobRow, Level};
 
 use super::nerf::NerfLab;
 
-type Notes = Vec<(Level, String)>;
+use crate::ui::widgets::Notes;
 
 /// Photos are brought to at most this side on load, so that re-matting stays interactive.
 const MAX_PHOTO_SIDE: u32 = 1024;
@@ -373,9 +373,9 @@ impl LiftLab {
         let history = self.history.clone();
         let seconds = history.last().map_or(0.0, |r| r.elapsed_secs);
         let job = Job::spawn("lift-export", waker.clone(), move |control, sink| {
-            let frames = crate::cli::lift::TURNTABLE_FRAMES as u64;
+            let frames = crate::compute::lift::files::TURNTABLE_FRAMES as u64;
             sink.send(RunEvent::Started { total_steps: frames });
-            crate::cli::lift::write_results(
+            crate::compute::lift::files::write_results(
                 &dir,
                 &input,
                 &cfg,
@@ -389,7 +389,7 @@ impl LiftLab {
                     control.checkpoint()
                 },
             )
-            .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
+            .map_err(|e| crate::compute::errors::describe(&e))?;
             Ok(format!("Wrote the lift (checkpoint, turntable.gif, views, metrics.json) to {}", dir.display()))
         })
         .map_err(|e| format!("cannot start the export: {e}"))?;

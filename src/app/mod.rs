@@ -5,9 +5,8 @@ pub mod edit;
 pub mod htl;
 pub mod inr;
 pub mod lift;
-mod live;
 pub mod nerf;
-pub mod ntk;
+pub use crate::labs::ntk;
 pub mod prune;
 
 use std::path::PathBuf;
@@ -19,13 +18,13 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
+use crate::labs::ntk::panel::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
 use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::ui::panels::htl::{HtlSettings, htl_controls_ui, htl_main_ui};
 use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
 use crate::ui::panels::lift::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
 use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
-use crate::ui::panels::ntk::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
 use crate::ui::panels::prune::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
@@ -913,19 +912,7 @@ impl SparseFieldApp {
     }
 }
 
-/// `image` as a texture, pixels drawn as squares when magnified.
-pub(crate) fn image_texture(
-    ctx: &egui::Context,
-    name: &str,
-    image: &crate::compute::image_io::ImageData,
-) -> egui::TextureHandle {
-    let size = [image.width as usize, image.height as usize];
-    ctx.load_texture(
-        name,
-        egui::ColorImage::from_rgba_unmultiplied(size, &image.to_rgba8()),
-        egui::TextureOptions::NEAREST,
-    )
-}
+pub(crate) use crate::ui::widgets::image_texture;
 
 /// Compiles the view shaders and measures the adapter on a background thread (see
 /// `render::inr_view::warm_up_shaders`). If that fails, views compile on first use instead.

@@ -23,7 +23,7 @@ use crate::render::nerf_view::{CpuFrame, Versioned};
 use crate::ui::panels::nerf::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
 use crate::ui::widgets::{JobRow, Level};
 
-type Notes = Vec<(Level, String)>;
+use crate::ui::widgets::Notes;
 
 /// Where the data set comes from; persisted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,10 +42,7 @@ impl DataSource {
     }
 }
 
-/// Grid points per axis of the viewer's baked field.
-pub const BAKE_RESOLUTION: u32 = 128;
-/// At most about this many field evaluations per bake (a lower resolution early in training).
-pub const BAKE_MAX_QUERIES: usize = 150_000;
+pub use crate::compute::nerf::bake::{BAKE_MAX_QUERIES, BAKE_RESOLUTION};
 /// The worker spends at most this share of its time baking while snapshots keep coming, so
 /// that training keeps most of the CPU.
 const BAKE_DUTY: f64 = 0.25;
@@ -529,9 +526,9 @@ impl NerfLab {
         let job = Job::spawn("nerf-export", waker, move |control, sink| {
             if turntable {
                 sink.send(RunEvent::Started { total_steps: frames as u64 });
-                let mut gif = crate::cli::nerf::GifWriter::create(&path, 20)
-                    .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
-                let completed = crate::cli::nerf::turntable(
+                let mut gif =
+                    crate::compute::nerf::turntable::GifWriter::create(&path, 20).map_err(|e| e.to_string())?;
+                let completed = crate::compute::nerf::turntable::turntable(
                     &snapshot,
                     &orbit,
                     frames,
@@ -542,8 +539,8 @@ impl NerfLab {
                     },
                     |_, frame| gif.add(frame),
                 )
-                .map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
-                gif.finish().map_err(|e| crate::compute::errors::describe(e.as_ref()))?;
+                .map_err(|e| e.to_string())?;
+                gif.finish().map_err(|e| e.to_string())?;
                 if !completed {
                     return Ok(format!(
                         "Turntable export cancelled; {} holds the frames rendered so far.",

@@ -18,7 +18,7 @@ use crate::ui::panels::prune::{PruneMode, PrunePanelState, PruneSettings, RunSum
 use crate::ui::widgets::{JobRow, Level};
 use eframe::egui;
 
-use super::inr::Notes;
+use crate::ui::widgets::Notes;
 
 /// What a finished run hands back.
 pub struct RunOutcome {

@@ -5,8 +5,8 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 
 use crate::compute::image_io;
+use crate::compute::image_io::BuiltinImage;
 use crate::compute::inr::{BatchMode, FitConfig, Trainer};
-use crate::ui::BuiltinImage;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchLab {
@@ -212,7 +212,7 @@ fn bench_nerf_view(
     use std::sync::Arc;
     let size = args.view_size;
     let start = Instant::now();
-    let grid = Arc::new(bake::bake(snapshot, crate::app::nerf::BAKE_RESOLUTION, crate::app::nerf::BAKE_MAX_QUERIES));
+    let grid = Arc::new(bake::bake(snapshot, bake::BAKE_RESOLUTION, bake::BAKE_MAX_QUERIES));
     println!(
         "nerf view: bake {}³ in {:.2} s ({:.1}% of the box occupied)",
         grid.resolution,
@@ -224,7 +224,7 @@ fn bench_nerf_view(
     match crate::render::HeadlessGpu::new() {
         Ok(gpu) => {
             use crate::render::nerf_view::{NerfGpu, NerfViewFeedback, NerfViewRequest, Versioned};
-            let mut nerf_gpu = NerfGpu::new(&gpu.device, eframe::egui_wgpu::wgpu::TextureFormat::Rgba8Unorm);
+            let mut nerf_gpu = NerfGpu::new(&gpu.device, crate::render::wgpu::TextureFormat::Rgba8Unorm);
             let request = |camera| NerfViewRequest {
                 view_id: 1,
                 grid: Some(Versioned { generation: 1, value: grid.clone() }),

@@ -8,12 +8,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::bench::InspBenchArgs;
 use crate::compute::control::RunControl;
+use crate::compute::image_io::BuiltinImage;
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorConfig, TrainingSet};
 use crate::compute::inr::taylor::{self, Partials};
 use crate::compute::inr::{self, BatchMode, FitConfig, SirenConfig, SirenWeights};
 use crate::compute::metrics;
-use crate::ui::BuiltinImage;
 
 /// PyTorch 2.15 on this project's reference machine (2 cores, 2 threads), `benches/pytorch_insp.py`.
 pub const PYTORCH_STACK_SECONDS: f64 = 11.5;

@@ -8,12 +8,13 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 
 use crate::compute::control::{RunControl, RunEvent};
-use crate::compute::image_io::{self, ImageData};
+use crate::compute::image_io;
 use crate::compute::nerf::checkpoint;
 use crate::compute::nerf::dataset::{self, Dataset, LoadOptions};
 use crate::compute::nerf::orbit::Orbit;
-use crate::compute::nerf::render::{RenderOutput, render_camera};
+use crate::compute::nerf::render::RenderOutput;
 use crate::compute::nerf::synth::{self, DemoSpec};
+use crate::compute::nerf::turntable::{GifWriter, turntable};
 use crate::compute::nerf::{self, NerfSnapshot, TrainConfig};
 
 #[derive(Debug, Subcommand)]
@@ -295,91 +296,6 @@ fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Renders a turntable of `snapshot` frame by frame, handing each to `sink` (which writes it),
-/// so that long turntables never sit in memory; `on_frame` sees each frame's index first and
-/// may stop the render by returning `false`.
-pub fn turntable(
-    snapshot: &NerfSnapshot,
-    orbit: &Orbit,
-    frames: usize,
-    size: u32,
-    mut on_frame: impl FnMut(usize) -> bool,
-    mut sink: impl FnMut(usize, &ImageData) -> anyhow::Result<()>,
-) -> anyhow::Result<bool> {
-    for (i, camera) in orbit.turntable(frames, size, size).iter().enumerate() {
-        if !on_frame(i) {
-            return Ok(false);
-        }
-        let image = render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, camera, snapshot.background)
-            .rgb_image();
-        sink(i, &image)?;
-    }
-    Ok(true)
-}
-
-/// An endlessly looping GIF built frame by frame in memory and written by [`GifWriter::finish`]
-/// through `compute::files::write_atomic`: a failed write is an error, never a truncated GIF.
-pub struct GifWriter {
-    encoder: Option<image::codecs::gif::GifEncoder<SharedBuffer>>,
-    buffer: SharedBuffer,
-    path: PathBuf,
-    delay: image::Delay,
-}
-
-/// The GIF's bytes, shared with the encoder (which only lets go of its writer when dropped).
-#[derive(Clone, Default)]
-struct SharedBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().map_err(|_| std::io::Error::other("the GIF buffer is poisoned"))?.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl GifWriter {
-    pub fn create(path: &Path, fps: u32) -> anyhow::Result<Self> {
-        use image::codecs::gif::{GifEncoder, Repeat};
-        let buffer = SharedBuffer::default();
-        let mut encoder = GifEncoder::new_with_speed(buffer.clone(), 10);
-        encoder.set_repeat(Repeat::Infinite).with_context(|| format!("{}: cannot write", path.display()))?;
-        Ok(Self {
-            encoder: Some(encoder),
-            buffer,
-            path: path.to_owned(),
-            delay: image::Delay::from_numer_denom_ms(1000, fps.max(1)),
-        })
-    }
-
-    pub fn add(&mut self, frame: &ImageData) -> anyhow::Result<()> {
-        let buffer = image::RgbaImage::from_raw(frame.width, frame.height, frame.to_rgba8())
-            .context("a frame's size does not match its pixels")?;
-        let encoder = self.encoder.as_mut().context("the GIF is already finished")?;
-        encoder
-            .encode_frame(image::Frame::from_parts(buffer, 0, 0, self.delay))
-            .with_context(|| format!("{}: cannot write", self.path.display()))
-    }
-
-    /// Ends the GIF and writes it to its file.
-    pub fn finish(mut self) -> anyhow::Result<()> {
-        // Dropping the encoder writes the GIF's trailer.
-        drop(self.encoder.take());
-        let bytes = std::mem::take(
-            &mut *self
-                .buffer
-                .0
-                .lock()
-                .map_err(|_| anyhow::anyhow!("{}: the GIF buffer is poisoned", self.path.display()))?,
-        );
-        crate::compute::files::write_atomic(&self.path, bytes)
-            .with_context(|| format!("{}: cannot write", self.path.display()))
-    }
-}
-
 fn render(args: &RenderArgs) -> anyhow::Result<()> {
     if !(8..=MAX_SIDE).contains(&args.size) {
         bail!("--size must be 8–{MAX_SIDE}, got {}", args.size);
@@ -414,7 +330,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     } else {
         let dir = args.out.clone();
         turntable(&snapshot, &orbit, args.orbit, args.size, on_frame, |i, frame| {
-            Ok(image_io::save_png(frame, &dir.join(format!("frame_{i:04}.png")))?)
+            image_io::save_png(frame, &dir.join(format!("frame_{i:04}.png")))
         })?;
     }
     bar.finish_and_clear();

@@ -9,7 +9,9 @@ pub mod progressive;
 
 use std::sync::Arc;
 
-use eframe::egui_wgpu::{self, wgpu};
+use eframe::egui_wgpu;
+/// wgpu as eframe re-exports it (one version for the app, the renderers and the benches).
+pub use eframe::egui_wgpu::wgpu;
 
 /// Every WGSL file, by name, as compiled into the binary.
 pub const SHADERS: [(&str, &str); 4] = [

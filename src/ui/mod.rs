@@ -1,5 +1,6 @@
 //! egui panels and widgets. The UI reads state and returns [`Command`]s; `app` applies them.
 
+pub mod live;
 pub mod panels;
 pub mod theme;
 pub mod widgets;
@@ -111,37 +112,7 @@ pub enum FileRequest {
     ExportLift,
 }
 
-/// Built-in images, compiled into the binary.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BuiltinImage {
-    Camera,
-    Coffee,
-}
-
-impl BuiltinImage {
-    pub const ALL: [Self; 2] = [Self::Camera, Self::Coffee];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Camera => "camera.png (gray)",
-            Self::Coffee => "coffee.png (RGB)",
-        }
-    }
-
-    pub fn file_name(self) -> &'static str {
-        match self {
-            Self::Camera => "camera.png",
-            Self::Coffee => "coffee.png",
-        }
-    }
-
-    pub fn bytes(self) -> &'static [u8] {
-        match self {
-            Self::Camera => include_bytes!("../../assets/camera.png"),
-            Self::Coffee => include_bytes!("../../assets/coffee.png"),
-        }
-    }
-}
+pub use crate::compute::image_io::BuiltinImage;
 
 /// What the user asked for this frame.
 #[derive(Clone, Debug, PartialEq)]

@@ -65,6 +65,9 @@ pub enum Level {
     Error,
 }
 
+/// Messages for the notification area, as a lab's poll returns them.
+pub type Notes = Vec<(Level, String)>;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notification {
     pub id: u64,
@@ -153,4 +156,18 @@ pub fn loss_psnr_plots_ui(
             });
         });
     });
+}
+
+/// `image` as a texture, pixels drawn as squares when magnified.
+pub fn image_texture(
+    ctx: &egui::Context,
+    name: &str,
+    image: &crate::compute::image_io::ImageData,
+) -> egui::TextureHandle {
+    let size = [image.width as usize, image.height as usize];
+    ctx.load_texture(
+        name,
+        egui::ColorImage::from_rgba_unmultiplied(size, &image.to_rgba8()),
+        egui::TextureOptions::NEAREST,
+    )
 }

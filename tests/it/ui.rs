@@ -548,7 +548,7 @@ fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
 
 #[test]
 fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
-    use sparsefield::ui::panels::ntk::{NtkSettings, SourceKind};
+    use sparsefield::labs::ntk::panel::{NtkSettings, SourceKind};
     let mut harness = harness(false);
     {
         let settings = &mut harness.state_mut().settings_mut().ntk;
@@ -655,7 +655,7 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
 
 #[test]
 fn ntk_settings_from_an_edited_file_are_brought_into_range() {
-    use sparsefield::ui::panels::ntk::{NtkSettings, SourceKind};
+    use sparsefield::labs::ntk::panel::{NtkSettings, SourceKind};
     let mut settings = NtkSettings {
         bias: f64::NAN,
         width: 0,

@@ -321,3 +321,35 @@ fn write_png(
         .map_err(|e| write_error(e.to_string()))?;
     crate::files::write_atomic(path, encoded.into_inner()).map_err(|e| write_error(e.to_string()))
 }
+
+/// Built-in images, compiled into the binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BuiltinImage {
+    Camera,
+    Coffee,
+}
+
+impl BuiltinImage {
+    pub const ALL: [Self; 2] = [Self::Camera, Self::Coffee];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Camera => "camera.png (gray)",
+            Self::Coffee => "coffee.png (RGB)",
+        }
+    }
+
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Camera => "camera.png",
+            Self::Coffee => "coffee.png",
+        }
+    }
+
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Self::Camera => include_bytes!("../../../assets/camera.png"),
+            Self::Coffee => include_bytes!("../../../assets/coffee.png"),
+        }
+    }
+}

@@ -5,5 +5,4 @@ pub mod htl;
 pub mod inr;
 pub mod lift;
 pub mod nerf;
-pub mod ntk;
 pub mod prune;

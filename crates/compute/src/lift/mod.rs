@@ -13,6 +13,7 @@
 //! - [`train`]: the lift itself, its figures and the scores against true views.
 
 pub mod example;
+pub mod files;
 pub mod input;
 pub mod rank;
 pub mod train;
@@ -41,6 +42,10 @@ pub enum LiftError {
     Config(String),
     #[error("computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error("{path}: cannot write ({reason})")]
+    Write { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Checkpoint(#[from] crate::nerf::checkpoint::CheckpointError),
     #[error("the lift diverged at step {step} (loss {loss}); lower the learning rate")]
     Diverged { step: u64, loss: f64 },
 }

@@ -208,6 +208,11 @@ impl BakedGrid {
     }
 }
 
+/// Grid points per axis of the viewer's baked field.
+pub const BAKE_RESOLUTION: u32 = 128;
+/// At most about this many field evaluations per bake (a lower resolution early in training).
+pub const BAKE_MAX_QUERIES: usize = 150_000;
+
 /// Bakes `snapshot` at up to `resolution³` points (8 to 512 per axis). Points far from occupied cells are left empty
 /// without querying the field; while much of the box is occupied (early in training) the
 /// resolution is lowered so that at most about `max_queries` points are evaluated.

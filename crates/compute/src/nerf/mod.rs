@@ -17,6 +17,7 @@ pub mod render;
 pub mod sampler;
 pub mod synth;
 pub mod train;
+pub mod turntable;
 pub mod volume;
 
 pub use camera::{Camera, Ray, SceneBox};

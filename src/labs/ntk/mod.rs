@@ -2,12 +2,15 @@
 //! they change, reusing whatever the change leaves valid): the spectrum first, then training,
 //! then the sweeps over the bias and the width.
 
+pub mod panel;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use eframe::egui;
 
+use self::panel::{APP_MAX_POINTS, NtkPanelState};
 use crate::compute::control::{RunControl, RunEvent, Throttle};
 use crate::compute::ntk::analysis::{self, NtkConfig, Spectrum, Training, Which};
 use crate::compute::ntk::data::Dataset;
@@ -17,11 +20,10 @@ use crate::compute::ntk::sweep::{
 };
 use crate::compute::ntk::train::TrainRun;
 use crate::jobs::{EventSink, Job, JobControl, JobId, Waker};
-use crate::ui::panels::ntk::{APP_MAX_POINTS, NtkPanelState};
 use crate::ui::widgets::JobRow;
 
-use super::inr::Notes;
-use super::live::LiveAnalysis;
+use crate::ui::live::LiveAnalysis;
+use crate::ui::widgets::Notes;
 
 /// Everything computed for one configuration so far. Each snapshot carries all of it, so a
 /// snapshot dropped on the way is made up for by the next.
@@ -211,7 +213,7 @@ impl NtkLab {
         {
             let max_side = ctx.input(|i| i.max_texture_side).clamp(64, 1024);
             let image = files::gram_image(&spectrum.gram, spectrum.n, max_side);
-            let texture = super::image_texture(ctx, "ntk gram", &image);
+            let texture = crate::ui::widgets::image_texture(ctx, "ntk gram", &image);
             self.gram_texture = Some((texture, Arc::clone(spectrum)));
         }
         notes

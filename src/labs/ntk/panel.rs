@@ -8,13 +8,13 @@ use eframe::egui;
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
-use crate::app::ntk::NtkResults;
+use super::NtkResults;
 use crate::compute::ntk::analysis::{MAX_BIAS, NtkConfig};
 use crate::compute::ntk::data::{DIGITS, NtkData};
 use crate::compute::ntk::files::{LINEAR_FLOOR, NUMERICALLY_ZERO};
 use crate::compute::ntk::train::TrainRun;
 use crate::ui::widgets::log10_axis_label;
+use crate::ui::{Command, FileRequest, theme};
 
 /// Most points the lab computes with (the command line takes more).
 pub const APP_MAX_POINTS: usize = 3000;

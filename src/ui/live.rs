@@ -11,7 +11,7 @@ use eframe::egui;
 use crate::jobs::{Job, JobControl, JobId, JobUpdate};
 use crate::ui::widgets::{JobRow, Level};
 
-use super::inr::Notes;
+use crate::ui::widgets::Notes;
 
 /// Least time between two starts while another run is still going.
 const RESTART_INTERVAL: Duration = Duration::from_millis(150);
