@@ -1,13 +1,13 @@
 //! The eframe application: owns the state, the jobs and the GPU resources, draws the shell
 //! (lab list, job bar, notifications) and applies the UI's commands after each frame.
 
-pub mod edit;
-pub mod htl;
-pub mod inr;
-pub mod lift;
-pub mod nerf;
+pub use crate::labs::edit;
+pub use crate::labs::htl;
+pub use crate::labs::inr;
+pub use crate::labs::lift;
+pub use crate::labs::nerf;
 pub use crate::labs::ntk;
-pub mod prune;
+pub use crate::labs::prune;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,14 +18,14 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
+use crate::labs::edit::panel::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
+use crate::labs::htl::panel::{HtlSettings, htl_controls_ui, htl_main_ui};
+use crate::labs::inr::panel::{InrSettings, inr_controls_ui, inr_main_ui};
+use crate::labs::lift::panel::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
+use crate::labs::nerf::panel::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use crate::labs::ntk::panel::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
+use crate::labs::prune::panel::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::render::inr_view::{InrGpu, WarmUp};
-use crate::ui::panels::edit::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
-use crate::ui::panels::htl::{HtlSettings, htl_controls_ui, htl_main_ui};
-use crate::ui::panels::inr::{InrSettings, inr_controls_ui, inr_main_ui};
-use crate::ui::panels::lift::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
-use crate::ui::panels::nerf::{NerfSettings, nerf_controls_ui, nerf_main_ui};
-use crate::ui::panels::prune::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
 use crate::ui::{Command, FileRequest, LabId};
@@ -549,7 +549,7 @@ impl SparseFieldApp {
             Command::HtlLocalize => self.htl.start_localize(&self.settings.htl, &self.waker).map(|()| None),
             Command::HtlSetLesionFolder(path) => {
                 self.settings.htl.lesion_folder = Some(path);
-                self.settings.htl.task = crate::ui::panels::htl::Task::Localize;
+                self.settings.htl.task = crate::labs::htl::panel::Task::Localize;
                 self.settings.lab = LabId::Htl;
                 Ok(Some("Lesion folder set; ▶ Run localization reads it.".into()))
             }
@@ -911,8 +911,6 @@ impl SparseFieldApp {
         );
     }
 }
-
-pub(crate) use crate::ui::widgets::image_texture;
 
 /// Compiles the view shaders and measures the adapter on a background thread (see
 /// `render::inr_view::warm_up_shaders`). If that fails, views compile on first use instead.

@@ -1,7 +1,7 @@
-//! egui panels and widgets. The UI reads state and returns [`Command`]s; `app` applies them.
+//! Shared UI: commands, the lab list, the theme, widgets and the live-analysis driver. Each lab's
+//! panel lives in `labs/<lab>/panel.rs`; panels read state and return [`Command`]s that `app` applies.
 
 pub mod live;
-pub mod panels;
 pub mod theme;
 pub mod widgets;
 

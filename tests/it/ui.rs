@@ -7,8 +7,8 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use sparsefield::app::{AppOptions, SparseFieldApp};
 use sparsefield::compute::inr::{FitConfig, SirenConfig, SirenWeights};
+use sparsefield::labs::inr::panel::InrSettings;
 use sparsefield::render::inr_view::Budget;
-use sparsefield::ui::panels::inr::InrSettings;
 use sparsefield::ui::widgets::Level;
 use sparsefield::ui::{Command, LabId};
 
@@ -490,7 +490,7 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
 fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
     use sparsefield::compute::prune::data::DataSource;
     use sparsefield::compute::prune::init::{InitConfig, Method};
-    use sparsefield::ui::panels::prune::PruneMode;
+    use sparsefield::labs::prune::panel::PruneMode;
     let mut harness = harness(false);
     {
         let settings = &mut harness.state_mut().settings_mut().prune;
@@ -766,7 +766,7 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
 fn htl_lab_localizes_synthetic_lesions_on_request() {
     use sparsefield::compute::htl::lesion::SyntheticConfig;
     use sparsefield::compute::htl::seg::SegConfig;
-    use sparsefield::ui::panels::htl::Task;
+    use sparsefield::labs::htl::panel::Task;
     let mut harness = harness(false);
     {
         let settings = &mut harness.state_mut().settings_mut().htl;

@@ -1,10 +1,13 @@
 //! The pruning lab's state: the live run that follows the settings (restarted whenever they
 //! change), the sweep over pruning fractions, and exports.
 
+pub mod panel;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use self::panel::{PruneMode, PrunePanelState, PruneSettings, RunSummary};
 use crate::compute::control::{RunEvent, Throttle};
 use crate::compute::image_io;
 use crate::compute::prune::data::{DataSource, LabelledData};
@@ -14,7 +17,6 @@ use crate::compute::prune::theory::{
 };
 use crate::compute::prune::{files, plots};
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
-use crate::ui::panels::prune::{PruneMode, PrunePanelState, PruneSettings, RunSummary};
 use crate::ui::widgets::{JobRow, Level};
 use eframe::egui;
 

@@ -9,13 +9,13 @@ use egui::vec2;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
-use super::nerf::{NerfPanelState, NerfViewState, ViewportOptions, viewport_ui};
-use crate::app::lift::{LiftTextures, LiftViews};
+use super::{LiftTextures, LiftViews};
 use crate::compute::lift::input::{LiftInput, MAX_RESOLUTION, MIN_RESOLUTION, MaskOrigin, MaskSettings, MaskSource};
 use crate::compute::lift::train::{LiftConfig, LiftRecord, PriorKind};
 use crate::compute::nerf::bake::ViewMode;
 use crate::jobs::JobStatus;
+use crate::labs::nerf::panel::{NerfPanelState, NerfViewState, ViewportOptions, viewport_ui};
+use crate::ui::{Command, FileRequest, theme};
 
 /// Azimuths (degrees from the reference) of the novel-view strip.
 pub const NOVEL_AZIMUTHS_DEG: [f32; 8] = [0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0];

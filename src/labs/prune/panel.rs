@@ -5,11 +5,11 @@ use eframe::egui;
 use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
 use crate::compute::prune::data::{DEBIAN_FASHION_MNIST, DataSource};
 use crate::compute::prune::init::{InitConfig, InitResult, LayerInfo, Method, ModelKind};
 use crate::compute::prune::theory::{DEFAULT_FRACTIONS, SweepPoint, TheoryConfig, TheoryPoint, mean_std};
 use crate::ui::widgets::log10_axis_label;
+use crate::ui::{Command, FileRequest, theme};
 
 /// Which half of the lab is shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

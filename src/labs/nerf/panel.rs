@@ -10,8 +10,7 @@ use eframe::egui_wgpu;
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
-use crate::app::nerf::DataSource;
+use super::DataSource;
 use crate::compute::nerf::bake::{BakedGrid, ViewMode};
 use crate::compute::nerf::camera::Camera;
 use crate::compute::nerf::dataset::Dataset;
@@ -19,6 +18,7 @@ use crate::compute::nerf::orbit::Orbit;
 use crate::compute::nerf::{NerfSnapshot, TrainConfig};
 use crate::jobs::JobStatus;
 use crate::render::nerf_view::{CpuFrame, NerfViewCallback, NerfViewFeedback, NerfViewRequest, Versioned};
+use crate::ui::{Command, FileRequest, theme};
 
 /// Everything the user sets in the NeRF lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -582,7 +582,7 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset) {
 fn plots_ui(ui: &mut egui::Ui, history: &[NerfStepRecord]) {
     #[allow(clippy::cast_precision_loss)]
     let points: Vec<_> = history.iter().map(|r| (r.step as f64, r.loss, r.psnr_db)).collect();
-    super::super::widgets::loss_psnr_plots_ui(
+    crate::ui::widgets::loss_psnr_plots_ui(
         ui,
         "nerf",
         ("Training loss (MSE of the batch, log₁₀)", "Batch PSNR (dB)"),

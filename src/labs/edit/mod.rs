@@ -1,11 +1,14 @@
 //! The INR-edit lab's state and actions: the INR being edited (the "subject"), the operator, the
 //! training job, the job that evaluates the edit and the comparison views.
 
+pub mod panel;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui;
 
+use self::panel::{EditPanelState, EditSettings, EditViewImage};
 use crate::compute::colormap;
 use crate::compute::control::RunEvent;
 use crate::compute::image_io::{self, ImageData};
@@ -17,7 +20,6 @@ use crate::compute::metrics;
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::edit_gpu::EditGpu;
 use crate::render::inr_view::ViewWindow;
-use crate::ui::panels::edit::{EditPanelState, EditSettings, EditViewImage};
 use crate::ui::widgets::{JobRow, Level};
 use eframe::egui_wgpu::wgpu;
 
@@ -910,17 +912,17 @@ fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditView
         EditViewImage {
             title: "Input INR".into(),
             psnr_db: score(&evaluated.decoded),
-            texture: super::image_texture(ctx, "edit input", &evaluated.decoded),
+            texture: crate::ui::widgets::image_texture(ctx, "edit input", &evaluated.decoded),
         },
         EditViewImage {
             title: if evaluated.on_gpu { "INSP edit (GPU shader)" } else { "INSP edit" }.into(),
             psnr_db: score(&evaluated.edited),
-            texture: super::image_texture(ctx, "edit result", &evaluated.edited),
+            texture: crate::ui::widgets::image_texture(ctx, "edit result", &evaluated.edited),
         },
         EditViewImage {
             title: evaluated.pixel.0.clone(),
             psnr_db: score(&evaluated.pixel.1),
-            texture: super::image_texture(ctx, "edit pixels", &evaluated.pixel.1),
+            texture: crate::ui::widgets::image_texture(ctx, "edit pixels", &evaluated.pixel.1),
         },
     ];
     // |edit − reference| (or − the pixel result when no reference is known), 0.1 at the top.
@@ -942,7 +944,7 @@ fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditView
         views.push(EditViewImage {
             title: title.into(),
             psnr_db: None,
-            texture: super::image_texture(ctx, "edit difference", &diff),
+            texture: crate::ui::widgets::image_texture(ctx, "edit difference", &diff),
         });
     }
     views
@@ -978,5 +980,5 @@ fn partial_texture(ctx: &egui::Context, evaluated: &EvaluatedEdit, k: usize) -> 
         channels: 3,
         pixels: vec![0.0; 3],
     });
-    (super::image_texture(ctx, "edit partial", &image), scale)
+    (crate::ui::widgets::image_texture(ctx, "edit partial", &image), scale)
 }

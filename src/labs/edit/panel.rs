@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
-use crate::app::edit::{EditZoom, ZoomBackend};
+use super::{EditZoom, ZoomBackend};
 use crate::compute::inr::classify::{ClassifyConfig, ClassifySummary};
 use crate::compute::inr::insp::{EditKind, EditTask, OperatorConfig, OperatorStep, OperatorWeights};
 use crate::ui::widgets::loss_psnr_plots_ui;
+use crate::ui::{Command, FileRequest, theme};
 
 /// Everything the user sets in the edit lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

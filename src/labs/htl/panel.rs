@@ -6,8 +6,7 @@ use eframe::egui;
 use egui_plot::{Bar, BarChart, Legend, Plot};
 use serde::{Deserialize, Serialize};
 
-use super::super::{Command, FileRequest, theme};
-use crate::app::htl::HtlResults;
+use super::HtlResults;
 use crate::compute::htl::HtlConfig;
 use crate::compute::htl::attend::{AttendConfig, Schedule};
 use crate::compute::htl::data::{AttributeSpec, HtlSource, Split};
@@ -16,6 +15,7 @@ use crate::compute::htl::lesion::SyntheticConfig;
 use crate::compute::htl::pie::{RankBy, SampleScore};
 use crate::compute::htl::population::PopulationConfig;
 use crate::compute::htl::seg::{SegAccuracy, SegConfig};
+use crate::ui::{Command, FileRequest, theme};
 
 /// What the lab studies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,7 +156,7 @@ pub struct HtlPanelState<'a> {
     pub gallery_total: usize,
     pub selected_texture: Option<&'a egui::TextureHandle>,
     pub attribute_columns: &'a [String],
-    pub seg: Option<&'a crate::app::htl::SegView>,
+    pub seg: Option<&'a super::SegView>,
     pub seg_running: bool,
     pub seg_progress: Option<f32>,
     pub seg_problem: Option<&'a str>,

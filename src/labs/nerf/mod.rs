@@ -2,6 +2,8 @@
 //! viewer's worker thread (baking snapshots for the GPU fast path, rendering full-quality frames
 //! of the field on the CPU when the camera rests), checkpoints and exports.
 
+pub mod panel;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -9,6 +11,7 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
+use self::panel::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
 use crate::compute::control::RunEvent;
 use crate::compute::nerf::bake::{self, BakedGrid, ViewMode};
 use crate::compute::nerf::camera::Camera;
@@ -20,7 +23,6 @@ use crate::compute::nerf::synth::{self, DemoSpec};
 use crate::compute::nerf::{self, NerfSnapshot, TrainSummary};
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::nerf_view::{CpuFrame, Versioned};
-use crate::ui::panels::nerf::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
 use crate::ui::widgets::{JobRow, Level};
 
 use crate::ui::widgets::Notes;

@@ -2,6 +2,8 @@
 //! when they change, reusing what the change leaves valid): load the data, train the dense and
 //! pruned populations, score every sample, then train attending to the hard samples and compare.
 
+pub mod panel;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use eframe::egui;
 
+use self::panel::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::compute::control::{RunControl, RunEvent, Throttle};
 use crate::compute::htl::attend::{self, Comparison};
 use crate::compute::htl::data::{self, HtlData, Split, sample_image};
@@ -18,7 +21,6 @@ use crate::compute::htl::population::{self, PopulationProgress, Populations};
 use crate::compute::htl::seg::{self as seg_study, LocalizeReport};
 use crate::compute::htl::{HtlConfig, files};
 use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
-use crate::ui::panels::htl::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::ui::widgets::{JobRow, Level};
 
 use crate::ui::live::LiveAnalysis;
@@ -182,7 +184,7 @@ impl Thumbnails {
             .entry((split, index))
             .or_insert_with(|| {
                 let image = sample_image(data.set(split), index);
-                super::image_texture(ctx, &format!("htl {} {index}", split.label()), &image)
+                crate::ui::widgets::image_texture(ctx, &format!("htl {} {index}", split.label()), &image)
             })
             .clone()
     }
@@ -320,10 +322,16 @@ impl HtlLab {
             match update {
                 JobUpdate::Finished(Ok((data, report))) => {
                     let sheet = |set, scores| files::lesion_sheet(set, scores, 32);
-                    let train_sheet =
-                        super::image_texture(ctx, "htl lesions train", &sheet(&data.train, &report.train_scores));
-                    let test_sheet =
-                        super::image_texture(ctx, "htl lesions test", &sheet(&data.test, &report.test_scores));
+                    let train_sheet = crate::ui::widgets::image_texture(
+                        ctx,
+                        "htl lesions train",
+                        &sheet(&data.train, &report.train_scores),
+                    );
+                    let test_sheet = crate::ui::widgets::image_texture(
+                        ctx,
+                        "htl lesions test",
+                        &sheet(&data.test, &report.test_scores),
+                    );
                     notes.push((
                         Level::Info,
                         format!(

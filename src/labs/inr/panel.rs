@@ -7,10 +7,10 @@ use eframe::egui::{self, Rect, Sense, Vec2, pos2, vec2};
 use eframe::egui_wgpu;
 use serde::{Deserialize, Serialize};
 
-use super::super::{BuiltinImage, Command, FileRequest, theme};
 use crate::compute::image_io::ImageData;
 use crate::compute::inr::{BatchMode, DisplayScales, FitConfig, SirenWeights, StepRecord};
 use crate::render::inr_view::{Budget, InrViewCallback, Versioned, ViewFeedback, ViewMode, ViewRequest, ViewWindow};
+use crate::ui::{BuiltinImage, Command, FileRequest, theme};
 
 /// Everything the user sets in the INR lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -462,7 +462,7 @@ fn handle_view_input(ui: &egui::Ui, view: &mut InrViewState, interactions: &[(Re
 fn plots_ui(ui: &mut egui::Ui, history: &[StepRecord]) {
     #[allow(clippy::cast_precision_loss)]
     let points: Vec<_> = history.iter().map(|r| (r.step as f64, r.loss, r.psnr_db)).collect();
-    super::super::widgets::loss_psnr_plots_ui(
+    crate::ui::widgets::loss_psnr_plots_ui(
         ui,
         "inr",
         ("Training loss (MSE, log₁₀)", "PSNR (dB)"),

@@ -3,11 +3,14 @@
 //! with the lift's snapshots), the reference and novel views rendered from the latest snapshot
 //! in the background, and the export job.
 
+pub mod panel;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui;
 
+use self::panel::{DepthSetting, LiftPanelState, LiftSettings, NOVEL_AZIMUTHS_DEG};
 use crate::compute::control::RunEvent;
 use crate::compute::image_io::ImageData;
 use crate::compute::lift::example::{self, BACKGROUND, ExampleTruth};
@@ -15,7 +18,6 @@ use crate::compute::lift::input::{self, DepthChoice, LiftImage, LiftInput, MaskS
 use crate::compute::lift::train::{self, LiftConfig, LiftMetrics, LiftRecord, LiftSummary};
 use crate::compute::nerf::NerfSnapshot;
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
-use crate::ui::panels::lift::{DepthSetting, LiftPanelState, LiftSettings, NOVEL_AZIMUTHS_DEG};
 use crate::ui::widgets::{JobRow, Level};
 
 use super::nerf::NerfLab;
@@ -177,16 +179,19 @@ impl LiftLab {
         match result {
             Ok((input, truth)) => {
                 self.problem = None;
-                self.textures.photo =
-                    Some(super::image_texture(ctx, "lift-photo", &input.composited(BACKGROUND.to_array())));
-                self.textures.mask = Some(super::image_texture(ctx, "lift-mask", &input.mask_image()));
-                self.textures.depth = Some(super::image_texture(ctx, "lift-depth", &input.depth_image()));
+                self.textures.photo = Some(crate::ui::widgets::image_texture(
+                    ctx,
+                    "lift-photo",
+                    &input.composited(BACKGROUND.to_array()),
+                ));
+                self.textures.mask = Some(crate::ui::widgets::image_texture(ctx, "lift-mask", &input.mask_image()));
+                self.textures.depth = Some(crate::ui::widgets::image_texture(ctx, "lift-depth", &input.depth_image()));
                 self.textures.truth = truth
                     .as_ref()
                     .map(|t| {
                         t.views
                             .iter()
-                            .map(|v| (v.azimuth_deg, super::image_texture(ctx, "lift-truth", &v.image)))
+                            .map(|v| (v.azimuth_deg, crate::ui::widgets::image_texture(ctx, "lift-truth", &v.image)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -326,10 +331,14 @@ impl LiftLab {
                 if let JobUpdate::Finished(Ok(views)) = update
                     && views.run == self.run
                 {
-                    self.textures.render = Some(super::image_texture(ctx, "lift-render", &views.render));
-                    self.textures.render_depth = Some(super::image_texture(ctx, "lift-render-depth", &views.depth));
-                    self.textures.novel =
-                        views.novel.iter().map(|image| super::image_texture(ctx, "lift-novel", image)).collect();
+                    self.textures.render = Some(crate::ui::widgets::image_texture(ctx, "lift-render", &views.render));
+                    self.textures.render_depth =
+                        Some(crate::ui::widgets::image_texture(ctx, "lift-render-depth", &views.depth));
+                    self.textures.novel = views
+                        .novel
+                        .iter()
+                        .map(|image| crate::ui::widgets::image_texture(ctx, "lift-novel", image))
+                        .collect();
                     if let Some(psnr) = views.metrics.novel_mean_psnr_db() {
                         self.novel_history.retain(|(s, _)| *s < views.step);
                         self.novel_history.push((views.step, psnr));

@@ -1,17 +1,19 @@
 //! The INR lab's state and actions: image, fit job, current INR, export job.
 
+pub mod panel;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
+use self::panel::{InrPanelState, InrSettings, InrViewState};
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::{self, DisplayScales, FitSummary, InrSnapshot, Siren, SirenWeights, StepRecord};
 use crate::jobs::{Job, JobId, JobUpdate, Waker};
 use crate::render::inr_view::Versioned;
 use crate::ui::BuiltinImage;
-use crate::ui::panels::inr::{InrPanelState, InrSettings, InrViewState};
 use crate::ui::widgets::{JobRow, Level};
 
 /// Where the current image came from (persisted so the next start reopens it).
@@ -457,6 +459,6 @@ fn training_image(
     name: &str,
 ) -> (ImageData, egui::TextureHandle) {
     let training = full.clone().downscaled_to(training_size);
-    let texture = super::image_texture(ctx, &format!("inr original {name}"), &training);
+    let texture = crate::ui::widgets::image_texture(ctx, &format!("inr original {name}"), &training);
     (training, texture)
 }
