@@ -1063,16 +1063,15 @@ impl eframe::App for SparseFieldApp {
                 htl_main_ui(ui, &mut self.settings.htl, &state, &mut commands);
             }
             LabId::Nerf => {
-                let mut view = std::mem::take(&mut self.nerf.view);
+                let mut view = std::mem::take(&mut self.nerf.viewer.view);
                 let state = self.nerf.panel_state(gpu);
                 nerf_main_ui(ui, &mut self.settings.nerf, &mut view, &state, &mut commands);
                 drop(state);
-                self.nerf.view = view;
+                self.nerf.viewer.view = view;
             }
             LabId::Lift => {
                 let mut view = std::mem::take(&mut self.lift.viewer.view);
-                let mut viewer = self.lift.viewer.panel_state(gpu);
-                viewer.training = self.lift.is_lifting();
+                let viewer = self.lift.viewer.panel_state(gpu, self.lift.is_lifting());
                 let state = self.lift.panel_state();
                 lift_main_ui(ui, &mut self.settings.lift, &mut view, &viewer, &state);
                 drop((state, viewer));
@@ -1080,7 +1079,7 @@ impl eframe::App for SparseFieldApp {
             }
         });
         self.lift.viewer.forward_refine(&self.waker);
-        self.nerf.forward_refine(&self.waker);
+        self.nerf.viewer.forward_refine(&self.waker);
         Self::drop_overlay_ui(&ctx);
         for command in commands {
             self.apply(&ctx, command);

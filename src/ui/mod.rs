@@ -2,6 +2,7 @@
 //! panel lives in `labs/<lab>/panel.rs`; panels read state and return [`Command`]s that `app` applies.
 
 pub mod live;
+pub mod orbit_viewer;
 pub mod theme;
 pub mod widgets;
 

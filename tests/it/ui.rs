@@ -197,15 +197,19 @@ fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
     assert!(harness.get_all_by_label_contains("demo: 100 train / 10 val / 20 test views, 32×32").count() >= 1);
     harness.get_by_label("▶ Train").click();
     step_until(&mut harness, 180, "training progress and a baked view", |app| {
-        app.nerf().train_job().is_some_and(|job| job.status().step >= 3) && app.nerf().baked.is_some()
+        app.nerf().train_job().is_some_and(|job| job.status().step >= 3) && app.nerf().viewer.baked.is_some()
     });
     harness.run();
     assert!(!harness.state().nerf().history.is_empty(), "the plots have data");
     harness.get_by_label_contains("step ");
-    assert!(harness.state().nerf().view.shown.contains("fast preview"), "{}", harness.state().nerf().view.shown);
+    assert!(
+        harness.state().nerf().viewer.view.shown.contains("fast preview"),
+        "{}",
+        harness.state().nerf().viewer.view.shown
+    );
 
     // Dragging across the viewport orbits the camera.
-    let before = harness.state().nerf().view.orbit;
+    let before = harness.state().nerf().viewer.view.orbit;
     let centre = egui::pos2(760.0, 330.0);
     harness.hover_at(centre);
     harness.drag_at(centre);
@@ -216,13 +220,13 @@ fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
     }
     harness.drop_at(centre + egui::vec2(80.0, 30.0));
     harness.step();
-    let after = harness.state().nerf().view.orbit;
+    let after = harness.state().nerf().viewer.view.orbit;
     assert!((after.azimuth - before.azimuth).abs() > 0.3, "azimuth {} → {}", before.azimuth, after.azimuth);
     assert!((after.elevation - before.elevation).abs() > 0.1, "elevation {} → {}", before.elevation, after.elevation);
 
     harness.get_by_label("✖ Cancel").click();
     step_until(&mut harness, 60, "training to stop", |app| !app.nerf().is_training());
-    assert!(harness.state().nerf().snapshot.is_some(), "a stopped training keeps its field");
+    assert!(harness.state().nerf().viewer.snapshot.is_some(), "a stopped training keeps its field");
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
@@ -260,9 +264,9 @@ fn nerf_checkpoints_and_exports_from_the_app() {
     step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
     harness.state_mut().apply(&ctx, Command::NerfTrain);
     step_until(&mut harness, 120, "training to finish", |app| {
-        !app.nerf().is_training() && app.nerf().snapshot.is_some()
+        !app.nerf().is_training() && app.nerf().viewer.snapshot.is_some()
     });
-    assert_eq!(harness.state().nerf().snapshot.as_ref().map(|s| s.step), Some(8));
+    assert_eq!(harness.state().nerf().viewer.snapshot.as_ref().map(|s| s.step), Some(8));
 
     let dir = temp_dir("ui_nerf_files");
     harness.state_mut().apply(&ctx, Command::NerfSaveCheckpoint(dir.join("ckpt")));
@@ -282,13 +286,13 @@ fn nerf_checkpoints_and_exports_from_the_app() {
     harness.state_mut().apply(&ctx, Command::NerfTrain);
     step_until(&mut harness, 120, "the second run", |app| !app.nerf().is_training());
     harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.join("ckpt")));
-    assert_eq!(harness.state().nerf().snapshot.as_ref().map(|s| s.step), Some(8));
+    assert_eq!(harness.state().nerf().viewer.snapshot.as_ref().map(|s| s.step), Some(8));
     // A folder that is not a checkpoint is refused and the field stays.
     harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.clone()));
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].text.contains("config.json"), "{}", errors[0].text);
-    assert!(harness.state().nerf().snapshot.is_some());
+    assert!(harness.state().nerf().viewer.snapshot.is_some());
 }
 
 #[test]

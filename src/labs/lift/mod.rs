@@ -20,7 +20,7 @@ use crate::compute::nerf::NerfSnapshot;
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::ui::widgets::{JobRow, Level};
 
-use super::nerf::NerfLab;
+use crate::ui::orbit_viewer::OrbitViewer;
 
 use crate::ui::widgets::Notes;
 
@@ -74,7 +74,7 @@ pub struct LiftTextures {
 #[derive(Default)]
 pub struct LiftLab {
     /// The orbit viewer (its snapshot is the lift's latest).
-    pub viewer: NerfLab,
+    pub viewer: OrbitViewer,
     photo: Option<CachedPhoto>,
     key: Option<InputKey>,
     pub input: Option<Arc<LiftInput>>,
@@ -325,7 +325,7 @@ impl LiftLab {
             self.viewer.show_snapshot(snapshot, fresh, waker);
             self.views_pending = true;
         }
-        notes.extend(self.viewer.poll(waker));
+        self.viewer.poll();
         if let Some(job) = &mut self.views_job {
             for update in job.poll() {
                 if let JobUpdate::Finished(Ok(views)) = update

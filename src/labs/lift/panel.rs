@@ -14,7 +14,7 @@ use crate::compute::lift::input::{LiftInput, MAX_RESOLUTION, MIN_RESOLUTION, Mas
 use crate::compute::lift::train::{LiftConfig, LiftRecord, PriorKind};
 use crate::compute::nerf::bake::ViewMode;
 use crate::jobs::JobStatus;
-use crate::labs::nerf::panel::{NerfPanelState, NerfViewState, ViewportOptions, viewport_ui};
+use crate::ui::orbit_viewer::{NerfViewState, ViewerPanelState, ViewportOptions, viewport_ui};
 use crate::ui::{Command, FileRequest, theme};
 
 /// Azimuths (degrees from the reference) of the novel-view strip.
@@ -314,7 +314,7 @@ pub fn lift_main_ui(
     ui: &mut egui::Ui,
     settings: &mut LiftSettings,
     view: &mut NerfViewState,
-    viewer: &NerfPanelState<'_>,
+    viewer: &ViewerPanelState<'_>,
     state: &LiftPanelState<'_>,
 ) {
     ui.horizontal(|ui| {

@@ -5,16 +5,12 @@
 pub mod panel;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use self::panel::{NerfPanelState, NerfSettings, NerfStepRecord, NerfViewState};
+use self::panel::{NerfPanelState, NerfSettings, NerfStepRecord};
 use crate::compute::control::RunEvent;
-use crate::compute::nerf::bake::{self, BakedGrid, ViewMode};
-use crate::compute::nerf::camera::Camera;
 use crate::compute::nerf::checkpoint;
 use crate::compute::nerf::dataset::{self, Dataset, LoadOptions};
 use crate::compute::nerf::orbit::Orbit;
@@ -22,7 +18,7 @@ use crate::compute::nerf::render::render_camera;
 use crate::compute::nerf::synth::{self, DemoSpec};
 use crate::compute::nerf::{self, NerfSnapshot, TrainSummary};
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
-use crate::render::nerf_view::{CpuFrame, Versioned};
+use crate::ui::orbit_viewer::OrbitViewer;
 use crate::ui::widgets::{JobRow, Level};
 
 use crate::ui::widgets::Notes;
@@ -45,136 +41,6 @@ impl DataSource {
 }
 
 pub use crate::compute::nerf::bake::{BAKE_MAX_QUERIES, BAKE_RESOLUTION};
-/// The worker spends at most this share of its time baking while snapshots keep coming, so
-/// that training keeps most of the CPU.
-const BAKE_DUTY: f64 = 0.25;
-
-/// What the viewer worker is asked to do; only the latest request of each kind matters.
-#[derive(Default)]
-struct WorkerSlots {
-    /// A snapshot and the id of its field (see [`NerfLab::field_id`]).
-    bake: Option<(u64, Arc<NerfSnapshot>)>,
-    refine: Option<RefineRequest>,
-    stop: bool,
-}
-
-#[derive(Clone)]
-pub struct RefineRequest {
-    pub key: u64,
-    /// The id of the field it renders.
-    pub field_id: u64,
-    pub snapshot: Arc<NerfSnapshot>,
-    pub camera: Camera,
-    pub mode: ViewMode,
-    pub depth_range: (f32, f32),
-}
-
-/// Results carry the id of the field they came from, so that late ones of a discarded field are
-/// dropped.
-enum WorkerResult {
-    Baked(u64, BakedGrid),
-    Refined(u64, CpuFrame, f64),
-}
-
-/// A thread that bakes snapshots and renders full-quality frames, latest request first.
-struct ViewerWorker {
-    slots: Arc<(Mutex<WorkerSlots>, Condvar)>,
-    results: Receiver<WorkerResult>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl ViewerWorker {
-    fn spawn(waker: Waker) -> Option<Self> {
-        let slots: Arc<(Mutex<WorkerSlots>, Condvar)> = Arc::default();
-        let (sender, results) = channel();
-        let shared = slots.clone();
-        let thread = std::thread::Builder::new()
-            .name("sf-nerf-viewer".into())
-            .spawn(move || worker_loop(&shared, &sender, &waker))
-            .ok()?;
-        Some(Self { slots, results, thread: Some(thread) })
-    }
-
-    fn request(&self, f: impl FnOnce(&mut WorkerSlots)) {
-        let (lock, signal) = &*self.slots;
-        f(&mut lock.lock().unwrap_or_else(PoisonError::into_inner));
-        signal.notify_all();
-    }
-}
-
-impl Drop for ViewerWorker {
-    fn drop(&mut self) {
-        self.request(|s| s.stop = true);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn worker_loop(slots: &(Mutex<WorkerSlots>, Condvar), sender: &Sender<WorkerResult>, waker: &Waker) {
-    let (lock, signal) = slots;
-    // Baking waits until this instant (duty cycle), refinement does not.
-    let mut next_bake = std::time::Instant::now();
-    loop {
-        let (bake_request, refine_request) = {
-            let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if guard.stop {
-                    return;
-                }
-                let now = std::time::Instant::now();
-                if guard.bake.is_some() && now >= next_bake {
-                    break (guard.bake.take(), None);
-                }
-                if guard.refine.is_some() {
-                    break (None, guard.refine.take());
-                }
-                guard = if guard.bake.is_some() {
-                    signal.wait_timeout(guard, next_bake - now).unwrap_or_else(PoisonError::into_inner).0
-                } else {
-                    signal.wait(guard).unwrap_or_else(PoisonError::into_inner)
-                };
-            }
-        };
-        let result = if let Some((id, snapshot)) = bake_request {
-            let start = std::time::Instant::now();
-            let grid = bake::bake(&snapshot, BAKE_RESOLUTION, BAKE_MAX_QUERIES);
-            next_bake = std::time::Instant::now() + start.elapsed().mul_f64((1.0 - BAKE_DUTY) / BAKE_DUTY);
-            WorkerResult::Baked(id, grid)
-        } else if let Some(request) = refine_request {
-            let start = std::time::Instant::now();
-            let frame = refine(&request);
-            WorkerResult::Refined(request.field_id, frame, start.elapsed().as_secs_f64())
-        } else {
-            continue;
-        };
-        if sender.send(result).is_err() {
-            return;
-        }
-        waker();
-    }
-}
-
-/// Renders the full field for `request` on the CPU.
-pub fn refine(request: &RefineRequest) -> CpuFrame {
-    let s = &request.snapshot;
-    let out = render_camera(&s.weights, &s.occupancy, &s.march, &request.camera, s.background);
-    let (near, far) = request.depth_range;
-    let span = (far - near).max(1e-6);
-    let pixels = (0..out.opacity.len())
-        .map(|k| match request.mode {
-            ViewMode::Rgb => [out.rgb[3 * k], out.rgb[3 * k + 1], out.rgb[3 * k + 2], 1.0],
-            ViewMode::Opacity => [out.opacity[k]; 4],
-            ViewMode::Depth => {
-                let d = if out.opacity[k] > 0.05 { out.depth[k] } else { far };
-                let v = (1.0 - (d - near) / span).clamp(0.0, 1.0);
-                [v, v, v, 1.0]
-            }
-        })
-        .collect();
-    CpuFrame { key: request.key, width: out.width, height: out.height, pixels }
-}
-
 /// The NeRF lab's state.
 #[derive(Default)]
 pub struct NerfLab {
@@ -183,22 +49,11 @@ pub struct NerfLab {
     load_job: Option<(Job<(), Dataset>, DataSource)>,
     train_job: Option<Job<NerfSnapshot, TrainSummary>>,
     export_job: Option<Job<(), String>>,
-    pub snapshot: Option<Arc<NerfSnapshot>>,
-    /// Changes whenever the field is discarded (new training, data set or checkpoint), not with
-    /// each snapshot of a training run.
-    pub field_id: u64,
     pub history: Vec<NerfStepRecord>,
     history_offset: u64,
-    pub baked: Option<Versioned<BakedGrid>>,
-    next_generation: u64,
-    pub view: NerfViewState,
-    worker: Option<ViewerWorker>,
-    /// The refine request in progress (its key), so that it is not sent twice.
-    refining: Option<u64>,
-    pub cpu_frame: Option<(Arc<CpuFrame>, f64)>,
+    /// The field shown, its camera and the worker that bakes and refines it.
+    pub viewer: OrbitViewer,
     pub summary: Option<String>,
-    /// Where turntables and the viewer's home position are.
-    pub orbit_home: Orbit,
 }
 
 impl NerfLab {
@@ -212,13 +67,6 @@ impl NerfLab {
 
     pub fn train_job(&self) -> Option<&Job<NerfSnapshot, TrainSummary>> {
         self.train_job.as_ref()
-    }
-
-    fn worker(&mut self, waker: &Waker) -> Option<&ViewerWorker> {
-        if self.worker.is_none() {
-            self.worker = ViewerWorker::spawn(waker.clone());
-        }
-        self.worker.as_ref()
     }
 
     /// Starts loading a data set in the background; the current one stays until it succeeds.
@@ -249,16 +97,16 @@ impl NerfLab {
         let cfg = settings.train_config();
         cfg.validate().map_err(|e| e.to_string())?;
         let init = if resume {
-            Some(self.snapshot.as_ref().ok_or("there is no field to continue; press Train")?.as_ref().clone())
+            Some(self.viewer.snapshot.as_ref().ok_or("there is no field to continue; press Train")?.as_ref().clone())
         } else {
             self.history.clear();
-            self.snapshot = None;
-            self.field_id += 1;
-            self.baked = None;
-            self.cpu_frame = None;
+            self.viewer.snapshot = None;
+            self.viewer.field_id += 1;
+            self.viewer.baked = None;
+            self.viewer.cpu_frame = None;
             None
         };
-        let offset = if resume { self.snapshot.as_ref().map_or(0, |s| s.step) } else { 0 };
+        let offset = if resume { self.viewer.snapshot.as_ref().map_or(0, |s| s.step) } else { 0 };
         self.history.retain(|r| r.step <= offset);
         self.history_offset = offset;
         let job = Job::spawn("nerf-train", waker, move |control, sink| {
@@ -268,35 +116,6 @@ impl NerfLab {
         self.train_job = Some(job);
         self.summary = Some(if resume { "continuing…".into() } else { "training…".into() });
         Ok(())
-    }
-
-    fn adopt_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, waker: &Waker) {
-        self.snapshot = Some(snapshot.clone());
-        let id = self.field_id;
-        if let Some(worker) = self.worker(waker) {
-            worker.request(|s| s.bake = Some((id, snapshot)));
-        }
-        // A refined frame of older weights stays until the new one is ready, but is re-rendered.
-        self.refining = None;
-    }
-
-    /// Shows `snapshot`, a field from another lab's run; `fresh` discards the frames of the
-    /// previous field (a new run), otherwise they stay until the new ones are ready.
-    pub fn show_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, fresh: bool, waker: &Waker) {
-        if fresh {
-            self.field_id += 1;
-            self.baked = None;
-            self.cpu_frame = None;
-        }
-        self.adopt_snapshot(snapshot, waker);
-    }
-
-    /// Forgets the field shown (a new input replaced it).
-    pub fn clear_field(&mut self) {
-        self.field_id += 1;
-        self.snapshot = None;
-        self.baked = None;
-        self.cpu_frame = None;
     }
 
     /// Collects job and worker results; returns messages for the notification area.
@@ -314,14 +133,14 @@ impl NerfLab {
                             notes.push((Level::Warning, format!("{}: {warning}", data.name)));
                         }
                         notes.push((Level::Success, format!("Loaded {}", data.summary())));
-                        self.orbit_home = Orbit::from_views(&data.train, data.scene_box.center());
-                        self.view.orbit = self.orbit_home;
+                        self.viewer.orbit_home = Orbit::from_views(&data.train, data.scene_box.center());
+                        self.viewer.view.orbit = self.viewer.orbit_home;
                         self.dataset = Some(Arc::new(data));
                         self.source = Some(source.clone());
-                        self.snapshot = None;
-                        self.field_id += 1;
-                        self.baked = None;
-                        self.cpu_frame = None;
+                        self.viewer.snapshot = None;
+                        self.viewer.field_id += 1;
+                        self.viewer.baked = None;
+                        self.viewer.cpu_frame = None;
                         self.history.clear();
                         self.summary = None;
                     }
@@ -378,7 +197,7 @@ impl NerfLab {
         }
         // Snapshots count steps from the checkpoint a run resumed (the trainer starts there).
         if let Some(snapshot) = new_snapshot {
-            self.adopt_snapshot(snapshot, waker);
+            self.viewer.adopt_snapshot(snapshot, waker);
         }
         if let Some(job) = &mut self.export_job {
             for update in job.poll() {
@@ -392,56 +211,8 @@ impl NerfLab {
         if self.export_job.as_ref().is_some_and(Job::is_finished) {
             self.export_job = None;
         }
-        if let Some(worker) = &self.worker {
-            while let Ok(result) = worker.results.try_recv() {
-                match result {
-                    WorkerResult::Baked(id, grid) if id == self.field_id => {
-                        self.next_generation += 1;
-                        self.baked = Some(Versioned { generation: self.next_generation, value: Arc::new(grid) });
-                    }
-                    WorkerResult::Refined(id, frame, secs) => {
-                        if self.refining == Some(frame.key) {
-                            self.refining = None;
-                        }
-                        if id == self.field_id {
-                            self.cpu_frame = Some((Arc::new(frame), secs));
-                        }
-                    }
-                    WorkerResult::Baked(..) => {}
-                }
-            }
-        }
+        self.viewer.poll();
         notes
-    }
-
-    /// Forwards the frame the viewport asked for this frame (if any) to the worker.
-    pub fn forward_refine(&mut self, waker: &Waker) {
-        if let (Some(wanted), Some(snapshot)) = (self.view.refine_wanted.take(), self.snapshot.clone()) {
-            let request = RefineRequest {
-                key: wanted.key,
-                field_id: wanted.field_id,
-                snapshot,
-                camera: wanted.camera,
-                mode: wanted.mode,
-                depth_range: wanted.depth_range,
-            };
-            self.request_refine(request, waker);
-        }
-    }
-
-    /// Asks the worker for a full-quality frame (once per key).
-    pub fn request_refine(&mut self, request: RefineRequest, waker: &Waker) {
-        if self.refining == Some(request.key) || self.cpu_frame.as_ref().is_some_and(|(f, _)| f.key == request.key) {
-            return;
-        }
-        self.refining = Some(request.key);
-        if let Some(worker) = self.worker(waker) {
-            worker.request(|s| s.refine = Some(request));
-        }
-    }
-
-    pub fn is_refining(&self) -> bool {
-        self.refining.is_some()
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
@@ -486,12 +257,12 @@ impl NerfLab {
     }
 
     pub fn save_checkpoint(&self, dir: &Path) -> Result<String, String> {
-        let snapshot = self.snapshot.as_ref().ok_or("there is no trained field to save yet")?;
+        let snapshot = self.viewer.snapshot.as_ref().ok_or("there is no trained field to save yet")?;
         let mut info = std::collections::HashMap::new();
         if let Some(data) = &self.dataset {
             info.insert("dataset".to_owned(), serde_json::json!(data.summary()));
         }
-        checkpoint::save(snapshot, &self.orbit_home, dir, info).map_err(|e| e.to_string())?;
+        checkpoint::save(snapshot, &self.viewer.orbit_home, dir, info).map_err(|e| e.to_string())?;
         Ok(format!("Saved the field (step {}) to {}", snapshot.step, dir.display()))
     }
 
@@ -500,13 +271,13 @@ impl NerfLab {
             return Err("stop training before loading a checkpoint".into());
         }
         let (snapshot, config) = checkpoint::load(dir).map_err(|e| e.to_string())?;
-        self.orbit_home = config.orbit;
-        self.view.orbit = config.orbit;
+        self.viewer.orbit_home = config.orbit;
+        self.viewer.view.orbit = config.orbit;
         self.history.clear();
-        self.cpu_frame = None;
-        self.field_id += 1;
+        self.viewer.cpu_frame = None;
+        self.viewer.field_id += 1;
         let step = snapshot.step;
-        self.adopt_snapshot(Arc::new(snapshot), waker);
+        self.viewer.adopt_snapshot(Arc::new(snapshot), waker);
         Ok(format!("Loaded the field of {} (step {step})", dir.display()))
     }
 
@@ -521,10 +292,10 @@ impl NerfLab {
         if self.export_job.as_ref().is_some_and(|j| !j.is_finished()) {
             return Err("an export is already running".into());
         }
-        let snapshot = self.snapshot.clone().ok_or("train or load a field first")?;
+        let snapshot = self.viewer.snapshot.clone().ok_or("train or load a field first")?;
         let size = settings.export_size.clamp(16, 4096);
         let frames = settings.turntable_frames.clamp(1, 720);
-        let orbit = self.view.orbit;
+        let orbit = self.viewer.view.orbit;
         let job = Job::spawn("nerf-export", waker, move |control, sink| {
             if turntable {
                 sink.send(RunEvent::Started { total_steps: frames as u64 });
@@ -576,15 +347,10 @@ impl NerfLab {
             source: self.source.as_ref(),
             loading: self.is_loading(),
             training: self.is_training(),
-            snapshot: self.snapshot.as_deref(),
-            field_id: self.field_id,
-            baked: self.baked.clone(),
             history: &self.history,
-            cpu_frame: self.cpu_frame.clone(),
-            refining: self.is_refining(),
             summary: self.summary.as_deref(),
-            orbit_home: self.orbit_home,
             train_status: self.train_job.as_ref().filter(|j| !j.is_finished()).map(Job::status),
+            viewer: self.viewer.panel_state(gpu, self.is_training()),
         }
     }
 }

@@ -2,22 +2,17 @@
 //! path while moving, the full field when the camera rests), training-camera frustums, and the
 //! loss and PSNR plots.
 
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
-
-use eframe::egui::{self, Sense, pos2, vec2};
-use eframe::egui_wgpu;
+use eframe::egui::{self, pos2, vec2};
 use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
 use super::DataSource;
-use crate::compute::nerf::bake::{BakedGrid, ViewMode};
-use crate::compute::nerf::camera::Camera;
+use crate::compute::nerf::TrainConfig;
+use crate::compute::nerf::bake::ViewMode;
 use crate::compute::nerf::dataset::Dataset;
 use crate::compute::nerf::orbit::Orbit;
-use crate::compute::nerf::{NerfSnapshot, TrainConfig};
 use crate::jobs::JobStatus;
-use crate::render::nerf_view::{CpuFrame, NerfViewCallback, NerfViewFeedback, NerfViewRequest, Versioned};
+pub use crate::ui::orbit_viewer::{NerfViewState, ViewerPanelState, ViewportOptions, viewport_ui};
 use crate::ui::{Command, FileRequest, theme};
 
 /// Everything the user sets in the NeRF lab; persisted between runs.
@@ -103,50 +98,6 @@ pub struct NerfStepRecord {
     pub elapsed_secs: f64,
 }
 
-/// A full-quality frame the view would like rendered (the app forwards it to the worker).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RefineWanted {
-    pub key: u64,
-    pub field_id: u64,
-    pub camera: Camera,
-    pub mode: ViewMode,
-    pub depth_range: (f32, f32),
-}
-
-/// The viewport's camera and interaction state (not persisted).
-#[derive(Debug)]
-pub struct NerfViewState {
-    pub orbit: Orbit,
-    /// `ui.input().time` of the last camera change.
-    pub last_change: f64,
-    pub feedback: Arc<NerfViewFeedback>,
-    /// Pixels the interactive (moving) frames march; adapted to the measured GPU time.
-    pub interactive_pixels: f64,
-    pub refine_wanted: Option<RefineWanted>,
-    /// What the last frame showed, for the status line and tests.
-    pub shown: String,
-}
-
-impl Default for NerfViewState {
-    fn default() -> Self {
-        Self {
-            orbit: Orbit::default(),
-            last_change: f64::NEG_INFINITY,
-            feedback: Arc::new(NerfViewFeedback::default()),
-            interactive_pixels: 96.0 * 96.0,
-            refine_wanted: None,
-            shown: String::new(),
-        }
-    }
-}
-
-/// Seconds without camera changes after which the view counts as resting.
-const REST_SECS: f64 = 0.3;
-/// Target duration of an interactive GPU frame.
-const INTERACTIVE_FRAME_SECS: f64 = 1.0 / 20.0;
-/// Radians per second of the auto-turntable.
-const TURNTABLE_SPEED: f32 = 0.5;
-
 /// What the panels read from the lab.
 pub struct NerfPanelState<'a> {
     pub gpu: Result<(), &'a str>,
@@ -154,15 +105,11 @@ pub struct NerfPanelState<'a> {
     pub source: Option<&'a DataSource>,
     pub loading: bool,
     pub training: bool,
-    pub snapshot: Option<&'a NerfSnapshot>,
-    pub field_id: u64,
-    pub baked: Option<Versioned<BakedGrid>>,
     pub history: &'a [NerfStepRecord],
-    pub cpu_frame: Option<(Arc<CpuFrame>, f64)>,
-    pub refining: bool,
     pub summary: Option<&'a str>,
-    pub orbit_home: Orbit,
     pub train_status: Option<&'a JobStatus>,
+    /// The field shown and its camera.
+    pub viewer: ViewerPanelState<'a>,
 }
 
 /// The sidebar: data set, training settings, checkpoints and exports.
@@ -241,7 +188,7 @@ pub fn nerf_controls_ui(
             commands.push(Command::NerfTrain);
         }
         if ui
-            .add_enabled(can_train && state.snapshot.is_some(), egui::Button::new("Continue"))
+            .add_enabled(can_train && state.viewer.snapshot.is_some(), egui::Button::new("Continue"))
             .on_hover_text("Train the current field for more steps")
             .clicked()
         {
@@ -259,7 +206,7 @@ pub fn nerf_controls_ui(
     ui.heading("Field");
     ui.horizontal(|ui| {
         if ui
-            .add_enabled(state.snapshot.is_some(), egui::Button::new("Save…"))
+            .add_enabled(state.viewer.snapshot.is_some(), egui::Button::new("Save…"))
             .on_hover_text("Save the field as a checkpoint folder (nerf.safetensors + config.json)")
             .clicked()
         {
@@ -282,7 +229,7 @@ pub fn nerf_controls_ui(
         ui.end_row();
     });
     ui.horizontal(|ui| {
-        let has_field = state.snapshot.is_some();
+        let has_field = state.viewer.snapshot.is_some();
         if ui
             .add_enabled(has_field, egui::Button::new("Export view…"))
             .on_hover_text("Render the current view of the full field as a PNG")
@@ -298,70 +245,6 @@ pub fn nerf_controls_ui(
             commands.push(Command::PickFile(FileRequest::ExportNerfTurntable));
         }
     });
-}
-
-fn depth_range(orbit: &Orbit, snapshot: Option<&NerfSnapshot>, baked: Option<&BakedGrid>) -> (f32, f32) {
-    let half = snapshot
-        .map(|s| s.occupancy.scene_box)
-        .or_else(|| baked.map(|b| b.scene_box))
-        .map_or(1.5, |b| 0.5 * b.size().length());
-    ((orbit.radius - half).max(0.0), orbit.radius + half)
-}
-
-/// `(width, height)` with about `pixels` pixels and the aspect of `size`, at most `size`.
-fn grid_for(size: egui::Vec2, pixels: f64) -> (u32, u32) {
-    let aspect = f64::from(size.x.max(1.0)) / f64::from(size.y.max(1.0));
-    let h = (pixels / aspect).sqrt().clamp(8.0, f64::from(size.y.max(8.0)));
-    let w = (h * aspect).clamp(8.0, f64::from(size.x.max(8.0)));
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    (w.round() as u32, h.round() as u32)
-}
-
-/// Identifies a full-quality frame: camera, mode, and `(field id, training step)`.
-fn frame_key(camera: &Camera, mode: ViewMode, field: (u64, u64)) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (camera.width, camera.height, field).hash(&mut h);
-    mode.hash(&mut h);
-    for v in camera.world_from_camera.to_cols_array() {
-        v.to_bits().hash(&mut h);
-    }
-    h.finish()
-}
-
-/// Applies mouse input to the orbit; returns whether the camera moved.
-fn orbit_input(ui: &egui::Ui, response: &egui::Response, view: &mut NerfViewState, home: Orbit) -> bool {
-    let mut changed = false;
-    let orbit = &mut view.orbit;
-    let shift = ui.input(|i| i.modifiers.shift);
-    if response.dragged_by(egui::PointerButton::Primary) && !shift {
-        let d = response.drag_delta();
-        orbit.azimuth -= d.x * 0.01;
-        orbit.elevation = (orbit.elevation + d.y * 0.01).clamp(-1.5, 1.5);
-        changed |= d != egui::Vec2::ZERO;
-    }
-    if response.dragged_by(egui::PointerButton::Secondary)
-        || (shift && response.dragged_by(egui::PointerButton::Primary))
-    {
-        let d = response.drag_delta();
-        let camera = orbit.camera(64, 64);
-        let scale = orbit.radius * 0.0015;
-        let right = camera.rotation().x_axis;
-        let up = camera.rotation().y_axis;
-        orbit.target += (-d.x * right + d.y * up) * scale;
-        changed |= d != egui::Vec2::ZERO;
-    }
-    if response.hovered() {
-        let scroll = ui.input(|i| i.smooth_scroll_delta.y);
-        if scroll != 0.0 {
-            orbit.radius = (orbit.radius * (-scroll * 0.002).exp()).clamp(0.2, 100.0);
-            changed = true;
-        }
-    }
-    if response.double_clicked() {
-        *orbit = home;
-        changed = true;
-    }
-    changed
 }
 
 /// The central part: toolbar, viewport, plots.
@@ -389,7 +272,7 @@ pub fn nerf_main_ui(
             .on_hover_text("Back to the data set's home view (or double-click the view)")
             .clicked()
         {
-            view.orbit = state.orbit_home;
+            view.orbit = state.viewer.orbit_home;
             view.last_change = ui.input(|i| i.time);
         }
     });
@@ -408,140 +291,13 @@ pub fn nerf_main_ui(
         refine_while_training: settings.refine_while_training,
         idle_hint: "Train (or load a checkpoint) to see the field",
     };
-    let rect = viewport_ui(ui, size, &options, view, state);
+    let rect = viewport_ui(ui, size, &options, view, &state.viewer);
     if settings.show_frustums
         && let Some(data) = state.dataset
     {
         frustums_ui(ui, rect, &view.orbit, data);
     }
     plots_ui(ui, state.history);
-}
-
-/// How a viewport shows a field.
-#[derive(Clone, Copy, Debug)]
-pub struct ViewportOptions {
-    /// Distinguishes viewports of different labs on the GPU.
-    pub view_id: u64,
-    pub mode: ViewMode,
-    pub turntable: bool,
-    /// Side of the full-quality CPU frame rendered when the camera rests.
-    pub refine_size: u32,
-    pub refine_while_training: bool,
-    /// The status line before there is a field.
-    pub idle_hint: &'static str,
-}
-
-/// The orbit viewport of a field (GPU fast path while moving, full field on the CPU at rest),
-/// `size` points large; returns its rectangle.
-pub fn viewport_ui(
-    ui: &mut egui::Ui,
-    size: egui::Vec2,
-    options: &ViewportOptions,
-    view: &mut NerfViewState,
-    state: &NerfPanelState<'_>,
-) -> egui::Rect {
-    let settings = options;
-    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
-    let now = ui.input(|i| i.time);
-    if orbit_input(ui, &response, view, state.orbit_home) {
-        view.last_change = now;
-    }
-    if settings.turntable {
-        let dt = ui.input(|i| i.stable_dt).min(0.1);
-        view.orbit.azimuth += TURNTABLE_SPEED * dt;
-        view.last_change = now;
-    }
-    let moving = now - view.last_change < REST_SECS;
-    ui.painter().rect_filled(rect, 0.0, theme::view_background(ui));
-    view.refine_wanted = None;
-
-    let pixels_per_point = ui.ctx().pixels_per_point();
-    let display = rect.size() * pixels_per_point;
-    let depth = depth_range(&view.orbit, state.snapshot, state.baked.as_ref().map(|b| b.value.as_ref()));
-    let status = match (&state.gpu, &state.baked) {
-        (Err(problem), _) => format!("No GPU view: {problem}"),
-        (Ok(()), None) if state.training => "waiting for the first snapshot…".to_owned(),
-        (Ok(()), None) if state.snapshot.is_some() => "baking the field…".to_owned(),
-        (Ok(()), None) => options.idle_hint.to_owned(),
-        (Ok(()), Some(grid)) => {
-            if let Some((secs, pixels)) = view.feedback.last_gpu_frame() {
-                #[allow(clippy::cast_precision_loss)]
-                let per_pixel = secs / pixels.max(1) as f64;
-                view.interactive_pixels =
-                    (INTERACTIVE_FRAME_SECS / per_pixel.max(1e-12)).clamp(48.0 * 48.0, 1024.0 * 1024.0);
-            }
-            let full_pixels = f64::from(display.x) * f64::from(display.y);
-            let refine_pixels = f64::from(settings.refine_size).powi(2);
-            let step = state.snapshot.map_or(grid.value.source_step, |s| s.step);
-            let refine_camera = {
-                let (w, h) = grid_for(display, refine_pixels.min(full_pixels));
-                view.orbit.camera(w, h)
-            };
-            let refine_key = frame_key(&refine_camera, settings.mode, (state.field_id, step));
-            let cpu_frame = state.cpu_frame.as_ref().filter(|(f, _)| !moving && f.key == refine_key);
-            let (w, h) = if moving {
-                grid_for(display, view.interactive_pixels.min(full_pixels))
-            } else {
-                grid_for(display, refine_pixels.min(full_pixels))
-            };
-            let camera = view.orbit.camera(w, h);
-            if !moving
-                && cpu_frame.is_none()
-                && state.snapshot.is_some()
-                && (!state.training || settings.refine_while_training)
-            {
-                view.refine_wanted = Some(RefineWanted {
-                    key: refine_key,
-                    field_id: state.field_id,
-                    camera: refine_camera,
-                    mode: settings.mode,
-                    depth_range: depth,
-                });
-            }
-            let request = NerfViewRequest {
-                view_id: options.view_id,
-                grid: Some(grid.clone()),
-                camera,
-                mode: settings.mode,
-                depth_range: depth,
-                cpu_frame: cpu_frame.map(|(f, _)| f.clone()),
-                feedback: view.feedback.clone(),
-            };
-            // A march skipped while the previous one ran must be retried without waiting for input.
-            let wanted = request.cpu_frame.as_ref().map_or_else(|| request.key(), |f| f.key);
-            if view.feedback.shown_key() != wanted {
-                ui.ctx().request_repaint_after(std::time::Duration::from_millis(30));
-            }
-            ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, NerfViewCallback { request }));
-            let gpu_ms = view
-                .feedback
-                .last_gpu_frame()
-                .map_or(String::new(), |(s, _)| format!(" · GPU {:.0} ms/frame", 1e3 * s));
-            match cpu_frame {
-                Some((f, secs)) => format!("full field (CPU) {}×{} · {:.2} s · step {step}", f.width, f.height, secs),
-                None => {
-                    let refining = if state.refining { " · refining…" } else { "" };
-                    format!(
-                        "fast preview (baked {}³) {w}×{h}{gpu_ms} · step {}{refining}",
-                        grid.value.resolution, grid.value.source_step
-                    )
-                }
-            }
-        }
-    };
-    ui.painter().text(
-        rect.left_bottom() + vec2(6.0, -6.0),
-        egui::Align2::LEFT_BOTTOM,
-        &status,
-        egui::FontId::proportional(13.0),
-        theme::overlay_text_colour(),
-    );
-    view.shown = status;
-    // Training progress repaints through the job waker; only motion and refinement need frames here.
-    if moving || state.refining {
-        ui.ctx().request_repaint();
-    }
-    rect
 }
 
 /// Training cameras as small pyramids, projected with the viewer's camera.
