@@ -112,7 +112,7 @@ pub fn bench_insp(args: &InspBenchArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let crops = insp::training_views(&coffee, args.size, args.crops.max(1), 7);
         let control = RunControl::new();
-        let set = insp::build_training_set(&crops, task, &fit, op_config.order, 0, &control, &mut |_, _, _| {})?
+        let set = insp::build_training_set(&crops, task, &fit, op_config.order, 0, &control, &mut |_, _, _, _| {})?
             .ok_or_else(|| anyhow::anyhow!("cancelled"))?;
         let trained = insp::train_operator(&set, task, &op_config, &control, &mut |_| {})?;
         let degraded = task.degrade(&camera, 1000);

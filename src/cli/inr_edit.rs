@@ -136,44 +136,43 @@ pub fn edit(args: &EditArgs) -> anyhow::Result<()> {
     let operator = if let Some(op) = loaded_operator {
         op
     } else {
-        // (input image the INR is fitted to, target image).
-        let examples: Vec<(ImageData, ImageData)> = if custom {
-            pairs
-        } else {
-            let sources: Vec<ImageData> = if !train_images.is_empty() {
-                train_images
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(index, image)| {
-                        insp::training_views(
-                            image,
-                            args.size,
-                            args.crops,
-                            (args.seed ^ 0xC809).wrapping_add(index as u64),
-                        )
-                    })
-                    .collect()
-            } else if let Some(clean) = &clean_test {
-                vec![clean.clone()]
-            } else if task.kind.is_filter() {
-                vec![degraded_pixels.clone()]
-            } else {
-                bail!(
-                    "{} needs clean examples to learn from: give --train-images (or a clean --image instead of --inr)",
-                    task.kind.cli_name()
-                );
-            };
-            sources
+        let examples: Vec<insp::Example> = if custom {
+            pairs.into_iter().map(|(input, target)| insp::Example::Pair { input, target }).collect()
+        } else if !train_images.is_empty() {
+            train_images
                 .iter()
                 .enumerate()
-                .map(|(index, clean)| (task.degrade(clean, args.seed.wrapping_add(index as u64)), task.target(clean)))
+                .flat_map(|(index, image)| {
+                    insp::training_views(image, args.size, args.crops, (args.seed ^ 0xC809).wrapping_add(index as u64))
+                })
+                .map(insp::Example::Clean)
                 .collect()
+        } else if let Some(clean) = &clean_test {
+            vec![insp::Example::Clean(clean.clone())]
+        } else if task.kind.is_filter() {
+            vec![insp::Example::Clean(degraded_pixels.clone())]
+        } else {
+            bail!(
+                "{} needs clean examples to learn from: give --train-images (or a clean --image instead of --inr)",
+                task.kind.cli_name()
+            );
         };
         let mut set = TrainingSet::new(op_config.order);
-        for (index, (input, target)) in examples.iter().enumerate() {
-            let weights = fit_inr(input, &fit_config, &format!("fit {}/{}", index + 1, examples.len()))?;
-            set.add_pair(&weights, target)?;
-        }
+        let count = examples.len();
+        let fit_bar = super::progress_bar(count as u64 * fit_config.steps, "fit");
+        insp::add_examples(
+            &mut set,
+            &examples,
+            task,
+            &fit_config,
+            args.seed,
+            &RunControl::new(),
+            &mut |index, step, psnr, _| {
+                fit_bar.set_position(index as u64 * fit_config.steps + step);
+                fit_bar.set_message(format!("INR {}/{count} · {psnr:.2} dB", index + 1));
+            },
+        )?;
+        fit_bar.finish_and_clear();
         let bar = super::progress_bar(op_config.steps, "operator");
         let control = RunControl::new();
         let summary =

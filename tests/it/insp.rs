@@ -301,7 +301,7 @@ mod operator {
 
     fn tiny_training_set(task: EditTask, order: usize) -> TrainingSet {
         let clean = builtin_crop(BuiltinImage::Camera, 24);
-        insp::build_training_set(&[clean], task, &tiny_fit(), order, 0, &RunControl::new(), &mut |_, _, _| {})
+        insp::build_training_set(&[clean], task, &tiny_fit(), order, 0, &RunControl::new(), &mut |_, _, _, _| {})
             .unwrap()
             .unwrap()
     }

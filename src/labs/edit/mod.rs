@@ -356,11 +356,11 @@ impl EditLab {
         let job = Job::spawn("insp-train", waker, move |control, sink| {
             // Every file is read before the long work, so that a bad one fails at once.
             let side = image.width.max(image.height);
-            let mut examples: Vec<(ImageData, Option<ImageData>)> = Vec::new();
+            let mut examples: Vec<insp::Example> = Vec::new();
             for (index, path) in extra.iter().enumerate() {
                 let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
                 let views = insp::training_views(&clean, side, crops, 0xC809 + index as u64);
-                examples.extend(views.into_iter().map(|view| (view, None)));
+                examples.extend(views.into_iter().map(insp::Example::Clean));
             }
             for pair in &pairs {
                 let (input, target) = insp::load_pair(&pair.input, &pair.target, side).map_err(|e| e.to_string())?;
@@ -372,7 +372,7 @@ impl EditLab {
                         image.channels
                     ));
                 }
-                examples.push((input, Some(target)));
+                examples.push(insp::Example::Pair { input, target });
             }
             let fits = usize::from(known_subject.is_none()) + examples.len();
             let total = fits as u64 * fit.steps + operator_config.steps;
@@ -411,12 +411,20 @@ impl EditLab {
             if train_on_current && let Some(inr) = &subject_inr {
                 set.add_pair(inr, &task.target(&image)).map_err(|e| e.to_string())?;
             }
-            for (index, (input, target)) in examples.iter().enumerate() {
-                let (weights, _) = fit_one(input, index as u64, sink)?;
-                let target = target.clone().unwrap_or_else(|| task.target(input));
-                set.add_pair(&weights, &target).map_err(|e| e.to_string())?;
+            let before = fitted;
+            let completed =
+                insp::add_examples(&mut set, &examples, task, &fit, 0, control, &mut |index, step, psnr, secs| {
+                    sink.send(RunEvent::Progress {
+                        step: (before + index as u64) * fit.steps + step,
+                        metrics: vec![("fit_psnr_db", psnr)],
+                        elapsed_secs: secs,
+                    });
+                })
+                .map_err(|e| e.to_string())?;
+            if !completed {
+                return Err("cancelled".to_owned());
             }
-            let offset = fitted * fit.steps;
+            let offset = (before + examples.len() as u64) * fit.steps;
             let summary = insp::train_operator(&set, task, &operator_config, control, &mut |event| match event {
                 RunEvent::Progress { step, metrics, elapsed_secs } => {
                     sink.send(RunEvent::Progress { step: offset + step, metrics, elapsed_secs });

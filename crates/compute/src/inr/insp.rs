@@ -616,9 +616,50 @@ impl TrainingSet {
     }
 }
 
-/// Fits an INR to the degraded version of every clean image (as `task` says, seeded by
-/// `seed + index`) and collects its stack with the target there. `on_fit(index, step, psnr_db)`
-/// follows the fits. `Ok(None)` when cancelled.
+/// One training example of an operator.
+#[derive(Clone, Debug)]
+pub enum Example {
+    /// A clean image: its INR is fitted to the image as the task degrades it, and the target is
+    /// what the task makes of the clean image.
+    Clean(ImageData),
+    /// A given pair (custom edits): the INR is fitted to `input` as it is.
+    Pair { input: ImageData, target: ImageData },
+}
+
+/// The INSP training pipeline's first half, shared by the edit lab, `sparsefield inr edit` and
+/// the benchmark: fits an INR to each example's input (a clean image degraded as `task` says,
+/// seeded by `seed + index`, or a given pair's input) and adds its derivative stack with the
+/// target to `set`. `on_fit(index, step, psnr_db, elapsed_secs)` follows the fits. `Ok(false)` when cancelled.
+pub fn add_examples(
+    set: &mut TrainingSet,
+    examples: &[Example],
+    task: EditTask,
+    fit: &super::FitConfig,
+    seed: u64,
+    control: &RunControl,
+    on_fit: &mut dyn FnMut(usize, u64, f64, f64),
+) -> Result<bool, InrError> {
+    task.validate()?;
+    for (index, example) in examples.iter().enumerate() {
+        let (input, target) = match example {
+            Example::Clean(clean) => (task.degrade(clean, seed.wrapping_add(index as u64)), task.target(clean)),
+            Example::Pair { input, target } => (input.clone(), target.clone()),
+        };
+        let summary = super::fit(&input, fit, None, control, &mut |event| {
+            if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
+                let psnr = metrics.iter().find(|(n, _)| *n == "psnr_db").map_or(f64::NAN, |(_, v)| *v);
+                on_fit(index, step, psnr, elapsed_secs);
+            }
+        })?;
+        if summary.cancelled {
+            return Ok(false);
+        }
+        set.add_pair(&summary.weights, &target)?;
+    }
+    Ok(true)
+}
+
+/// [`add_examples`] of clean images into a new set; `Ok(None)` when cancelled.
 pub fn build_training_set(
     cleans: &[ImageData],
     task: EditTask,
@@ -626,24 +667,11 @@ pub fn build_training_set(
     order: usize,
     seed: u64,
     control: &RunControl,
-    on_fit: &mut dyn FnMut(usize, u64, f64),
+    on_fit: &mut dyn FnMut(usize, u64, f64, f64),
 ) -> Result<Option<TrainingSet>, InrError> {
-    task.validate()?;
     let mut set = TrainingSet::new(order);
-    for (index, clean) in cleans.iter().enumerate() {
-        let degraded = task.degrade(clean, seed.wrapping_add(index as u64));
-        let summary = super::fit(&degraded, fit, None, control, &mut |event| {
-            if let RunEvent::Progress { step, metrics, .. } = event {
-                let psnr = metrics.iter().find(|(n, _)| *n == "psnr_db").map_or(f64::NAN, |(_, v)| *v);
-                on_fit(index, step, psnr);
-            }
-        })?;
-        if summary.cancelled {
-            return Ok(None);
-        }
-        set.add_pair(&summary.weights, &task.target(clean))?;
-    }
-    Ok(Some(set))
+    let examples: Vec<Example> = cleans.iter().cloned().map(Example::Clean).collect();
+    Ok(add_examples(&mut set, &examples, task, fit, seed, control, on_fit)?.then_some(set))
 }
 
 /// One step's record while training an operator.
