@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use eframe::egui_wgpu::{self, wgpu};
+use eframe::egui_wgpu::wgpu;
 use wgpu::util::DeviceExt;
 
 use super::gpu_types::{DisplayParamsUniform, EvalParamsUniform, NetworkUniform};
@@ -88,12 +88,7 @@ impl ViewFeedback {
     }
 }
 
-/// Network weights with a generation number that changes whenever they do.
-#[derive(Clone)]
-pub struct Versioned<T> {
-    pub value: Arc<T>,
-    pub generation: u64,
-}
+pub use super::Versioned;
 
 /// How much evaluation work a view may submit per frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -642,34 +637,23 @@ fn encode_evaluation(
 }
 
 /// The per-frame paint callback of one INR view.
-pub struct InrViewCallback {
-    pub request: ViewRequest,
-}
+pub type InrViewCallback = super::ViewCallback<InrGpu>;
 
-impl egui_wgpu::CallbackTrait for InrViewCallback {
-    fn prepare(
-        &self,
+impl super::GpuViews for InrGpu {
+    type Request = ViewRequest;
+
+    fn prepare_request(
+        &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
-        egui_encoder: &mut wgpu::CommandEncoder,
-        callback_resources: &mut egui_wgpu::CallbackResources,
-    ) -> Vec<wgpu::CommandBuffer> {
-        if let Some(gpu) = callback_resources.get_mut::<InrGpu>() {
-            gpu.prepare_view(device, queue, egui_encoder, &self.request);
-        }
-        Vec::new()
+        encoder: &mut wgpu::CommandEncoder,
+        request: &ViewRequest,
+    ) {
+        self.prepare_view(device, queue, encoder, request);
     }
 
-    fn paint(
-        &self,
-        _info: eframe::egui::PaintCallbackInfo,
-        render_pass: &mut wgpu::RenderPass<'static>,
-        callback_resources: &egui_wgpu::CallbackResources,
-    ) {
-        if let Some(gpu) = callback_resources.get::<InrGpu>() {
-            gpu.paint_view(render_pass, self.request.view_id);
-        }
+    fn paint_request(&self, render_pass: &mut wgpu::RenderPass<'static>, request: &ViewRequest) {
+        self.paint_view(render_pass, request.view_id);
     }
 }
 

@@ -169,3 +169,64 @@ pub(crate) fn read_vec4_buffer(
     readback.unmap();
     Ok(values)
 }
+
+/// A value that changes as a whole (network weights, a baked grid), tagged with a generation that
+/// changes whenever it does, so that a view replaces its GPU copy only then.
+#[derive(Clone, Debug)]
+pub struct Versioned<T> {
+    pub generation: u64,
+    pub value: std::sync::Arc<T>,
+}
+
+/// A renderer kept in egui-wgpu's callback resources that draws views identified by an id: each
+/// frame a view's request is prepared (compute work encoded) and then painted.
+pub trait GpuViews: Send + Sync + 'static {
+    type Request: Send + Sync + 'static;
+    fn prepare_request(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        request: &Self::Request,
+    );
+    fn paint_request(&self, render_pass: &mut wgpu::RenderPass<'static>, request: &Self::Request);
+}
+
+/// The per-frame paint callback of one view of the renderer `G` (the INR and NeRF views).
+pub struct ViewCallback<G: GpuViews> {
+    pub request: G::Request,
+    renderer: std::marker::PhantomData<fn() -> G>,
+}
+
+impl<G: GpuViews> ViewCallback<G> {
+    pub fn new(request: G::Request) -> Self {
+        Self { request, renderer: std::marker::PhantomData }
+    }
+}
+
+impl<G: GpuViews> egui_wgpu::CallbackTrait for ViewCallback<G> {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
+        egui_encoder: &mut wgpu::CommandEncoder,
+        callback_resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(gpu) = callback_resources.get_mut::<G>() {
+            gpu.prepare_request(device, queue, egui_encoder, &self.request);
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: eframe::egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        callback_resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(gpu) = callback_resources.get::<G>() {
+            gpu.paint_request(render_pass, &self.request);
+        }
+    }
+}

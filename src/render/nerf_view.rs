@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use eframe::egui_wgpu::{self, wgpu};
+use eframe::egui_wgpu::wgpu;
 
 use super::gpu_types::{DisplayParamsUniform, NerfViewUniform};
 use super::inr_view::buffer_entry;
@@ -24,12 +24,7 @@ const VALUE_BYTES: u64 = 16;
 /// A march not reported done after this long is assumed lost (e.g. a device reset).
 const GIVE_UP_SECS: f64 = 10.0;
 
-/// A value that changes as a whole, tagged so that the GPU copy is replaced only when it changes.
-#[derive(Clone, Debug)]
-pub struct Versioned<T> {
-    pub generation: u64,
-    pub value: Arc<T>,
-}
+pub use super::Versioned;
 
 /// A frame rendered elsewhere (the CPU renderer of the full field), shown as is.
 #[derive(Clone, Debug, PartialEq)]
@@ -460,33 +455,22 @@ impl NerfGpu {
 }
 
 /// The per-frame paint callback of one NeRF view.
-pub struct NerfViewCallback {
-    pub request: NerfViewRequest,
-}
+pub type NerfViewCallback = super::ViewCallback<NerfGpu>;
 
-impl egui_wgpu::CallbackTrait for NerfViewCallback {
-    fn prepare(
-        &self,
+impl super::GpuViews for NerfGpu {
+    type Request = NerfViewRequest;
+
+    fn prepare_request(
+        &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
-        egui_encoder: &mut wgpu::CommandEncoder,
-        callback_resources: &mut egui_wgpu::CallbackResources,
-    ) -> Vec<wgpu::CommandBuffer> {
-        if let Some(gpu) = callback_resources.get_mut::<NerfGpu>() {
-            gpu.prepare_view(device, queue, egui_encoder, &self.request);
-        }
-        Vec::new()
+        encoder: &mut wgpu::CommandEncoder,
+        request: &NerfViewRequest,
+    ) {
+        self.prepare_view(device, queue, encoder, request);
     }
 
-    fn paint(
-        &self,
-        _info: eframe::egui::PaintCallbackInfo,
-        render_pass: &mut wgpu::RenderPass<'static>,
-        callback_resources: &egui_wgpu::CallbackResources,
-    ) {
-        if let Some(gpu) = callback_resources.get::<NerfGpu>() {
-            gpu.paint_view(render_pass, self.request.view_id);
-        }
+    fn paint_request(&self, render_pass: &mut wgpu::RenderPass<'static>, request: &NerfViewRequest) {
+        self.paint_view(render_pass, request.view_id);
     }
 }

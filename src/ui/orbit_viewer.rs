@@ -482,7 +482,7 @@ pub fn viewport_ui(
             if view.feedback.shown_key() != wanted {
                 ui.ctx().request_repaint_after(std::time::Duration::from_millis(30));
             }
-            ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, NerfViewCallback { request }));
+            ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, NerfViewCallback::new(request)));
             let gpu_ms = view
                 .feedback
                 .last_gpu_frame()

@@ -386,7 +386,7 @@ pub fn inr_main_ui(
                             // every frame costs CPU time that training needs.
                             ui.ctx().request_repaint_after(REFINE_FRAME_INTERVAL);
                         }
-                        ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, InrViewCallback { request }));
+                        ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, InrViewCallback::new(request)));
                     }
                 }
                 ui.painter().rect_stroke(rect, theme::VIEW_ROUNDING, theme::view_border(ui), egui::StrokeKind::Inside);
