@@ -279,3 +279,40 @@ fn extreme_eigenvalues_of_a_singular_or_zero_gram_match_the_full_decomposition()
     let (smallest, largest) = extreme_eigenvalues(&zero, 250, 3).unwrap();
     assert!(smallest.iter().chain(&largest).all(|v| *v == 0.0));
 }
+
+#[test]
+fn the_staged_study_reports_every_stage_and_keeps_what_a_change_leaves_valid() {
+    use sparsefield::compute::ntk::study::{self, NtkResults, StudyEvent};
+    let config =
+        NtkConfig { data: NtkData::Random { n: 20, d: 5 }, width: 256, bias: 1.0, steps: 20, ..NtkConfig::default() };
+    let fresh = NtkResults { config: config.clone(), ..NtkResults::default() };
+    let (mut stages, mut snapshots) = (Vec::new(), 0);
+    let done = study::study(fresh, 100, &RunControl::new(), &mut |event| match event {
+        StudyEvent::Stage { done, .. } => stages.push(done),
+        StudyEvent::Results(_) => snapshots += 1,
+    })
+    .unwrap()
+    .expect("not cancelled");
+    assert_eq!(stages, vec![1, 2, 3, study::STAGES]);
+    assert!(snapshots >= 3, "{snapshots} snapshots");
+    assert!(done.spectrum.is_some() && done.training_done && done.lambda.is_some() && done.distance.is_some());
+    // Another step count keeps the data, spectrum and sweeps but not the training; another bias
+    // keeps the data and the λ_min sweep only.
+    let steps = study::reusable(&done, &NtkConfig { steps: 10, ..config.clone() });
+    assert!(steps.data.is_some() && steps.spectrum.is_some() && steps.lambda.is_some() && steps.distance.is_some());
+    assert!(steps.training.is_none() && !steps.training_done);
+    let bias = study::reusable(&done, &NtkConfig { bias: 2.0, ..config.clone() });
+    assert!(bias.data.is_some() && bias.lambda.is_some() && bias.spectrum.is_none() && bias.distance.is_none());
+    // Too many points for the caller, and a cancelled study.
+    let error = study::study(
+        NtkResults { config: config.clone(), ..NtkResults::default() },
+        10,
+        &RunControl::new(),
+        &mut |_| {},
+    );
+    assert!(error.unwrap_err().to_string().contains("20 points"));
+    let control = RunControl::new();
+    control.cancel();
+    let cancelled = study::study(NtkResults { config, ..NtkResults::default() }, 100, &control, &mut |_| {}).unwrap();
+    assert!(cancelled.is_none());
+}

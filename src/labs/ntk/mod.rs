@@ -6,168 +6,36 @@ pub mod panel;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use eframe::egui;
 
 use self::panel::{APP_MAX_POINTS, NtkPanelState};
-use crate::compute::control::{RunControl, RunEvent, Throttle};
-use crate::compute::ntk::analysis::{self, NtkConfig, Spectrum, Training, Which};
-use crate::compute::ntk::data::Dataset;
+use crate::compute::control::{RunControl, RunEvent};
+use crate::compute::ntk::analysis::{NtkConfig, Spectrum};
 use crate::compute::ntk::files;
-use crate::compute::ntk::sweep::{
-    BiasPoint, DEFAULT_BIASES, DEFAULT_WIDTHS, DISTANCE_WIDTHS, DistancePoint, distance_vs_width, lambda_min_vs_bias,
-};
-use crate::compute::ntk::train::TrainRun;
+use crate::compute::ntk::study::{self, StudyEvent};
 use crate::jobs::{EventSink, Job, JobControl, JobId, Waker};
 use crate::ui::widgets::JobRow;
 
 use crate::ui::live::LiveAnalysis;
 use crate::ui::widgets::Notes;
 
-/// Everything computed for one configuration so far. Each snapshot carries all of it, so a
-/// snapshot dropped on the way is made up for by the next.
-#[derive(Clone, Debug, Default)]
-pub struct NtkResults {
-    pub config: NtkConfig,
-    pub data: Option<Arc<Dataset>>,
-    pub spectrum: Option<Arc<Spectrum>>,
-    /// Training so far (complete once `training_done`).
-    pub training: Option<Arc<Training>>,
-    pub training_done: bool,
-    /// A finished dense comparison of the same [`NtkConfig::dense_key`], reused by the training.
-    pub known_dense: Option<TrainRun>,
-    pub lambda: Option<Arc<Vec<BiasPoint>>>,
-    pub distance: Option<Arc<Vec<DistancePoint>>>,
-}
+pub use crate::compute::ntk::study::NtkResults;
 
-/// Which results of `old` are still valid for `new`.
-fn reusable(old: &NtkResults, new: &NtkConfig) -> NtkResults {
-    let before = &old.config;
-    let same_data = before.data_key() == new.data_key();
-    let same_net = same_data && before.width == new.width && before.bias == new.bias && before.prune == new.prune;
-    let same_sweep = same_data && before.prune == new.prune;
-    NtkResults {
-        config: new.clone(),
-        data: old.data.clone().filter(|_| same_data),
-        spectrum: old.spectrum.clone().filter(|_| same_net),
-        training: old.training.clone().filter(|_| old.training_done && before == new),
-        training_done: old.training_done && before == new,
-        known_dense: old
-            .training
-            .as_ref()
-            .filter(|_| old.training_done && before.dense_key() == new.dense_key())
-            .and_then(|t| t.dense.clone())
-            .or_else(|| old.known_dense.clone().filter(|_| before.dense_key() == new.dense_key())),
-        lambda: old.lambda.clone().filter(|_| same_sweep),
-        distance: old.distance.clone().filter(|_| same_sweep && before.bias == new.bias),
-    }
-}
-
-fn send(sink: &mut EventSink<NtkResults>, results: &NtkResults) {
-    sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
-}
-
-/// Stages of an analysis, for the progress bar.
-const STAGES: u64 = 4;
-
-fn analyse(
-    mut results: NtkResults,
-    control: &RunControl,
-    sink: &mut EventSink<NtkResults>,
-) -> Result<NtkResults, String> {
-    let start = Instant::now();
-    let progress = |sink: &mut EventSink<NtkResults>, stage: u64| {
-        sink.send(RunEvent::Progress { step: stage, metrics: Vec::new(), elapsed_secs: start.elapsed().as_secs_f64() });
-    };
-    sink.send(RunEvent::Started { total_steps: STAGES });
-    let config = results.config.clone();
-    config.validate().map_err(|e| e.to_string())?;
-    let data = match &results.data {
-        Some(data) => Arc::clone(data),
-        None => {
-            let data = Arc::new(config.data.load(config.seed).map_err(|e| e.to_string())?);
-            if data.points.n > APP_MAX_POINTS {
-                return Err(format!(
-                    "{} points; the lab takes up to {APP_MAX_POINTS} (the command line `sparsefield ntk` takes more)",
-                    data.points.n
-                ));
-            }
-            results.data = Some(Arc::clone(&data));
-            data
+/// Runs the study in a job: its results become snapshots, its stages progress.
+fn run_study(seed: NtkResults, control: &RunControl, sink: &mut EventSink<NtkResults>) -> Result<NtkResults, String> {
+    sink.send(RunEvent::Started { total_steps: study::STAGES });
+    let outcome = study::study(seed, APP_MAX_POINTS, control, &mut |event| match event {
+        StudyEvent::Results(results) => sink.send(RunEvent::Snapshot(Arc::new(results.clone()))),
+        StudyEvent::Stage { done, elapsed_secs } => {
+            sink.send(RunEvent::Progress { step: done, metrics: Vec::new(), elapsed_secs });
         }
-    };
-    let spectrum = match &results.spectrum {
-        Some(spectrum) => Arc::clone(spectrum),
-        None => {
-            let spectrum = analysis::spectrum_with(&config, &data, control).map_err(|e| e.to_string())?;
-            let spectrum = Arc::new(spectrum.ok_or("cancelled")?);
-            results.spectrum = Some(Arc::clone(&spectrum));
-            send(sink, &results);
-            spectrum
-        }
-    };
-    progress(sink, 1);
-    if !results.training_done {
-        let mut partial = Training {
-            chosen: TrainRun { points: Vec::new(), learning_rate: 0.0, lambda_min: 0.0, cancelled: false },
-            dense: results.known_dense.clone(),
-        };
-        let mut throttle = Throttle::new(0.15);
-        let known_dense = results.known_dense.clone();
-        let run = analysis::training(&config, &data, &spectrum, known_dense.as_ref(), control, &mut |which, point| {
-            match which {
-                Which::Chosen => partial.chosen.points.push(*point),
-                Which::Dense => partial
-                    .dense
-                    .get_or_insert_with(|| TrainRun { points: Vec::new(), ..partial.chosen.clone() })
-                    .points
-                    .push(*point),
-            }
-            if throttle.ready() {
-                results.training = Some(Arc::new(partial.clone()));
-                send(sink, &results);
-            }
-        })
-        .map_err(|e| e.to_string())?;
-        let Some(training) = run else { return Err("cancelled".into()) };
-        results.training = Some(Arc::new(training));
-        results.training_done = true;
-        send(sink, &results);
+    });
+    match outcome {
+        Ok(Some(results)) => Ok(results),
+        Ok(None) => Err("cancelled".into()),
+        Err(e) => Err(e.to_string()),
     }
-    progress(sink, 2);
-    if results.lambda.is_none() {
-        let lambda = lambda_min_vs_bias(
-            &data.points,
-            &DEFAULT_BIASES,
-            &DEFAULT_WIDTHS,
-            config.prune,
-            config.seed,
-            control,
-            &mut |_, _| {},
-        )
-        .map_err(|e| e.to_string())?
-        .ok_or("cancelled")?;
-        results.lambda = Some(Arc::new(lambda));
-        send(sink, &results);
-    }
-    progress(sink, 3);
-    if results.distance.is_none() {
-        let distance = distance_vs_width(
-            &data.points,
-            config.bias,
-            &DISTANCE_WIDTHS,
-            config.prune,
-            config.seed,
-            control,
-            &mut |_, _| {},
-        )
-        .map_err(|e| e.to_string())?
-        .ok_or("cancelled")?;
-        results.distance = Some(Arc::new(distance));
-    }
-    progress(sink, STAGES);
-    Ok(results)
 }
 
 #[derive(Default)]
@@ -203,8 +71,8 @@ impl NtkLab {
     pub fn poll(&mut self, ctx: &egui::Context, config: &NtkConfig, active: bool, waker: &Waker) -> Notes {
         let notes = self.live.poll(ctx, (config, active), "NTK analysis", &mut self.results, |config, results| {
             config.validate().map_err(|e| e.to_string())?;
-            let seed = reusable(results, config);
-            Job::spawn("ntk", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+            let seed = study::reusable(results, config);
+            Job::spawn("ntk", Arc::clone(waker), move |control, sink| run_study(seed, control, sink))
                 .map_err(|e| format!("cannot start the analysis: {e}"))
         });
         // The Gram image follows the spectrum shown.

@@ -13,6 +13,7 @@ pub mod data;
 pub mod files;
 pub mod kernel;
 pub mod lanczos;
+pub mod study;
 pub mod sweep;
 pub mod train;
 
