@@ -513,3 +513,48 @@ mod localize {
         assert!(err.contains("images/") && err.contains("masks/"), "{err}");
     }
 }
+
+#[test]
+fn the_staged_study_reports_its_stages_and_keeps_the_populations_when_only_attention_changes() {
+    use sparsefield::compute::htl::HtlConfig;
+    use sparsefield::compute::htl::study::{self, HtlResults, StudyEvent};
+    let config = HtlConfig {
+        train_limit: 300,
+        population: PopulationConfig {
+            models: 3,
+            hidden: 16,
+            epochs: 2,
+            finetune_epochs: 1,
+            sparsity: 0.9,
+            ..Default::default()
+        },
+        attend: AttendConfig { top_fraction: 0.2, ..AttendConfig::default() },
+        ..HtlConfig::default()
+    };
+    let (mut total, mut snapshots, mut last_epoch) = (0, 0, 0);
+    let done = study::study(
+        HtlResults { config: config.clone(), ..HtlResults::default() },
+        &RunControl::new(),
+        &mut |event| match event {
+            StudyEvent::Started { total_epochs } => total = total_epochs,
+            StudyEvent::Results(_) => snapshots += 1,
+            StudyEvent::Progress { epochs, .. } => last_epoch = epochs,
+        },
+    )
+    .unwrap()
+    .expect("not cancelled");
+    assert!(total > 0 && last_epoch == total, "{last_epoch} of {total} epochs");
+    assert_eq!(snapshots, 1 + 3 + 1, "data, each of the 3 model pairs, the scores");
+    assert_eq!(done.models_done, 3);
+    assert!(done.train_scores.is_some() && (done.comparison.is_some() || done.comparison_note.is_some()));
+    // Another attention setting keeps the data and both populations; another sparsity keeps only the data.
+    let attend = AttendConfig { top_fraction: 0.3, ..config.attend.clone() };
+    let kept = study::reusable(&done, &HtlConfig { attend, ..config.clone() });
+    assert!(kept.data.is_some() && kept.populations.is_some() && kept.comparison.is_none());
+    let population = PopulationConfig { sparsity: 0.5, ..config.population.clone() };
+    let kept = study::reusable(&done, &HtlConfig { population, ..config.clone() });
+    assert!(kept.data.is_some() && kept.populations.is_none() && kept.models_done == 0);
+    let control = RunControl::new();
+    control.cancel();
+    assert!(study::study(HtlResults { config, ..HtlResults::default() }, &control, &mut |_| {}).unwrap().is_none());
+}

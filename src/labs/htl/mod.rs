@@ -7,18 +7,16 @@ pub mod panel;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use eframe::egui;
 
 use self::panel::{GalleryItem, HtlPanelState, HtlSettings, Task};
 use crate::compute::control::{RunControl, RunEvent, Throttle};
-use crate::compute::htl::attend::{self, Comparison};
 use crate::compute::htl::data::{self, HtlData, Split, sample_image};
 use crate::compute::htl::lesion::{self, LesionData};
 use crate::compute::htl::pie::{self, SampleScore};
-use crate::compute::htl::population::{self, PopulationProgress, Populations};
 use crate::compute::htl::seg::{self as seg_study, LocalizeReport};
+use crate::compute::htl::study::{self, StudyEvent};
 use crate::compute::htl::{HtlConfig, files};
 use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
 use crate::ui::widgets::{JobRow, Level};
@@ -26,141 +24,22 @@ use crate::ui::widgets::{JobRow, Level};
 use crate::ui::live::LiveAnalysis;
 use crate::ui::widgets::Notes;
 
-/// Everything computed for one configuration so far; each snapshot carries all of it.
-#[derive(Clone, Debug, Default)]
-pub struct HtlResults {
-    pub config: HtlConfig,
-    pub data: Option<Arc<HtlData>>,
-    pub populations: Option<Arc<Populations>>,
-    pub train_scores: Option<Arc<Vec<SampleScore>>>,
-    pub test_scores: Option<Arc<Vec<SampleScore>>>,
-    pub comparison: Option<Arc<Comparison>>,
-    /// Why there is no comparison (e.g. no hard training samples).
-    pub comparison_note: Option<String>,
-    /// Models of both populations finished so far.
-    pub models_done: usize,
-}
+pub use crate::compute::htl::study::HtlResults;
 
-impl HtlResults {
-    pub fn scores(&self, split: Split) -> Option<&Arc<Vec<SampleScore>>> {
-        match split {
-            Split::Train => self.train_scores.as_ref(),
-            Split::Test => self.test_scores.as_ref(),
+/// Runs the study in a job: results become snapshots, epochs progress.
+fn run_study(seed: HtlResults, control: &RunControl, sink: &mut EventSink<HtlResults>) -> Result<HtlResults, String> {
+    let outcome = study::study(seed, control, &mut |event| match event {
+        StudyEvent::Started { total_epochs } => sink.send(RunEvent::Started { total_steps: total_epochs }),
+        StudyEvent::Results(results) => sink.send(RunEvent::Snapshot(Arc::new(results.clone()))),
+        StudyEvent::Progress { epochs, loss, elapsed_secs } => {
+            sink.send(RunEvent::Progress { step: epochs, metrics: vec![("loss", loss)], elapsed_secs });
         }
+    });
+    match outcome {
+        Ok(Some(results)) => Ok(results),
+        Ok(None) => Err("cancelled".into()),
+        Err(e) => Err(e.to_string()),
     }
-}
-
-/// Which results of `old` are still valid for `new`.
-fn reusable(old: &HtlResults, new: &HtlConfig) -> HtlResults {
-    let before = &old.config;
-    let same_pops = before.same_populations(new) && old.train_scores.is_some();
-    HtlResults {
-        config: new.clone(),
-        data: old.data.clone().filter(|_| before.same_data(new)),
-        populations: old.populations.clone().filter(|_| same_pops),
-        train_scores: old.train_scores.clone().filter(|_| same_pops),
-        test_scores: old.test_scores.clone().filter(|_| same_pops),
-        comparison: old.comparison.clone().filter(|_| same_pops && before.attend == new.attend),
-        comparison_note: old.comparison_note.clone().filter(|_| same_pops && before.attend == new.attend),
-        models_done: if same_pops { old.models_done } else { 0 },
-    }
-}
-
-fn send(sink: &mut EventSink<HtlResults>, results: &HtlResults) {
-    sink.send(RunEvent::Snapshot(Arc::new(results.clone())));
-}
-
-fn analyse(
-    mut results: HtlResults,
-    control: &RunControl,
-    sink: &mut EventSink<HtlResults>,
-) -> Result<HtlResults, String> {
-    let start = Instant::now();
-    let config = results.config.clone();
-    let pop = &config.population;
-    pop.validate().map_err(|e| e.to_string())?;
-    config.attend.validate().map_err(|e| e.to_string())?;
-    let find_epochs = (pop.models * pop.epochs_per_model()) as u64;
-    let total = find_epochs + (pop.models * pop.epochs) as u64;
-    sink.send(RunEvent::Started { total_steps: total });
-    let data = match &results.data {
-        Some(data) => Arc::clone(data),
-        None => {
-            let data = data::load(&config.source, config.attributes.as_ref()).map_err(|e| e.to_string())?;
-            let data = Arc::new(data.with_train_limit(config.train_limit));
-            results.data = Some(Arc::clone(&data));
-            send(sink, &results);
-            data
-        }
-    };
-    let progress = |sink: &mut EventSink<HtlResults>, step: u64, loss: f64| {
-        sink.send(RunEvent::Progress {
-            step,
-            metrics: vec![("loss", loss)],
-            elapsed_secs: start.elapsed().as_secs_f64(),
-        });
-    };
-    let pops = match &results.populations {
-        Some(pops) => Arc::clone(pops),
-        None => {
-            // Models train on rayon's threads; events reach the sink one at a time.
-            let shared = Mutex::new((&mut *sink, results.clone(), Throttle::new(0.1)));
-            let trained = population::train_populations(&data, pop, control, &|event| {
-                let Ok(mut guard) = shared.lock() else { return };
-                let (sink, partial, throttle) = &mut *guard;
-                match event {
-                    PopulationProgress::Epoch { done, loss, .. } => {
-                        if throttle.ready() {
-                            progress(sink, done as u64, loss);
-                        }
-                    }
-                    PopulationProgress::ModelDone(_) => {
-                        partial.models_done += 1;
-                        send(sink, partial);
-                    }
-                }
-            })
-            .map_err(|e| e.to_string())?
-            .ok_or("cancelled")?;
-            let pops = Arc::new(trained);
-            results.models_done = pops.pairs.len();
-            results.train_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Train)));
-            results.test_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Test)));
-            results.populations = Some(Arc::clone(&pops));
-            send(sink, &results);
-            pops
-        }
-    };
-    progress(sink, find_epochs, f64::NAN);
-    if results.comparison.is_none() && results.comparison_note.is_none() {
-        let train = results.train_scores.clone().unwrap_or_default();
-        let test = results.test_scores.clone().unwrap_or_default();
-        let hard_train = attend::hard_set(&train, &config.attend);
-        let hard_test: Vec<bool> = test.iter().map(|s| s.pie).collect();
-        if hard_train.iter().any(|&h| h) {
-            let shared = Mutex::new((&mut *sink, Throttle::new(0.1)));
-            let plain = pops.dense();
-            let comparison =
-                attend::compare(&data, pop, &config.attend, &hard_train, &hard_test, &plain, control, &|done, _| {
-                    let Ok(mut guard) = shared.lock() else { return };
-                    let (sink, throttle) = &mut *guard;
-                    if throttle.ready() {
-                        progress(sink, find_epochs + done as u64, f64::NAN);
-                    }
-                })
-                .map_err(|e| e.to_string())?
-                .ok_or("cancelled")?;
-            results.comparison = Some(Arc::new(comparison));
-        } else {
-            results.comparison_note = Some(
-                "No training sample is a PIE at these settings, so there is nothing to attend to: raise the sparsity, \
-                 train more models, or attend to a top fraction."
-                    .into(),
-            );
-        }
-    }
-    progress(sink, total, f64::NAN);
-    Ok(results)
 }
 
 /// Thumbnails of the samples shown, made when first needed.
@@ -367,8 +246,8 @@ impl HtlLab {
         let config = settings.config();
         let live_notes =
             self.live.poll(ctx, (&config, active), "Hard-sample analysis", &mut self.results, |config, results| {
-                let seed = reusable(results, config);
-                Job::spawn("htl", Arc::clone(waker), move |control, sink| analyse(seed, control, sink))
+                let seed = study::reusable(results, config);
+                Job::spawn("htl", Arc::clone(waker), move |control, sink| run_study(seed, control, sink))
                     .map_err(|e| format!("cannot start the analysis: {e}"))
             });
         notes.extend(live_notes);

@@ -11,6 +11,7 @@ pub mod mlp;
 pub mod pie;
 pub mod population;
 pub mod seg;
+pub mod study;
 
 /// Problems with hard-sample settings or data.
 #[derive(Debug, thiserror::Error)]
