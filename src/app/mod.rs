@@ -18,6 +18,7 @@ use eframe::egui;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::Waker;
+use crate::labs::Lab;
 use crate::labs::edit::panel::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use crate::labs::htl::panel::{HtlSettings, htl_controls_ui, htl_main_ui};
 use crate::labs::inr::panel::{InrSettings, inr_controls_ui, inr_main_ui};
@@ -279,6 +280,15 @@ impl SparseFieldApp {
         }
     }
 
+    /// Every lab, in the job bar's order.
+    fn labs(&self) -> [&dyn Lab; 7] {
+        [&self.inr, &self.edit, &self.prune, &self.ntk, &self.htl, &self.nerf, &self.lift]
+    }
+
+    fn labs_mut(&mut self) -> [&mut dyn Lab; 7] {
+        [&mut self.inr, &mut self.edit, &mut self.prune, &mut self.ntk, &mut self.htl, &mut self.nerf, &mut self.lift]
+    }
+
     pub fn notifications(&self) -> &[Notification] {
         &self.notifications
     }
@@ -326,27 +336,11 @@ impl SparseFieldApp {
                 Ok(None)
             }
             Command::PauseJob(id, paused) => {
-                if !self.nerf.control_job(id, |job| job.set_paused(paused))
-                    && !self.edit.control_job(id, |job| job.set_paused(paused))
-                    && !self.prune.control_job(id, |job| job.set_paused(paused))
-                    && !self.ntk.control_job(id, |job| job.set_paused(paused))
-                    && !self.htl.control_job(id, |job| job.set_paused(paused))
-                    && !self.lift.control_job(id, |job| job.set_paused(paused))
-                {
-                    self.inr.set_paused(id, paused);
-                }
+                let _ = self.labs_mut().into_iter().any(|lab| lab.control_job(id, &|job| job.set_paused(paused)));
                 Ok(None)
             }
             Command::CancelJob(id) => {
-                if !self.nerf.control_job(id, |job| job.cancel())
-                    && !self.edit.control_job(id, |job| job.cancel())
-                    && !self.prune.control_job(id, |job| job.cancel())
-                    && !self.ntk.control_job(id, |job| job.cancel())
-                    && !self.htl.control_job(id, |job| job.cancel())
-                    && !self.lift.control_job(id, |job| job.cancel())
-                {
-                    self.inr.cancel(id);
-                }
+                let _ = self.labs_mut().into_iter().any(|lab| lab.control_job(id, &|job| job.cancel()));
                 Ok(None)
             }
             Command::DismissNotification(id) => {
@@ -964,13 +958,7 @@ impl eframe::App for SparseFieldApp {
             ui.horizontal(|ui| {
                 ui.strong("SparseField");
                 ui.separator();
-                let mut jobs = self.inr.jobs();
-                jobs.extend(self.edit.jobs());
-                jobs.extend(self.prune.jobs());
-                jobs.extend(self.ntk.jobs());
-                jobs.extend(self.htl.jobs());
-                jobs.extend(self.nerf.jobs());
-                jobs.extend(self.lift.jobs());
+                let jobs: Vec<_> = self.labs().into_iter().flat_map(Lab::jobs).collect();
                 job_bar_ui(ui, &jobs, &mut commands);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button(self.settings.theme.label()).clicked() {

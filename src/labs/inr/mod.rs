@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use self::panel::{InrPanelState, InrSettings, InrViewState};
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::{self, DisplayScales, FitSummary, InrSnapshot, Siren, SirenWeights, StepRecord};
-use crate::jobs::{Job, JobId, JobUpdate, Waker};
+use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::inr_view::Versioned;
 use crate::ui::BuiltinImage;
 use crate::ui::widgets::{JobRow, Level};
@@ -350,20 +350,22 @@ impl InrLab {
         None
     }
 
-    pub fn cancel(&mut self, id: JobId) {
+    /// Pauses or cancels one of this lab's jobs; false when the id is not one of them.
+    pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
         match self.job_mut(id) {
-            Some(JobControlRef::Fit(job)) => job.cancel(),
-            Some(JobControlRef::Export(job)) => job.cancel(),
-            None => {}
+            Some(JobControlRef::Fit(job)) => action(job),
+            Some(JobControlRef::Export(job)) => action(job),
+            None => return false,
         }
+        true
+    }
+
+    pub fn cancel(&mut self, id: JobId) {
+        self.control_job(id, |job| job.cancel());
     }
 
     pub fn set_paused(&mut self, id: JobId, paused: bool) {
-        match self.job_mut(id) {
-            Some(JobControlRef::Fit(job)) => job.set_paused(paused),
-            Some(JobControlRef::Export(job)) => job.set_paused(paused),
-            None => {}
-        }
+        self.control_job(id, |job| job.set_paused(paused));
     }
 
     pub fn save_inr(&self, path: &Path) -> Result<String, String> {
