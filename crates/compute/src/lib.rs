@@ -30,6 +30,24 @@ pub fn default_device() -> candle_core::Device {
     candle_core::Device::Cpu
 }
 
+/// The check every fused op's backward starts with: the forward it differentiates stored its
+/// activations in `workspace` (tagged with that forward's generation), and no other forward has
+/// run since. Returns the locked workspace; `op` names the op in errors.
+pub fn backward_workspace<'a, W>(
+    workspace: &'a Option<(std::sync::Arc<std::sync::Mutex<W>>, u64)>,
+    generation_of: impl Fn(&W) -> u64,
+    op: &str,
+) -> candle_core::Result<std::sync::MutexGuard<'a, W>> {
+    let Some((workspace, generation)) = workspace else {
+        candle_core::bail!("{op}: an evaluation-only forward has no backward");
+    };
+    let ws = workspace.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if generation_of(&ws) != *generation {
+        candle_core::bail!("{op}: another forward pass ran since this one; backward needs its own activations");
+    }
+    Ok(ws)
+}
+
 /// The contiguous f32 values of a CPU tensor's storage, for custom ops; `op` and `what` name the
 /// op and the operand in errors.
 pub fn cpu_f32_slice<'a>(

@@ -242,13 +242,7 @@ impl CustomOp2 for SirenOp {
         _res: &Tensor,
         grad_out: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let Some((workspace, generation)) = &self.workspace else {
-            candle_core::bail!("SIREN op: an evaluation-only forward has no backward");
-        };
-        let ws = workspace.lock().unwrap_or_else(PoisonError::into_inner);
-        if ws.generation != *generation {
-            candle_core::bail!("SIREN op: another forward pass ran since this one; backward needs its own activations");
-        }
+        let ws = crate::backward_workspace(&self.workspace, |w| w.generation, "SIREN op")?;
         let grad_out = grad_out.contiguous()?;
         let (g_storage, g_layout) = grad_out.storage_and_layout();
         let (c_storage, c_layout) = coords.storage_and_layout();
