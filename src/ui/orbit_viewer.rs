@@ -175,6 +175,7 @@ impl OrbitViewer {
         }
         self.worker.as_ref()
     }
+
     pub fn adopt_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, waker: &Waker) {
         self.snapshot = Some(snapshot.clone());
         let id = self.field_id;
@@ -184,6 +185,7 @@ impl OrbitViewer {
         // A refined frame of older weights stays until the new one is ready, but is re-rendered.
         self.refining = None;
     }
+
     /// Shows `snapshot`, a field from another lab's run; `fresh` discards the frames of the
     /// previous field (a new run), otherwise they stay until the new ones are ready.
     pub fn show_snapshot(&mut self, snapshot: Arc<NerfSnapshot>, fresh: bool, waker: &Waker) {
@@ -194,6 +196,7 @@ impl OrbitViewer {
         }
         self.adopt_snapshot(snapshot, waker);
     }
+
     /// Forgets the field shown (a new input replaced it).
     pub fn clear_field(&mut self) {
         self.field_id += 1;
@@ -201,6 +204,7 @@ impl OrbitViewer {
         self.baked = None;
         self.cpu_frame = None;
     }
+
     /// Forwards the frame the viewport asked for this frame (if any) to the worker.
     pub fn forward_refine(&mut self, waker: &Waker) {
         if let (Some(wanted), Some(snapshot)) = (self.view.refine_wanted.take(), self.snapshot.clone()) {
@@ -215,6 +219,7 @@ impl OrbitViewer {
             self.request_refine(request, waker);
         }
     }
+
     /// Asks the worker for a full-quality frame (once per key).
     pub fn request_refine(&mut self, request: RefineRequest, waker: &Waker) {
         if self.refining == Some(request.key) || self.cpu_frame.as_ref().is_some_and(|(f, _)| f.key == request.key) {
@@ -225,6 +230,7 @@ impl OrbitViewer {
             worker.request(|s| s.refine = Some(request));
         }
     }
+
     pub fn is_refining(&self) -> bool {
         self.refining.is_some()
     }

@@ -100,10 +100,7 @@ impl NerfLab {
             Some(self.viewer.snapshot.as_ref().ok_or("there is no field to continue; press Train")?.as_ref().clone())
         } else {
             self.history.clear();
-            self.viewer.snapshot = None;
-            self.viewer.field_id += 1;
-            self.viewer.baked = None;
-            self.viewer.cpu_frame = None;
+            self.viewer.clear_field();
             None
         };
         let offset = if resume { self.viewer.snapshot.as_ref().map_or(0, |s| s.step) } else { 0 };
@@ -137,10 +134,7 @@ impl NerfLab {
                         self.viewer.view.orbit = self.viewer.orbit_home;
                         self.dataset = Some(Arc::new(data));
                         self.source = Some(source.clone());
-                        self.viewer.snapshot = None;
-                        self.viewer.field_id += 1;
-                        self.viewer.baked = None;
-                        self.viewer.cpu_frame = None;
+                        self.viewer.clear_field();
                         self.history.clear();
                         self.summary = None;
                     }

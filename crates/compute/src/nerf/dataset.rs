@@ -334,7 +334,7 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
         let mut loaded = load_splits(&splits, options.downscale)?.into_iter();
         let (train, test) = (loaded.next().unwrap_or_default(), loaded.next().unwrap_or_default());
         // Without val frames, validation reuses the test views (sharing their pixels).
-        let val = loaded.next().unwrap_or_else(|| shared_copy(&test));
+        let val = loaded.next().unwrap_or_else(|| test.clone());
         for file in [Some(&train_file), val_file.as_ref(), Some(&test_file)].into_iter().flatten() {
             notices.extend(file.notices.iter().cloned());
         }
@@ -352,7 +352,7 @@ pub fn load_dataset(dir: &Path, options: &LoadOptions) -> Result<Dataset, Datase
         let mut loaded = load_splits(&[(&file, &train_frames), (&file, &test_frames)], options.downscale)?.into_iter();
         let (train, test) = (loaded.next().unwrap_or_default(), loaded.next().unwrap_or_default());
         notices.extend(file.notices.iter().cloned());
-        let val = shared_copy(&test);
+        let val = test.clone();
         (train, val, test, file.aabb_scale)
     } else {
         let looked_for = Split::ALL.map(Split::transforms_file_name).join(", ") + " and " + SINGLE_FILE_NAME;
@@ -1039,7 +1039,9 @@ fn resolve_image(
 // ---------------------------------------------------------------------------------------------
 // Loading images.
 
-/// A view as loaded: the view, and whether its image has an alpha value below 1.
+/// A view as loaded: the view, and whether its image has an alpha value below 1. Clones share
+/// the pixels.
+#[derive(Clone)]
 struct LoadedView {
     view: View,
     has_alpha: bool,
@@ -1262,11 +1264,6 @@ fn decode_downscaled(frame: &FrameSpec, header: Header, factor: u32) -> Result<D
         }
     }
     Ok(Decoded { rgba: rgba.into(), has_alpha: transparent })
-}
-
-/// The same views again; the pixels are shared, not copied.
-fn shared_copy(views: &[LoadedView]) -> Vec<LoadedView> {
-    views.iter().map(|loaded| LoadedView { view: loaded.view.clone(), has_alpha: loaded.has_alpha }).collect()
 }
 
 /// Box (area) filter: each output pixel averages a `factor × factor` block; the rows and columns
