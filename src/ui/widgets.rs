@@ -2,7 +2,7 @@
 
 use eframe::egui;
 
-use super::{Command, LabId, theme};
+use super::{Command, theme};
 use crate::jobs::{JobId, JobStatus};
 
 /// A running job as the job bar shows it.
@@ -101,13 +101,20 @@ pub fn notifications_ui(ui: &mut egui::Ui, notifications: &[Notification], comma
     });
 }
 
-/// The list of labs.
-pub fn lab_list_ui(ui: &mut egui::Ui, current: LabId, commands: &mut Vec<Command>) {
+/// A lab as the lab list shows it.
+pub struct LabEntry {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+/// The list of labs; `current` is the key of the lab on screen.
+pub fn lab_list_ui(ui: &mut egui::Ui, labs: &[LabEntry], current: &str, commands: &mut Vec<Command>) {
     ui.heading("Labs");
-    for lab in LabId::ALL {
-        if ui.selectable_label(lab == current, lab.title()).on_hover_text(lab.description()).clicked() && lab != current
-        {
-            commands.push(Command::SelectLab(lab));
+    for lab in labs {
+        let selected = lab.key == current;
+        if ui.selectable_label(selected, lab.title).on_hover_text(lab.description).clicked() && !selected {
+            commands.push(Command::SelectLab(lab.key));
         }
     }
 }

@@ -568,8 +568,8 @@ fn gpu_edit_matches_the_cpu_twin() {
 
 #[test]
 fn the_edit_lab_views_take_the_edit_from_the_shader_when_asked() {
-    use sparsefield::app::edit::{EditDevice, Subject, evaluate};
     use sparsefield::compute::inr::taylor::{self, Partials};
+    use sparsefield::labs::edit::{EditDevice, Subject, evaluate};
     let gpu = gpu();
     let device = EditDevice {
         device: gpu.device.clone(),

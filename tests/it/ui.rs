@@ -7,10 +7,17 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
 use sparsefield::app::{AppOptions, SparseFieldApp};
 use sparsefield::compute::inr::{FitConfig, SirenConfig, SirenWeights};
+use sparsefield::labs::edit::{EditCommand, EditLab};
+use sparsefield::labs::htl::{HtlCommand, HtlLab};
 use sparsefield::labs::inr::panel::InrSettings;
+use sparsefield::labs::inr::{InrCommand, InrLab};
+use sparsefield::labs::lift::{LiftCommand, LiftLab};
+use sparsefield::labs::nerf::{NerfCommand, NerfLab};
+use sparsefield::labs::ntk::{NtkCommand, NtkLab};
+use sparsefield::labs::prune::{PruneCommand, PruneLab};
 use sparsefield::render::inr_view::Budget;
+use sparsefield::ui::Command;
 use sparsefield::ui::widgets::Level;
-use sparsefield::ui::{Command, LabId};
 
 use super::common::temp_dir;
 
@@ -28,7 +35,7 @@ fn harness(gpu: bool) -> Harness<'static, SparseFieldApp> {
         super::common::expect_backend(&info.backend);
     }
     // Tests render each view completely in one frame, so that frames are deterministic.
-    harness.state_mut().inr_mut().view.budget = Budget::Unlimited;
+    harness.state_mut().lab_mut::<InrLab>().state.view.budget = Budget::Unlimited;
     harness
 }
 
@@ -51,8 +58,8 @@ fn step_until(
 fn app_opens_on_the_inr_lab_with_the_builtin_image() {
     let mut harness = harness(true);
     harness.run();
-    assert_eq!(harness.state().settings().lab, LabId::Inr);
-    let image = harness.state().inr().image().expect("the built-in image is loaded");
+    assert_eq!(harness.state().active_lab(), InrLab::KEY);
+    let image = harness.state().lab::<InrLab>().state.image().expect("the built-in image is loaded");
     assert_eq!((image.width, image.height, image.channels), (256, 256, 1));
     harness.get_by_label("INR — fit an image");
     harness.get_by_label("Original");
@@ -64,7 +71,7 @@ fn app_opens_on_the_inr_lab_with_the_builtin_image() {
 fn train_shows_progress_and_cancel_stops_it() {
     let mut harness = harness(true);
     {
-        let fit = &mut harness.state_mut().settings_mut().inr.fit;
+        let fit = &mut harness.state_mut().lab_mut::<InrLab>().settings.fit;
         fit.width = 32;
         fit.hidden_layers = 2;
         fit.steps = 1_000_000;
@@ -73,18 +80,19 @@ fn train_shows_progress_and_cancel_stops_it() {
     harness.run();
     harness.get_by_label("▶ Train").click();
     step_until(&mut harness, 60, "training progress", |app| {
-        app.inr().fit_job().is_some_and(|job| job.status().step >= 5) && app.inr().network().is_some()
+        app.lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().step >= 5)
+            && app.lab::<InrLab>().state.network().is_some()
     });
-    assert!(harness.state().inr().is_training());
+    assert!(harness.state().lab::<InrLab>().state.is_training());
     harness.get_by_label_contains("step ");
-    assert!(!harness.state().inr().history().is_empty(), "the plots have data");
+    assert!(!harness.state().lab::<InrLab>().state.history().is_empty(), "the plots have data");
     harness.get_by_label("✖ Cancel").click();
-    step_until(&mut harness, 30, "the job to stop", |app| !app.inr().is_training());
+    step_until(&mut harness, 30, "the job to stop", |app| !app.lab::<InrLab>().state.is_training());
     let cancelled =
         harness.state().notifications().iter().any(|n| n.level == Level::Warning && n.text.contains("cancelled"));
     assert!(cancelled, "{:?}", harness.state().notifications());
     assert!(harness.query_by_label("✖ Cancel").is_none(), "the job bar is empty again");
-    assert!(harness.state().inr().network().is_some(), "a cancelled fit keeps what it reached");
+    assert!(harness.state().lab::<InrLab>().state.network().is_some(), "a cancelled fit keeps what it reached");
 }
 
 #[test]
@@ -95,12 +103,12 @@ fn bad_image_shows_an_error_and_keeps_the_current_image() {
     let path = dir.join("broken.png");
     std::fs::write(&path, b"\x89PNG\r\n\x1a\n broken").unwrap();
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::LoadImage(path));
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::LoadImage(path));
     harness.run();
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].text.contains("broken.png"));
-    assert_eq!(harness.state().inr().image().map(|i| i.width), Some(256), "the camera image stays");
+    assert_eq!(harness.state().lab::<InrLab>().state.image().map(|i| i.width), Some(256), "the camera image stays");
     harness.get_by_label_contains("broken.png");
 }
 
@@ -112,7 +120,7 @@ fn inr_lab_snapshot() {
     let path = dir.join("init.safetensors");
     SirenWeights::init(SirenConfig::image(1, 64, 3, 30.0), 0).save(&path, &[]).unwrap();
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::LoadInr(path));
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::LoadInr(path));
     harness.state_mut().apply(&ctx, Command::ClearNotifications);
     harness.run();
     harness.snapshot_options("inr_lab", &snapshot_options());
@@ -134,31 +142,33 @@ fn without_a_gpu_the_app_opens_and_names_the_driver_package() {
 fn continue_training_extends_the_history_and_saved_files_remember_the_steps() {
     let mut harness = harness(false);
     {
-        let fit = &mut harness.state_mut().settings_mut().inr.fit;
+        let fit = &mut harness.state_mut().lab_mut::<InrLab>().settings.fit;
         fit.width = 16;
         fit.hidden_layers = 1;
         // The steps slider's smallest value (the UI would raise anything lower to it).
         fit.steps = 10;
     }
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::Train);
-    step_until(&mut harness, 60, "the first fit", |app| !app.inr().is_training() && app.inr().network().is_some());
-    harness.state_mut().apply(&ctx, Command::ContinueTraining);
-    step_until(&mut harness, 60, "the continued fit", |app| !app.inr().is_training());
-    let steps: Vec<u64> = harness.state().inr().history().iter().map(|r| r.step).collect();
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::Train);
+    step_until(&mut harness, 60, "the first fit", |app| {
+        !app.lab::<InrLab>().state.is_training() && app.lab::<InrLab>().state.network().is_some()
+    });
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::ContinueTraining);
+    step_until(&mut harness, 60, "the continued fit", |app| !app.lab::<InrLab>().state.is_training());
+    let steps: Vec<u64> = harness.state().lab::<InrLab>().state.history().iter().map(|r| r.step).collect();
     assert_eq!(steps, (1..=20).collect::<Vec<_>>(), "the continued fit's steps follow the first's");
 
     // A saved INR carries its step count; loading it and continuing counts on from there.
     let dir = temp_dir("ui_continue");
     let path = dir.join("ten.safetensors");
-    harness.state_mut().apply(&ctx, Command::SaveInr(path.clone()));
-    harness.state_mut().apply(&ctx, Command::ClearInr);
-    assert!(harness.state().inr().network().is_none());
-    harness.state_mut().apply(&ctx, Command::LoadInr(path));
-    assert!(harness.state().inr().history().is_empty());
-    harness.state_mut().apply(&ctx, Command::ContinueTraining);
-    step_until(&mut harness, 60, "the fit of the loaded INR", |app| !app.inr().is_training());
-    let steps: Vec<u64> = harness.state().inr().history().iter().map(|r| r.step).collect();
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::SaveInr(path.clone()));
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::ClearInr);
+    assert!(harness.state().lab::<InrLab>().state.network().is_none());
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::LoadInr(path));
+    assert!(harness.state().lab::<InrLab>().state.history().is_empty());
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::ContinueTraining);
+    step_until(&mut harness, 60, "the fit of the loaded INR", |app| !app.lab::<InrLab>().state.is_training());
+    let steps: Vec<u64> = harness.state().lab::<InrLab>().state.history().iter().map(|r| r.step).collect();
     assert_eq!(steps, (21..=30).collect::<Vec<_>>());
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
@@ -185,31 +195,32 @@ fn settings_from_an_old_or_edited_file_are_brought_into_range() {
 fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
     let mut harness = harness(true);
     {
-        let nerf = &mut harness.state_mut().settings_mut().nerf;
+        let nerf = &mut harness.state_mut().lab_mut::<NerfLab>().settings;
         nerf.demo_size = 32;
         nerf.steps = 1_000_000;
         nerf.batch_samples = 4096;
     }
     harness.run();
     harness.get_by_label("NeRF — radiance fields").click();
-    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.lab::<NerfLab>().state.dataset.is_some());
     harness.run();
     assert!(harness.get_all_by_label_contains("demo: 100 train / 10 val / 20 test views, 32×32").count() >= 1);
     harness.get_by_label("▶ Train").click();
     step_until(&mut harness, 180, "training progress and a baked view", |app| {
-        app.nerf().train_job().is_some_and(|job| job.status().step >= 3) && app.nerf().viewer.baked.is_some()
+        app.lab::<NerfLab>().state.train_job().is_some_and(|job| job.status().step >= 3)
+            && app.lab::<NerfLab>().state.viewer.baked.is_some()
     });
     harness.run();
-    assert!(!harness.state().nerf().history.is_empty(), "the plots have data");
+    assert!(!harness.state().lab::<NerfLab>().state.history.is_empty(), "the plots have data");
     harness.get_by_label_contains("step ");
     assert!(
-        harness.state().nerf().viewer.view.shown.contains("fast preview"),
+        harness.state().lab::<NerfLab>().state.viewer.view.shown.contains("fast preview"),
         "{}",
-        harness.state().nerf().viewer.view.shown
+        harness.state().lab::<NerfLab>().state.viewer.view.shown
     );
 
     // Dragging across the viewport orbits the camera.
-    let before = harness.state().nerf().viewer.view.orbit;
+    let before = harness.state().lab::<NerfLab>().state.viewer.view.orbit;
     let centre = egui::pos2(760.0, 330.0);
     harness.hover_at(centre);
     harness.drag_at(centre);
@@ -220,13 +231,13 @@ fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
     }
     harness.drop_at(centre + egui::vec2(80.0, 30.0));
     harness.step();
-    let after = harness.state().nerf().viewer.view.orbit;
+    let after = harness.state().lab::<NerfLab>().state.viewer.view.orbit;
     assert!((after.azimuth - before.azimuth).abs() > 0.3, "azimuth {} → {}", before.azimuth, after.azimuth);
     assert!((after.elevation - before.elevation).abs() > 0.1, "elevation {} → {}", before.elevation, after.elevation);
 
     harness.get_by_label("✖ Cancel").click();
-    step_until(&mut harness, 60, "training to stop", |app| !app.nerf().is_training());
-    assert!(harness.state().nerf().viewer.snapshot.is_some(), "a stopped training keeps its field");
+    step_until(&mut harness, 60, "training to stop", |app| !app.lab::<NerfLab>().state.is_training());
+    assert!(harness.state().lab::<NerfLab>().state.viewer.snapshot.is_some(), "a stopped training keeps its field");
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert!(errors.is_empty(), "{errors:?}");
 }
@@ -234,25 +245,29 @@ fn nerf_lab_opens_on_the_demo_scene_trains_live_and_orbits_on_drag() {
 #[test]
 fn a_bad_nerf_data_set_shows_an_error_and_keeps_the_current_one() {
     let mut harness = harness(false);
-    harness.state_mut().settings_mut().nerf.demo_size = 32;
+    harness.state_mut().lab_mut::<NerfLab>().settings.demo_size = 32;
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::SelectLab(LabId::Nerf));
-    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
+    harness.state_mut().apply(&ctx, Command::SelectLab(NerfLab::KEY));
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.lab::<NerfLab>().state.dataset.is_some());
     let dir = temp_dir("ui_bad_nerf");
     std::fs::write(dir.join("transforms_train.json"), r#"{"camera_angle_x": "wide", "frames": []}"#).unwrap();
     std::fs::write(dir.join("transforms_test.json"), r#"{"camera_angle_x": 0.7, "frames": []}"#).unwrap();
-    harness.state_mut().apply(&ctx, Command::NerfLoadData(dir));
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::LoadData(dir));
     step_until(&mut harness, 30, "the load to fail", |app| app.notifications().iter().any(|n| n.level == Level::Error));
     let error = harness.state().notifications().iter().find(|n| n.level == Level::Error).unwrap().text.clone();
     assert!(error.contains("transforms_train.json"), "{error}");
-    assert_eq!(harness.state().nerf().dataset.as_ref().map(|d| d.name.as_str()), Some("demo"), "the demo stays");
+    assert_eq!(
+        harness.state().lab::<NerfLab>().state.dataset.as_ref().map(|d| d.name.as_str()),
+        Some("demo"),
+        "the demo stays"
+    );
 }
 
 #[test]
 fn nerf_checkpoints_and_exports_from_the_app() {
     let mut harness = harness(false);
     {
-        let nerf = &mut harness.state_mut().settings_mut().nerf;
+        let nerf = &mut harness.state_mut().lab_mut::<NerfLab>().settings;
         nerf.demo_size = 32;
         nerf.steps = 8;
         nerf.batch_samples = 4096;
@@ -260,50 +275,49 @@ fn nerf_checkpoints_and_exports_from_the_app() {
         nerf.turntable_frames = 3;
     }
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::SelectLab(LabId::Nerf));
-    step_until(&mut harness, 120, "the demo scene to load", |app| app.nerf().dataset.is_some());
-    harness.state_mut().apply(&ctx, Command::NerfTrain);
+    harness.state_mut().apply(&ctx, Command::SelectLab(NerfLab::KEY));
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.lab::<NerfLab>().state.dataset.is_some());
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::Train);
     step_until(&mut harness, 120, "training to finish", |app| {
-        !app.nerf().is_training() && app.nerf().viewer.snapshot.is_some()
+        !app.lab::<NerfLab>().state.is_training() && app.lab::<NerfLab>().state.viewer.snapshot.is_some()
     });
-    assert_eq!(harness.state().nerf().viewer.snapshot.as_ref().map(|s| s.step), Some(8));
+    assert_eq!(harness.state().lab::<NerfLab>().state.viewer.snapshot.as_ref().map(|s| s.step), Some(8));
 
     let dir = temp_dir("ui_nerf_files");
-    harness.state_mut().apply(&ctx, Command::NerfSaveCheckpoint(dir.join("ckpt")));
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::SaveCheckpoint(dir.join("ckpt")));
     assert!(dir.join("ckpt/nerf.safetensors").is_file());
-    harness.state_mut().apply(&ctx, Command::NerfExportView(dir.join("view.png")));
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::ExportView(dir.join("view.png")));
     step_until(&mut harness, 60, "the PNG export", |_| dir.join("view.png").is_file());
-    step_until(&mut harness, 60, "the export job to end", |app| app.nerf().jobs().is_empty());
-    harness.state_mut().apply(&ctx, Command::NerfExportTurntable(dir.join("turn.gif")));
+    step_until(&mut harness, 60, "the export job to end", |app| app.lab::<NerfLab>().state.jobs().is_empty());
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::ExportTurntable(dir.join("turn.gif")));
     step_until(&mut harness, 60, "the GIF export", |app| {
-        app.nerf().jobs().is_empty() && dir.join("turn.gif").is_file()
+        app.lab::<NerfLab>().state.jobs().is_empty() && dir.join("turn.gif").is_file()
     });
     let png = sparsefield::compute::image_io::load_image(&dir.join("view.png")).unwrap().image;
     assert_eq!((png.width, png.height), (24, 24));
     assert!(std::fs::read(dir.join("turn.gif")).unwrap().starts_with(b"GIF89a"));
 
     // Loading the checkpoint back restores the field at its step.
-    harness.state_mut().apply(&ctx, Command::NerfTrain);
-    step_until(&mut harness, 120, "the second run", |app| !app.nerf().is_training());
-    harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.join("ckpt")));
-    assert_eq!(harness.state().nerf().viewer.snapshot.as_ref().map(|s| s.step), Some(8));
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::Train);
+    step_until(&mut harness, 120, "the second run", |app| !app.lab::<NerfLab>().state.is_training());
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::LoadCheckpoint(dir.join("ckpt")));
+    assert_eq!(harness.state().lab::<NerfLab>().state.viewer.snapshot.as_ref().map(|s| s.step), Some(8));
     // A folder that is not a checkpoint is refused and the field stays.
-    harness.state_mut().apply(&ctx, Command::NerfLoadCheckpoint(dir.clone()));
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::LoadCheckpoint(dir.clone()));
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].text.contains("config.json"), "{}", errors[0].text);
-    assert!(harness.state().nerf().viewer.snapshot.is_some());
+    assert!(harness.state().lab::<NerfLab>().state.viewer.snapshot.is_some());
 }
 
 #[test]
 fn edit_lab_trains_an_operator_and_shows_the_comparison() {
-    use sparsefield::app::edit::ZoomBackend;
     use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorConfig};
+    use sparsefield::labs::edit::ZoomBackend;
     let mut harness = harness(true);
     {
-        let settings = harness.state_mut().settings_mut();
-        settings.inr.training_size = 32;
-        let edit = &mut settings.edit;
+        harness.state_mut().lab_mut::<InrLab>().settings.training_size = 32;
+        let edit = &mut harness.state_mut().lab_mut::<EditLab>().settings;
         edit.task = EditTask::new(EditKind::GaussianBlur);
         edit.operator =
             OperatorConfig { order: 2, width: 16, hidden_layers: 2, steps: 60, batch: 256, ..edit.operator.clone() };
@@ -313,14 +327,16 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
         edit.zoom_backend = ZoomBackend::Gpu;
     }
     harness.run_steps(6);
-    assert_eq!(harness.state().inr().image().unwrap().width, 32, "the training size applies");
+    assert_eq!(harness.state().lab::<InrLab>().state.image().unwrap().width, 32, "the training size applies");
     harness.get_by_label("INR edit — process INRs").click();
     harness.run_steps(6);
-    assert_eq!(harness.state().settings().lab, LabId::Edit);
+    assert_eq!(harness.state().active_lab(), EditLab::KEY);
     harness.get_by_label_contains("No operator yet");
     harness.get_by_label("Train operator").click();
     step_until(&mut harness, 120, "the operator and its views", |app| {
-        !app.edit().is_training() && app.edit().operator().is_some() && app.edit().is_up_to_date()
+        !app.lab::<EditLab>().state.is_training()
+            && app.lab::<EditLab>().state.operator().is_some()
+            && app.lab::<EditLab>().state.is_up_to_date()
     });
     harness.run_steps(6);
     // The views take the edit from the shader too when the GPU is asked for.
@@ -329,16 +345,18 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.get_by_label_contains("pixels: same filter · ");
     harness.get_by_label("|edit − target|");
     harness.get_by_label("derivative channel");
-    assert!(!harness.state().edit().history().is_empty(), "the plots have data");
+    assert!(!harness.state().lab::<EditLab>().state.history().is_empty(), "the plots have data");
     step_until(&mut harness, 120, "the zoom view from the GPU shader", |app| {
-        app.edit().zoom_is_up_to_date(ZoomBackend::Gpu)
+        app.lab::<EditLab>().state.zoom_is_up_to_date(ZoomBackend::Gpu)
     });
-    assert_eq!(harness.state().edit().zoom_on_gpu(), Some(true));
+    assert_eq!(harness.state().lab::<EditLab>().state.zoom_on_gpu(), Some(true));
     harness.run_steps(6);
     harness.get_by_label_contains("GPU shader · ");
     // Zooming in renders the continuous function again, at the new window.
-    harness.state_mut().edit_mut().zoom.zoom = 8.0;
-    step_until(&mut harness, 120, "the zoomed view", |app| app.edit().zoom_is_up_to_date(ZoomBackend::Gpu));
+    harness.state_mut().lab_mut::<EditLab>().state.zoom.zoom = 8.0;
+    step_until(&mut harness, 120, "the zoomed view", |app| {
+        app.lab::<EditLab>().state.zoom_is_up_to_date(ZoomBackend::Gpu)
+    });
     harness.run_steps(6);
     harness.get_by_label_contains("INSP edit ×8.0");
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
@@ -348,44 +366,48 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     let dir = temp_dir("ui_edit");
     let ctx = harness.ctx.clone();
     let path = dir.join("blur.safetensors");
-    harness.state_mut().apply(&ctx, Command::EditSaveOperator(path.clone()));
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::SaveOperator(path.clone()));
     assert!(path.is_file());
-    let before = harness.state().edit().operator().cloned();
+    let before = harness.state().lab::<EditLab>().state.operator().cloned();
     let bad = dir.join("bad.safetensors");
     std::fs::write(&bad, b"not an operator").unwrap();
-    harness.state_mut().apply(&ctx, Command::EditLoadOperator(bad));
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::LoadOperator(bad));
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error);
     assert!(last.text.contains("bad.safetensors"), "{}", last.text);
-    assert_eq!(harness.state().edit().operator().cloned(), before);
-    harness.state_mut().apply(&ctx, Command::EditLoadOperator(path));
-    assert_eq!(harness.state().edit().operator().cloned(), before);
+    assert_eq!(harness.state().lab::<EditLab>().state.operator().cloned(), before);
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::LoadOperator(path));
+    assert_eq!(harness.state().lab::<EditLab>().state.operator().cloned(), before);
     assert_eq!(harness.state().notifications().last().unwrap().level, Level::Success);
 
     // INSP-ConvNet on a few digits: both accuracies and a confusion matrix appear.
     {
-        let classify = &mut harness.state_mut().settings_mut().edit.classify;
+        let classify = &mut harness.state_mut().lab_mut::<EditLab>().settings.classify;
         (classify.limit, classify.inr_steps, classify.epochs) = (100, 30, 3);
     }
     harness.get_by_label("INSP-ConvNet: classify digits").click();
     harness.run_steps(6);
     // The button sits below the sidebar's visible area at this window size: apply its command.
     harness.get_by_label("Run on digits");
-    harness.state_mut().apply(&ctx, Command::EditClassify);
-    assert!(harness.state().edit().is_classifying(), "{:?}", harness.state().notifications().last());
-    step_until(&mut harness, 180, "the digit classification", |app| !app.edit().is_classifying());
-    assert!(harness.state().edit().classification().is_some(), "{:?}", harness.state().notifications().last());
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::Classify);
+    assert!(harness.state().lab::<EditLab>().state.is_classifying(), "{:?}", harness.state().notifications().last());
+    step_until(&mut harness, 180, "the digit classification", |app| !app.lab::<EditLab>().state.is_classifying());
+    assert!(
+        harness.state().lab::<EditLab>().state.classification().is_some(),
+        "{:?}",
+        harness.state().notifications().last()
+    );
     harness.run_steps(6);
     harness.get_by_label_contains("INSP-ConvNet (derivative stack): ");
     harness.get_by_label_contains("CNN (pixels): ");
     harness.get_by_label("Confusion:");
-    let summary = harness.state().edit().classification().unwrap();
+    let summary = harness.state().lab::<EditLab>().state.classification().unwrap();
     assert_eq!(summary.test, 20);
 
     // A custom edit learnt from a pair of images picked in the lab: the negative of a crop.
     use sparsefield::compute::image_io::{ImageData, save_png};
     assert!(harness.query_all_by_label("crops per image").next().is_some(), "the crops slider");
-    let lab_image = harness.state().inr().image().unwrap().as_ref().clone();
+    let lab_image = harness.state().lab::<InrLab>().state.image().unwrap().as_ref().clone();
     let negative = ImageData { pixels: lab_image.pixels.iter().map(|v| 1.0 - v).collect(), ..lab_image.clone() };
     let (input, target, rgb) = (dir.join("in.png"), dir.join("negative.png"), dir.join("rgb.png"));
     save_png(&lab_image, &input).unwrap();
@@ -398,27 +420,32 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     )
     .unwrap();
     save_png(&other_kind, &rgb).unwrap();
-    harness.state_mut().apply(&ctx, Command::EditAddPair(input.clone(), rgb));
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::AddPair(input.clone(), rgb));
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error, "{}", last.text);
     assert!(last.text.contains("rgb.png"), "{}", last.text);
-    assert!(harness.state().settings().edit.pairs.is_empty());
-    harness.state_mut().apply(&ctx, Command::EditAddPair(input, target));
-    assert_eq!(harness.state().settings().edit.pairs.len(), 1, "{:?}", harness.state().notifications().last());
-    harness.state_mut().settings_mut().edit.task = EditTask::new(EditKind::Custom);
-    harness.state_mut().settings_mut().edit.operator.steps = 400;
+    assert!(harness.state().lab::<EditLab>().settings.pairs.is_empty());
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::AddPair(input, target));
+    assert_eq!(
+        harness.state().lab::<EditLab>().settings.pairs.len(),
+        1,
+        "{:?}",
+        harness.state().notifications().last()
+    );
+    harness.state_mut().lab_mut::<EditLab>().settings.task = EditTask::new(EditKind::Custom);
+    harness.state_mut().lab_mut::<EditLab>().settings.operator.steps = 400;
     harness.run_steps(6);
     harness.get_by_label("Add pair…");
     harness.get_by_label_contains("in.png → negative.png");
-    harness.state_mut().apply(&ctx, Command::EditTrain);
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::Train);
     step_until(&mut harness, 180, "the custom operator and its views", |app| {
-        !app.edit().is_training()
-            && app.edit().operator().is_some_and(|op| op.spec.task.kind == EditKind::Custom)
-            && app.edit().is_up_to_date()
+        !app.lab::<EditLab>().state.is_training()
+            && app.lab::<EditLab>().state.operator().is_some_and(|op| op.spec.task.kind == EditKind::Custom)
+            && app.lab::<EditLab>().state.is_up_to_date()
     });
     let errors: Vec<_> = harness.state().notifications().iter().filter(|n| n.level == Level::Error).collect();
     assert_eq!(errors.len(), 2, "only the bad file and the bad pair: {errors:?}");
-    let history = harness.state().edit().history();
+    let history = harness.state().lab::<EditLab>().state.history();
     let (first, last) = (history.first().unwrap(), history.last().unwrap());
     assert!(last.psnr_db > first.psnr_db + 3.0, "the negative is learnt: {} → {} dB", first.psnr_db, last.psnr_db);
 }
@@ -428,16 +455,18 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
     use sparsefield::compute::prune::theory::TheoryConfig;
     let mut harness = harness(false);
     {
-        let settings = &mut harness.state_mut().settings_mut().prune;
+        let settings = &mut harness.state_mut().lab_mut::<PruneLab>().settings;
         settings.theory = TheoryConfig { dim: 400, n_test: 200, steps: 100, prune: 0.5, ..TheoryConfig::default() };
         (settings.sweep_seeds, settings.sweep_points) = (2, 4);
     }
     harness.run_steps(4);
-    assert_eq!(harness.state().prune().runs_started(), 0, "the lab trains only when it is open");
+    assert_eq!(harness.state().lab::<PruneLab>().state.runs_started(), 0, "the lab trains only when it is open");
     harness.get_by_label("Pruning — random masks at init").click();
-    step_until(&mut harness, 60, "the first run", |app| app.prune().summary().is_some() && !app.prune().is_running());
-    assert_eq!(harness.state().prune().runs_started(), 1);
-    let history = harness.state().prune().history();
+    step_until(&mut harness, 60, "the first run", |app| {
+        app.lab::<PruneLab>().state.summary().is_some() && !app.lab::<PruneLab>().state.is_running()
+    });
+    assert_eq!(harness.state().lab::<PruneLab>().state.runs_started(), 1);
+    let history = harness.state().lab::<PruneLab>().state.history();
     assert_eq!(history.len(), 101, "steps 0..=100");
     assert!(history.last().unwrap().train_loss < history[0].train_loss);
     harness.run_steps(4);
@@ -449,24 +478,27 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
     harness.run_steps(2);
     harness.key_press(egui::Key::ArrowRight);
     harness.run_steps(2);
-    let prune = harness.state().settings().prune.theory.prune;
+    let prune = harness.state().lab::<PruneLab>().settings.theory.prune;
     assert!((prune - 0.51).abs() < 1e-9, "the slider moved one step: {prune}");
-    assert_eq!(harness.state().prune().runs_started(), 2, "moving the slider starts a run");
-    assert_eq!(harness.state().prune().run_config().unwrap().prune, prune);
+    assert_eq!(harness.state().lab::<PruneLab>().state.runs_started(), 2, "moving the slider starts a run");
+    assert_eq!(harness.state().lab::<PruneLab>().state.run_config().unwrap().prune, prune);
     step_until(&mut harness, 60, "the second run", |app| {
-        app.prune().summary().is_some_and(|s| (s.prune - 0.51).abs() < 1e-9) && !app.prune().is_running()
+        app.lab::<PruneLab>().state.summary().is_some_and(|s| (s.prune - 0.51).abs() < 1e-9)
+            && !app.lab::<PruneLab>().state.is_running()
     });
-    let kept = harness.state().prune().summary().unwrap().kept_fraction;
+    let kept = harness.state().lab::<PruneLab>().state.summary().unwrap().kept_fraction;
     assert!((kept - 0.49).abs() < 0.02, "about 49% of the weights kept: {kept}");
 
     // The sweep: 4 fractions × 2 seeds, then its plot. The button may sit below the sidebar's
     // visible area at this window size: apply its command.
     harness.get_by_label("Run sweep");
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::PruneSweep);
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::Sweep);
     harness.run_steps(2);
-    step_until(&mut harness, 120, "the sweep", |app| !app.prune().is_sweeping() && app.prune().sweep().is_some());
-    let sweep = harness.state().prune().sweep().unwrap();
+    step_until(&mut harness, 120, "the sweep", |app| {
+        !app.lab::<PruneLab>().state.is_sweeping() && app.lab::<PruneLab>().state.sweep().is_some()
+    });
+    let sweep = harness.state().lab::<PruneLab>().state.sweep().unwrap();
     assert_eq!(sweep.len(), 4);
     assert_eq!(sweep[3].prune, 0.99);
     assert!(sweep.iter().all(|p| p.test_accuracy.len() == 2));
@@ -477,14 +509,14 @@ fn pruning_lab_slider_restarts_the_run_and_the_sweep_plots() {
 
     // Exports: CSV and a PNG chart beside it.
     let dir = temp_dir("ui_prune");
-    harness.state_mut().apply(&ctx, Command::PruneExportSweep(dir.join("sweep.csv")));
-    harness.state_mut().apply(&ctx, Command::PruneExportRun(dir.join("run.csv")));
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::ExportSweep(dir.join("sweep.csv")));
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::ExportRun(dir.join("run.csv")));
     for file in ["sweep.csv", "sweep.png", "sweep_runs.csv", "run.csv", "run.png"] {
         assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
     }
     assert_eq!(std::fs::read_to_string(dir.join("sweep.csv")).unwrap().lines().count(), 5);
     // An export to a folder that does not exist is reported, not fatal.
-    harness.state_mut().apply(&ctx, Command::PruneExportRun(dir.join("missing/run.csv")));
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::ExportRun(dir.join("missing/run.csv")));
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error);
     assert!(last.text.contains("missing"), "{}", last.text);
@@ -497,7 +529,7 @@ fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
     use sparsefield::labs::prune::panel::PruneMode;
     let mut harness = harness(false);
     {
-        let settings = &mut harness.state_mut().settings_mut().prune;
+        let settings = &mut harness.state_mut().lab_mut::<PruneLab>().settings;
         settings.init = InitConfig {
             hidden: 16,
             methods: vec![Method::Random, Method::SynFlow],
@@ -510,28 +542,32 @@ fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
     }
     harness.get_by_label("Pruning — random masks at init").click();
     harness.run_steps(2);
-    let theory_runs = harness.state().prune().runs_started();
+    let theory_runs = harness.state().lab::<PruneLab>().state.runs_started();
     harness.get_by_label("Real images").click();
-    step_until(&mut harness, 60, "the digits", |app| app.prune().image_data().is_some());
-    assert_eq!(harness.state().settings().prune.mode, PruneMode::Images);
+    step_until(&mut harness, 60, "the digits", |app| app.lab::<PruneLab>().state.image_data().is_some());
+    assert_eq!(harness.state().lab::<PruneLab>().settings.mode, PruneMode::Images);
     // Changing a theory setting now starts nothing: only the shown half trains.
-    harness.state_mut().settings_mut().prune.theory.prune = 0.3;
+    harness.state_mut().lab_mut::<PruneLab>().settings.theory.prune = 0.3;
     harness.run_steps(4);
-    assert_eq!(harness.state().prune().runs_started(), theory_runs, "no theory run while real images are shown");
+    assert_eq!(
+        harness.state().lab::<PruneLab>().state.runs_started(),
+        theory_runs,
+        "no theory run while real images are shown"
+    );
     harness.run_steps(2);
     assert!(harness.query_all_by_label_contains("1438 training and 359 test images").next().is_some());
     harness.get_by_label("Run comparison");
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::PruneCompare);
-    assert!(harness.state().prune().is_comparing(), "{:?}", harness.state().notifications().last());
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::Compare);
+    assert!(harness.state().lab::<PruneLab>().state.is_comparing(), "{:?}", harness.state().notifications().last());
     step_until(&mut harness, 120, "the comparison", |app| {
-        !app.prune().is_comparing() && app.prune().init_results().len() == 3
+        !app.lab::<PruneLab>().state.is_comparing() && app.lab::<PruneLab>().state.init_results().len() == 3
     });
     harness.run_steps(4);
     harness.get_by_label("Test accuracy after training against sparsity");
     harness.get_by_label("Kept per layer");
     harness.get_by_label_contains("Mask of the layer: 16 outputs × 64 inputs");
-    let results = harness.state().prune().init_results();
+    let results = harness.state().lab::<PruneLab>().state.init_results();
     assert!(results[0].method.is_none());
     assert_eq!(results[1].method, Some(Method::Random));
     // Random keeps the same fraction of every layer.
@@ -539,14 +575,16 @@ fn pruning_lab_compares_methods_on_real_images_and_shows_masks() {
     // A data set that cannot load is reported and the lab keeps going.
     let missing = temp_dir("ui_prune_images").join("nothing-here");
     std::fs::create_dir_all(&missing).unwrap();
-    harness.state_mut().apply(&ctx, Command::PruneSetData(DataSource::Folder { path: missing, side: 16 }));
-    step_until(&mut harness, 30, "the failed load", |app| !app.prune().is_loading_data());
+    harness
+        .state_mut()
+        .apply_to::<PruneLab>(&ctx, PruneCommand::SetData(DataSource::Folder { path: missing, side: 16 }));
+    step_until(&mut harness, 30, "the failed load", |app| !app.lab::<PruneLab>().state.is_loading_data());
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error, "{}", last.text);
     assert!(last.text.contains("nothing-here"), "{}", last.text);
-    assert_eq!(harness.state().prune().init_results().len(), 3, "earlier results stay");
+    assert_eq!(harness.state().lab::<PruneLab>().state.init_results().len(), 3, "earlier results stay");
     let dir = temp_dir("ui_prune_export");
-    harness.state_mut().apply(&ctx, Command::PruneExportInit(dir.join("init.csv")));
+    harness.state_mut().apply_to::<PruneLab>(&ctx, PruneCommand::ExportInit(dir.join("init.csv")));
     assert!(dir.join("init.csv").is_file() && dir.join("init.png").is_file());
 }
 
@@ -555,18 +593,18 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     use sparsefield::labs::ntk::panel::{NtkSettings, SourceKind};
     let mut harness = harness(false);
     {
-        let settings = &mut harness.state_mut().settings_mut().ntk;
+        let settings = &mut harness.state_mut().lab_mut::<NtkLab>().settings;
         *settings = NtkSettings { n: 60, d: 5, width: 256, steps: 50, ..NtkSettings::default() };
     }
     harness.run_steps(4);
-    assert_eq!(harness.state().ntk().analyses_started(), 0, "the lab computes only when it is open");
+    assert_eq!(harness.state().lab::<NtkLab>().state.analyses_started(), 0, "the lab computes only when it is open");
     harness.get_by_label("NTK — spectra and sparse activation").click();
     let finished = |app: &SparseFieldApp| {
-        let r = app.ntk().results();
-        !app.ntk().is_running() && r.spectrum.is_some() && r.training_done && r.distance.is_some()
+        let r = app.lab::<NtkLab>().state.results();
+        !app.lab::<NtkLab>().state.is_running() && r.spectrum.is_some() && r.training_done && r.distance.is_some()
     };
     step_until(&mut harness, 120, "the first analysis", finished);
-    let first = harness.state().ntk().results().clone();
+    let first = harness.state().lab::<NtkLab>().state.results().clone();
     assert_eq!(first.config.bias, 0.0);
     let spectrum = first.spectrum.as_ref().unwrap();
     assert_eq!(spectrum.eigenvalues.len(), 60);
@@ -585,13 +623,15 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     harness.run_steps(2);
     harness.key_press(egui::Key::ArrowRight);
     harness.run_steps(2);
-    let bias = harness.state().settings().ntk.bias;
+    let bias = harness.state().lab::<NtkLab>().settings.bias;
     assert!((bias - 0.05).abs() < 1e-9, "the slider moved one step: {bias}");
-    step_until(&mut harness, 5, "an analysis for the moved slider", |app| app.ntk().analyses_started() == 2);
-    step_until(&mut harness, 120, "the analysis at the new bias", |app| {
-        finished(app) && (app.ntk().results().config.bias - 0.05).abs() < 1e-9
+    step_until(&mut harness, 5, "an analysis for the moved slider", |app| {
+        app.lab::<NtkLab>().state.analyses_started() == 2
     });
-    let second = harness.state().ntk().results().clone();
+    step_until(&mut harness, 120, "the analysis at the new bias", |app| {
+        finished(app) && (app.lab::<NtkLab>().state.results().config.bias - 0.05).abs() < 1e-9
+    });
+    let second = harness.state().lab::<NtkLab>().state.results().clone();
     let moved = second.spectrum.as_ref().unwrap();
     assert_ne!(moved.eigenvalues, spectrum.eigenvalues, "the spectrum follows the bias");
     assert!(moved.active_fraction < spectrum.active_fraction);
@@ -604,54 +644,59 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
     // Every table and chart into a folder.
     let ctx = harness.ctx.clone();
     let dir = temp_dir("ui_ntk_export");
-    harness.state_mut().apply(&ctx, Command::NtkExport(dir.clone()));
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::Export(dir.clone()));
     for file in
         ["eigenvalues.csv", "gram.csv", "gram.png", "spectrum.png", "lambda_min.csv", "distance.png", "training.csv"]
     {
         assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
     }
     // Exporting again into the same folder is fine; a folder of someone else's files is refused.
-    harness.state_mut().apply(&ctx, Command::NtkExport(dir.clone()));
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::Export(dir.clone()));
     let last = format!("{:?}", harness.state().notifications().last());
     assert!(last.contains("Wrote"), "{last}");
     let mine = temp_dir("ui_ntk_export_mine");
     std::fs::write(mine.join("gram.png"), "mine").unwrap();
-    harness.state_mut().apply(&ctx, Command::NtkExport(mine.clone()));
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::Export(mine.clone()));
     assert_eq!(std::fs::read_to_string(mine.join("gram.png")).unwrap(), "mine");
     let last = format!("{:?}", harness.state().notifications().last());
     assert!(last.contains("did not write (gram.png)") && last.contains("new or empty folder"), "{last}");
     harness.state_mut().apply(&ctx, Command::ClearNotifications);
 
     // Cancelling keeps what was finished; Resume finishes the rest.
-    harness.state_mut().settings_mut().ntk.steps = 5000;
-    step_until(&mut harness, 30, "training with the new steps", |app| app.ntk().results().config.steps == 5000);
-    let job = harness.state().ntk().jobs().first().map(|row| row.id).expect("an analysis for the new steps");
+    harness.state_mut().lab_mut::<NtkLab>().settings.steps = 5000;
+    step_until(&mut harness, 30, "training with the new steps", |app| {
+        app.lab::<NtkLab>().state.results().config.steps == 5000
+    });
+    let job =
+        harness.state().lab::<NtkLab>().state.jobs().first().map(|row| row.id).expect("an analysis for the new steps");
     harness.state_mut().apply(&ctx, Command::CancelJob(job));
-    step_until(&mut harness, 60, "the cancelled analysis to stop", |app| !app.ntk().is_running());
-    assert!(!harness.state().ntk().results().training_done);
-    assert!(harness.state().ntk().results().spectrum.is_some(), "the spectrum of these settings stays");
+    step_until(&mut harness, 60, "the cancelled analysis to stop", |app| !app.lab::<NtkLab>().state.is_running());
+    assert!(!harness.state().lab::<NtkLab>().state.results().training_done);
+    assert!(harness.state().lab::<NtkLab>().state.results().spectrum.is_some(), "the spectrum of these settings stays");
     assert_eq!(harness.state().notifications().last().unwrap().level, Level::Warning);
     harness.run_steps(2);
     harness.get_by_label("▶ Resume");
-    harness.state_mut().apply(&ctx, Command::NtkResume);
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::Resume);
     step_until(&mut harness, 120, "the resumed analysis", |app| {
-        finished(app) && app.ntk().results().training.as_ref().is_some_and(|t| t.chosen.points.len() == 5001)
+        finished(app)
+            && app.lab::<NtkLab>().state.results().training.as_ref().is_some_and(|t| t.chosen.points.len() == 5001)
     });
 
     // A bad CSV is reported and changes nothing; a good one becomes the data.
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "1,2\n3,x\n").unwrap();
-    harness.state_mut().apply(&ctx, Command::NtkLoadCsv(bad));
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::LoadCsv(bad));
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error);
     assert!(last.text.contains("bad.csv") && last.text.contains("line 2"), "{}", last.text);
-    assert_eq!(harness.state().settings().ntk.source, SourceKind::Random);
+    assert_eq!(harness.state().lab::<NtkLab>().settings.source, SourceKind::Random);
     let good = dir.join("points.csv");
     std::fs::write(&good, (0..30).map(|i| format!("{i},1,{}\n", i % 7)).collect::<String>()).unwrap();
-    harness.state_mut().apply(&ctx, Command::NtkLoadCsv(good));
-    assert_eq!(harness.state().settings().ntk.source, SourceKind::Csv);
+    harness.state_mut().apply_to::<NtkLab>(&ctx, NtkCommand::LoadCsv(good));
+    assert_eq!(harness.state().lab::<NtkLab>().settings.source, SourceKind::Csv);
     step_until(&mut harness, 120, "the analysis of the CSV points", |app| {
-        finished(app) && app.ntk().results().data.as_ref().is_some_and(|d| d.points.n == 30 && d.points.d == 3)
+        finished(app)
+            && app.lab::<NtkLab>().state.results().data.as_ref().is_some_and(|d| d.points.n == 30 && d.points.d == 3)
     });
     let errors = harness.state().notifications().iter().filter(|n| n.level == Level::Error).count();
     assert_eq!(errors, 1, "only the bad file: {:?}", harness.state().notifications());
@@ -683,25 +728,25 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     use sparsefield::compute::htl::population::PopulationConfig;
     let mut harness = harness(false);
     {
-        let settings = &mut harness.state_mut().settings_mut().htl;
+        let settings = &mut harness.state_mut().lab_mut::<HtlLab>().settings;
         settings.population = PopulationConfig { models: 3, epochs: 15, finetune_epochs: 3, ..Default::default() };
     }
     harness.run_steps(4);
-    assert_eq!(harness.state().htl().analyses_started(), 0, "the lab computes only when it is open");
+    assert_eq!(harness.state().lab::<HtlLab>().state.analyses_started(), 0, "the lab computes only when it is open");
     harness.get_by_label("Hard samples — what pruning forgets").click();
     let finished = |app: &SparseFieldApp| {
-        let r = app.htl().results();
-        !app.htl().is_running() && (r.comparison.is_some() || r.comparison_note.is_some())
+        let r = app.lab::<HtlLab>().state.results();
+        !app.lab::<HtlLab>().state.is_running() && (r.comparison.is_some() || r.comparison_note.is_some())
     };
     step_until(&mut harness, 120, "the first analysis", finished);
     harness.run_steps(3);
-    let first = harness.state().htl().results().clone();
+    let first = harness.state().lab::<HtlLab>().state.results().clone();
     let pie_train = first.train_scores.as_ref().unwrap().iter().filter(|s| s.pie).count();
     assert!(pie_train > 0, "the default run finds hard training samples");
     assert!(first.comparison.is_some());
 
     // The gallery: 48 thumbnails, hardest first (PIE samples lead), each a clickable image.
-    let gallery = harness.state().htl().gallery().to_vec();
+    let gallery = harness.state().lab::<HtlLab>().state.gallery().to_vec();
     assert_eq!(gallery.len(), 48);
     assert!(gallery[0].score.pie && gallery[0].rank == 1);
     let by = sparsefield::compute::htl::pie::RankBy::Pie;
@@ -710,7 +755,7 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     let name = first.data.as_ref().unwrap().train_names[gallery[0].score.index].clone();
     harness.get_by_label(&format!("sample {name}")).click();
     harness.run_steps(2);
-    assert_eq!(harness.state().settings().htl.selected, Some((Split::Train, gallery[0].score.index)));
+    assert_eq!(harness.state().lab::<HtlLab>().settings.selected, Some((Split::Train, gallery[0].score.index)));
     harness.get_by_label_contains("dense modal");
     harness.get_by_label("PIE rate per group, % of training samples");
     // Every glyph of the help text exists in the fonts (a missing one panics when drawn).
@@ -721,17 +766,19 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     // PIE only: the gallery keeps exactly the PIE samples.
     harness.get_by_label("PIE only").click();
     harness.run_steps(2);
-    let shown = harness.state().htl().gallery();
+    let shown = harness.state().lab::<HtlLab>().state.gallery();
     assert_eq!(shown.len(), pie_train.min(48));
     assert!(shown.iter().all(|item| item.score.pie));
 
     // A new weight retrains only the attended models: the populations are reused.
-    harness.state_mut().settings_mut().htl.attend.weight = 6.0;
-    step_until(&mut harness, 5, "an analysis for the new weight", |app| app.htl().analyses_started() == 2);
-    step_until(&mut harness, 120, "the analysis with the new weight", |app| {
-        finished(app) && (app.htl().results().config.attend.weight - 6.0).abs() < 1e-6
+    harness.state_mut().lab_mut::<HtlLab>().settings.attend.weight = 6.0;
+    step_until(&mut harness, 5, "an analysis for the new weight", |app| {
+        app.lab::<HtlLab>().state.analyses_started() == 2
     });
-    let second = harness.state().htl().results().clone();
+    step_until(&mut harness, 120, "the analysis with the new weight", |app| {
+        finished(app) && (app.lab::<HtlLab>().state.results().config.attend.weight - 6.0).abs() < 1e-6
+    });
+    let second = harness.state().lab::<HtlLab>().state.results().clone();
     assert!(std::sync::Arc::ptr_eq(second.populations.as_ref().unwrap(), first.populations.as_ref().unwrap()));
     assert_ne!(second.comparison.as_ref().unwrap().attended, first.comparison.as_ref().unwrap().attended);
 
@@ -740,18 +787,18 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     harness.run_steps(2);
     harness.key_press(egui::Key::ArrowRight);
     harness.run_steps(2);
-    let sparsity = harness.state().settings().htl.population.sparsity;
+    let sparsity = harness.state().lab::<HtlLab>().settings.population.sparsity;
     assert!((sparsity - 0.51).abs() < 1e-9, "the slider moved one step: {sparsity}");
     step_until(&mut harness, 120, "the analysis at the new sparsity", |app| {
-        finished(app) && (app.htl().results().config.population.sparsity - 0.51).abs() < 1e-9
+        finished(app) && (app.lab::<HtlLab>().state.results().config.population.sparsity - 0.51).abs() < 1e-9
     });
-    let third = harness.state().htl().results().clone();
+    let third = harness.state().lab::<HtlLab>().state.results().clone();
     assert!(!std::sync::Arc::ptr_eq(third.populations.as_ref().unwrap(), first.populations.as_ref().unwrap()));
 
     // Everything into a folder; a bad attribute file is reported and changes nothing.
     let ctx = harness.ctx.clone();
     let dir = temp_dir("ui_htl_export");
-    harness.state_mut().apply(&ctx, Command::HtlExport(dir.clone()));
+    harness.state_mut().apply_to::<HtlLab>(&ctx, HtlCommand::Export(dir.clone()));
     for file in
         ["scores.csv", "hardest_train.png", "hardest_test.png", "rates.png", "models.safetensors", "metrics.json"]
     {
@@ -759,11 +806,11 @@ fn htl_lab_gallery_shows_hard_samples_and_attending_reuses_the_populations() {
     }
     let bad = dir.join("attributes.csv");
     std::fs::write(&bad, "just_one_column\nx\n").unwrap();
-    harness.state_mut().apply(&ctx, Command::HtlLoadAttributes(bad));
+    harness.state_mut().apply_to::<HtlLab>(&ctx, HtlCommand::LoadAttributes(bad));
     let last = harness.state().notifications().last().unwrap();
     assert_eq!(last.level, Level::Error);
     assert!(last.text.contains("attributes.csv"), "{}", last.text);
-    assert!(harness.state().settings().htl.attributes.is_none());
+    assert!(harness.state().lab::<HtlLab>().settings.attributes.is_none());
 }
 
 #[test]
@@ -773,7 +820,7 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
     use sparsefield::labs::htl::panel::Task;
     let mut harness = harness(false);
     {
-        let settings = &mut harness.state_mut().settings_mut().htl;
+        let settings = &mut harness.state_mut().lab_mut::<HtlLab>().settings;
         settings.lesions = SyntheticConfig { train: 120, test: 40, side: 24, ..SyntheticConfig::default() };
         settings.seg = SegConfig { epochs: 3, finetune_epochs: 1, agreement_threshold: 0.97, ..SegConfig::default() };
         settings.task = Task::Localize;
@@ -782,12 +829,16 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
     harness.get_by_label("Hard samples — what pruning forgets").click();
     harness.run_steps(2);
     harness.get_by_label("localize lesions");
-    assert_eq!(harness.state().htl().analyses_started(), 0, "the classification analysis waits while localizing");
+    assert_eq!(
+        harness.state().lab::<HtlLab>().state.analyses_started(),
+        0,
+        "the classification analysis waits while localizing"
+    );
     harness.get_by_label_contains("Run the study to see the hard lesions");
     harness.get_by_label("▶ Run localization").click();
-    step_until(&mut harness, 120, "the localization study", |app| app.htl().seg_view().is_some());
+    step_until(&mut harness, 120, "the localization study", |app| app.lab::<HtlLab>().state.seg_view().is_some());
     harness.run_steps(3);
-    let view = harness.state().htl().seg_view().unwrap();
+    let view = harness.state().lab::<HtlLab>().state.seg_view().unwrap();
     assert_eq!(view.report.train_scores.len(), 120);
     assert!(view.report.attended.is_some());
     assert!(view.report.dense.iou > 0.3, "IoU {}", view.report.dense.iou);
@@ -796,7 +847,7 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
     harness.get_by_label("dark skin");
     let ctx = harness.ctx.clone();
     let dir = temp_dir("ui_htl_localize_export");
-    harness.state_mut().apply(&ctx, Command::HtlExport(dir.clone()));
+    harness.state_mut().apply_to::<HtlLab>(&ctx, HtlCommand::Export(dir.clone()));
     for file in ["seg_scores.csv", "hardest_lesions_train.png", "localize.csv", "localize.png", "metrics.json"] {
         assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
     }
@@ -809,7 +860,7 @@ fn htl_lab_localizes_synthetic_lesions_on_request() {
 fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
     let mut harness = harness(true);
     {
-        let lift = &mut harness.state_mut().settings_mut().lift;
+        let lift = &mut harness.state_mut().lab_mut::<LiftLab>().settings;
         lift.resolution = 32;
         lift.lift.steps = 1_000_000;
         lift.lift.reference_rays = 256;
@@ -822,42 +873,42 @@ fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
     harness.run();
     harness.get_by_label("NeuralLift-360 — one photo to 360°").click();
     harness.run();
-    assert_eq!(harness.state().settings().lab, LabId::Lift);
-    let input = harness.state().lift().input.clone().expect("the built-in example is prepared");
+    assert_eq!(harness.state().active_lab(), LiftLab::KEY);
+    let input = harness.state().lab::<LiftLab>().state.input.clone().expect("the built-in example is prepared");
     assert_eq!((input.width, input.height), (32, 32));
     for label in ["photo", "mask", "rough depth", "render", "Open photo…", "Prior"] {
         harness.get_by_label(label);
     }
     assert!(
-        harness.state().lift().viewer.view.shown.contains("Press Lift"),
+        harness.state().lab::<LiftLab>().state.viewer.view.shown.contains("Press Lift"),
         "{}",
-        harness.state().lift().viewer.view.shown
+        harness.state().lab::<LiftLab>().state.viewer.view.shown
     );
     // The button may sit below the sidebar's visible area: check it, then apply its command.
     harness.get_by_label("▶ Lift");
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply(&ctx, Command::LiftStart);
+    harness.state_mut().apply_to::<LiftLab>(&ctx, LiftCommand::Start);
     step_until(&mut harness, 180, "lift progress, a baked view and rendered side views", |app| {
-        let lift = app.lift();
+        let lift = &app.lab::<LiftLab>().state;
         lift.jobs().first().is_some_and(|j| j.status.step >= 3) && lift.viewer.baked.is_some() && lift.views.is_some()
     });
     harness.run();
-    let shown = harness.state().lift().viewer.view.shown.clone();
+    let shown = harness.state().lab::<LiftLab>().state.viewer.view.shown.clone();
     assert!(shown.contains("fast preview") || shown.contains("full field"), "{shown}");
-    assert!(!harness.state().lift().history.is_empty(), "the plots have data");
-    let views = harness.state().lift().views.as_ref().unwrap();
+    assert!(!harness.state().lab::<LiftLab>().state.history.is_empty(), "the plots have data");
+    let views = harness.state().lab::<LiftLab>().state.views.as_ref().unwrap();
     assert_eq!(views.novel.len(), 8);
     assert_eq!(views.metrics.novel_psnr_db.len(), 3, "the example's true views are scored");
 
     harness.get_by_label("✖ Cancel").click();
-    step_until(&mut harness, 60, "the lift to stop", |app| !app.lift().is_lifting());
-    assert!(harness.state().lift().viewer.snapshot.is_some(), "a stopped lift keeps its field");
+    step_until(&mut harness, 60, "the lift to stop", |app| !app.lab::<LiftLab>().state.is_lifting());
+    assert!(harness.state().lab::<LiftLab>().state.viewer.snapshot.is_some(), "a stopped lift keeps its field");
 
     let dir = temp_dir("ui_lift_export");
     let _ = std::fs::remove_dir_all(&dir);
-    harness.state_mut().apply(&ctx, Command::LiftExport(dir.clone()));
+    harness.state_mut().apply_to::<LiftLab>(&ctx, LiftCommand::Export(dir.clone()));
     step_until(&mut harness, 120, "the export", |app| {
-        app.lift().jobs().is_empty() && dir.join("turntable.gif").is_file()
+        app.lab::<LiftLab>().state.jobs().is_empty() && dir.join("turntable.gif").is_file()
     });
     for file in ["nerf.safetensors", "config.json", "metrics.json", "history.csv", "reference.png", "views.png"] {
         assert!(dir.join(file).is_file(), "{file} missing");
@@ -866,9 +917,9 @@ fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
     // A corrupt photo is refused with its name; the example stays.
     let bad = temp_dir("ui_lift_bad").join("broken.png");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\n not really").unwrap();
-    harness.state_mut().apply(&ctx, Command::LiftLoadImage(bad));
+    harness.state_mut().apply_to::<LiftLab>(&ctx, LiftCommand::LoadImage(bad));
     let error = harness.state().notifications().iter().find(|n| n.level == Level::Error).map(|n| n.text.clone());
     assert!(error.as_deref().is_some_and(|e| e.contains("broken.png")), "{error:?}");
-    assert!(harness.state().settings().lift.image.is_none());
-    assert!(harness.state().lift().input.is_some());
+    assert!(harness.state().lab::<LiftLab>().settings.image.is_none());
+    assert!(harness.state().lab::<LiftLab>().state.input.is_some());
 }

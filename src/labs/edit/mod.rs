@@ -1,7 +1,10 @@
 //! The INR-edit lab's state and actions: the INR being edited (the "subject"), the operator, the
 //! training job, the job that evaluates the edit and the comparison views.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{EditCommand, EditFile, EditLab};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -160,7 +163,7 @@ pub struct ZoomImage {
 }
 
 #[derive(Default)]
-pub struct EditLab {
+pub struct EditState {
     pub zoom: EditZoom,
     classify_job: Option<Job<(), Option<ClassifySummary>>>,
     classify_result: Option<ClassifySummary>,
@@ -187,7 +190,7 @@ pub struct EditLab {
     subject_at_training_start: Option<u64>,
 }
 
-impl EditLab {
+impl EditState {
     /// Lets the zoom view use this device.
     pub fn set_device(&mut self, device: EditDevice) {
         self.device = Some(device);

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
+use super::{EditCommand, EditFile};
 use super::{EditZoom, ZoomBackend};
 use crate::compute::inr::classify::{ClassifyConfig, ClassifySummary};
 use crate::compute::inr::insp::{EditKind, EditTask, OperatorConfig, OperatorStep, OperatorWeights};
+use crate::ui::theme;
 use crate::ui::widgets::loss_psnr_plots_ui;
-use crate::ui::{Command, FileRequest, theme};
 
 /// Everything the user sets in the edit lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,7 +128,7 @@ fn file_name(path: &std::path::Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
 }
 
-fn training_images_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<Command>) {
+fn training_images_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<EditCommand>) {
     ui.checkbox(&mut settings.train_on_current, "Train on the current image")
         .on_hover_text("The INR lab's image; untick to show how the operator generalises to it");
     let mut remove = None;
@@ -144,7 +145,7 @@ fn training_images_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: 
     }
     if ui.button("Add training image…").on_hover_text("An INR is fitted to it (corrupted as the edit says)").clicked()
     {
-        commands.push(Command::PickFile(FileRequest::AddEditTrainingImage));
+        commands.push(EditCommand::Pick(EditFile::AddTrainingImage));
     }
     ui.add(egui::Slider::new(&mut settings.crops, 0..=MAX_CROPS).text("crops per image")).on_hover_text(
         "Random square crops of each added image, as large as the INR lab's training size, each fitted by its own \
@@ -152,7 +153,7 @@ fn training_images_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: 
     );
 }
 
-fn training_pairs_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<Command>) {
+fn training_pairs_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &mut Vec<EditCommand>) {
     if settings.pairs.is_empty() {
         ui.label(egui::RichText::new("No pairs yet.").color(theme::weak_text_colour(ui)));
     }
@@ -177,7 +178,7 @@ fn training_pairs_ui(ui: &mut egui::Ui, settings: &mut EditSettings, commands: &
         .on_hover_text("Pick an input image, then its target (same size and colour kind)")
         .clicked()
     {
-        commands.push(Command::PickFile(FileRequest::AddEditPairInput));
+        commands.push(EditCommand::Pick(EditFile::AddPairInput));
     }
 }
 
@@ -186,7 +187,7 @@ pub fn edit_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut EditSettings,
     state: &EditPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<EditCommand>,
 ) {
     egui::CollapsingHeader::new("Edit").default_open(true).show(ui, |ui| {
         let task = &mut settings.task;
@@ -261,7 +262,7 @@ pub fn edit_controls_ui(
         ui.add(egui::Slider::new(&mut config.inr_steps, 20..=1000).logarithmic(true).text("INR steps"));
         ui.add(egui::Slider::new(&mut config.epochs, 1..=100).text("epochs"));
         if ui.add_enabled(!state.classifying, egui::Button::new("Run on digits")).clicked() {
-            commands.push(Command::EditClassify);
+            commands.push(EditCommand::Classify);
         }
         if let Some(summary) = state.classification {
             for report in [&summary.insp, &summary.cnn] {
@@ -283,26 +284,26 @@ pub fn edit_controls_ui(
             .add_enabled(!state.training, egui::Button::new("Train operator"))
             .on_hover_text("Fit what is needed and train the operator in the background");
         if train.clicked() {
-            commands.push(Command::EditTrain);
+            commands.push(EditCommand::Train);
         }
         if ui.button("Reset").on_hover_text("Edit, operator and training settings back to their defaults").clicked() {
-            commands.push(Command::EditResetSettings);
+            commands.push(EditCommand::ResetSettings);
         }
     });
     ui.horizontal(|ui| {
         if ui.button("Load operator…").clicked() {
-            commands.push(Command::PickFile(FileRequest::OpenOperator));
+            commands.push(EditCommand::Pick(EditFile::OpenOperator));
         }
         if ui.add_enabled(state.operator.is_some(), egui::Button::new("Save operator…")).clicked() {
-            commands.push(Command::PickFile(FileRequest::SaveOperator));
+            commands.push(EditCommand::Pick(EditFile::SaveOperator));
         }
     });
     ui.horizontal(|ui| {
         if ui.button("Edit an INR file…").on_hover_text("Apply the operator to a saved INR").clicked() {
-            commands.push(Command::PickFile(FileRequest::OpenEditSubject));
+            commands.push(EditCommand::Pick(EditFile::OpenSubject));
         }
         if ui.button("Use the INR lab's").on_hover_text("Edit the INR lab's current INR again").clicked() {
-            commands.push(Command::EditUseLabInr);
+            commands.push(EditCommand::UseLabInr);
         }
     });
     ui.horizontal(|ui| {
@@ -312,7 +313,7 @@ pub fn edit_controls_ui(
         ui.add(egui::DragValue::new(&mut settings.export_height).range(1..=8192).suffix(" px")).labelled_by(label.id);
         let ready = state.operator.is_some() && state.subject.is_some();
         if ui.add_enabled(ready, egui::Button::new("PNG…")).on_hover_text("Render the edit at this size").clicked() {
-            commands.push(Command::PickFile(FileRequest::ExportEdit));
+            commands.push(EditCommand::Pick(EditFile::Export));
         }
     });
 }

@@ -2,7 +2,10 @@
 //! when they change, reusing what the change leaves valid): load the data, train the dense and
 //! pruned populations, score every sample, then train attending to the hard samples and compare.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{HtlCommand, HtlFile, HtlLab};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -91,7 +94,7 @@ pub struct SegView {
 type SegOutcome = (Arc<LesionData>, Arc<LocalizeReport>);
 
 #[derive(Default)]
-pub struct HtlLab {
+pub struct HtlState {
     seg_job: Option<Job<(), SegOutcome>>,
     seg: Option<SegView>,
     seg_problem: Option<String>,
@@ -107,7 +110,7 @@ pub struct HtlLab {
     attribute_columns: Vec<String>,
 }
 
-impl HtlLab {
+impl HtlState {
     pub fn is_running(&self) -> bool {
         self.live.is_running()
     }

@@ -7,6 +7,7 @@ use egui_plot::{Bar, BarChart, Legend, Plot};
 use serde::{Deserialize, Serialize};
 
 use super::HtlResults;
+use super::{HtlCommand, HtlFile};
 use crate::compute::htl::HtlConfig;
 use crate::compute::htl::attend::{AttendConfig, Schedule};
 use crate::compute::htl::data::{AttributeSpec, HtlSource, Split};
@@ -15,7 +16,7 @@ use crate::compute::htl::lesion::SyntheticConfig;
 use crate::compute::htl::pie::{RankBy, SampleScore};
 use crate::compute::htl::population::PopulationConfig;
 use crate::compute::htl::seg::{SegAccuracy, SegConfig};
-use crate::ui::{Command, FileRequest, theme};
+use crate::ui::theme;
 
 /// What the lab studies.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,7 +187,7 @@ pub fn htl_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut HtlSettings,
     state: &HtlPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<HtlCommand>,
 ) {
     egui::CollapsingHeader::new("About this lab").default_open(false).show(ui, |ui| {
         ui.label(weak(ui, HELP));
@@ -207,7 +208,7 @@ pub fn htl_controls_ui(
                 .on_hover_text("1797 8×8 digits, 15% of them faint scans (an under-represented group)")
                 .clicked()
             {
-                commands.push(Command::HtlSetSource(HtlSource::Digits));
+                commands.push(HtlCommand::SetSource(HtlSource::Digits));
             }
             if ui
                 .button("Data folder…")
@@ -216,7 +217,7 @@ pub fn htl_controls_ui(
                 )
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::OpenHtlData));
+                commands.push(HtlCommand::Pick(HtlFile::OpenData));
             }
         });
         if matches!(settings.source, HtlSource::Folder { .. }) {
@@ -233,10 +234,10 @@ pub fn htl_controls_ui(
                 )
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::OpenHtlAttributes));
+                commands.push(HtlCommand::Pick(HtlFile::OpenAttributes));
             }
             if settings.attributes.is_some() && ui.button("Clear").on_hover_text("Stop using the attribute file").clicked() {
-                commands.push(Command::HtlClearAttributes);
+                commands.push(HtlCommand::ClearAttributes);
             }
         });
         if let Some(spec) = &mut settings.attributes {
@@ -294,7 +295,7 @@ pub fn htl_controls_ui(
     ui.add_space(theme::SPACING);
     ui.horizontal(|ui| {
         if ui.button("Reset").on_hover_text("Every setting of this lab back to its default (the data stays)").clicked() {
-            commands.push(Command::HtlResetSettings);
+            commands.push(HtlCommand::ResetSettings);
         }
         if ui
             .add_enabled(state.results.train_scores.is_some(), egui::Button::new("Export all…"))
@@ -303,7 +304,7 @@ pub fn htl_controls_ui(
             )
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportHtl));
+            commands.push(HtlCommand::Pick(HtlFile::Export));
         }
     });
 }
@@ -322,7 +323,7 @@ pub fn htl_main_ui(
     ui: &mut egui::Ui,
     settings: &mut HtlSettings,
     state: &HtlPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<HtlCommand>,
 ) {
     if settings.task == Task::Localize {
         localize_main_ui(ui, settings, state, commands);
@@ -349,7 +350,7 @@ pub fn htl_main_ui(
         if state.cancelled
             && ui.button("▶ Resume").on_hover_text("The analysis was cancelled: run it to the end").clicked()
         {
-            commands.push(Command::HtlResume);
+            commands.push(HtlCommand::Resume);
         }
     });
     status_line(ui, state);
@@ -759,7 +760,7 @@ fn localize_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut HtlSettings,
     state: &HtlPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<HtlCommand>,
 ) {
     egui::CollapsingHeader::new("About localization").default_open(false).show(ui, |ui| {
         ui.label(weak(ui, LOCALIZE_HELP));
@@ -779,14 +780,14 @@ fn localize_controls_ui(
                 .on_hover_text("The built-in synthetic skin lesions")
                 .clicked()
             {
-                commands.push(Command::HtlUseSyntheticLesions);
+                commands.push(HtlCommand::UseSyntheticLesions);
             }
             if ui
                 .button("Lesion folder…")
                 .on_hover_text("A folder with images/ and masks/ (a mask per image, same name, white = lesion)")
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::OpenHtlLesions));
+                commands.push(HtlCommand::Pick(HtlFile::OpenLesions));
             }
         });
         let l = &mut settings.lesions;
@@ -822,14 +823,14 @@ fn localize_controls_ui(
     ui.add_space(theme::SPACING);
     ui.horizontal(|ui| {
         if ui.button("Reset").on_hover_text("Every setting of this lab back to its default (the data stay)").clicked() {
-            commands.push(Command::HtlResetSettings);
+            commands.push(HtlCommand::ResetSettings);
         }
         if ui
             .add_enabled(state.seg.is_some(), egui::Button::new("Export all…"))
             .on_hover_text("seg_scores.csv, the contact sheets, localize.csv/png and metrics.json, into a folder")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportHtl));
+            commands.push(HtlCommand::Pick(HtlFile::Export));
         }
     });
     if let Some(view) = state.seg {
@@ -850,7 +851,7 @@ fn localize_main_ui(
     ui: &mut egui::Ui,
     settings: &mut HtlSettings,
     state: &HtlPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<HtlCommand>,
 ) {
     ui.horizontal_wrapped(|ui| {
         let label = ui.strong("sparsity");
@@ -872,7 +873,7 @@ fn localize_main_ui(
             .on_hover_text("Train both populations, find the hard lesions, attend to them (about 15 s at the defaults)")
             .clicked()
         {
-            commands.push(Command::HtlLocalize);
+            commands.push(HtlCommand::Localize);
         }
         if state.seg_running {
             ui.spinner();

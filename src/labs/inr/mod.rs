@@ -1,6 +1,10 @@
-//! The INR lab's state and actions: image, fit job, current INR, export job.
+//! The INR lab: image, fit job, current INR, export job (`InrState`); its commands and the
+//! [`Lab`](crate::labs::Lab) interface are in `lab.rs`, its panel in `panel.rs`.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{InrCommand, InrFile, InrLab};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,8 +57,8 @@ pub struct LoadedInrImage {
     name: String,
 }
 
-/// The INR lab.
-pub struct InrLab {
+/// The INR lab's images, jobs and results.
+pub struct InrState {
     pub view: InrViewState,
     image: Option<LoadedInrImage>,
     fit_job: Option<Job<InrSnapshot, FitSummary>>,
@@ -74,7 +78,7 @@ pub struct InrLab {
     network_image: Option<u64>,
 }
 
-impl Default for InrLab {
+impl Default for InrState {
     fn default() -> Self {
         Self {
             view: InrViewState::default(),
@@ -94,7 +98,7 @@ impl Default for InrLab {
     }
 }
 
-impl InrLab {
+impl InrState {
     fn generation(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation

@@ -7,10 +7,11 @@ use eframe::egui::{self, Rect, Sense, Vec2, pos2, vec2};
 use eframe::egui_wgpu;
 use serde::{Deserialize, Serialize};
 
+use super::{InrCommand, InrFile};
 use crate::compute::image_io::ImageData;
 use crate::compute::inr::{BatchMode, DisplayScales, FitConfig, SirenWeights, StepRecord};
 use crate::render::inr_view::{Budget, InrViewCallback, Versioned, ViewFeedback, ViewMode, ViewRequest, ViewWindow};
-use crate::ui::{BuiltinImage, Command, FileRequest, theme};
+use crate::ui::{BuiltinImage, theme};
 
 /// Everything the user sets in the INR lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,7 +141,7 @@ pub fn inr_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut InrSettings,
     state: &InrPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<InrCommand>,
 ) {
     egui::CollapsingHeader::new("Image").default_open(true).show(ui, |ui| {
         match state.image {
@@ -154,12 +155,12 @@ pub fn inr_controls_ui(
         }
         ui.horizontal(|ui| {
             if ui.button("Open image…").on_hover_text("Pick a PNG or JPEG (or drop one on the window)").clicked() {
-                commands.push(Command::PickFile(FileRequest::OpenImage));
+                commands.push(InrCommand::Pick(InrFile::OpenImage));
             }
             ui.menu_button("Built-in", |ui| {
                 for builtin in BuiltinImage::ALL {
                     if ui.button(builtin.label()).clicked() {
-                        commands.push(Command::UseBuiltinImage(builtin));
+                        commands.push(InrCommand::UseBuiltinImage(builtin));
                         ui.close();
                     }
                 }
@@ -219,7 +220,7 @@ pub fn inr_controls_ui(
                 .on_disabled_hover_text("Needs an image, and no fit running")
                 .clicked()
             {
-                commands.push(Command::Train);
+                commands.push(InrCommand::Train);
             }
             let can_continue = can_train && state.network.is_some();
             if ui
@@ -227,11 +228,11 @@ pub fn inr_controls_ui(
                 .on_hover_text("Train the current INR further with these settings")
                 .clicked()
             {
-                commands.push(Command::ContinueTraining);
+                commands.push(InrCommand::ContinueTraining);
             }
         });
         if ui.button("↺ Reset settings").on_hover_text("Back to the default model and training settings").clicked() {
-            commands.push(Command::ResetInrSettings);
+            commands.push(InrCommand::ResetSettings);
         }
     });
 
@@ -243,10 +244,10 @@ pub fn inr_controls_ui(
                 .on_hover_text("Weights and configuration as .safetensors")
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::SaveInr));
+                commands.push(InrCommand::Pick(InrFile::SaveInr));
             }
             if ui.button("Load INR…").on_hover_text("A .safetensors file saved by this lab").clicked() {
-                commands.push(Command::PickFile(FileRequest::OpenInr));
+                commands.push(InrCommand::Pick(InrFile::OpenInr));
             }
         });
         ui.horizontal(|ui| {
@@ -259,7 +260,7 @@ pub fn inr_controls_ui(
             .on_hover_text("Render the INR at this resolution (a continuous function: any size works)")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportPng));
+            commands.push(InrCommand::Pick(InrFile::ExportPng));
         }
     });
 }
@@ -270,7 +271,7 @@ pub fn inr_main_ui(
     settings: &mut InrSettings,
     view: &mut InrViewState,
     state: &InrPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<InrCommand>,
 ) {
     let _ = commands;
     ui.horizontal(|ui| {

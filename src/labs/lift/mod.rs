@@ -3,7 +3,10 @@
 //! with the lift's snapshots), the reference and novel views rendered from the latest snapshot
 //! in the background, and the export job.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{LiftCommand, LiftFile, LiftLab};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -50,7 +53,7 @@ struct InputKey {
 
 /// Renders of a snapshot for the side views.
 pub struct LiftViews {
-    /// The lift these views belong to (see [`LiftLab::start`]).
+    /// The lift these views belong to (see [`LiftState::start`]).
     pub run: u64,
     pub step: u64,
     pub render: ImageData,
@@ -72,7 +75,7 @@ pub struct LiftTextures {
 }
 
 #[derive(Default)]
-pub struct LiftLab {
+pub struct LiftState {
     /// The orbit viewer (its snapshot is the lift's latest).
     pub viewer: OrbitViewer,
     photo: Option<CachedPhoto>,
@@ -98,7 +101,7 @@ pub struct LiftLab {
     pub summary: Option<String>,
 }
 
-impl LiftLab {
+impl LiftState {
     pub fn is_lifting(&self) -> bool {
         self.job.as_ref().is_some_and(|j| !j.is_finished())
     }

@@ -9,13 +9,14 @@ use egui::vec2;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
+use super::{LiftCommand, LiftFile};
 use super::{LiftTextures, LiftViews};
 use crate::compute::lift::input::{LiftInput, MAX_RESOLUTION, MIN_RESOLUTION, MaskOrigin, MaskSettings, MaskSource};
 use crate::compute::lift::train::{LiftConfig, LiftRecord, PriorKind};
 use crate::compute::nerf::bake::ViewMode;
 use crate::jobs::JobStatus;
 use crate::ui::orbit_viewer::{NerfViewState, ViewerPanelState, ViewportOptions, viewport_ui};
-use crate::ui::{Command, FileRequest, theme};
+use crate::ui::theme;
 
 /// Azimuths (degrees from the reference) of the novel-view strip.
 pub const NOVEL_AZIMUTHS_DEG: [f32; 8] = [0.0, 45.0, 90.0, 135.0, 180.0, 225.0, 270.0, 315.0];
@@ -121,14 +122,14 @@ pub fn lift_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut LiftSettings,
     state: &LiftPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<LiftCommand>,
 ) {
     ui.heading("Photo");
     let name = settings.image.as_ref().map_or("built-in example".to_owned(), |p| p.display().to_string());
     ui.label(format!("Lifting: {name}"));
     ui.horizontal(|ui| {
         if ui.button("Open photo…").on_hover_text("A PNG or JPEG; an alpha channel is used as the mask").clicked() {
-            commands.push(Command::PickFile(FileRequest::OpenLiftImage));
+            commands.push(LiftCommand::Pick(LiftFile::OpenImage));
         }
         if ui
             .add_enabled(settings.image.is_some(), egui::Button::new("Built-in example"))
@@ -137,7 +138,7 @@ pub fn lift_controls_ui(
             )
             .clicked()
         {
-            commands.push(Command::LiftUseExample);
+            commands.push(LiftCommand::UseExample);
         }
     });
     weak(ui, "Or drop a photo on the window while this lab is open.");
@@ -183,12 +184,12 @@ pub fn lift_controls_ui(
     ui.horizontal(|ui| {
         if ui.button("Mask file…").on_hover_text("A mask image (white = object) of the photo's aspect ratio").clicked()
         {
-            commands.push(Command::PickFile(FileRequest::OpenLiftMask));
+            commands.push(LiftCommand::Pick(LiftFile::OpenMask));
         }
         if let Some(path) = &settings.mask_file {
             ui.label(path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()));
             if ui.small_button("✖").on_hover_text("Use alpha or the matte again").clicked() {
-                commands.push(Command::LiftClearMask);
+                commands.push(LiftCommand::ClearMask);
             }
         }
     });
@@ -209,7 +210,7 @@ pub fn lift_controls_ui(
             .on_hover_text("A 16-bit PNG or .npy depth map of the photo (e.g. from MiDaS or Depth Anything)")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::OpenLiftDepth));
+            commands.push(LiftCommand::Pick(LiftFile::OpenDepth));
         }
         if ui
             .add_enabled(
@@ -266,10 +267,10 @@ pub fn lift_controls_ui(
     ui.horizontal(|ui| {
         let start = ui.add_enabled(!state.lifting && state.input.is_some(), egui::Button::new("▶ Lift"));
         if start.on_hover_text("Optimise a field from the photo in the background").clicked() {
-            commands.push(Command::LiftStart);
+            commands.push(LiftCommand::Start);
         }
         if ui.button("Reset settings").on_hover_text("Lift settings back to their defaults").clicked() {
-            commands.push(Command::LiftResetSettings);
+            commands.push(LiftCommand::ResetSettings);
         }
     });
     if let Some(status) = state.status {
@@ -288,7 +289,7 @@ pub fn lift_controls_ui(
         )
         .clicked()
     {
-        commands.push(Command::PickFile(FileRequest::ExportLift));
+        commands.push(LiftCommand::Pick(LiftFile::Export));
     }
 }
 

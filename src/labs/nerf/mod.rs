@@ -2,7 +2,10 @@
 //! viewer's worker thread (baking snapshots for the GPU fast path, rendering full-quality frames
 //! of the field on the CPU when the camera rests), checkpoints and exports.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{NerfCommand, NerfFile, NerfLab};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,9 +44,9 @@ impl DataSource {
 }
 
 pub use crate::compute::nerf::bake::{BAKE_MAX_QUERIES, BAKE_RESOLUTION};
-/// The NeRF lab's state.
+/// The NeRF lab's data set, jobs and viewer.
 #[derive(Default)]
-pub struct NerfLab {
+pub struct NerfState {
     pub dataset: Option<Arc<Dataset>>,
     pub source: Option<DataSource>,
     load_job: Option<(Job<(), Dataset>, DataSource)>,
@@ -56,7 +59,7 @@ pub struct NerfLab {
     pub summary: Option<String>,
 }
 
-impl NerfLab {
+impl NerfState {
     pub fn is_training(&self) -> bool {
         self.train_job.as_ref().is_some_and(|j| !j.is_finished())
     }

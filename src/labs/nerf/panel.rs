@@ -7,13 +7,14 @@ use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
 use super::DataSource;
+use super::{NerfCommand, NerfFile};
 use crate::compute::nerf::TrainConfig;
 use crate::compute::nerf::bake::ViewMode;
 use crate::compute::nerf::dataset::Dataset;
 use crate::compute::nerf::orbit::Orbit;
 use crate::jobs::JobStatus;
 pub use crate::ui::orbit_viewer::{NerfViewState, ViewerPanelState, ViewportOptions, viewport_ui};
-use crate::ui::{Command, FileRequest, theme};
+use crate::ui::theme;
 
 /// Everything the user sets in the NeRF lab; persisted between runs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,7 +118,7 @@ pub fn nerf_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut NerfSettings,
     state: &NerfPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<NerfCommand>,
 ) {
     ui.heading("Data set");
     match (state.dataset, state.source) {
@@ -137,14 +138,14 @@ pub fn nerf_controls_ui(
             .on_hover_text("The built-in procedural scene, rendered by the CPU ray tracer (no download)")
             .clicked()
         {
-            commands.push(Command::NerfUseDemo);
+            commands.push(NerfCommand::UseDemo);
         }
         if ui
             .add_enabled(!state.training, egui::Button::new("Open folder…"))
             .on_hover_text("A Blender/NeRF-synthetic (transforms_train.json …) or instant-ngp (transforms.json) folder; or drop it on the window")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::OpenNerfData));
+            commands.push(NerfCommand::Pick(NerfFile::OpenData));
         }
     });
     egui::Grid::new("nerf data settings").num_columns(2).show(ui, |ui| {
@@ -185,17 +186,17 @@ pub fn nerf_controls_ui(
             .on_hover_text("Train a new field from scratch")
             .clicked()
         {
-            commands.push(Command::NerfTrain);
+            commands.push(NerfCommand::Train);
         }
         if ui
             .add_enabled(can_train && state.viewer.snapshot.is_some(), egui::Button::new("Continue"))
             .on_hover_text("Train the current field for more steps")
             .clicked()
         {
-            commands.push(Command::NerfContinue);
+            commands.push(NerfCommand::Continue);
         }
         if ui.button("Reset").on_hover_text("Training settings back to their defaults").clicked() {
-            commands.push(Command::NerfResetSettings);
+            commands.push(NerfCommand::ResetSettings);
         }
     });
     if let Some(summary) = state.summary {
@@ -210,14 +211,14 @@ pub fn nerf_controls_ui(
             .on_hover_text("Save the field as a checkpoint folder (nerf.safetensors + config.json)")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::SaveNerfCheckpoint));
+            commands.push(NerfCommand::Pick(NerfFile::SaveCheckpoint));
         }
         if ui
             .add_enabled(!state.training, egui::Button::new("Load…"))
             .on_hover_text("Load a checkpoint folder written by the app or `sparsefield nerf train`")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::OpenNerfCheckpoint));
+            commands.push(NerfCommand::Pick(NerfFile::OpenCheckpoint));
         }
     });
     egui::Grid::new("nerf export settings").num_columns(2).show(ui, |ui| {
@@ -235,14 +236,14 @@ pub fn nerf_controls_ui(
             .on_hover_text("Render the current view of the full field as a PNG")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportNerfView));
+            commands.push(NerfCommand::Pick(NerfFile::ExportView));
         }
         if ui
             .add_enabled(has_field, egui::Button::new("Export turntable…"))
             .on_hover_text("Render a 360° turntable from the current view as an animated GIF")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportNerfTurntable));
+            commands.push(NerfCommand::Pick(NerfFile::ExportTurntable));
         }
     });
 }
@@ -253,7 +254,7 @@ pub fn nerf_main_ui(
     settings: &mut NerfSettings,
     view: &mut NerfViewState,
     state: &NerfPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<NerfCommand>,
 ) {
     let _ = commands;
     ui.horizontal(|ui| {

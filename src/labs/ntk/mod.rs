@@ -2,7 +2,10 @@
 //! they change, reusing whatever the change leaves valid): the spectrum first, then training,
 //! then the sweeps over the bias and the width.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{NtkCommand, NtkFile, NtkLab};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +42,7 @@ fn run_study(seed: NtkResults, control: &RunControl, sink: &mut EventSink<NtkRes
 }
 
 #[derive(Default)]
-pub struct NtkLab {
+pub struct NtkState {
     live: LiveAnalysis<NtkConfig, NtkResults>,
     /// What is shown: the newest results (possibly of older settings while new ones compute).
     results: NtkResults,
@@ -47,7 +50,7 @@ pub struct NtkLab {
     gram_texture: Option<(egui::TextureHandle, Arc<Spectrum>)>,
 }
 
-impl NtkLab {
+impl NtkState {
     pub fn is_running(&self) -> bool {
         self.live.is_running()
     }

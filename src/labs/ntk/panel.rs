@@ -9,12 +9,13 @@ use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::NtkResults;
+use super::{NtkCommand, NtkFile};
 use crate::compute::ntk::analysis::{MAX_BIAS, NtkConfig};
 use crate::compute::ntk::data::{DIGITS, NtkData};
 use crate::compute::ntk::files::{LINEAR_FLOOR, NUMERICALLY_ZERO};
 use crate::compute::ntk::train::TrainRun;
+use crate::ui::theme;
 use crate::ui::widgets::log10_axis_label;
-use crate::ui::{Command, FileRequest, theme};
 
 /// Most points the lab computes with (the command line takes more).
 pub const APP_MAX_POINTS: usize = 3000;
@@ -145,7 +146,7 @@ pub fn ntk_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut NtkSettings,
     state: &NtkPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<NtkCommand>,
 ) {
     egui::CollapsingHeader::new("About this lab").default_open(false).show(ui, |ui| {
         ui.label(egui::RichText::new(HELP).color(theme::weak_text_colour(ui)));
@@ -184,7 +185,7 @@ pub fn ntk_controls_ui(
                 .on_hover_text("One point per row, comma-separated; rows are scaled to unit length (or drop a .csv on the window)")
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::OpenNtkPoints));
+                commands.push(NtkCommand::Pick(NtkFile::OpenPoints));
             }
             if let Some(path) = &settings.csv {
                 let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -219,14 +220,14 @@ pub fn ntk_controls_ui(
     ui.add_space(theme::SPACING);
     ui.horizontal(|ui| {
         if ui.button("Reset").on_hover_text("Every setting of this lab back to its default").clicked() {
-            commands.push(Command::NtkResetSettings);
+            commands.push(NtkCommand::ResetSettings);
         }
         if ui
             .add_enabled(state.results.spectrum.is_some(), egui::Button::new("Export all…"))
             .on_hover_text("Every plot's data as CSV and every plot as PNG, into a folder")
             .clicked()
         {
-            commands.push(Command::PickFile(FileRequest::ExportNtk));
+            commands.push(NtkCommand::Pick(NtkFile::Export));
         }
     });
 }
@@ -272,7 +273,7 @@ pub fn ntk_main_ui(
     ui: &mut egui::Ui,
     settings: &mut NtkSettings,
     state: &NtkPanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<NtkCommand>,
 ) {
     let marker_colour = theme::weak_text_colour(ui);
     ui.horizontal_wrapped(|ui| {
@@ -305,7 +306,7 @@ pub fn ntk_main_ui(
                 .on_hover_text("The analysis was cancelled: finish it (what it had finished is kept)")
                 .clicked()
         {
-            commands.push(Command::NtkResume);
+            commands.push(NtkCommand::Resume);
         }
     });
     let r = state.results;

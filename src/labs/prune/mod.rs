@@ -1,7 +1,10 @@
 //! The pruning lab's state: the live run that follows the settings (restarted whenever they
 //! change), the sweep over pruning fractions, and exports.
 
+mod lab;
 pub mod panel;
+
+pub use lab::{PruneCommand, PruneFile, PruneLab};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +42,7 @@ fn data_key(config: &TheoryConfig) -> TheoryConfig {
 }
 
 #[derive(Default)]
-pub struct PruneLab {
+pub struct PruneState {
     run_job: Option<Job<Vec<TheoryPoint>, RunOutcome>>,
     /// Cancelled runs still winding down (dropping a job waits for its thread).
     retired: Vec<Job<Vec<TheoryPoint>, RunOutcome>>,
@@ -69,7 +72,7 @@ pub struct PruneLab {
     results_generation: u64,
 }
 
-impl PruneLab {
+impl PruneState {
     pub fn is_running(&self) -> bool {
         self.run_job.as_ref().is_some_and(|j| !j.is_finished())
     }

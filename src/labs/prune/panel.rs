@@ -5,11 +5,12 @@ use eframe::egui;
 use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
+use super::{PruneCommand, PruneFile};
 use crate::compute::prune::data::{DEBIAN_FASHION_MNIST, DataSource};
 use crate::compute::prune::init::{InitConfig, InitResult, LayerInfo, Method, ModelKind};
 use crate::compute::prune::theory::{DEFAULT_FRACTIONS, SweepPoint, TheoryConfig, TheoryPoint, mean_std};
+use crate::ui::theme;
 use crate::ui::widgets::log10_axis_label;
-use crate::ui::{Command, FileRequest, theme};
 
 /// Which half of the lab is shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +140,7 @@ pub fn prune_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut PruneSettings,
     state: &PrunePanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<PruneCommand>,
 ) {
     ui.horizontal(|ui| {
         ui.selectable_value(&mut settings.mode, PruneMode::Theory, "Theory model")
@@ -205,19 +206,19 @@ pub fn prune_controls_ui(
             .on_hover_text(format!("{runs} runs with these settings, in the background"))
             .clicked()
         {
-            commands.push(Command::PruneSweep);
+            commands.push(PruneCommand::Sweep);
         }
     });
     ui.add_space(theme::SPACING);
     ui.horizontal(|ui| {
         if ui.button("Reset").on_hover_text("Every setting of this lab back to its default").clicked() {
-            commands.push(Command::PruneResetSettings);
+            commands.push(PruneCommand::ResetSettings);
         }
         if ui.add_enabled(!state.history.is_empty(), egui::Button::new("Export run…")).clicked() {
-            commands.push(Command::PickFile(FileRequest::ExportPruneRun));
+            commands.push(PruneCommand::Pick(PruneFile::ExportRun));
         }
         if ui.add_enabled(state.sweep.is_some(), egui::Button::new("Export sweep…")).clicked() {
-            commands.push(Command::PickFile(FileRequest::ExportPruneSweep));
+            commands.push(PruneCommand::Pick(PruneFile::ExportSweep));
         }
     });
 }
@@ -231,7 +232,7 @@ fn images_controls_ui(
     ui: &mut egui::Ui,
     settings: &mut PruneSettings,
     state: &PrunePanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<PruneCommand>,
 ) {
     egui::CollapsingHeader::new("About pruning at init").default_open(false).show(ui, |ui| {
         ui.label(egui::RichText::new(IMAGES_HELP).color(theme::weak_text_colour(ui)));
@@ -239,7 +240,7 @@ fn images_controls_ui(
     egui::CollapsingHeader::new("Data").default_open(true).show(ui, |ui| {
         let is_digits = settings.source == DataSource::Digits;
         if ui.radio(is_digits, "built-in digits (8×8)").clicked() && !is_digits {
-            commands.push(Command::PruneSetData(DataSource::Digits));
+            commands.push(PruneCommand::SetData(DataSource::Digits));
         }
         let is_fashion = matches!(settings.source, DataSource::FashionMnist(_));
         if ui
@@ -250,7 +251,7 @@ fn images_controls_ui(
             .clicked()
             && !is_fashion
         {
-            commands.push(Command::PruneSetData(DataSource::FashionMnist(DEBIAN_FASHION_MNIST.into())));
+            commands.push(PruneCommand::SetData(DataSource::FashionMnist(DEBIAN_FASHION_MNIST.into())));
         }
         let is_folder = matches!(settings.source, DataSource::Folder { .. });
         ui.horizontal(|ui| {
@@ -262,7 +263,7 @@ fn images_controls_ui(
                 )
                 .clicked()
             {
-                commands.push(Command::PickFile(FileRequest::OpenPruneData));
+                commands.push(PruneCommand::Pick(PruneFile::OpenData));
             }
         });
         if is_folder {
@@ -347,10 +348,10 @@ fn images_controls_ui(
             .on_hover_text("Train every method at every sparsity in the background")
             .clicked()
         {
-            commands.push(Command::PruneCompare);
+            commands.push(PruneCommand::Compare);
         }
         if ui.add_enabled(!state.init_results.is_empty(), egui::Button::new("Export results…")).clicked() {
-            commands.push(Command::PickFile(FileRequest::ExportPruneInit));
+            commands.push(PruneCommand::Pick(PruneFile::ExportInit));
         }
     });
 }
@@ -360,7 +361,7 @@ fn images_main_ui(
     ui: &mut egui::Ui,
     settings: &mut PruneSettings,
     state: &PrunePanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<PruneCommand>,
 ) {
     ui.horizontal(|ui| {
         let config = &settings.init;
@@ -371,7 +372,7 @@ fn images_main_ui(
             .on_hover_text(format!("Train {runs} networks ({} epochs each) in the background", config.epochs))
             .clicked()
         {
-            commands.push(Command::PruneCompare);
+            commands.push(PruneCommand::Compare);
         }
         ui.strong("Pruning at initialization");
         if let Some(Ok(summary)) = state.data_summary {
@@ -487,7 +488,7 @@ pub fn prune_main_ui(
     ui: &mut egui::Ui,
     settings: &mut PruneSettings,
     state: &PrunePanelState<'_>,
-    commands: &mut Vec<Command>,
+    commands: &mut Vec<PruneCommand>,
 ) {
     if settings.mode == PruneMode::Images {
         images_main_ui(ui, settings, state, commands);

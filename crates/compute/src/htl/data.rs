@@ -151,6 +151,16 @@ pub enum HtlSource {
 }
 
 impl HtlSource {
+    /// A folder as samples: Fashion-MNIST when it holds IDX files, else one sub-folder per class
+    /// brought to `side × side`.
+    pub fn for_folder(dir: &std::path::Path, side: usize) -> Self {
+        if crate::prune::data::is_idx_folder(dir) {
+            Self::FashionMnist(dir.to_owned())
+        } else {
+            Self::Folder { path: dir.to_owned(), side }
+        }
+    }
+
     pub fn label(&self) -> String {
         match self {
             Self::Digits => "built-in digits with a faint-scan minority (8×8)".into(),

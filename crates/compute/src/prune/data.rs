@@ -479,7 +479,23 @@ pub enum DataSource {
     Folder { path: PathBuf, side: usize },
 }
 
+/// Whether `dir` holds MNIST-style IDX files (Fashion-MNIST's layout) rather than one
+/// sub-folder per class.
+pub fn is_idx_folder(dir: &Path) -> bool {
+    ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"].iter().any(|n| dir.join(n).is_file())
+}
+
 impl DataSource {
+    /// A folder as a data set: Fashion-MNIST when it holds IDX files, else one sub-folder per
+    /// class brought to `side × side`.
+    pub fn for_folder(dir: &Path, side: usize) -> Self {
+        if is_idx_folder(dir) {
+            Self::FashionMnist(dir.to_owned())
+        } else {
+            Self::Folder { path: dir.to_owned(), side }
+        }
+    }
+
     pub fn load(&self) -> Result<LabelledData, PruneError> {
         self.load_with_train_limit(0)
     }
