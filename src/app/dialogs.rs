@@ -2,10 +2,15 @@
 
 use std::any::Any;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
+use eframe::egui;
+
+use super::SparseFieldApp;
 use crate::jobs::Waker;
+use crate::ui::widgets::Level;
 use crate::ui::{DialogKind, FileDialog};
 
 /// A file dialog that answers faster than this did not open (no portal available).
@@ -57,5 +62,37 @@ impl PendingDialog {
 
     pub fn into_request(self) -> (usize, Box<dyn Any + Send>) {
         (self.lab, self.request)
+    }
+}
+
+impl SparseFieldApp {
+    /// Opens a native file dialog for lab `lab`; the answer goes back to it with `request`.
+    pub(super) fn open_dialog(&mut self, lab: usize, spec: FileDialog, request: Box<dyn Any + Send>) {
+        if self.dialog.is_some() {
+            self.notify(Level::Info, "A file dialog is already open.");
+            return;
+        }
+        match PendingDialog::open(lab, spec, request, Arc::clone(&self.waker)) {
+            Ok(pending) => self.dialog = Some(pending),
+            Err(e) => self.notify(Level::Error, format!("cannot open a file dialog: {e}")),
+        }
+    }
+
+    pub(super) fn poll_dialog(&mut self, ctx: &egui::Context) {
+        let Some(pending) = &self.dialog else { return };
+        let Some(answer) = pending.answer() else { return };
+        let pending = self.dialog.take().expect("a pending dialog");
+        match answer {
+            Some(path) => {
+                let (lab, request) = pending.into_request();
+                self.with_lab(ctx, lab, |lab, cx| lab.file_picked(request, path, cx));
+            }
+            None if pending.answered_at_once() => self.notify(
+                Level::Warning,
+                "No file dialog could be opened (is xdg-desktop-portal running?). Drop the file on the window instead, \
+                 or use the command line.",
+            ),
+            None => {}
+        }
     }
 }

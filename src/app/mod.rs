@@ -3,6 +3,7 @@
 //! [`crate::labs::registry`] and the [`Lab`] trait.
 
 mod dialogs;
+mod drops;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -15,9 +16,9 @@ use self::dialogs::PendingDialog;
 use crate::jobs::Waker;
 use crate::labs::{Lab, LabCommands, LabCx, Requests, Shared};
 use crate::render::inr_view::{InrGpu, WarmUp};
+use crate::ui::Command;
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{LabEntry, Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
-use crate::ui::{Command, FileDialog};
 
 /// The shell's settings, kept between runs (each lab keeps its own under `lab.<key>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -154,6 +155,11 @@ impl SparseFieldApp {
             .expect("a registered lab")
     }
 
+    /// Every lab, in the lab list's order.
+    pub fn labs(&self) -> impl Iterator<Item = &dyn Lab> {
+        self.labs.iter().map(AsRef::as_ref)
+    }
+
     /// The key of the lab on screen.
     pub fn active_lab(&self) -> &str {
         &self.shell.lab
@@ -247,57 +253,6 @@ impl SparseFieldApp {
             let outcome = lab.apply(command, cx);
             cx.report(outcome);
         });
-    }
-
-    fn handle_dropped_files(&mut self, ctx: &egui::Context) {
-        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        for file in dropped {
-            let path = file.path().to_path_buf();
-            let active = self.active_index();
-            let taker = if self.labs[active].accepts_drop(&path, true) {
-                Some(active)
-            } else {
-                self.labs.iter().position(|lab| lab.accepts_drop(&path, false))
-            };
-            match taker {
-                Some(index) => self.with_lab(ctx, index, |lab, cx| lab.dropped(path, cx)),
-                None => {
-                    let message = format!("{}: unsupported file type; drop {}.", path.display(), self.drop_hints());
-                    self.notify(Level::Error, message);
-                }
-            }
-        }
-    }
-
-    /// What the labs take when dropped, as one phrase.
-    fn drop_hints(&self) -> String {
-        let mut hints: Vec<&str> = Vec::new();
-        for hint in self.labs.iter().filter_map(|lab| lab.drop_hint()) {
-            if !hints.contains(&hint) {
-                hints.push(hint);
-            }
-        }
-        match hints.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{}, or {last}", rest.join(", ")),
-            Some((last, _)) => (*last).to_owned(),
-            None => "nothing: no lab takes files".to_owned(),
-        }
-    }
-
-    fn drop_overlay_ui(&self, ctx: &egui::Context) {
-        if ctx.input(|i| i.raw.hovered_files.is_empty()) {
-            return;
-        }
-        let painter = ctx.layer_painter(egui::LayerId::new(egui::Order::Foreground, egui::Id::unique("drop overlay")));
-        let rect = ctx.content_rect();
-        painter.rect_filled(rect, 0.0, theme::drop_overlay());
-        let galley = painter.layout(
-            format!("Drop {}", self.drop_hints()),
-            egui::FontId::proportional(22.0),
-            egui::Color32::WHITE,
-            rect.width() * 0.8,
-        );
-        painter.galley(rect.center() - galley.size() / 2.0, galley, egui::Color32::WHITE);
     }
 
     fn top_bar_ui(&self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
@@ -399,38 +354,6 @@ impl eframe::App for SparseFieldApp {
             if let Some(json) = lab.persist() {
                 storage.set_string(&storage_key(lab.as_ref()), json);
             }
-        }
-    }
-}
-
-impl SparseFieldApp {
-    /// Opens a native file dialog for lab `lab`; the answer goes back to it with `request`.
-    fn open_dialog(&mut self, lab: usize, spec: FileDialog, request: Box<dyn Any + Send>) {
-        if self.dialog.is_some() {
-            self.notify(Level::Info, "A file dialog is already open.");
-            return;
-        }
-        match PendingDialog::open(lab, spec, request, Arc::clone(&self.waker)) {
-            Ok(pending) => self.dialog = Some(pending),
-            Err(e) => self.notify(Level::Error, format!("cannot open a file dialog: {e}")),
-        }
-    }
-
-    fn poll_dialog(&mut self, ctx: &egui::Context) {
-        let Some(pending) = &self.dialog else { return };
-        let Some(answer) = pending.answer() else { return };
-        let pending = self.dialog.take().expect("a pending dialog");
-        match answer {
-            Some(path) => {
-                let (lab, request) = pending.into_request();
-                self.with_lab(ctx, lab, |lab, cx| lab.file_picked(request, path, cx));
-            }
-            None if pending.answered_at_once() => self.notify(
-                Level::Warning,
-                "No file dialog could be opened (is xdg-desktop-portal running?). Drop the file on the window instead, \
-                 or use the command line.",
-            ),
-            None => {}
         }
     }
 }

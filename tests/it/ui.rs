@@ -923,3 +923,94 @@ fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
     assert!(harness.state().lab::<LiftLab>().settings.image.is_none());
     assert!(harness.state().lab::<LiftLab>().state.input.is_some());
 }
+
+/// A file dropped on the window, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn drop_file(harness: &mut Harness<'static, SparseFieldApp>, path: &std::path::Path) {
+    harness.input_mut().dropped_files.push(std::sync::Arc::new(Dropped(path.to_owned())));
+    harness.run_steps(2);
+}
+
+#[test]
+fn dropped_files_go_to_the_lab_that_takes_them() {
+    use sparsefield::compute::prune::data::DataSource;
+    use sparsefield::labs::ntk::panel::SourceKind;
+    let dir = temp_dir("ui-drops");
+    let mut harness = harness(false);
+    harness.run_steps(2);
+
+    // A CSV of points on the INR lab: only the NTK lab takes it, and comes on screen.
+    let points = dir.join("points.csv");
+    std::fs::write(&points, (0..20).map(|i| format!("{i},1,{}\n", i % 5)).collect::<String>()).unwrap();
+    drop_file(&mut harness, &points);
+    assert_eq!(harness.state().active_lab(), NtkLab::KEY);
+    assert_eq!(harness.state().lab::<NtkLab>().settings.source, SourceKind::Csv);
+    assert_eq!(harness.state().lab::<NtkLab>().settings.csv.as_deref(), Some(points.as_path()));
+
+    // A folder on the pruning lab is that lab's data set; on another lab, a NeRF data set.
+    let folder = dir.join("classes");
+    std::fs::create_dir_all(folder.join("a")).unwrap();
+    harness.get_by_label("Pruning — random masks at init").click();
+    harness.run_steps(2);
+    drop_file(&mut harness, &folder);
+    assert_eq!(harness.state().active_lab(), PruneLab::KEY);
+    assert!(
+        matches!(&harness.state().lab::<PruneLab>().settings.source, DataSource::Folder { path, .. } if path == &folder),
+        "{:?}",
+        harness.state().lab::<PruneLab>().settings.source
+    );
+    harness.get_by_label("INR — fit an image").click();
+    harness.run_steps(2);
+    drop_file(&mut harness, &folder);
+    assert_eq!(harness.state().active_lab(), NerfLab::KEY, "the NeRF lab takes folders elsewhere");
+
+    // A file no lab takes is refused with what each lab would take.
+    let odd = dir.join("mesh.xyz");
+    std::fs::write(&odd, "0 0 0\n").unwrap();
+    drop_file(&mut harness, &odd);
+    let last = harness.state().notifications().last().unwrap().clone();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("mesh.xyz") && last.text.contains("unsupported file type"), "{}", last.text);
+    assert!(last.text.contains("NeRF data set") && last.text.contains("CSV of points"), "{}", last.text);
+}
+
+/// Settings survive a restart: every lab reads back what it saved.
+#[test]
+fn every_lab_restores_the_settings_it_saved() {
+    let mut harness = harness(false);
+    harness.run_steps(1);
+    harness.state_mut().lab_mut::<NerfLab>().settings.steps = 1234;
+    harness.state_mut().lab_mut::<InrLab>().settings.training_size = 48;
+    harness.state_mut().lab_mut::<NtkLab>().settings.bias = 0.75;
+    harness.state_mut().lab_mut::<HtlLab>().settings.population.models = 7;
+    harness.state_mut().lab_mut::<LiftLab>().settings.export_size = 96;
+    harness.state_mut().lab_mut::<EditLab>().settings.fit_steps = 77;
+    harness.state_mut().lab_mut::<PruneLab>().settings.sweep_points = 9;
+    let mut fresh = sparsefield::labs::registry();
+    let app = harness.state();
+    assert_eq!(app.labs().count(), fresh.len());
+    for (used, lab) in app.labs().zip(&mut fresh) {
+        let key = lab.key();
+        assert_eq!(used.key(), key);
+        let saved = used.persist().unwrap_or_else(|| panic!("{key} saves its settings"));
+        assert_ne!(Some(&saved), lab.persist().as_ref(), "{key}: the changed setting is saved");
+        lab.restore(&saved);
+        assert_eq!(lab.persist().as_ref(), Some(&saved), "{key} reads back what it saved");
+        // Unreadable saved settings give the defaults instead of an error.
+        lab.restore("{ not json");
+    }
+    let nerf = fresh.iter().find(|lab| lab.key() == NerfLab::KEY).unwrap();
+    assert!(!nerf.persist().unwrap().contains("1234"), "unreadable settings fall back to the defaults");
+}

@@ -19,6 +19,7 @@ pub mod nerf;
 pub mod ntk;
 pub mod optim;
 pub mod prune;
+pub mod train_loop;
 
 /// The device models train on: the first CUDA GPU when built with the `cuda` feature and one is
 /// present, otherwise the CPU (where the fused kernels run).

@@ -3,6 +3,7 @@
 
 mod lab;
 pub mod panel;
+mod views;
 
 pub use lab::{EditCommand, EditFile, EditLab};
 
@@ -12,154 +13,27 @@ use std::sync::Arc;
 use eframe::egui;
 
 use self::panel::{EditPanelState, EditSettings, EditViewImage};
-use crate::compute::colormap;
 use crate::compute::control::RunEvent;
 use crate::compute::image_io::{self, ImageData};
 use crate::compute::inr::classify::{self, ClassifyConfig, ClassifyProgress, ClassifySummary};
-use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorStep, OperatorSummary, OperatorWeights};
-use crate::compute::inr::taylor::{self, Partials};
+use crate::compute::inr::insp::{self, EditKind, EditTask, OperatorStep, OperatorWeights};
+use crate::compute::inr::taylor;
 use crate::compute::inr::{self, BatchMode, FitConfig, Siren, SirenWeights};
-use crate::compute::metrics;
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::edit_gpu::EditGpu;
-use crate::render::inr_view::ViewWindow;
 use crate::ui::widgets::{JobRow, Level};
-use eframe::egui_wgpu::wgpu;
 
 use crate::ui::widgets::Notes;
 
-/// The INR being edited and what its edit is compared with.
-#[derive(Clone, Debug)]
-pub struct Subject {
-    pub inr: Arc<SirenWeights>,
-    /// The pixels the INR was fitted to (the corrupted image for restorations).
-    pub input: Arc<ImageData>,
-    /// The clean image, when known (the INR lab's image; not for INR files). The reference an edit
-    /// is scored against is derived from it and the operator's own edit.
-    pub clean: Option<Arc<ImageData>>,
-    pub name: String,
-}
-
-/// What the training job hands back.
-pub struct TrainOutcome {
-    summary: OperatorSummary,
-    subject: Option<Subject>,
-}
-
-/// Everything the views show, computed off the UI thread.
-pub struct EvaluatedEdit {
-    edited: ImageData,
-    decoded: ImageData,
-    pixel: (String, ImageData),
-    reference: Option<Arc<ImageData>>,
-    /// `(points, channels, P)` at the subject's pixels; reused while only the operator changes.
-    stacks: Arc<Vec<f32>>,
-    partials: Partials,
-    channels: usize,
-    key: (u64, u64),
-    /// Whether the edit was asked of the GPU shader, and whether it came from there.
-    gpu_requested: bool,
-    on_gpu: bool,
-    /// Why the shader could not be used, when it was asked for.
-    gpu_error: Option<String>,
-}
-
-impl EvaluatedEdit {
-    /// The edit at the subject's pixels.
-    pub fn edited(&self) -> &ImageData {
-        &self.edited
-    }
-
-    /// Whether [`Self::edited`] was computed by the GPU shader.
-    pub fn on_gpu(&self) -> bool {
-        self.on_gpu
-    }
-}
+pub use crate::compute::inr::insp::Subject;
+pub use views::{EditDevice, EditZoom, EvaluatedEdit, ZOOM_GRID, ZoomBackend, ZoomImage, evaluate};
+use views::{ZoomKey, partial_texture, view_textures};
 
 struct ShownEdit {
     evaluated: EvaluatedEdit,
     textures: Vec<EditViewImage>,
     /// Partial shown by the derivative inspector, and its texture.
     inspected: Option<(usize, egui::TextureHandle, f32)>,
-}
-
-/// Where the zoom view is computed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ZoomBackend {
-    /// The GPU shader on a hardware adapter; the CPU on a software one (faster there).
-    #[default]
-    Auto,
-    Gpu,
-    Cpu,
-}
-
-impl ZoomBackend {
-    pub const ALL: [Self; 3] = [Self::Auto, Self::Gpu, Self::Cpu];
-
-    pub fn description(self) -> &'static str {
-        match self {
-            Self::Auto => "The GPU shader on a hardware adapter, the CPU on a software one (faster there)",
-            Self::Gpu => "Always the compute shader (derivative orders up to 4)",
-            Self::Cpu => "Always the CPU",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Gpu => "GPU shader",
-            Self::Cpu => "CPU",
-        }
-    }
-}
-
-/// Pan and zoom of the zoom view (not persisted).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EditZoom {
-    /// INR coordinate at the view's centre.
-    pub centre: [f32; 2],
-    /// 1 shows the whole image.
-    pub zoom: f32,
-}
-
-impl Default for EditZoom {
-    fn default() -> Self {
-        Self { centre: [0.0, 0.0], zoom: 2.0 }
-    }
-}
-
-impl EditZoom {
-    pub fn window(&self) -> ViewWindow {
-        let half = 1.0 / self.zoom;
-        ViewWindow {
-            min: [self.centre[0] - half, self.centre[1] - half],
-            max: [self.centre[0] + half, self.centre[1] + half],
-        }
-    }
-}
-
-/// The device the zoom view may use.
-#[derive(Clone)]
-pub struct EditDevice {
-    pub device: wgpu::Device,
-    pub queue: wgpu::Queue,
-    /// Built on first use, off the UI thread (a first shader compile can take seconds on GL).
-    pub pipelines: Arc<std::sync::OnceLock<EditGpu>>,
-    /// A software rasteriser (lavapipe, llvmpipe): slower than the CPU path here.
-    pub software: bool,
-}
-
-/// Side of the zoom view's grid.
-pub const ZOOM_GRID: u32 = 256;
-
-type ZoomKey = (u64, u64, [u32; 2], u32, bool);
-
-/// A rendered zoom view: the image, where it was computed and how long it took.
-pub struct ZoomImage {
-    image: ImageData,
-    on_gpu: bool,
-    seconds: f64,
-    key: ZoomKey,
 }
 
 #[derive(Default)]
@@ -170,7 +44,7 @@ pub struct EditState {
     device: Option<EditDevice>,
     zoom_job: Option<Job<(), ZoomImage>>,
     zoom_shown: Option<(egui::TextureHandle, ZoomKey, bool, f64)>,
-    train_job: Option<Job<OperatorWeights, TrainOutcome>>,
+    train_job: Option<Job<OperatorWeights, insp::OperatorOutcome>>,
     eval_job: Option<Job<(), EvaluatedEdit>>,
     export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
     operator: Option<(Arc<OperatorWeights>, u64)>,
@@ -324,119 +198,39 @@ impl EditState {
         if !custom && !settings.train_on_current && settings.training_images.is_empty() {
             return Err("no training data: tick “Train on the current image” or add training images".into());
         }
-        let task = settings.task;
-        let lab_inr = lab_inr.filter(|w| w.config.out_features == image.channels);
-        let fit = FitConfig {
-            width: settings.fit_width,
-            hidden_layers: 3,
-            steps: settings.fit_steps,
-            learning_rate: 2e-4,
-            batch: BatchMode::Full,
-            seed: 0,
-            snapshot_interval_secs: 0.0,
-            ..FitConfig::default()
+        let source = insp::OperatorSource {
+            task: settings.task,
+            image,
+            image_name: image_name.to_owned(),
+            image_inr: lab_inr,
+            fit: FitConfig {
+                width: settings.fit_width,
+                hidden_layers: 3,
+                steps: settings.fit_steps,
+                learning_rate: 2e-4,
+                batch: BatchMode::Full,
+                seed: 0,
+                snapshot_interval_secs: 0.0,
+                ..FitConfig::default()
+            },
+            operator: settings.operator.clone(),
+            train_on_current: settings.train_on_current && !custom,
+            training_images: if custom { Vec::new() } else { settings.training_images.clone() },
+            crops: settings.crops,
+            pairs: settings.pairs.iter().filter(|_| custom).map(|p| (p.input.clone(), p.target.clone())).collect(),
         };
-        fit.validate(image.channels).map_err(|e| e.to_string())?;
+        source.fit.validate(source.image.channels).map_err(|e| e.to_string())?;
         // A filter of the lab's INR: that INR is what gets edited, from the first snapshot on;
         // otherwise the job fits an INR to the corrupted image and hands it back.
-        let known_subject = lab_inr.filter(|_| task.kind.is_filter() || custom).map(|inr| Subject {
-            inr,
-            input: Arc::clone(&image),
-            clean: Some(Arc::clone(&image)).filter(|_| !custom),
-            name: image_name.to_owned(),
-        });
-        if let Some(subject) = &known_subject {
+        if let Some(subject) = source.known_subject() {
             let generation = self.generation();
-            self.subject = Some((subject.clone(), generation));
+            self.subject = Some((subject, generation));
         }
         self.subject_at_training_start = self.subject.as_ref().map(|(_, g)| *g);
-        let operator_config = settings.operator.clone();
-        let train_on_current = settings.train_on_current && !custom;
-        let extra = if custom { Vec::new() } else { settings.training_images.clone() };
-        let pairs = if custom { settings.pairs.clone() } else { Vec::new() };
-        let crops = settings.crops;
-        let name = image_name.to_owned();
         let job = Job::spawn("insp-train", waker, move |control, sink| {
-            // Every file is read before the long work, so that a bad one fails at once.
-            let side = image.width.max(image.height);
-            let mut examples: Vec<insp::Example> = Vec::new();
-            for (index, path) in extra.iter().enumerate() {
-                let clean = image_io::load_image(path).map_err(|e| e.to_string())?.image;
-                let views = insp::training_views(&clean, side, crops, 0xC809 + index as u64);
-                examples.extend(views.into_iter().map(insp::Example::Clean));
-            }
-            for pair in &pairs {
-                let (input, target) = insp::load_pair(&pair.input, &pair.target, side).map_err(|e| e.to_string())?;
-                if input.channels != image.channels {
-                    return Err(format!(
-                        "{} has {} channels but the INR lab's image has {}; pairs must be of the same colour kind",
-                        pair.input.display(),
-                        input.channels,
-                        image.channels
-                    ));
-                }
-                examples.push(insp::Example::Pair { input, target });
-            }
-            let fits = usize::from(known_subject.is_none()) + examples.len();
-            let total = fits as u64 * fit.steps + operator_config.steps;
-            sink.send(RunEvent::Started { total_steps: total });
-            let mut fitted = 0_u64;
-            // Fits an INR to `clean` as the edit corrupts it (custom inputs are taken as they are).
-            let mut fit_one = |clean: &ImageData, seed: u64, sink: &mut crate::jobs::EventSink<OperatorWeights>| {
-                let degraded = task.degrade(clean, seed);
-                let offset = fitted * fit.steps;
-                let summary = inr::fit(&degraded, &fit, None, control, &mut |event| {
-                    if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
-                        let psnr = metrics.iter().find(|(n, _)| *n == "psnr_db").map_or(f64::NAN, |(_, v)| *v);
-                        sink.send(RunEvent::Progress {
-                            step: offset + step,
-                            metrics: vec![("fit_psnr_db", psnr)],
-                            elapsed_secs,
-                        });
-                    }
-                })
-                .map_err(|e| e.to_string())?;
-                fitted += 1;
-                if summary.cancelled {
-                    return Err("cancelled".to_owned());
-                }
-                Ok::<_, String>((Arc::new(summary.weights), Arc::new(degraded)))
-            };
-            let fitted_subject = match &known_subject {
-                Some(_) => None,
-                None => {
-                    let (weights, degraded) = fit_one(&image, 1000, sink)?;
-                    Some(Subject { inr: weights, input: degraded, clean: Some(Arc::clone(&image)), name })
-                }
-            };
-            let subject_inr = known_subject.as_ref().or(fitted_subject.as_ref()).map(|s| Arc::clone(&s.inr));
-            let mut set = insp::TrainingSet::new(operator_config.order);
-            if train_on_current && let Some(inr) = &subject_inr {
-                set.add_pair(inr, &task.target(&image)).map_err(|e| e.to_string())?;
-            }
-            let before = fitted;
-            let completed =
-                insp::add_examples(&mut set, &examples, task, &fit, 0, control, &mut |index, step, psnr, secs| {
-                    sink.send(RunEvent::Progress {
-                        step: (before + index as u64) * fit.steps + step,
-                        metrics: vec![("fit_psnr_db", psnr)],
-                        elapsed_secs: secs,
-                    });
-                })
-                .map_err(|e| e.to_string())?;
-            if !completed {
-                return Err("cancelled".to_owned());
-            }
-            let offset = (before + examples.len() as u64) * fit.steps;
-            let summary = insp::train_operator(&set, task, &operator_config, control, &mut |event| match event {
-                RunEvent::Progress { step, metrics, elapsed_secs } => {
-                    sink.send(RunEvent::Progress { step: offset + step, metrics, elapsed_secs });
-                }
-                RunEvent::Snapshot(weights) => sink.send(RunEvent::Snapshot(weights)),
-                RunEvent::Started { .. } => {}
-            })
-            .map_err(|e| e.to_string())?;
-            Ok(TrainOutcome { summary, subject: fitted_subject })
+            insp::train_for_image(&source, control, &mut |event| sink.send(event))
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "cancelled".to_owned())
         })
         .map_err(|e| format!("cannot start training: {e}"))?;
         self.train_job = Some(job);
@@ -852,144 +646,4 @@ impl EditState {
             classification: self.classify_result.as_ref(),
         }
     }
-}
-
-/// The edit, the decoded INR, the pixel-domain comparison and the derivative stack, at the
-/// subject's pixels.
-/// `stacks`, when given, is the subject's stack at the operator's order from an earlier evaluation.
-/// With `gpu` the edit comes from the compute shader (the CPU when it fails, with the reason kept).
-pub fn evaluate(
-    operator: &OperatorWeights,
-    subject: &Subject,
-    key: (u64, u64),
-    stacks: Option<Arc<Vec<f32>>>,
-    gpu: Option<&EditDevice>,
-) -> Result<EvaluatedEdit, String> {
-    let (w, h) = (subject.input.width, subject.input.height);
-    let partials = operator.spec.partials().map_err(|e| e.to_string())?;
-    let stacks = match stacks {
-        Some(stacks) => stacks,
-        None => Arc::new(taylor::stack_at_pixels(&subject.inr, &partials, w, h).map_err(|e| e.to_string())?),
-    };
-    let channels = subject.inr.config.out_features;
-    let image = |pixels: Vec<f32>| ImageData::new(w, h, channels, pixels).map_err(|e| e.to_string());
-    let from_gpu = gpu.map(|gpu| {
-        gpu.pipelines
-            .get_or_init(|| EditGpu::new(&gpu.device))
-            .evaluate(&gpu.device, &gpu.queue, operator, &subject.inr, ViewWindow::FULL, (w, h))
-            .map(|pixels| pixels.into_iter().flat_map(|px| px.into_iter().take(channels)).collect::<Vec<f32>>())
-    });
-    let (edited, on_gpu, gpu_error) = match from_gpu {
-        Some(Ok(pixels)) => (pixels, true, None),
-        Some(Err(error)) => (operator.apply_rows(&stacks), false, Some(error)),
-        None => (operator.apply_rows(&stacks), false, None),
-    };
-    let edited = image(edited.into_iter().map(|v| v.clamp(0.0, 1.0)).collect())?;
-    let decoded = image(stacks.iter().step_by(partials.len()).map(|v| v.clamp(0.0, 1.0)).collect())?;
-    // Filter sizes are in pixels of the operator's training images: scale them to this image.
-    #[allow(clippy::cast_precision_loss)]
-    let scale = w.max(h) as f32 / operator.spec.training_size.max(1) as f32;
-    let task = operator.spec.task.at_scale(scale);
-    let reference = match task.kind {
-        kind if kind.is_filter() => Some(Arc::new(task.target(subject.clean.as_deref().unwrap_or(&decoded)))),
-        kind if kind.restores() => subject.clean.clone(),
-        _ => None,
-    };
-    let pixel = if task.kind.is_filter() {
-        ("pixels: same filter".to_owned(), task.target(&decoded))
-    } else if let Some((name, image)) = task.baselines(&decoded).into_iter().next() {
-        (format!("pixels: {name}"), image)
-    } else {
-        ("pixels: no pixel method".to_owned(), decoded.clone())
-    };
-    Ok(EvaluatedEdit {
-        edited,
-        decoded,
-        pixel,
-        reference,
-        stacks,
-        partials,
-        channels,
-        key,
-        gpu_requested: gpu.is_some(),
-        on_gpu,
-        gpu_error,
-    })
-}
-
-fn view_textures(ctx: &egui::Context, evaluated: &EvaluatedEdit) -> Vec<EditViewImage> {
-    let score = |image: &ImageData| evaluated.reference.as_ref().map(|r| metrics::psnr_db(image, r));
-    let mut views = vec![
-        EditViewImage {
-            title: "Input INR".into(),
-            psnr_db: score(&evaluated.decoded),
-            texture: crate::ui::widgets::image_texture(ctx, "edit input", &evaluated.decoded),
-        },
-        EditViewImage {
-            title: if evaluated.on_gpu { "INSP edit (GPU shader)" } else { "INSP edit" }.into(),
-            psnr_db: score(&evaluated.edited),
-            texture: crate::ui::widgets::image_texture(ctx, "edit result", &evaluated.edited),
-        },
-        EditViewImage {
-            title: evaluated.pixel.0.clone(),
-            psnr_db: score(&evaluated.pixel.1),
-            texture: crate::ui::widgets::image_texture(ctx, "edit pixels", &evaluated.pixel.1),
-        },
-    ];
-    // |edit − reference| (or − the pixel result when no reference is known), 0.1 at the top.
-    let against = evaluated.reference.as_deref().unwrap_or(&evaluated.pixel.1);
-    let c = evaluated.channels;
-    #[allow(clippy::cast_precision_loss)]
-    let difference: Vec<f32> = evaluated
-        .edited
-        .pixels
-        .chunks_exact(c)
-        .zip(against.pixels.chunks_exact(against.channels))
-        .flat_map(|(a, b)| {
-            let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / c as f32;
-            colormap::heat(err / 0.1)
-        })
-        .collect();
-    if let Ok(diff) = ImageData::new(evaluated.edited.width, evaluated.edited.height, 3, difference) {
-        let title = if evaluated.reference.is_some() { "|edit − target|" } else { "|edit − pixels|" };
-        views.push(EditViewImage {
-            title: title.into(),
-            psnr_db: None,
-            texture: crate::ui::widgets::image_texture(ctx, "edit difference", &diff),
-        });
-    }
-    views
-}
-
-/// Partial `k` (mean over channels) on a diverging colour map scaled to its 99th percentile.
-fn partial_texture(ctx: &egui::Context, evaluated: &EvaluatedEdit, k: usize) -> (egui::TextureHandle, f32) {
-    let p = evaluated.partials.len();
-    let c = evaluated.channels;
-    #[allow(clippy::cast_precision_loss)]
-    let values: Vec<f32> = evaluated
-        .stacks
-        .chunks_exact(c * p)
-        .map(|point| point.iter().skip(k).step_by(p).sum::<f32>() / c as f32)
-        .collect();
-    let mut magnitudes: Vec<f32> = values.iter().map(|v| v.abs()).filter(|v| v.is_finite()).collect();
-    let scale = if magnitudes.is_empty() {
-        1.0
-    } else {
-        let index = (magnitudes.len() * 99 / 100).min(magnitudes.len() - 1);
-        *magnitudes.select_nth_unstable_by(index, f32::total_cmp).1
-    }
-    .max(1e-6);
-    let pixels: Vec<f32> = if k == 0 {
-        values.iter().flat_map(|&v| [v.clamp(0.0, 1.0); 3]).collect()
-    } else {
-        values.iter().flat_map(|&v| colormap::diverging(v / scale)).collect()
-    };
-    let (w, h) = (evaluated.edited.width, evaluated.edited.height);
-    let image = ImageData::new(w, h, 3, pixels).unwrap_or_else(|_| ImageData {
-        width: 1,
-        height: 1,
-        channels: 3,
-        pixels: vec![0.0; 3],
-    });
-    (crate::ui::widgets::image_texture(ctx, "edit partial", &image), scale)
 }

@@ -3,7 +3,9 @@
 //! pruned populations, score every sample, then train attending to the hard samples and compare.
 
 mod lab;
+mod localize;
 pub mod panel;
+mod views;
 
 pub use lab::{HtlCommand, HtlFile, HtlLab};
 

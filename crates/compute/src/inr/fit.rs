@@ -1,9 +1,6 @@
 //! Fitting a SIREN to an image with Adam: the function behind the lab's Train button, the
 //! `inr fit` command and the benchmark.
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use candle_core::{Module, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::{Rng, SeedableRng};
@@ -11,9 +8,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{DisplayScales, InrError, Siren, SirenConfig, SirenWeights, display_scales, pixel_coords, reconstruct};
-use crate::control::{RunControl, RunEvent, Throttle};
+use crate::control::{Metrics, RunControl, RunEvent};
 use crate::image_io::ImageData;
 use crate::metrics;
+use crate::train_loop::{self, Schedule, Steps, Trained};
 
 /// Pixels per step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +189,31 @@ impl Trainer {
     }
 }
 
+impl Steps for Trainer {
+    type Record = StepRecord;
+    type Snapshot = InrSnapshot;
+    type Error = InrError;
+
+    fn step(&mut self, step: u64) -> Result<StepRecord, InrError> {
+        let loss = Trainer::step(self)?;
+        if !loss.is_finite() {
+            return Err(InrError::Config(format!(
+                "training diverged at step {step} (loss is {loss}); lower the learning rate or ω₀"
+            )));
+        }
+        // Targets span [-1, 1]: the MSE in [0, 1] pixel units is a quarter of the loss.
+        Ok(StepRecord { step, loss, psnr_db: metrics::psnr_from_mse(loss / 4.0) })
+    }
+
+    fn metrics(&self, record: &StepRecord) -> Metrics {
+        vec![("loss", record.loss), ("psnr_db", record.psnr_db)]
+    }
+
+    fn snapshot(&mut self, step: u64) -> Result<InrSnapshot, InrError> {
+        InrSnapshot::of(self.model(), step)
+    }
+}
+
 /// Fits a SIREN to `image`, starting from `init` when given (its shape must match `cfg`).
 ///
 /// Reports `Started`, throttled `Progress` (`loss`, `psnr_db`) and `Snapshot`s through `on_event`;
@@ -203,61 +226,24 @@ pub fn fit(
     on_event: &mut dyn FnMut(RunEvent<InrSnapshot>),
 ) -> Result<FitSummary, InrError> {
     let mut trainer = Trainer::new(image, cfg, init)?;
-    on_event(RunEvent::Started { total_steps: cfg.steps });
-    let start = Instant::now();
-    let mut progress_throttle = Throttle::new(0.1);
-    let mut snapshot_throttle = Throttle::new(cfg.snapshot_interval_secs);
-    snapshot_throttle.ready(); // the first snapshot comes after one interval, not at step 0
-    let mut history = Vec::with_capacity(usize::try_from(cfg.steps).unwrap_or(0).min(1 << 20));
-    let mut steps_done = 0;
-    let mut cancelled = false;
-    for step in 1..=cfg.steps {
-        if !control.checkpoint() {
-            cancelled = true;
-            break;
-        }
-        let loss = trainer.step()?;
-        if !loss.is_finite() {
-            return Err(InrError::Config(format!(
-                "training diverged at step {step} (loss is {loss}); lower the learning rate or ω₀"
-            )));
-        }
-        // Targets span [-1, 1]: the MSE in [0, 1] pixel units is a quarter of the loss.
-        let record = StepRecord { step, loss, psnr_db: metrics::psnr_from_mse(loss / 4.0) };
-        history.push(record);
-        steps_done = step;
-        if progress_throttle.ready() || step == cfg.steps {
-            on_event(RunEvent::Progress {
-                step,
-                metrics: vec![("loss", record.loss), ("psnr_db", record.psnr_db)],
-                elapsed_secs: start.elapsed().as_secs_f64(),
-            });
-        }
-        if cfg.snapshot_interval_secs > 0.0 && snapshot_throttle.ready() {
-            on_event(RunEvent::Snapshot(Arc::new(InrSnapshot::of(trainer.model(), step)?)));
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss)]
-    let ms_per_step = if steps_done == 0 { 0.0 } else { 1e3 * seconds / steps_done as f64 };
-    let final_snapshot = InrSnapshot::of(trainer.model(), steps_done)?;
+    let schedule = Schedule { steps: cfg.steps, snapshot_interval_secs: cfg.snapshot_interval_secs };
+    let trained = train_loop::train(&mut trainer, schedule, control, on_event)?;
     // A cancelled fit returns at once (the app may be closing): its PSNR is the last step's.
-    let psnr_db = if cancelled {
-        history.last().map_or(f64::NAN, |r| r.psnr_db)
+    let psnr_db = if trained.cancelled {
+        trained.history.last().map_or(f64::NAN, |r| r.psnr_db)
     } else {
         metrics::psnr_db(&reconstruct(trainer.model(), image.width, image.height)?, image)
     };
-    if cfg.snapshot_interval_secs > 0.0 {
-        on_event(RunEvent::Snapshot(Arc::new(final_snapshot.clone())));
-    }
+    let ms_per_step = trained.ms_per_step();
+    let Trained { history, steps_done, cancelled, seconds, snapshot } = trained;
     Ok(FitSummary {
-        weights: final_snapshot.weights,
+        weights: snapshot.weights,
         steps_done,
         cancelled,
         psnr_db,
         ms_per_step,
         seconds,
         history,
-        scales: final_snapshot.scales,
+        scales: snapshot.scales,
     })
 }

@@ -37,7 +37,7 @@ use super::LiftError;
 use super::example::{BACKGROUND, ExampleTruth};
 use super::input::LiftInput;
 use super::rank::{ranking_loss_tensor, sample_pairs};
-use crate::control::{RunControl, RunEvent, Throttle};
+use crate::control::{Metrics, RunControl, RunEvent};
 use crate::image_io::ImageData;
 use crate::metrics;
 use crate::nerf::camera::{Camera, Ray, SceneBox};
@@ -49,6 +49,7 @@ use crate::nerf::render::{RenderOutput, render_camera};
 use crate::nerf::sampler::{MarchSettings, OccupancyGrid, march};
 use crate::nerf::train::{FlatAdam, NerfSnapshot, field_inputs};
 use crate::nerf::volume::CompositeOp;
+use crate::train_loop::{self, Schedule, Steps, Trained};
 
 /// Distance of the reference camera from the object's centre.
 pub const CAMERA_DISTANCE: f32 = 4.0;
@@ -594,6 +595,40 @@ impl Lifter {
     }
 }
 
+impl Steps for Lifter {
+    type Record = LiftRecord;
+    type Snapshot = NerfSnapshot;
+    type Error = LiftError;
+
+    fn step(&mut self, _step: u64) -> Result<LiftRecord, LiftError> {
+        Lifter::step(self)
+    }
+
+    fn stamp(&self, record: &mut LiftRecord, elapsed_secs: f64) {
+        record.elapsed_secs = elapsed_secs;
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn metrics(&self, record: &LiftRecord) -> Metrics {
+        vec![
+            ("loss", record.loss),
+            ("psnr_db", record.psnr_db),
+            ("mask", record.mask_loss),
+            ("rank", record.rank_loss),
+            ("rank_violations", record.rank_violations),
+            ("symmetry", record.symmetry_loss),
+            ("hull", record.hull_loss),
+            ("samples", record.samples as f64),
+            ("entropy", record.entropy),
+            ("occupancy", f64::from(self.occupancy().occupancy())),
+        ]
+    }
+
+    fn snapshot(&mut self, _step: u64) -> Result<NerfSnapshot, LiftError> {
+        Ok(Lifter::snapshot(self))
+    }
+}
+
 /// Pixels the mask is dilated by before carving (a margin for the cells' coarse projection).
 const CARVE_DILATION: i64 = 2;
 
@@ -688,46 +723,10 @@ pub fn lift(
     on_event: &mut dyn FnMut(RunEvent<NerfSnapshot>),
 ) -> Result<LiftSummary, LiftError> {
     let mut lifter = Lifter::new(input, cfg)?;
-    on_event(RunEvent::Started { total_steps: cfg.steps });
-    let start = Instant::now();
-    let mut progress_throttle = Throttle::new(0.1);
-    let mut snapshot_throttle = Throttle::new(cfg.snapshot_interval_secs);
-    snapshot_throttle.ready();
-    let mut history = Vec::new();
-    let mut cancelled = false;
-    let mut steps_done = 0;
-    for _ in 0..cfg.steps {
-        if !control.checkpoint() {
-            cancelled = true;
-            break;
-        }
-        let record = lifter.step()?;
-        steps_done += 1;
-        let record = LiftRecord { elapsed_secs: start.elapsed().as_secs_f64(), ..record };
-        history.push(record);
-        if progress_throttle.ready() || steps_done == cfg.steps {
-            #[allow(clippy::cast_precision_loss)]
-            let metrics = vec![
-                ("loss", record.loss),
-                ("psnr_db", record.psnr_db),
-                ("mask", record.mask_loss),
-                ("rank", record.rank_loss),
-                ("rank_violations", record.rank_violations),
-                ("symmetry", record.symmetry_loss),
-                ("hull", record.hull_loss),
-                ("samples", record.samples as f64),
-                ("entropy", record.entropy),
-                ("occupancy", f64::from(lifter.occupancy().occupancy())),
-            ];
-            on_event(RunEvent::Progress { step: steps_done, metrics, elapsed_secs: start.elapsed().as_secs_f64() });
-        }
-        if snapshot_throttle.ready() {
-            on_event(RunEvent::Snapshot(Arc::new(lifter.snapshot())));
-        }
-    }
-    let snapshot = lifter.snapshot();
-    on_event(RunEvent::Snapshot(Arc::new(snapshot.clone())));
-    Ok(LiftSummary { snapshot, steps_done, cancelled, seconds: start.elapsed().as_secs_f64(), history })
+    let schedule = Schedule { steps: cfg.steps, snapshot_interval_secs: cfg.snapshot_interval_secs };
+    let Trained { history, steps_done, cancelled, seconds, snapshot } =
+        train_loop::train(&mut lifter, schedule, control, on_event)?;
+    Ok(LiftSummary { snapshot, steps_done, cancelled, seconds, history })
 }
 
 /// Renders the field from the reference camera (over white).

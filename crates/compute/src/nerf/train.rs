@@ -24,8 +24,9 @@ use super::field_op::{FieldOp, INPUT_DIM, Workspace};
 use super::render::{RenderOutput, render_camera};
 use super::sampler::{MarchSettings, OccupancyGrid, march};
 use super::volume::CompositeOp;
-use crate::control::{RunControl, RunEvent, Throttle};
+use crate::control::{Metrics, RunControl, RunEvent};
 use crate::metrics;
+use crate::train_loop::{self, Schedule, Steps, Trained};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NerfError {
@@ -385,6 +386,35 @@ impl Trainer {
     }
 }
 
+impl Steps for Trainer {
+    type Record = StepRecord;
+    type Snapshot = NerfSnapshot;
+    type Error = NerfError;
+
+    fn step(&mut self, _step: u64) -> Result<StepRecord, NerfError> {
+        Trainer::step(self)
+    }
+
+    fn stamp(&self, record: &mut StepRecord, elapsed_secs: f64) {
+        record.elapsed_secs = elapsed_secs;
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn metrics(&self, record: &StepRecord) -> Metrics {
+        vec![
+            ("loss", record.loss),
+            ("psnr_db", record.psnr_db),
+            ("rays", record.num_rays as f64),
+            ("samples_per_ray", record.num_samples as f64 / record.num_rays.max(1) as f64),
+            ("occupancy", f64::from(self.occupancy().occupancy())),
+        ]
+    }
+
+    fn snapshot(&mut self, _step: u64) -> Result<NerfSnapshot, NerfError> {
+        Trainer::snapshot(self)
+    }
+}
+
 /// Field inputs per sample: the position normalized to the scene box, then the SH encoding of
 /// its ray's direction.
 pub fn field_inputs(samples: &super::volume::PackedSamples, scene_box: &SceneBox) -> Vec<f32> {
@@ -412,40 +442,10 @@ pub fn train(
     on_event: &mut dyn FnMut(RunEvent<NerfSnapshot>),
 ) -> Result<TrainSummary, NerfError> {
     let mut trainer = Trainer::new(dataset, cfg, init)?;
-    on_event(RunEvent::Started { total_steps: cfg.steps });
-    let start = Instant::now();
-    let mut progress_throttle = Throttle::new(0.1);
-    let mut snapshot_throttle = Throttle::new(cfg.snapshot_interval_secs);
-    snapshot_throttle.ready();
-    let mut history = Vec::new();
-    let mut cancelled = false;
-    let mut steps_done = 0;
-    for _ in 0..cfg.steps {
-        if !control.checkpoint() {
-            cancelled = true;
-            break;
-        }
-        let record = trainer.step()?;
-        steps_done += 1;
-        history.push(StepRecord { elapsed_secs: start.elapsed().as_secs_f64(), ..record });
-        if progress_throttle.ready() || steps_done == cfg.steps {
-            #[allow(clippy::cast_precision_loss)]
-            let metrics = vec![
-                ("loss", record.loss),
-                ("psnr_db", record.psnr_db),
-                ("rays", record.num_rays as f64),
-                ("samples_per_ray", record.num_samples as f64 / record.num_rays.max(1) as f64),
-                ("occupancy", f64::from(trainer.occupancy().occupancy())),
-            ];
-            on_event(RunEvent::Progress { step: steps_done, metrics, elapsed_secs: start.elapsed().as_secs_f64() });
-        }
-        if snapshot_throttle.ready() {
-            on_event(RunEvent::Snapshot(Arc::new(trainer.snapshot()?)));
-        }
-    }
-    let snapshot = trainer.snapshot()?;
-    on_event(RunEvent::Snapshot(Arc::new(snapshot.clone())));
-    Ok(TrainSummary { snapshot, steps_done, cancelled, seconds: start.elapsed().as_secs_f64(), history })
+    let schedule = Schedule { steps: cfg.steps, snapshot_interval_secs: cfg.snapshot_interval_secs };
+    let Trained { history, steps_done, cancelled, seconds, snapshot } =
+        train_loop::train(&mut trainer, schedule, control, on_event)?;
+    Ok(TrainSummary { snapshot, steps_done, cancelled, seconds, history })
 }
 
 /// Renders `views` with `snapshot` and scores them against the images composited over the

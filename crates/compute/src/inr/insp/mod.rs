@@ -15,8 +15,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Instant;
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -28,11 +26,19 @@ use serde::{Deserialize, Serialize};
 use super::taylor::{self, MAX_ORDER, Partials};
 use super::weights::{layer_tensors, read_f32_tensor, read_layers, write_f32_safetensors};
 use super::{InrError, LayerWeights, SirenWeights, WeightsFileError, pixel_centre};
-use crate::control::{RunControl, RunEvent, Throttle};
+use crate::control::{Metrics, RunControl, RunEvent};
 use crate::filters;
 use crate::image_io::ImageData;
 use crate::metrics;
 use crate::optim::FlatAdam;
+use crate::train_loop::{self, Schedule, Steps, Trained};
+
+mod pipeline;
+
+pub use pipeline::{
+    Example, OperatorOutcome, OperatorSource, Subject, add_examples, build_training_set, load_pair, train_for_image,
+    training_views,
+};
 
 /// Metadata key under which the operator's description is stored in a safetensors file.
 const SPEC_KEY: &str = "sparsefield.insp";
@@ -498,47 +504,6 @@ pub fn render_edit(
     Ok(Some(ImageData::new(width, height, channels, pixels)?))
 }
 
-/// A custom training pair from two image files, both downscaled to `size` (0: as they are).
-/// They must have the same size and colour kind.
-pub fn load_pair(input: &Path, target: &Path, size: u32) -> Result<(ImageData, ImageData), InrError> {
-    let load = |path: &Path| -> Result<ImageData, InrError> {
-        let image = crate::image_io::load_image(path)?.image;
-        Ok(if size == 0 { image } else { image.downscaled_to(size) })
-    };
-    let (a, b) = (load(input)?, load(target)?);
-    if (a.width, a.height, a.channels) != (b.width, b.height, b.channels) {
-        return Err(InrError::Config(format!(
-            "{} ({}×{}, {} channels) and {} ({}×{}, {} channels) differ; a pair needs two images of the same size \
-             and colour kind",
-            input.display(),
-            a.width,
-            a.height,
-            a.channels,
-            target.display(),
-            b.width,
-            b.height,
-            b.channels
-        )));
-    }
-    Ok((a, b))
-}
-
-/// The training views of one image: `crops` random `size × size` windows (seeded), or the whole
-/// image downscaled to `size` when `crops` is 0 or the image is smaller than a window.
-pub fn training_views(image: &ImageData, size: u32, crops: u32, seed: u64) -> Vec<ImageData> {
-    if crops == 0 || image.width < size || image.height < size {
-        return vec![image.clone().downscaled_to(size)];
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..crops)
-        .map(|_| {
-            let x = rng.random_range(0..=image.width - size);
-            let y = rng.random_range(0..=image.height - size);
-            filters::crop(image, x, y, size, size)
-        })
-        .collect()
-}
-
 /// Training rows for an operator: raw derivative stacks (one colour channel each) and the
 /// values the edit should produce there.
 #[derive(Clone, Debug, Default)]
@@ -614,64 +579,6 @@ impl TrainingSet {
             .collect();
         (shift, scale)
     }
-}
-
-/// One training example of an operator.
-#[derive(Clone, Debug)]
-pub enum Example {
-    /// A clean image: its INR is fitted to the image as the task degrades it, and the target is
-    /// what the task makes of the clean image.
-    Clean(ImageData),
-    /// A given pair (custom edits): the INR is fitted to `input` as it is.
-    Pair { input: ImageData, target: ImageData },
-}
-
-/// The INSP training pipeline's first half, shared by the edit lab, `sparsefield inr edit` and
-/// the benchmark: fits an INR to each example's input (a clean image degraded as `task` says,
-/// seeded by `seed + index`, or a given pair's input) and adds its derivative stack with the
-/// target to `set`. `on_fit(index, step, psnr_db, elapsed_secs)` follows the fits. `Ok(false)` when cancelled.
-pub fn add_examples(
-    set: &mut TrainingSet,
-    examples: &[Example],
-    task: EditTask,
-    fit: &super::FitConfig,
-    seed: u64,
-    control: &RunControl,
-    on_fit: &mut dyn FnMut(usize, u64, f64, f64),
-) -> Result<bool, InrError> {
-    task.validate()?;
-    for (index, example) in examples.iter().enumerate() {
-        let (input, target) = match example {
-            Example::Clean(clean) => (task.degrade(clean, seed.wrapping_add(index as u64)), task.target(clean)),
-            Example::Pair { input, target } => (input.clone(), target.clone()),
-        };
-        let summary = super::fit(&input, fit, None, control, &mut |event| {
-            if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
-                let psnr = metrics.iter().find(|(n, _)| *n == "psnr_db").map_or(f64::NAN, |(_, v)| *v);
-                on_fit(index, step, psnr, elapsed_secs);
-            }
-        })?;
-        if summary.cancelled {
-            return Ok(false);
-        }
-        set.add_pair(&summary.weights, &target)?;
-    }
-    Ok(true)
-}
-
-/// [`add_examples`] of clean images into a new set; `Ok(None)` when cancelled.
-pub fn build_training_set(
-    cleans: &[ImageData],
-    task: EditTask,
-    fit: &super::FitConfig,
-    order: usize,
-    seed: u64,
-    control: &RunControl,
-    on_fit: &mut dyn FnMut(usize, u64, f64, f64),
-) -> Result<Option<TrainingSet>, InrError> {
-    let mut set = TrainingSet::new(order);
-    let examples: Vec<Example> = cleans.iter().cloned().map(Example::Clean).collect();
-    Ok(add_examples(&mut set, &examples, task, fit, seed, control, on_fit)?.then_some(set))
 }
 
 /// One step's record while training an operator.
@@ -848,8 +755,9 @@ pub fn train_operator(
         .flat_map(|row| row.iter().zip(&shift).zip(&scale).map(|((v, s), d)| (v - s) / d))
         .collect();
     let values: Vec<f32> = data.stacks.iter().step_by(p).copied().collect();
-    let mut net = OperatorMlp::init(config, p);
-    let mut optimizer = FlatAdam::new(net.params.len(), 0.9, 0.999, 1e-8);
+    let net = OperatorMlp::init(config, p);
+    let optimizer = FlatAdam::new(net.params.len(), 0.9, 0.999, 1e-8);
+    let batch = config.batch.min(rows);
     #[allow(clippy::cast_possible_truncation)]
     let learning_rate = config.learning_rate as f32;
     let spec = OperatorSpec {
@@ -860,74 +768,33 @@ pub fn train_operator(
         residual: config.residual,
         training_size: data.training_size,
     };
-    let snapshot = |net: &OperatorMlp| -> Result<OperatorWeights, InrError> {
-        Ok(OperatorWeights {
-            spec: spec.clone(),
-            layers: net.layers(),
-            feature_shift: shift.clone(),
-            feature_scale: scale.clone(),
-        })
+    let mut steps = OperatorSteps {
+        net,
+        optimizer,
+        learning_rate,
+        rng: ChaCha8Rng::seed_from_u64(config.seed ^ 0x01A5_B0A7),
+        features: &features,
+        values: &values,
+        targets: &data.targets,
+        batch: (vec![0.0; batch * p], vec![0.0; batch], vec![0.0; batch]),
+        spec,
+        shift,
+        scale,
     };
-    let whole_set_psnr = |net: &OperatorMlp| -> Result<f64, InrError> {
-        let weights = snapshot(net)?;
-        let predicted = weights.apply_rows(&data.stacks);
-        let mse =
-            predicted.iter().zip(&data.targets).map(|(a, b)| f64::from((a.clamp(0.0, 1.0) - b).powi(2))).sum::<f64>();
-        #[allow(clippy::cast_precision_loss)]
-        Ok(metrics::psnr_from_mse(mse / rows as f64))
+    let initial_psnr_db = steps.whole_set_psnr(data);
+    let trained = train_loop::train(
+        &mut steps,
+        Schedule { steps: config.steps, snapshot_interval_secs: config.snapshot_interval_secs },
+        control,
+        on_event,
+    )?;
+    let ms_per_step = trained.ms_per_step();
+    let final_psnr_db = if trained.cancelled {
+        trained.history.last().map_or(f64::NAN, |r| r.psnr_db)
+    } else {
+        steps.whole_set_psnr(data)
     };
-    let initial_psnr_db = whole_set_psnr(&net)?;
-    on_event(RunEvent::Started { total_steps: config.steps });
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x01A5_B0A7);
-    let start = Instant::now();
-    let mut progress_throttle = Throttle::new(0.1);
-    let mut snapshot_throttle = Throttle::new(config.snapshot_interval_secs);
-    snapshot_throttle.ready();
-    let mut history = Vec::new();
-    let mut steps_done = 0;
-    let mut cancelled = false;
-    let batch = config.batch.min(rows);
-    let (mut x, mut v, mut y) = (vec![0.0_f32; batch * p], vec![0.0_f32; batch], vec![0.0_f32; batch]);
-    for step in 1..=config.steps {
-        if !control.checkpoint() {
-            cancelled = true;
-            break;
-        }
-        for b in 0..batch {
-            let row = if batch < rows { rng.random_range(0..rows) } else { b };
-            x[b * p..(b + 1) * p].copy_from_slice(&features[row * p..(row + 1) * p]);
-            v[b] = values[row];
-            y[b] = data.targets[row];
-        }
-        let (loss, grads) = net.loss_and_gradient(&x, &v, &y);
-        optimizer.step(&mut net.params, &grads, learning_rate);
-        if !loss.is_finite() {
-            return Err(InrError::Config(format!(
-                "operator training diverged at step {step} (loss is {loss}); lower the learning rate"
-            )));
-        }
-        let record = OperatorStep { step, loss, psnr_db: metrics::psnr_from_mse(loss) };
-        history.push(record);
-        steps_done = step;
-        if progress_throttle.ready() || step == config.steps {
-            on_event(RunEvent::Progress {
-                step,
-                metrics: vec![("loss", record.loss), ("psnr_db", record.psnr_db)],
-                elapsed_secs: start.elapsed().as_secs_f64(),
-            });
-        }
-        if config.snapshot_interval_secs > 0.0 && snapshot_throttle.ready() {
-            on_event(RunEvent::Snapshot(Arc::new(snapshot(&net)?)));
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    #[allow(clippy::cast_precision_loss)]
-    let ms_per_step = if steps_done == 0 { 0.0 } else { 1e3 * seconds / steps_done as f64 };
-    let weights = snapshot(&net)?;
-    let final_psnr_db = if cancelled { history.last().map_or(f64::NAN, |r| r.psnr_db) } else { whole_set_psnr(&net)? };
-    if config.snapshot_interval_secs > 0.0 {
-        on_event(RunEvent::Snapshot(Arc::new(weights.clone())));
-    }
+    let Trained { history, steps_done, cancelled, seconds, snapshot: weights } = trained;
     Ok(OperatorSummary {
         weights,
         steps_done,
@@ -938,4 +805,77 @@ pub fn train_operator(
         initial_psnr_db,
         final_psnr_db,
     })
+}
+
+/// The operator's training step for [`train_loop::train`]: a random batch of rows, the loss
+/// and gradient in closed form, an Adam step.
+struct OperatorSteps<'a> {
+    net: OperatorMlp,
+    optimizer: FlatAdam,
+    learning_rate: f32,
+    rng: ChaCha8Rng,
+    /// Standardised stacks, `rows × P`.
+    features: &'a [f32],
+    /// Each row's value (partial 0), for the residual.
+    values: &'a [f32],
+    targets: &'a [f32],
+    /// The batch's features, values and targets, reused between steps.
+    batch: (Vec<f32>, Vec<f32>, Vec<f32>),
+    spec: OperatorSpec,
+    shift: Vec<f32>,
+    scale: Vec<f32>,
+}
+
+impl OperatorSteps<'_> {
+    fn weights(&self) -> OperatorWeights {
+        OperatorWeights {
+            spec: self.spec.clone(),
+            layers: self.net.layers(),
+            feature_shift: self.shift.clone(),
+            feature_scale: self.scale.clone(),
+        }
+    }
+
+    /// PSNR of the operator's output over every training row.
+    fn whole_set_psnr(&self, data: &TrainingSet) -> f64 {
+        let predicted = self.weights().apply_rows(&data.stacks);
+        let mse =
+            predicted.iter().zip(&data.targets).map(|(a, b)| f64::from((a.clamp(0.0, 1.0) - b).powi(2))).sum::<f64>();
+        #[allow(clippy::cast_precision_loss)]
+        metrics::psnr_from_mse(mse / data.len() as f64)
+    }
+}
+
+impl Steps for OperatorSteps<'_> {
+    type Record = OperatorStep;
+    type Snapshot = OperatorWeights;
+    type Error = InrError;
+
+    fn step(&mut self, step: u64) -> Result<OperatorStep, InrError> {
+        let rows = self.values.len();
+        let (x, v, y) = &mut self.batch;
+        let p = self.features.len() / rows.max(1);
+        for b in 0..v.len() {
+            let row = if v.len() < rows { self.rng.random_range(0..rows) } else { b };
+            x[b * p..(b + 1) * p].copy_from_slice(&self.features[row * p..(row + 1) * p]);
+            v[b] = self.values[row];
+            y[b] = self.targets[row];
+        }
+        let (loss, grads) = self.net.loss_and_gradient(x, v, y);
+        self.optimizer.step(&mut self.net.params, &grads, self.learning_rate);
+        if !loss.is_finite() {
+            return Err(InrError::Config(format!(
+                "operator training diverged at step {step} (loss is {loss}); lower the learning rate"
+            )));
+        }
+        Ok(OperatorStep { step, loss, psnr_db: metrics::psnr_from_mse(loss) })
+    }
+
+    fn metrics(&self, record: &OperatorStep) -> Metrics {
+        vec![("loss", record.loss), ("psnr_db", record.psnr_db)]
+    }
+
+    fn snapshot(&mut self, _step: u64) -> Result<OperatorWeights, InrError> {
+        Ok(self.weights())
+    }
 }
