@@ -27,4 +27,5 @@ mod ntk_train;
 mod prune;
 mod prune_init;
 mod render;
+mod train_loop;
 mod ui;
