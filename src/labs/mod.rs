@@ -2,6 +2,39 @@
 //! [`Lab`] trait. The shell (`app`) knows labs only through [`registry`]; a lab uses other labs
 //! only through `compute`, the shared modules of `ui` and the [`Shared`] board.
 
+/// The parts of a [`Lab`] impl that every lab writes the same way, for use inside `impl Lab`:
+/// the job bar through `self.state.jobs()`/`control_job`, and pending commands kept in
+/// `self.commands`. With `settings`, also `persist`/`restore` of `self.settings` (a type with
+/// `sanitize`) as JSON.
+macro_rules! lab_plumbing {
+    () => {
+        fn jobs(&self) -> Vec<$crate::ui::widgets::JobRow<'_>> {
+            self.state.jobs()
+        }
+
+        fn control_job(&mut self, id: $crate::jobs::JobId, action: &dyn Fn(&mut dyn $crate::jobs::JobControl)) -> bool {
+            self.state.control_job(id, |job| action(job))
+        }
+
+        fn apply_pending(&mut self, cx: &mut $crate::labs::LabCx<'_>) {
+            let commands = std::mem::take(&mut self.commands);
+            $crate::labs::apply_all(self, commands, cx);
+        }
+    };
+    (settings) => {
+        lab_plumbing!();
+
+        fn persist(&self) -> Option<String> {
+            $crate::labs::to_json(&self.settings)
+        }
+
+        fn restore(&mut self, json: &str) {
+            self.settings = $crate::labs::from_json(json);
+            self.settings.sanitize();
+        }
+    };
+}
+
 pub mod edit;
 pub mod htl;
 pub mod inr;

@@ -53,6 +53,11 @@ impl<C: Clone + PartialEq, R: Send + Sync + 'static> LiveAnalysis<C, R> {
         self.job.as_ref().is_some_and(|j| !j.is_finished())
     }
 
+    /// The settings of the run in flight or last started.
+    pub fn started(&self) -> Option<&C> {
+        self.started.as_ref()
+    }
+
     /// Runs started so far.
     pub fn starts(&self) -> u64 {
         self.starts

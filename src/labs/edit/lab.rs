@@ -8,10 +8,8 @@ use eframe::egui;
 
 use super::panel::{EditPair, EditSettings, edit_controls_ui, edit_main_ui};
 use super::{EditDevice, EditState};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, from_json, to_json};
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked};
 use crate::ui::FileDialog;
-use crate::ui::widgets::JobRow;
 
 /// What the edit lab's panel asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,6 +154,8 @@ impl LabCommands for EditLab {
 }
 
 impl Lab for EditLab {
+    lab_plumbing!(settings);
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -195,14 +195,6 @@ impl Lab for EditLab {
         cx.notify_all(notes);
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, |job| action(job))
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state();
         edit_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -216,21 +208,7 @@ impl Lab for EditLab {
         self.state.zoom = zoom;
     }
 
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
-    }
-
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
         apply_picked(self, request, path, cx, |lab, file: EditFile, path| lab.command_for(file, path));
-    }
-
-    fn persist(&self) -> Option<String> {
-        to_json(&self.settings)
-    }
-
-    fn restore(&mut self, json: &str) {
-        self.settings = from_json(json);
-        self.settings.sanitize();
     }
 }

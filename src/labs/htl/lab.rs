@@ -8,9 +8,7 @@ use eframe::egui;
 use super::HtlState;
 use super::panel::{HtlSettings, Task, htl_controls_ui, htl_main_ui};
 use crate::compute::htl::data::{self, AttributeSpec, HtlSource};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, claim_export_folder, from_json, to_json};
-use crate::ui::widgets::JobRow;
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked, claim_export_folder};
 use crate::ui::{FileDialog, extension_of};
 
 /// What the hard-sample lab's panel asks for.
@@ -168,6 +166,8 @@ impl LabCommands for HtlLab {
 }
 
 impl Lab for HtlLab {
+    lab_plumbing!(settings);
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -185,14 +185,6 @@ impl Lab for HtlLab {
         cx.notify_all(notes);
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, |job| action(job))
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings);
         htl_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -201,11 +193,6 @@ impl Lab for HtlLab {
     fn main_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings);
         htl_main_ui(ui, &mut self.settings, &state, &mut self.commands);
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
@@ -232,14 +219,5 @@ impl Lab for HtlLab {
 
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a CSV of hard-sample attributes")
-    }
-
-    fn persist(&self) -> Option<String> {
-        to_json(&self.settings)
-    }
-
-    fn restore(&mut self, json: &str) {
-        self.settings = from_json(json);
-        self.settings.sanitize();
     }
 }

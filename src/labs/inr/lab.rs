@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::panel::{InrSettings, inr_controls_ui, inr_main_ui};
 use super::{ImageSource, InrState};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{CurrentInr, Lab, LabCommands, LabCx, Shared, apply_all, apply_picked, from_json, to_json};
-use crate::ui::widgets::JobRow;
+use crate::labs::{CurrentInr, Lab, LabCommands, LabCx, Shared, apply_picked, from_json, to_json};
 use crate::ui::{BuiltinImage, FileDialog, extension_of};
 
 /// What the INR lab's panel asks for.
@@ -132,6 +130,8 @@ impl LabCommands for InrLab {
 }
 
 impl Lab for InrLab {
+    lab_plumbing!();
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -170,14 +170,6 @@ impl Lab for InrLab {
         };
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, |job| action(job))
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(cx.gpu);
         inr_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -192,11 +184,6 @@ impl Lab for InrLab {
         inr_main_ui(ui, &mut self.settings, &mut view, &state, &mut self.commands);
         drop(state);
         self.state.view = view;
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {

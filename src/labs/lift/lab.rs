@@ -7,9 +7,7 @@ use eframe::egui;
 
 use super::LiftState;
 use super::panel::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, claim_export_folder, from_json, to_json};
-use crate::ui::widgets::JobRow;
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked, claim_export_folder};
 use crate::ui::{FileDialog, IMAGE_EXTENSIONS, extension_of};
 
 /// What the lift lab's panel asks for.
@@ -138,6 +136,8 @@ impl LabCommands for LiftLab {
 }
 
 impl Lab for LiftLab {
+    lab_plumbing!(settings);
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -155,14 +155,6 @@ impl Lab for LiftLab {
         cx.notify_all(notes);
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, action)
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state();
         lift_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -176,11 +168,6 @@ impl Lab for LiftLab {
         drop((state, viewer));
         self.state.viewer.view = view;
         self.state.viewer.forward_refine(cx.waker);
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
@@ -202,14 +189,5 @@ impl Lab for LiftLab {
 
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a depth map (.npy) for the lift")
-    }
-
-    fn persist(&self) -> Option<String> {
-        to_json(&self.settings)
-    }
-
-    fn restore(&mut self, json: &str) {
-        self.settings = from_json(json);
-        self.settings.sanitize();
     }
 }

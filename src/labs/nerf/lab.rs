@@ -10,10 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::panel::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use super::{DataSource, NerfState};
 use crate::compute::nerf::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, from_json, to_json};
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked, from_json, to_json};
 use crate::ui::FileDialog;
-use crate::ui::widgets::{JobRow, Level};
+use crate::ui::widgets::Level;
 
 /// What the NeRF lab's panel asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +144,8 @@ impl LabCommands for NerfLab {
 }
 
 impl Lab for NerfLab {
+    lab_plumbing!();
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -178,14 +179,6 @@ impl Lab for NerfLab {
         }
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, action)
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(cx.gpu);
         nerf_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -201,11 +194,6 @@ impl Lab for NerfLab {
         drop(state);
         self.state.viewer.view = view;
         self.state.viewer.forward_refine(cx.waker);
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {

@@ -7,9 +7,7 @@ use eframe::egui;
 
 use super::NtkState;
 use super::panel::{NtkSettings, SourceKind, ntk_controls_ui, ntk_main_ui};
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, claim_export_folder, from_json, to_json};
-use crate::ui::widgets::JobRow;
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked, claim_export_folder};
 use crate::ui::{FileDialog, extension_of};
 
 /// What the NTK lab's panel asks for.
@@ -103,6 +101,8 @@ impl LabCommands for NtkLab {
 }
 
 impl Lab for NtkLab {
+    lab_plumbing!(settings);
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -120,14 +120,6 @@ impl Lab for NtkLab {
         cx.notify_all(notes);
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, |job| action(job))
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings.config());
         ntk_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -136,11 +128,6 @@ impl Lab for NtkLab {
     fn main_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings.config());
         ntk_main_ui(ui, &mut self.settings, &state, &mut self.commands);
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
@@ -158,14 +145,5 @@ impl Lab for NtkLab {
 
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a CSV of points (NTK lab)")
-    }
-
-    fn persist(&self) -> Option<String> {
-        to_json(&self.settings)
-    }
-
-    fn restore(&mut self, json: &str) {
-        self.settings = from_json(json);
-        self.settings.sanitize();
     }
 }

@@ -9,10 +9,8 @@ use eframe::egui;
 use super::PruneState;
 use super::panel::{PruneMode, PruneSettings, prune_controls_ui, prune_main_ui};
 use crate::compute::prune::data::DataSource;
-use crate::jobs::{JobControl, JobId};
-use crate::labs::{Lab, LabCommands, LabCx, apply_all, apply_picked, from_json, to_json};
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked};
 use crate::ui::FileDialog;
-use crate::ui::widgets::JobRow;
 
 /// What the pruning lab's panel asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,6 +105,8 @@ impl LabCommands for PruneLab {
 }
 
 impl Lab for PruneLab {
+    lab_plumbing!(settings);
+
     fn key(&self) -> &'static str {
         Self::KEY
     }
@@ -124,14 +124,6 @@ impl Lab for PruneLab {
         cx.notify_all(notes);
     }
 
-    fn jobs(&self) -> Vec<JobRow<'_>> {
-        self.state.jobs()
-    }
-
-    fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool {
-        self.state.control_job(id, |job| action(job))
-    }
-
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings);
         prune_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
@@ -140,11 +132,6 @@ impl Lab for PruneLab {
     fn main_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let state = self.state.panel_state(&self.settings);
         prune_main_ui(ui, &mut self.settings, &state, &mut self.commands);
-    }
-
-    fn apply_pending(&mut self, cx: &mut LabCx<'_>) {
-        let commands = std::mem::take(&mut self.commands);
-        apply_all(self, commands, cx);
     }
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
@@ -162,14 +149,5 @@ impl Lab for PruneLab {
 
     fn drop_hint(&self) -> Option<&'static str> {
         Some("an image data set folder (pruning and hard-sample labs)")
-    }
-
-    fn persist(&self) -> Option<String> {
-        to_json(&self.settings)
-    }
-
-    fn restore(&mut self, json: &str) {
-        self.settings = from_json(json);
-        self.settings.sanitize();
     }
 }

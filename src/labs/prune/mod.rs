@@ -23,14 +23,17 @@ use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::ui::widgets::{JobRow, Level};
 use eframe::egui;
 
+use crate::ui::live::LiveAnalysis;
 use crate::ui::widgets::Notes;
 
-/// What a finished run hands back.
-pub struct RunOutcome {
+/// What the live run has computed so far (its snapshots and its result).
+#[derive(Clone, Default)]
+pub struct PruneRun {
     history: Vec<TheoryPoint>,
-    summary: RunSummary,
+    /// Set when the run has finished.
+    summary: Option<RunSummary>,
     /// The data it drew and their settings, for the next run with the same data settings.
-    data: (TheoryConfig, Arc<TheoryData>),
+    data: Option<(TheoryConfig, Arc<TheoryData>)>,
 }
 
 /// Which mask a texture shows: result, layer, and the results' generation.
@@ -43,18 +46,9 @@ fn data_key(config: &TheoryConfig) -> TheoryConfig {
 
 #[derive(Default)]
 pub struct PruneState {
-    run_job: Option<Job<Vec<TheoryPoint>, RunOutcome>>,
-    /// Cancelled runs still winding down (dropping a job waits for its thread).
-    retired: Vec<Job<Vec<TheoryPoint>, RunOutcome>>,
-    /// The settings of the run in flight or last finished.
-    run_config: Option<TheoryConfig>,
-    history: Vec<TheoryPoint>,
-    summary: Option<RunSummary>,
-    /// Runs started so far (the UI shows it; tests read it).
-    runs_started: u64,
-    data: Option<(TheoryConfig, Arc<TheoryData>)>,
-    /// A run that failed is not retried until the settings change.
-    failed: Option<TheoryConfig>,
+    /// The run that follows the theory settings, and what it has computed.
+    live: LiveAnalysis<TheoryConfig, PruneRun>,
+    run: PruneRun,
     sweep_job: Option<Job<(), Option<Vec<SweepPoint>>>>,
     sweep_config: Option<TheoryConfig>,
     sweep: Option<(TheoryConfig, Vec<SweepPoint>)>,
@@ -74,28 +68,29 @@ pub struct PruneState {
 
 impl PruneState {
     pub fn is_running(&self) -> bool {
-        self.run_job.as_ref().is_some_and(|j| !j.is_finished())
+        self.live.is_running()
     }
 
     pub fn is_sweeping(&self) -> bool {
         self.sweep_job.as_ref().is_some_and(|j| !j.is_finished())
     }
 
+    /// Runs started so far (the UI shows it; tests read it).
     pub fn runs_started(&self) -> u64 {
-        self.runs_started
+        self.live.starts()
     }
 
     pub fn history(&self) -> &[TheoryPoint] {
-        &self.history
+        &self.run.history
     }
 
     pub fn summary(&self) -> Option<&RunSummary> {
-        self.summary.as_ref()
+        self.run.summary.as_ref()
     }
 
     /// The settings the shown run used.
     pub fn run_config(&self) -> Option<&TheoryConfig> {
-        self.run_config.as_ref()
+        self.live.started()
     }
 
     pub fn sweep(&self) -> Option<&[SweepPoint]> {
@@ -297,61 +292,6 @@ impl PruneState {
         Some((egui::ColorImage::new([out_w, out_h], pixels), [columns, rows]))
     }
 
-    /// Cancels the run in flight (if any) and starts one with `config`.
-    fn start_run(&mut self, config: &TheoryConfig, waker: &Waker) -> Result<(), String> {
-        if let Some(old) = self.run_job.take() {
-            old.cancel();
-            self.retired.push(old);
-        }
-        self.run_config = Some(config.clone());
-        if let Err(e) = config.validate() {
-            // Nothing shown may belong to other settings than the ones asked for.
-            self.history.clear();
-            self.summary = None;
-            return Err(e.to_string());
-        }
-        let key = data_key(config);
-        let cached = self.data.as_ref().filter(|(k, _)| *k == key).map(|(_, d)| Arc::clone(d));
-        let config = config.clone();
-        let job = Job::spawn("prune-run", Arc::clone(waker), move |control, sink| {
-            sink.send(RunEvent::Started { total_steps: config.steps as u64 });
-            let start = Instant::now();
-            let data = cached.unwrap_or_else(|| Arc::new(TheoryData::generate(&config)));
-            let init = TheoryInit::new(&config);
-            // About 20 scorings of the test set: they cost more than the descent itself.
-            let options = RunOptions { test_every: (config.steps / 20).max(1), ..RunOptions::default() };
-            let mut throttle = Throttle::new(0.1);
-            let mut history = Vec::with_capacity(config.steps + 1);
-            let run = theory::train(&config, &data, &init, options, control, &mut |point| {
-                history.push(*point);
-                if throttle.ready() {
-                    sink.send(RunEvent::Progress {
-                        step: point.step as u64,
-                        metrics: vec![("train_loss", point.train_loss)],
-                        elapsed_secs: start.elapsed().as_secs_f64(),
-                    });
-                    sink.send(RunEvent::Snapshot(Arc::new(history.clone())));
-                }
-            })
-            .map_err(|e| e.to_string())?;
-            if run.cancelled {
-                return Err("cancelled".into());
-            }
-            let summary = RunSummary {
-                prune: config.prune,
-                kept_fraction: run.kept_fraction,
-                last: run.last,
-                seconds: start.elapsed().as_secs_f64(),
-                gram: run.solver == Solver::Gram,
-            };
-            Ok(RunOutcome { history: run.history, summary, data: (key, data) })
-        })
-        .map_err(|e| format!("cannot start the run: {e}"))?;
-        self.run_job = Some(job);
-        self.runs_started += 1;
-        Ok(())
-    }
-
     pub fn start_sweep(&mut self, settings: &PruneSettings, waker: Waker) -> Result<(), String> {
         if self.is_sweeping() {
             return Err("a sweep is already running; cancel it first".into());
@@ -384,10 +324,11 @@ impl PruneState {
 
     /// Writes the shown run's steps as CSV, and its curves as a PNG beside it.
     pub fn export_run(&self, path: &Path) -> Result<String, String> {
-        if self.history.is_empty() {
+        let history = &self.run.history;
+        if history.is_empty() {
             return Err("there is no run to export yet".into());
         }
-        write_csv_and_chart(path, &files::history_csv(&self.history), &plots::run_curves(&self.history, 960, 640))
+        write_csv_and_chart(path, &files::history_csv(history), &plots::run_curves(history, 960, 640))
     }
 
     /// Writes the sweep as CSV (means and spreads), every run as `<name>_runs.csv`, and the chart.
@@ -411,37 +352,14 @@ impl PruneState {
             let _ = job.poll();
             !job.is_finished()
         });
-        self.retired.retain_mut(|job| {
-            let _ = job.poll();
-            !job.is_finished()
-        });
-        if let Some(job) = &mut self.run_job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Snapshot(history) => self.history = history.as_ref().clone(),
-                    JobUpdate::Finished(Ok(outcome)) => {
-                        self.history = outcome.history;
-                        self.summary = Some(outcome.summary);
-                        self.data = Some(outcome.data);
-                    }
-                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {}
-                    JobUpdate::Finished(Err(message)) => {
-                        self.failed.clone_from(&self.run_config);
-                        notes.push((Level::Error, format!("The run failed: {message}")));
-                    }
-                    _ => {}
-                }
-            }
+        if active && self.live.started() != Some(&settings.theory) && settings.theory.validate().is_err() {
+            // Nothing shown may belong to other settings than the ones asked for.
+            self.run = PruneRun::default();
         }
-        let wanted = &settings.theory;
-        if active
-            && self.run_config.as_ref() != Some(wanted)
-            && self.failed.as_ref() != Some(wanted)
-            && let Err(message) = self.start_run(wanted, waker)
-        {
-            self.failed = Some(wanted.clone());
-            notes.push((Level::Error, message));
-        }
+        let waker = Arc::clone(waker);
+        notes.extend(self.live.poll(ctx, (&settings.theory, active), "The run", &mut self.run, |config, shown| {
+            spawn_run(config, shown, waker)
+        }));
         if let Some(job) = &mut self.sweep_job {
             for update in job.poll() {
                 match update {
@@ -494,8 +412,8 @@ impl PruneState {
         let sweep_matches = self.sweep.as_ref().map(|(config, _)| same_but_prune(config, &settings.theory));
         PrunePanelState {
             running: self.is_running(),
-            history: &self.history,
-            summary: self.summary.as_ref(),
+            history: &self.run.history,
+            summary: self.run.summary.as_ref(),
             sweep: self.sweep.as_ref().map(|(_, points)| points.as_slice()),
             sweep_stale: sweep_matches == Some(false),
             sweeping: self.is_sweeping(),
@@ -509,6 +427,51 @@ impl PruneState {
             mask_texture: self.mask_texture.as_ref().map(|(t, size, _)| (t, *size)),
         }
     }
+}
+
+/// Starts a run of the theory model with `config`, reusing the data of `shown` when they were
+/// drawn with the same data settings.
+fn spawn_run(config: &TheoryConfig, shown: &PruneRun, waker: Waker) -> Result<Job<PruneRun, PruneRun>, String> {
+    config.validate().map_err(|e| e.to_string())?;
+    let key = data_key(config);
+    let cached = shown.data.as_ref().filter(|(k, _)| *k == key).map(|(_, d)| Arc::clone(d));
+    let config = config.clone();
+    Job::spawn("prune-run", waker, move |control, sink| {
+        sink.send(RunEvent::Started { total_steps: config.steps as u64 });
+        let start = Instant::now();
+        let data = cached.unwrap_or_else(|| Arc::new(TheoryData::generate(&config)));
+        let drawn = Some((key, Arc::clone(&data)));
+        let init = TheoryInit::new(&config);
+        // About 20 scorings of the test set: they cost more than the descent itself.
+        let options = RunOptions { test_every: (config.steps / 20).max(1), ..RunOptions::default() };
+        let mut throttle = Throttle::new(0.1);
+        let mut history = Vec::with_capacity(config.steps + 1);
+        let run = theory::train(&config, &data, &init, options, control, &mut |point| {
+            history.push(*point);
+            if throttle.ready() {
+                sink.send(RunEvent::Progress {
+                    step: point.step as u64,
+                    metrics: vec![("train_loss", point.train_loss)],
+                    elapsed_secs: start.elapsed().as_secs_f64(),
+                });
+                let so_far = PruneRun { history: history.clone(), summary: None, data: drawn.clone() };
+                sink.send(RunEvent::Snapshot(Arc::new(so_far)));
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        if run.cancelled {
+            return Err("cancelled".into());
+        }
+        let summary = RunSummary {
+            prune: config.prune,
+            kept_fraction: run.kept_fraction,
+            last: run.last,
+            seconds: start.elapsed().as_secs_f64(),
+            gram: run.solver == Solver::Gram,
+        };
+        Ok(PruneRun { history: run.history, summary: Some(summary), data: drawn })
+    })
+    .map_err(|e| format!("cannot start the run: {e}"))
 }
 
 fn compare_note(results: &[InitResult]) -> String {
