@@ -15,6 +15,19 @@ pub use crate::compute::control::{Metrics, RunControl, RunEvent};
 /// Events a job may have waiting before new progress is dropped.
 const CHANNEL_CAPACITY: usize = 64;
 
+/// The message of a job that ended because it was cancelled.
+pub const CANCELLED: &str = "cancelled";
+
+/// A compute entry point's outcome as a job's result: `Ok(None)` (it was cancelled) becomes the
+/// error [`CANCELLED`], which labs show as a cancellation rather than a failure.
+pub fn cancelled_as_error<R, E: std::fmt::Display>(outcome: Result<Option<R>, E>) -> Result<R, String> {
+    match outcome {
+        Ok(Some(result)) => Ok(result),
+        Ok(None) => Err(CANCELLED.to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Identifies a job within one process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct JobId(pub u64);

@@ -130,7 +130,7 @@ impl<C: Clone + PartialEq, R: Send + Sync + 'static> LiveAnalysis<C, R> {
                         *results = finished;
                         self.problem = None;
                     }
-                    JobUpdate::Finished(Err(message)) if message == "cancelled" => {
+                    JobUpdate::Finished(Err(message)) if message == crate::jobs::CANCELLED => {
                         self.cancelled = true;
                         notes.push((Level::Warning, format!("{what} cancelled; Resume finishes it.")));
                     }

@@ -516,8 +516,9 @@ mod localize {
 
 #[test]
 fn the_staged_study_reports_its_stages_and_keeps_the_populations_when_only_attention_changes() {
+    use sparsefield::compute::control::RunEvent;
     use sparsefield::compute::htl::HtlConfig;
-    use sparsefield::compute::htl::study::{self, HtlResults, StudyEvent};
+    use sparsefield::compute::htl::study::{self, HtlResults};
     let config = HtlConfig {
         train_limit: 300,
         population: PopulationConfig {
@@ -536,9 +537,9 @@ fn the_staged_study_reports_its_stages_and_keeps_the_populations_when_only_atten
         HtlResults { config: config.clone(), ..HtlResults::default() },
         &RunControl::new(),
         &mut |event| match event {
-            StudyEvent::Started { total_epochs } => total = total_epochs,
-            StudyEvent::Results(_) => snapshots += 1,
-            StudyEvent::Progress { epochs, .. } => last_epoch = epochs,
+            RunEvent::Started { total_steps } => total = total_steps,
+            RunEvent::Snapshot(_) => snapshots += 1,
+            RunEvent::Progress { step, .. } => last_epoch = step,
         },
     )
     .unwrap()

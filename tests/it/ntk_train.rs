@@ -282,18 +282,21 @@ fn extreme_eigenvalues_of_a_singular_or_zero_gram_match_the_full_decomposition()
 
 #[test]
 fn the_staged_study_reports_every_stage_and_keeps_what_a_change_leaves_valid() {
-    use sparsefield::compute::ntk::study::{self, NtkResults, StudyEvent};
+    use sparsefield::compute::control::RunEvent;
+    use sparsefield::compute::ntk::study::{self, NtkResults};
     let config =
         NtkConfig { data: NtkData::Random { n: 20, d: 5 }, width: 256, bias: 1.0, steps: 20, ..NtkConfig::default() };
     let fresh = NtkResults { config: config.clone(), ..NtkResults::default() };
-    let (mut stages, mut snapshots) = (Vec::new(), 0);
+    let (mut stages, mut snapshots, mut total) = (Vec::new(), 0, 0);
     let done = study::study(fresh, 100, &RunControl::new(), &mut |event| match event {
-        StudyEvent::Stage { done, .. } => stages.push(done),
-        StudyEvent::Results(_) => snapshots += 1,
+        RunEvent::Started { total_steps } => total = total_steps,
+        RunEvent::Progress { step, .. } => stages.push(step),
+        RunEvent::Snapshot(_) => snapshots += 1,
     })
     .unwrap()
     .expect("not cancelled");
     assert_eq!(stages, vec![1, 2, 3, study::STAGES]);
+    assert_eq!(total, study::STAGES, "the study says how many stages it has");
     assert!(snapshots >= 3, "{snapshots} snapshots");
     assert!(done.spectrum.is_some() && done.training_done && done.lambda.is_some() && done.distance.is_some());
     // Another step count keeps the data, spectrum and sweeps but not the training; another bias

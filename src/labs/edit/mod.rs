@@ -228,9 +228,7 @@ impl EditState {
         }
         self.subject_at_training_start = self.subject.as_ref().map(|(_, g)| *g);
         let job = Job::spawn("insp-train", waker, move |control, sink| {
-            insp::train_for_image(&source, control, &mut |event| sink.send(event))
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| "cancelled".to_owned())
+            crate::jobs::cancelled_as_error(insp::train_for_image(&source, control, &mut |event| sink.send(event)))
         })
         .map_err(|e| format!("cannot start training: {e}"))?;
         self.train_job = Some(job);
@@ -445,7 +443,7 @@ impl EditState {
                     if self.operator_name == "training…" {
                         self.operator_name = "last snapshot of an unfinished training".into();
                     }
-                    if message == "cancelled" {
+                    if message == crate::jobs::CANCELLED {
                         notes.push((Level::Warning, "Operator training cancelled while fitting INRs.".into()));
                     } else {
                         notes.push((Level::Error, format!("Operator training failed: {message}")));

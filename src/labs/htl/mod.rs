@@ -16,36 +16,20 @@ use std::sync::{Arc, Mutex};
 use eframe::egui;
 
 use self::panel::{GalleryItem, HtlPanelState, HtlSettings, Task};
-use crate::compute::control::{RunControl, RunEvent, Throttle};
+use crate::compute::control::{RunEvent, Throttle};
 use crate::compute::htl::data::{self, HtlData, Split, sample_image};
 use crate::compute::htl::lesion::{self, LesionData};
 use crate::compute::htl::pie::{self, SampleScore};
 use crate::compute::htl::seg::{self as seg_study, LocalizeReport};
-use crate::compute::htl::study::{self, StudyEvent};
+use crate::compute::htl::study;
 use crate::compute::htl::{HtlConfig, files};
-use crate::jobs::{EventSink, Job, JobControl, JobId, JobUpdate, Waker};
+use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker, cancelled_as_error};
 use crate::ui::widgets::{JobRow, Level};
 
 use crate::ui::live::LiveAnalysis;
 use crate::ui::widgets::Notes;
 
 pub use crate::compute::htl::study::HtlResults;
-
-/// Runs the study in a job: results become snapshots, epochs progress.
-fn run_study(seed: HtlResults, control: &RunControl, sink: &mut EventSink<HtlResults>) -> Result<HtlResults, String> {
-    let outcome = study::study(seed, control, &mut |event| match event {
-        StudyEvent::Started { total_epochs } => sink.send(RunEvent::Started { total_steps: total_epochs }),
-        StudyEvent::Results(results) => sink.send(RunEvent::Snapshot(Arc::new(results.clone()))),
-        StudyEvent::Progress { epochs, loss, elapsed_secs } => {
-            sink.send(RunEvent::Progress { step: epochs, metrics: vec![("loss", loss)], elapsed_secs });
-        }
-    });
-    match outcome {
-        Ok(Some(results)) => Ok(results),
-        Ok(None) => Err("cancelled".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
 
 /// Thumbnails of the samples shown, made when first needed.
 #[derive(Default)]
@@ -191,7 +175,7 @@ impl HtlState {
                 }
             })
             .map_err(|e| e.to_string())?
-            .ok_or("cancelled")?;
+            .ok_or(crate::jobs::CANCELLED)?;
             Ok((Arc::new(data), Arc::new(report)))
         })
         .map_err(|e| format!("cannot start the localization study: {e}"))?;
@@ -226,7 +210,7 @@ impl HtlState {
                     ));
                     self.seg = Some(SegView { data, report, train_sheet, test_sheet });
                 }
-                JobUpdate::Finished(Err(message)) if message == "cancelled" => {
+                JobUpdate::Finished(Err(message)) if message == crate::jobs::CANCELLED => {
                     notes.push((Level::Warning, "Localization study cancelled.".into()));
                 }
                 JobUpdate::Finished(Err(message)) => {
@@ -252,8 +236,10 @@ impl HtlState {
         let live_notes =
             self.live.poll(ctx, (&config, active), "Hard-sample analysis", &mut self.results, |config, results| {
                 let seed = study::reusable(results, config);
-                Job::spawn("htl", Arc::clone(waker), move |control, sink| run_study(seed, control, sink))
-                    .map_err(|e| format!("cannot start the analysis: {e}"))
+                Job::spawn("htl", Arc::clone(waker), move |control, sink| {
+                    cancelled_as_error(study::study(seed, control, &mut |event| sink.send(event)))
+                })
+                .map_err(|e| format!("cannot start the analysis: {e}"))
             });
         notes.extend(live_notes);
         if active {

@@ -13,33 +13,16 @@ use std::sync::Arc;
 use eframe::egui;
 
 use self::panel::{APP_MAX_POINTS, NtkPanelState};
-use crate::compute::control::{RunControl, RunEvent};
 use crate::compute::ntk::analysis::{NtkConfig, Spectrum};
 use crate::compute::ntk::files;
-use crate::compute::ntk::study::{self, StudyEvent};
-use crate::jobs::{EventSink, Job, JobControl, JobId, Waker};
+use crate::compute::ntk::study;
+use crate::jobs::{Job, JobControl, JobId, Waker, cancelled_as_error};
 use crate::ui::widgets::JobRow;
 
 use crate::ui::live::LiveAnalysis;
 use crate::ui::widgets::Notes;
 
 pub use crate::compute::ntk::study::NtkResults;
-
-/// Runs the study in a job: its results become snapshots, its stages progress.
-fn run_study(seed: NtkResults, control: &RunControl, sink: &mut EventSink<NtkResults>) -> Result<NtkResults, String> {
-    sink.send(RunEvent::Started { total_steps: study::STAGES });
-    let outcome = study::study(seed, APP_MAX_POINTS, control, &mut |event| match event {
-        StudyEvent::Results(results) => sink.send(RunEvent::Snapshot(Arc::new(results.clone()))),
-        StudyEvent::Stage { done, elapsed_secs } => {
-            sink.send(RunEvent::Progress { step: done, metrics: Vec::new(), elapsed_secs });
-        }
-    });
-    match outcome {
-        Ok(Some(results)) => Ok(results),
-        Ok(None) => Err("cancelled".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
 
 #[derive(Default)]
 pub struct NtkState {
@@ -75,8 +58,10 @@ impl NtkState {
         let notes = self.live.poll(ctx, (config, active), "NTK analysis", &mut self.results, |config, results| {
             config.validate().map_err(|e| e.to_string())?;
             let seed = study::reusable(results, config);
-            Job::spawn("ntk", Arc::clone(waker), move |control, sink| run_study(seed, control, sink))
-                .map_err(|e| format!("cannot start the analysis: {e}"))
+            Job::spawn("ntk", Arc::clone(waker), move |control, sink| {
+                cancelled_as_error(study::study(seed, APP_MAX_POINTS, control, &mut |event| sink.send(event)))
+            })
+            .map_err(|e| format!("cannot start the analysis: {e}"))
         });
         // The Gram image follows the spectrum shown.
         if let Some(spectrum) = &self.results.spectrum

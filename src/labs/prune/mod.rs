@@ -460,7 +460,7 @@ fn spawn_run(config: &TheoryConfig, shown: &PruneRun, waker: Waker) -> Result<Jo
         })
         .map_err(|e| e.to_string())?;
         if run.cancelled {
-            return Err("cancelled".into());
+            return Err(crate::jobs::CANCELLED.into());
         }
         let summary = RunSummary {
             prune: config.prune,

@@ -10,7 +10,7 @@ use super::data::{self, HtlData, Split};
 use super::pie::{self, SampleScore};
 use super::population::{self, PopulationProgress, Populations};
 use super::{HtlConfig, HtlError};
-use crate::control::{RunControl, Throttle};
+use crate::control::{RunControl, RunEvent, Throttle};
 
 /// Everything computed for one configuration so far; each snapshot carries all of it.
 #[derive(Clone, Debug, Default)]
@@ -52,21 +52,14 @@ pub fn reusable(old: &HtlResults, new: &HtlConfig) -> HtlResults {
     }
 }
 
-/// What a study reports while it runs.
-pub enum StudyEvent<'a> {
-    /// The epochs the study will train in all.
-    Started { total_epochs: u64 },
-    /// All results so far (after each stage and each finished model).
-    Results(&'a HtlResults),
-    /// Epochs done (throttled), with the latest training loss where there is one.
-    Progress { epochs: u64, loss: f64, elapsed_secs: f64 },
-}
-
-type Events<'a, 'b> = &'a mut (dyn FnMut(StudyEvent<'_>) + Send + 'b);
+type Events<'a, 'b> = &'a mut (dyn FnMut(RunEvent<HtlResults>) + Send + 'b);
 
 /// The hard-sample lab's staged study of `results.config`, starting from what `results` already
 /// holds (see [`reusable`]): the data, both populations and their PIE scores, then training that
-/// attends to the hard samples against plain training. `Ok(None)` when cancelled.
+/// attends to the hard samples against plain training. Reports `Started` with the epochs it
+/// will train in all, all results so far as snapshots (after each stage and each finished model),
+/// and the epochs done (throttled) as progress with the latest training loss (NaN where there is
+/// none). `Ok(None)` when cancelled.
 pub fn study(
     mut results: HtlResults,
     control: &RunControl,
@@ -79,19 +72,23 @@ pub fn study(
     config.attend.validate()?;
     let find_epochs = (pop.models * pop.epochs_per_model()) as u64;
     let total = find_epochs + (pop.models * pop.epochs) as u64;
-    on_event(StudyEvent::Started { total_epochs: total });
+    on_event(RunEvent::Started { total_steps: total });
     let data = match &results.data {
         Some(data) => Arc::clone(data),
         None => {
             let data = data::load(&config.source, config.attributes.as_ref())?;
             let data = Arc::new(data.with_train_limit(config.train_limit));
             results.data = Some(Arc::clone(&data));
-            on_event(StudyEvent::Results(&results));
+            on_event(RunEvent::Snapshot(Arc::new(results.clone())));
             data
         }
     };
     let progress = |on_event: Events<'_, '_>, epochs: u64, loss: f64| {
-        on_event(StudyEvent::Progress { epochs, loss, elapsed_secs: start.elapsed().as_secs_f64() });
+        on_event(RunEvent::Progress {
+            step: epochs,
+            metrics: vec![("loss", loss)],
+            elapsed_secs: start.elapsed().as_secs_f64(),
+        });
     };
     let pops = match &results.populations {
         Some(pops) => Arc::clone(pops),
@@ -109,7 +106,7 @@ pub fn study(
                     }
                     PopulationProgress::ModelDone(_) => {
                         partial.models_done += 1;
-                        on_event(StudyEvent::Results(partial));
+                        on_event(RunEvent::Snapshot(Arc::new(partial.clone())));
                     }
                 }
             })?;
@@ -119,7 +116,7 @@ pub fn study(
             results.train_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Train)));
             results.test_scores = Some(Arc::new(pie::score_split(&pops, &data, Split::Test)));
             results.populations = Some(Arc::clone(&pops));
-            on_event(StudyEvent::Results(&results));
+            on_event(RunEvent::Snapshot(Arc::new(results.clone())));
             pops
         }
     };

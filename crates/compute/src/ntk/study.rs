@@ -12,7 +12,7 @@ use super::sweep::{
     BiasPoint, DEFAULT_BIASES, DEFAULT_WIDTHS, DISTANCE_WIDTHS, DistancePoint, distance_vs_width, lambda_min_vs_bias,
 };
 use super::train::TrainRun;
-use crate::control::{RunControl, Throttle};
+use crate::control::{RunControl, RunEvent, Throttle};
 
 /// Everything computed for one configuration so far. Each snapshot carries all of it, so a
 /// snapshot dropped on the way is made up for by the next.
@@ -53,28 +53,24 @@ pub fn reusable(old: &NtkResults, new: &NtkConfig) -> NtkResults {
     }
 }
 
-/// What a study reports while it runs: all results so far (after each stage and, throttled,
-/// during training), and the stage reached.
-pub enum StudyEvent<'a> {
-    Results(&'a NtkResults),
-    Stage { done: u64, elapsed_secs: f64 },
-}
-
 /// Stages of a study, for a progress bar.
 pub const STAGES: u64 = 4;
 
 /// The NTK lab's staged study of `results.config`, starting from what `results` already holds
 /// (see [`reusable`]): the data (at most `max_points` points), the spectrum, training, then the
-/// sweeps of λ_min over the bias and of the distance over the width. `Ok(None)` when cancelled.
+/// sweeps of λ_min over the bias and of the distance over the width. Reports `Started` with the
+/// [`STAGES`], all results so far as snapshots (after each stage and, throttled, during training)
+/// and the stages reached as progress. `Ok(None)` when cancelled.
 pub fn study(
     mut results: NtkResults,
     max_points: usize,
     control: &RunControl,
-    on_event: &mut dyn FnMut(StudyEvent<'_>),
+    on_event: &mut dyn FnMut(RunEvent<NtkResults>),
 ) -> Result<Option<NtkResults>, NtkError> {
+    on_event(RunEvent::Started { total_steps: STAGES });
     let start = Instant::now();
-    let progress = |on_event: &mut dyn FnMut(StudyEvent<'_>), done: u64| {
-        on_event(StudyEvent::Stage { done, elapsed_secs: start.elapsed().as_secs_f64() });
+    let progress = |on_event: &mut dyn FnMut(RunEvent<NtkResults>), done: u64| {
+        on_event(RunEvent::Progress { step: done, metrics: Vec::new(), elapsed_secs: start.elapsed().as_secs_f64() });
     };
     let config = results.config.clone();
     config.validate()?;
@@ -98,7 +94,7 @@ pub fn study(
             let Some(spectrum) = analysis::spectrum_with(&config, &data, control)? else { return Ok(None) };
             let spectrum = Arc::new(spectrum);
             results.spectrum = Some(Arc::clone(&spectrum));
-            on_event(StudyEvent::Results(&results));
+            on_event(RunEvent::Snapshot(Arc::new(results.clone())));
             spectrum
         }
     };
@@ -121,13 +117,13 @@ pub fn study(
             }
             if throttle.ready() {
                 results.training = Some(Arc::new(partial.clone()));
-                on_event(StudyEvent::Results(&results));
+                on_event(RunEvent::Snapshot(Arc::new(results.clone())));
             }
         })?;
         let Some(training) = run else { return Ok(None) };
         results.training = Some(Arc::new(training));
         results.training_done = true;
-        on_event(StudyEvent::Results(&results));
+        on_event(RunEvent::Snapshot(Arc::new(results.clone())));
     }
     progress(on_event, 2);
     if results.lambda.is_none() {
@@ -142,7 +138,7 @@ pub fn study(
         )?;
         let Some(lambda) = lambda else { return Ok(None) };
         results.lambda = Some(Arc::new(lambda));
-        on_event(StudyEvent::Results(&results));
+        on_event(RunEvent::Snapshot(Arc::new(results.clone())));
     }
     progress(on_event, 3);
     if results.distance.is_none() {
