@@ -338,3 +338,62 @@ fn masks_keep_their_zeros_through_training_and_the_comparison_reports_every_run(
     let results = init::compare(&data, &cnn, &RunControl::new(), &mut |_| {}).unwrap().unwrap();
     assert_eq!(results[0].densities.len(), 3);
 }
+
+/// The shared small classifiers against plain loops: the MLP layer by layer, and the CNN where
+/// constant feature maps make each stage a known number.
+#[test]
+fn the_shared_small_nets_compute_what_their_layers_say() {
+    use candle_core::{Device, Tensor};
+    use sparsefield::compute::nets::{self, ModelKind};
+    let device = Device::Cpu;
+    // MLP on 1×2×2 images: 4 → 3 → 3 → 2.
+    let layers = ModelKind::Mlp.layers((1, 2, 2), 3, 2).unwrap();
+    let shapes: Vec<Vec<usize>> = layers.iter().map(|(_, s)| s.clone()).collect();
+    assert_eq!(shapes, vec![vec![3, 4], vec![3, 3], vec![2, 3]]);
+    let vars = nets::init_params(&shapes, 7, &device).unwrap();
+    let params: Vec<Vec<f32>> = vars.iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap()).collect();
+    for (k, p) in params.iter().enumerate() {
+        let shape = &shapes[k / 2];
+        let bound = (1.0 / shape[1..].iter().product::<usize>() as f32).sqrt();
+        assert!(p.iter().all(|v| v.abs() <= bound), "layer {k} is drawn within ±1/√fan-in");
+    }
+    let x = [0.5_f32, -1.0, 0.25, 2.0];
+    let mut h = x.to_vec();
+    for l in 0..3 {
+        let (w, b) = (&params[2 * l], &params[2 * l + 1]);
+        let inputs = h.len();
+        h = (0..b.len())
+            .map(|o| {
+                let v = b[o] + (0..inputs).map(|i| w[o * inputs + i] * h[i]).sum::<f32>();
+                if l < 2 { v.max(0.0) } else { v }
+            })
+            .collect();
+    }
+    let input = Tensor::from_slice(&x, (1, 1, 2, 2), &device).unwrap();
+    let logits: Vec<f32> =
+        ModelKind::Mlp.forward(&input, &nets::tensors(&vars)).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    for (a, b) in logits.iter().zip(&h) {
+        assert!((a - b).abs() < 1e-5, "{logits:?} vs {h:?}");
+    }
+    // CNN on 1×8×8 images with zero convolution weights: every map is relu(bias), pooled alike,
+    // so the logits are the final layer applied to the biases repeated over the 2×2 positions.
+    let layers = ModelKind::Cnn.layers((1, 8, 8), 0, 3).unwrap();
+    assert_eq!(layers[2].1, vec![3, 32 * 2 * 2]);
+    assert!(ModelKind::Cnn.layers((1, 3, 8), 0, 3).is_err(), "images under 4×4 are refused");
+    let shapes: Vec<Vec<usize>> = layers.iter().map(|(_, s)| s.clone()).collect();
+    let vars = nets::init_params(&shapes, 3, &device).unwrap();
+    let mut params = nets::tensors(&vars);
+    params[0] = params[0].zeros_like().unwrap();
+    params[2] = params[2].zeros_like().unwrap();
+    let b2: Vec<f32> = params[3].to_vec1().unwrap();
+    let fc: Vec<f32> = params[4].flatten_all().unwrap().to_vec1().unwrap();
+    let fc_b: Vec<f32> = params[5].to_vec1().unwrap();
+    let features: Vec<f32> = b2.iter().flat_map(|&b| [b.max(0.0); 4]).collect();
+    let expected: Vec<f32> =
+        (0..3).map(|o| fc_b[o] + features.iter().enumerate().map(|(i, f)| fc[o * 128 + i] * f).sum::<f32>()).collect();
+    let input = Tensor::ones((1, 1, 8, 8), candle_core::DType::F32, &device).unwrap();
+    let logits: Vec<f32> = ModelKind::Cnn.forward(&input, &params).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    for (a, b) in logits.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-5, "{logits:?} vs {expected:?}");
+    }
+}

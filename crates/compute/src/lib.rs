@@ -16,6 +16,7 @@ pub mod lift;
 pub mod linalg;
 pub mod metrics;
 pub mod nerf;
+pub mod nets;
 pub mod ntk;
 pub mod optim;
 pub mod prune;

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use super::taylor::{self, Partials};
 use super::{BatchMode, FitConfig, InrError, SirenWeights};
 use crate::control::RunControl;
 use crate::image_io::ImageData;
+use crate::nets::ModelKind;
 
 /// Side of a digit image.
 pub const DIGIT_SIDE: u32 = 8;
@@ -322,43 +323,25 @@ struct Split<'a> {
     test: &'a [usize],
 }
 
-/// conv3×3(C→16) · ReLU · maxpool 2 · conv3×3(16→32) · ReLU · maxpool 2 · linear(128→10).
+/// The small CNN (conv3×3(C→16) · ReLU · maxpool 2 · conv3×3(16→32) · ReLU · maxpool 2 ·
+/// linear(128→10)) on 8×8 inputs of `channels` channels.
 struct SmallCnn {
-    conv1: (Var, Var),
-    conv2: (Var, Var),
-    linear: (Var, Var),
+    vars: Vec<Var>,
 }
 
 impl SmallCnn {
     fn new(channels: usize, seed: u64, device: &Device) -> candle_core::Result<Self> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut uniform = |shape: &[usize], fan_in: usize| -> candle_core::Result<Var> {
-            #[allow(clippy::cast_precision_loss)]
-            let bound = (1.0 / fan_in as f32).sqrt();
-            let count: usize = shape.iter().product();
-            let values: Vec<f32> = (0..count).map(|_| rng.random_range(-bound..=bound)).collect();
-            Var::from_tensor(&Tensor::from_vec(values, shape, device)?)
-        };
-        Ok(Self {
-            conv1: (uniform(&[16, channels, 3, 3], channels * 9)?, uniform(&[16], channels * 9)?),
-            conv2: (uniform(&[32, 16, 3, 3], 16 * 9)?, uniform(&[32], 16 * 9)?),
-            linear: (uniform(&[CLASSES, 128], 128)?, uniform(&[CLASSES], 128)?),
-        })
+        let layers = ModelKind::Cnn.layers((channels, 8, 8), 0, CLASSES).map_err(candle_core::Error::msg)?;
+        let shapes: Vec<Vec<usize>> = layers.into_iter().map(|(_, shape)| shape).collect();
+        Ok(Self { vars: crate::nets::init_params(&shapes, seed, device)? })
     }
 
     fn vars(&self) -> Vec<Var> {
-        [&self.conv1, &self.conv2, &self.linear].iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect()
+        self.vars.clone()
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let conv = |x: &Tensor, (w, b): &(Var, Var)| -> candle_core::Result<Tensor> {
-            x.conv2d(w.as_tensor(), 1, 1, 1, 1)?
-                .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1))?)?
-                .relu()?
-                .max_pool2d(2)
-        };
-        let h = conv(&conv(x, &self.conv1)?, &self.conv2)?.flatten_from(1)?;
-        h.matmul(&self.linear.0.as_tensor().t()?)?.broadcast_add(self.linear.1.as_tensor())
+        ModelKind::Cnn.forward(x, &crate::nets::tensors(&self.vars))
     }
 }
 

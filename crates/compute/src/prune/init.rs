@@ -26,25 +26,7 @@ use crate::control::RunControl;
 const MAX_PARAMETERS: usize = 20_000_000;
 
 /// The network pruned.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ModelKind {
-    /// Two hidden ReLU layers of `hidden` units.
-    #[default]
-    Mlp,
-    /// conv3×3(C→16) · ReLU · pool · conv3×3(16→32) · ReLU · pool · linear.
-    Cnn,
-}
-
-impl ModelKind {
-    pub const ALL: [Self; 2] = [Self::Mlp, Self::Cnn];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Mlp => "MLP",
-            Self::Cnn => "small CNN",
-        }
-    }
-}
+pub use crate::nets::ModelKind;
 
 /// How weights are scored before training.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -194,18 +176,8 @@ impl Net {
         seed: u64,
     ) -> Result<Self, PruneError> {
         let layers = layer_shapes(kind, input, hidden, classes)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut vars = Vec::new();
-        for LayerInfo { shape, .. } in &layers {
-            let fan_in: usize = shape[1..].iter().product();
-            #[allow(clippy::cast_precision_loss)]
-            let bound = (1.0 / fan_in as f32).sqrt();
-            let count: usize = shape.iter().product();
-            let weights: Vec<f32> = (0..count).map(|_| rng.random_range(-bound..=bound)).collect();
-            let bias: Vec<f32> = (0..shape[0]).map(|_| rng.random_range(-bound..=bound)).collect();
-            vars.push(Var::from_tensor(&Tensor::from_vec(weights, shape.as_slice(), &Device::Cpu)?)?);
-            vars.push(Var::from_tensor(&Tensor::from_vec(bias, shape[0], &Device::Cpu)?)?);
-        }
+        let shapes: Vec<Vec<usize>> = layers.iter().map(|layer| layer.shape.clone()).collect();
+        let vars = crate::nets::init_params(&shapes, seed, &Device::Cpu)?;
         Ok(Self { kind, vars, input, layers })
     }
 
@@ -234,26 +206,7 @@ impl Net {
 
     /// Logits of `x` (`n × C × H × W`) through the network with parameters `params`.
     fn forward_with(&self, x: &Tensor, params: &[Tensor]) -> candle_core::Result<Tensor> {
-        match self.kind {
-            ModelKind::Mlp => {
-                let mut h = x.flatten_from(1)?;
-                for l in 0..3 {
-                    h = h.matmul(&params[2 * l].t()?)?.broadcast_add(&params[2 * l + 1])?;
-                    if l < 2 {
-                        h = h.relu()?;
-                    }
-                }
-                Ok(h)
-            }
-            ModelKind::Cnn => {
-                let conv = |x: &Tensor, w: &Tensor, b: &Tensor| -> candle_core::Result<Tensor> {
-                    x.conv2d(w, 1, 1, 1, 1)?.broadcast_add(&b.reshape((1, (), 1, 1))?)?.relu()?.max_pool2d(2)
-                };
-                let h = conv(x, &params[0], &params[1])?;
-                let h = conv(&h, &params[2], &params[3])?.flatten_from(1)?;
-                h.matmul(&params[4].t()?)?.broadcast_add(&params[5])
-            }
-        }
+        self.kind.forward(x, params)
     }
 
     fn batch(&self, set: &ImageSet, indices: &[usize], dtype: DType) -> candle_core::Result<(Tensor, Tensor)> {
@@ -632,21 +585,7 @@ fn layer_shapes(
     hidden: usize,
     classes: usize,
 ) -> Result<Vec<LayerInfo>, PruneError> {
-    let shapes: Vec<(&str, Vec<usize>)> = match kind {
-        ModelKind::Mlp => {
-            vec![("fc1", vec![hidden, c * h * w]), ("fc2", vec![hidden, hidden]), ("fc3", vec![classes, hidden])]
-        }
-        ModelKind::Cnn => {
-            if h < 4 || w < 4 {
-                return Err(PruneError::Config(format!("the CNN needs images of at least 4×4, got {h}×{w}")));
-            }
-            vec![
-                ("conv1", vec![16, c, 3, 3]),
-                ("conv2", vec![32, 16, 3, 3]),
-                ("fc", vec![classes, 32 * (h / 4) * (w / 4)]),
-            ]
-        }
-    };
+    let shapes = kind.layers((c, h, w), hidden, classes).map_err(PruneError::Config)?;
     let parameters: usize = shapes.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
     if parameters > MAX_PARAMETERS {
         return Err(PruneError::Config(format!(
