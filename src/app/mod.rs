@@ -76,13 +76,10 @@ pub struct SparseFieldApp {
 impl SparseFieldApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> Self {
         let mut labs = crate::labs::registry();
-        let storage = cc.storage.filter(|_| options.restore_settings);
-        let shell: ShellSettings = storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
-        for lab in &mut labs {
-            if let Some(json) = storage.and_then(|s| s.get_string(&storage_key(lab.as_ref()))) {
-                lab.restore(&json);
-            }
-        }
+        let shell = match cc.storage.filter(|_| options.restore_settings) {
+            Some(storage) => restore(storage, &mut labs),
+            None => ShellSettings::default(),
+        };
         let gpu = match &cc.wgpu_render_state {
             Some(render_state) => {
                 let mut inr_gpu = InrGpu::new(&render_state.device, render_state.target_format);
@@ -278,6 +275,47 @@ impl SparseFieldApp {
     }
 }
 
+/// Reads the shell's settings and each lab's from `storage`. A lab with nothing under its own
+/// key yet reads its part of what an earlier version saved (all settings in one struct).
+pub fn restore(storage: &dyn eframe::Storage, labs: &mut [Box<dyn Lab>]) -> ShellSettings {
+    /// The shell's part of an earlier version's settings (its lab was an enum, now a key).
+    #[derive(Deserialize)]
+    #[serde(default)]
+    struct Previous {
+        theme: ThemeChoice,
+        train_on_start: bool,
+    }
+    impl Default for Previous {
+        fn default() -> Self {
+            let ShellSettings { theme, train_on_start, .. } = ShellSettings::default();
+            Self { theme, train_on_start }
+        }
+    }
+    for lab in labs.iter_mut() {
+        match storage.get_string(&storage_key(lab.as_ref())) {
+            Some(json) => lab.restore(&json),
+            None => lab.restore_previous_version(storage),
+        }
+    }
+    eframe::get_value(storage, eframe::APP_KEY)
+        .filter(|shell: &ShellSettings| !shell.lab.is_empty())
+        .or_else(|| {
+            let Previous { theme, train_on_start } = eframe::get_value(storage, eframe::APP_KEY)?;
+            Some(ShellSettings { theme, train_on_start, ..ShellSettings::default() })
+        })
+        .unwrap_or_default()
+}
+
+/// Writes what [`restore`] reads.
+pub fn save(storage: &mut dyn eframe::Storage, shell: &ShellSettings, labs: &[Box<dyn Lab>]) {
+    eframe::set_value(storage, eframe::APP_KEY, shell);
+    for lab in labs {
+        if let Some(json) = lab.persist() {
+            storage.set_string(&storage_key(lab.as_ref()), json);
+        }
+    }
+}
+
 /// Where lab `lab` keeps its settings in eframe's storage.
 fn storage_key(lab: &dyn Lab) -> String {
     format!("lab.{}", lab.key())
@@ -349,11 +387,6 @@ impl eframe::App for SparseFieldApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.shell.train_on_start = self.shared.train_on_start;
-        eframe::set_value(storage, eframe::APP_KEY, &self.shell);
-        for lab in &self.labs {
-            if let Some(json) = lab.persist() {
-                storage.set_string(&storage_key(lab.as_ref()), json);
-            }
-        }
+        save(storage, &self.shell, &self.labs);
     }
 }

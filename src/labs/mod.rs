@@ -78,6 +78,9 @@ pub struct Shared {
     pub current_inr: CurrentInr,
     /// Start training as the app opens (a checkbox some labs show).
     pub train_on_start: bool,
+    /// A request to fit an INR to the current image (the edit lab opening with train-on-start
+    /// needs one); the INR lab takes it up on its next poll.
+    pub fit_current_inr: bool,
 }
 
 /// An image and the INR fitted to it, as the INR lab publishes them.
@@ -137,6 +140,10 @@ impl LabCx<'_> {
 
     /// Opens a file dialog; the path picked comes back as `request` through [`Lab::file_picked`].
     pub fn pick_file<R: Any + Send>(&mut self, dialog: FileDialog, request: R) {
+        if self.requests.dialog.is_some() {
+            self.notify(Level::Info, "A file dialog is already open.");
+            return;
+        }
         self.requests.dialog = Some((dialog, Box::new(request)));
     }
 }
@@ -191,6 +198,9 @@ pub trait Lab: Any {
     fn persist(&self) -> Option<String>;
     /// Reads what [`Lab::persist`] wrote (of this or an older version), bringing values into range.
     fn restore(&mut self, json: &str);
+    /// Reads the lab's part of what versions before labs kept their own settings saved (one RON
+    /// struct under eframe's app key), when there is nothing under the lab's own key yet.
+    fn restore_previous_version(&mut self, _storage: &dyn eframe::Storage) {}
 }
 
 /// A lab's own commands: data its panel returns and the shell applies after the frame.
@@ -223,6 +233,12 @@ pub fn apply_picked<L: LabCommands, R: 'static>(
         let outcome = lab.apply(command, cx);
         cx.report(outcome);
     }
+}
+
+/// The lab's part of the settings an earlier version saved, read as `T` (a struct naming the
+/// lab's fields of the old one, with defaults), for [`Lab::restore_previous_version`].
+pub fn previous_version<T: DeserializeOwned>(storage: &dyn eframe::Storage) -> Option<T> {
+    eframe::get_value(storage, eframe::APP_KEY)
 }
 
 /// `value` as JSON for [`Lab::persist`].

@@ -1014,3 +1014,88 @@ fn every_lab_restores_the_settings_it_saved() {
     let nerf = fresh.iter().find(|lab| lab.key() == NerfLab::KEY).unwrap();
     assert!(!nerf.persist().unwrap().contains("1234"), "unreadable settings fall back to the defaults");
 }
+
+/// eframe's storage, in memory.
+#[derive(Default)]
+struct MemoryStorage(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for MemoryStorage {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+
+    fn flush(&mut self) {}
+}
+
+/// Settings saved by an earlier version (every lab's settings in one struct, the lab an enum)
+/// are taken over by each lab; what is saved now is read back as saved.
+#[test]
+fn settings_of_an_earlier_version_are_taken_over_and_saved_ones_restored() {
+    use sparsefield::app::{ShellSettings, restore, save};
+    use sparsefield::labs::inr::ImageSource;
+    use sparsefield::labs::inr::panel::InrSettings;
+    use sparsefield::labs::nerf::DataSource;
+    use sparsefield::labs::nerf::panel::NerfSettings;
+    use sparsefield::labs::ntk::panel::NtkSettings;
+    use sparsefield::ui::theme::ThemeChoice;
+
+    /// The shape the earlier version saved (a part of it: the rest took its defaults).
+    #[derive(serde::Serialize)]
+    enum LabId {
+        Nerf,
+    }
+    #[derive(serde::Serialize)]
+    struct Settings {
+        theme: ThemeChoice,
+        lab: LabId,
+        inr: InrSettings,
+        inr_image: ImageSource,
+        ntk: NtkSettings,
+        nerf: NerfSettings,
+        nerf_data: DataSource,
+        train_on_start: bool,
+    }
+    let theme = ThemeChoice::default().toggled();
+    let folder = std::path::PathBuf::from("/data/lego");
+    let old = Settings {
+        theme,
+        lab: LabId::Nerf,
+        inr: InrSettings { training_size: 64, ..InrSettings::default() },
+        inr_image: ImageSource::File("/photos/cat.png".into()),
+        ntk: NtkSettings { bias: 0.75, ..NtkSettings::default() },
+        nerf: NerfSettings { steps: 4321, ..NerfSettings::default() },
+        nerf_data: DataSource::Folder(folder.clone()),
+        train_on_start: false,
+    };
+    let mut storage = MemoryStorage::default();
+    eframe::set_value(&mut storage, eframe::APP_KEY, &old);
+
+    let mut labs = sparsefield::labs::registry();
+    let shell = restore(&storage, &mut labs);
+    assert_eq!((shell.theme, shell.train_on_start), (theme, false), "the shell's settings are kept");
+    let lab = |key: &str| labs.iter().find(|l| l.key() == key).unwrap().persist().unwrap();
+    assert!(lab(InrLab::KEY).contains("\"training_size\":64") && lab(InrLab::KEY).contains("cat.png"));
+    assert!(lab(NerfLab::KEY).contains("4321") && lab(NerfLab::KEY).contains("lego"));
+    assert!(lab(NtkLab::KEY).contains("\"bias\":0.75"));
+    let defaults = sparsefield::labs::registry();
+    let default_of = |key: &str| defaults.iter().find(|l| l.key() == key).unwrap().persist().unwrap();
+    assert_eq!(lab(HtlLab::KEY), default_of(HtlLab::KEY), "a lab the old settings did not name keeps its defaults");
+
+    // Saved in the new layout and read back: the same, the lab on screen included.
+    let shell = ShellSettings { lab: NerfLab::KEY.to_owned(), ..shell };
+    let mut storage = MemoryStorage::default();
+    save(&mut storage, &shell, &labs);
+    let mut again = sparsefield::labs::registry();
+    assert_eq!(restore(&storage, &mut again), shell);
+    for (a, b) in labs.iter().zip(&again) {
+        assert_eq!(a.persist(), b.persist(), "{}", a.key());
+    }
+}

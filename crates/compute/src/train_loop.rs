@@ -28,7 +28,8 @@ pub trait Steps {
     fn snapshot(&mut self, step: u64) -> Result<Self::Snapshot, Self::Error>;
 }
 
-/// How long to train and how often to hand out snapshots (0: only in the result).
+/// How long to train and how often to hand out snapshots (0 or less: no snapshot events at all,
+/// the final state only in the result).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
     pub steps: u64,

@@ -168,6 +168,13 @@ impl Lab for EditLab {
         "Blur, denoise, deblur or inpaint an INR without decoding it: an operator reads its derivatives."
     }
 
+    /// With train-on-start, the INR lab fits its image: the edit lab edits that INR.
+    fn open(&mut self, cx: &mut LabCx<'_>, autostart: bool) {
+        if autostart {
+            cx.shared.fit_current_inr = true;
+        }
+    }
+
     fn gpu_ready(&mut self, render_state: &eframe::egui_wgpu::RenderState) {
         use eframe::egui_wgpu::wgpu;
         let info = render_state.adapter.get_info();
@@ -210,5 +217,17 @@ impl Lab for EditLab {
 
     fn file_picked(&mut self, request: Box<dyn Any + Send>, path: PathBuf, cx: &mut LabCx<'_>) {
         apply_picked(self, request, path, cx, |lab, file: EditFile, path| lab.command_for(file, path));
+    }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            edit: EditSettings,
+        }
+        if let Some(previous) = crate::labs::previous_version::<Previous>(storage) {
+            self.settings = previous.edit;
+            self.settings.sanitize();
+        }
     }
 }

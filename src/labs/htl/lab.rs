@@ -220,4 +220,16 @@ impl Lab for HtlLab {
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a CSV of hard-sample attributes")
     }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            htl: HtlSettings,
+        }
+        if let Some(previous) = crate::labs::previous_version::<Previous>(storage) {
+            self.settings = previous.htl;
+            self.settings.sanitize();
+        }
+    }
 }

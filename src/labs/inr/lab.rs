@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::panel::{InrSettings, inr_controls_ui, inr_main_ui};
 use super::{ImageSource, InrState};
-use crate::labs::{CurrentInr, Lab, LabCommands, LabCx, Shared, apply_picked, from_json, to_json};
+use crate::labs::{CurrentInr, Lab, LabCommands, LabCx, Shared, apply_picked, from_json, previous_version, to_json};
 use crate::ui::{BuiltinImage, FileDialog, extension_of};
 
 /// What the INR lab's panel asks for.
@@ -160,6 +160,10 @@ impl Lab for InrLab {
         let notes = self.state.poll();
         cx.notify_all(notes);
         self.state.sync_training_size(cx.ctx, &self.settings);
+        if std::mem::take(&mut cx.shared.fit_current_inr) && !self.state.is_training() {
+            let outcome = self.apply(InrCommand::Train, cx);
+            cx.report(outcome);
+        }
     }
 
     fn publish(&self, shared: &mut Shared) {
@@ -213,5 +217,18 @@ impl Lab for InrLab {
         let Saved { mut settings, image } = from_json(json);
         settings.sanitize();
         (self.settings, self.image_source) = (settings, image);
+    }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            inr: InrSettings,
+            inr_image: ImageSource,
+        }
+        if let Some(Previous { mut inr, inr_image }) = previous_version(storage) {
+            inr.sanitize();
+            (self.settings, self.image_source) = (inr, inr_image);
+        }
     }
 }

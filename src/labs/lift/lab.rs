@@ -190,4 +190,16 @@ impl Lab for LiftLab {
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a depth map (.npy) for the lift")
     }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            lift: LiftSettings,
+        }
+        if let Some(previous) = crate::labs::previous_version::<Previous>(storage) {
+            self.settings = previous.lift;
+            self.settings.sanitize();
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::panel::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use super::{DataSource, NerfState};
 use crate::compute::nerf::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
-use crate::labs::{Lab, LabCommands, LabCx, apply_picked, from_json, to_json};
+use crate::labs::{Lab, LabCommands, LabCx, apply_picked, from_json, previous_version, to_json};
 use crate::ui::FileDialog;
 use crate::ui::widgets::Level;
 
@@ -227,5 +227,18 @@ impl Lab for NerfLab {
         let Saved { mut settings, data } = from_json(json);
         settings.sanitize();
         (self.settings, self.data) = (settings, data);
+    }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            nerf: NerfSettings,
+            nerf_data: DataSource,
+        }
+        if let Some(Previous { mut nerf, nerf_data }) = previous_version(storage) {
+            nerf.sanitize();
+            (self.settings, self.data) = (nerf, nerf_data);
+        }
     }
 }

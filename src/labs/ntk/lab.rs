@@ -146,4 +146,16 @@ impl Lab for NtkLab {
     fn drop_hint(&self) -> Option<&'static str> {
         Some("a CSV of points (NTK lab)")
     }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            ntk: NtkSettings,
+        }
+        if let Some(previous) = crate::labs::previous_version::<Previous>(storage) {
+            self.settings = previous.ntk;
+            self.settings.sanitize();
+        }
+    }
 }

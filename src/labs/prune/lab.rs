@@ -150,4 +150,16 @@ impl Lab for PruneLab {
     fn drop_hint(&self) -> Option<&'static str> {
         Some("an image data set folder (pruning and hard-sample labs)")
     }
+
+    fn restore_previous_version(&mut self, storage: &dyn eframe::Storage) {
+        #[derive(Default, serde::Deserialize)]
+        #[serde(default)]
+        struct Previous {
+            prune: PruneSettings,
+        }
+        if let Some(previous) = crate::labs::previous_version::<Previous>(storage) {
+            self.settings = previous.prune;
+            self.settings.sanitize();
+        }
+    }
 }

@@ -353,8 +353,9 @@ impl PruneState {
             !job.is_finished()
         });
         if active && self.live.started() != Some(&settings.theory) && settings.theory.validate().is_err() {
-            // Nothing shown may belong to other settings than the ones asked for.
-            self.run = PruneRun::default();
+            // Nothing shown may belong to other settings than the ones asked for (the drawn data
+            // stay cached for when the settings are valid again).
+            self.run = PruneRun { data: self.run.data.take(), ..PruneRun::default() };
         }
         let waker = Arc::clone(waker);
         notes.extend(self.live.poll(ctx, (&settings.theory, active), "The run", &mut self.run, |config, shown| {

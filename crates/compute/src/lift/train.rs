@@ -42,13 +42,12 @@ use crate::image_io::ImageData;
 use crate::metrics;
 use crate::nerf::camera::{Camera, Ray, SceneBox};
 use crate::nerf::field::{FieldConfig, FieldWeights};
-use crate::nerf::field_op::{FieldLayout, FieldOp, INPUT_DIM, Workspace};
+use crate::nerf::field_op::{FieldLayout, FieldOp, Workspace};
 use crate::nerf::hash_encoding::HashGridConfig;
 use crate::nerf::orbit::Orbit;
 use crate::nerf::render::{RenderOutput, render_camera};
 use crate::nerf::sampler::{MarchSettings, OccupancyGrid, march};
-use crate::nerf::train::{FlatAdam, NerfSnapshot, field_inputs};
-use crate::nerf::volume::CompositeOp;
+use crate::nerf::train::{FlatAdam, NerfSnapshot, RenderedRays, render_samples};
 use crate::train_loop::{self, Schedule, Steps, Trained};
 
 /// Distance of the reference camera from the object's centre.
@@ -500,23 +499,13 @@ impl Lifter {
         let targets = Tensor::from_vec(targets, (n_targets, 3), &device)?;
         let masks = Tensor::from_vec(masks, (n_targets, 1), &device)?;
         let backgrounds = Tensor::from_vec(backgrounds, (n_targets, 3), &device)?;
-        let inputs = Tensor::from_vec(
-            field_inputs(&samples, &self.occupancy.scene_box),
-            (samples.num_samples(), INPUT_DIM),
-            &device,
-        )?;
         let params = Var::from_slice(&self.params, self.params.len(), &device)?;
-        let field = inputs.apply_op2(
-            params.as_tensor(),
-            FieldOp::training(self.cfg.field, self.weights.grid.clone(), self.workspace.clone(), self.step),
-        )?;
-        let sigma = field.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-        let rgb = field.narrow(1, 1, 3)?.contiguous()?;
-        let out = sigma.apply_op2(&rgb, CompositeOp::with_depth(samples.clone()))?;
-        let colour = out.narrow(1, 0, 3)?;
-        let opacity = out.narrow(1, 3, 1)?;
+        let op = FieldOp::training(self.cfg.field, self.weights.grid.clone(), self.workspace.clone(), self.step);
+        let RenderedRays { colour, opacity, depth } =
+            render_samples(&samples, &self.occupancy.scene_box, &params, op, true)?;
+        let depth = depth.expect("asked for the depth");
         // Rays that hit nothing end on the far plane.
-        let depth = (out.narrow(1, 4, 1)? + ((1.0 - &opacity)? * f64::from(self.far))?)?.squeeze(1)?;
+        let depth = (depth + ((1.0 - &opacity)? * f64::from(self.far))?)?.squeeze(1)?;
 
         let targeted = |t: &Tensor, start: usize, len: usize| t.narrow(0, start, len);
         let prediction = (targeted(&colour, 0, n_targets)?

@@ -23,7 +23,7 @@ use super::field::{FieldConfig, FieldWeights, SH_DIM, sh_encode};
 use super::field_op::{FieldOp, INPUT_DIM, Workspace};
 use super::render::{RenderOutput, render_camera};
 use super::sampler::{MarchSettings, OccupancyGrid, march};
-use super::volume::CompositeOp;
+use super::volume::{CompositeOp, PackedSamples};
 use crate::control::{Metrics, RunControl, RunEvent};
 use crate::metrics;
 use crate::train_loop::{self, Schedule, Steps, Trained};
@@ -313,20 +313,11 @@ impl Trainer {
             // Nothing occupied on these rays: the prediction is the background, nothing to learn.
             (&backgrounds - &targets)?.sqr()?.mean_all()?
         } else {
-            let inputs =
-                Tensor::from_vec(field_inputs(&samples, &self.occupancy.scene_box), (num_samples, INPUT_DIM), &device)?;
             let params = Var::from_slice(&self.params, self.params.len(), &device)?;
-            let generation = self.step;
-            let field = inputs.apply_op2(
-                params.as_tensor(),
-                FieldOp::training(self.cfg.field, self.weights.grid.clone(), self.workspace.clone(), generation),
-            )?;
-            let sigma = field.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
-            let rgb = field.narrow(1, 1, 3)?.contiguous()?;
-            let out = sigma.apply_op2(&rgb, CompositeOp::new(samples.clone()))?;
+            let op = FieldOp::training(self.cfg.field, self.weights.grid.clone(), self.workspace.clone(), self.step);
+            let RenderedRays { colour, opacity, .. } =
+                render_samples(&samples, &self.occupancy.scene_box, &params, op, false)?;
             param_var = Some(params);
-            let colour = out.narrow(1, 0, 3)?;
-            let opacity = out.narrow(1, 3, 1)?;
             let prediction = (colour + backgrounds.broadcast_mul(&(1.0 - opacity)?)?)?;
             (prediction - &targets)?.sqr()?.mean_all()?
         };
@@ -430,6 +421,43 @@ pub fn field_inputs(samples: &super::volume::PackedSamples, scene_box: &SceneBox
             }
         });
     inputs
+}
+
+/// What [`render_samples`] gives per ray, as tensors that carry the field's gradient.
+pub struct RenderedRays {
+    /// Composited colour over black, `rays × 3`.
+    pub colour: Tensor,
+    /// Accumulated opacity, `rays × 1`.
+    pub opacity: Tensor,
+    /// Σ weight · distance over each ray's samples, `rays × 1` (not divided by the opacity), when
+    /// asked for.
+    pub depth: Option<Tensor>,
+}
+
+/// The differentiable middle of every radiance-field loss: marched `samples` → the field `op`
+/// with flat parameters `params` → compositing. The caller owns the rays (which pixels, which
+/// cameras, what jitter) and the loss on the result: the NeRF trainer's photometric loss, the
+/// lift's reference, mirrored and silhouette terms, a decoder's loss on rendered patches.
+pub fn render_samples(
+    samples: &Arc<PackedSamples>,
+    scene_box: &SceneBox,
+    params: &Var,
+    op: FieldOp,
+    with_depth: bool,
+) -> candle_core::Result<RenderedRays> {
+    let device = params.as_tensor().device();
+    let inputs = Tensor::from_vec(field_inputs(samples, scene_box), (samples.num_samples(), INPUT_DIM), device)?;
+    let field = inputs.apply_op2(params.as_tensor(), op)?;
+    let sigma = field.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?;
+    let rgb = field.narrow(1, 1, 3)?.contiguous()?;
+    let composite =
+        if with_depth { CompositeOp::with_depth(Arc::clone(samples)) } else { CompositeOp::new(Arc::clone(samples)) };
+    let out = sigma.apply_op2(&rgb, composite)?;
+    Ok(RenderedRays {
+        colour: out.narrow(1, 0, 3)?,
+        opacity: out.narrow(1, 3, 1)?,
+        depth: if with_depth { Some(out.narrow(1, 4, 1)?) } else { None },
+    })
 }
 
 /// Trains for `cfg.steps` steps (continuing from `init` when given), reporting progress and
