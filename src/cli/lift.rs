@@ -115,7 +115,10 @@ pub fn load_input(
     Ok((input, Some(example::example_truth(&orbit, resolution, resolution))))
 }
 
-pub fn run(args: &LiftArgs) -> anyhow::Result<()> {
+// Every subcommand's `run` takes its command by value, for the one dispatch in `cli/mod.rs`.
+#[allow(clippy::needless_pass_by_value)]
+pub fn run(args: LiftArgs) -> anyhow::Result<()> {
+    let args = &args;
     if !(16..=1024).contains(&args.size) {
         bail!("--size must be 16–1024, got {}", args.size);
     }

@@ -36,60 +36,53 @@ pub fn forced() -> bool {
     FORCE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-#[derive(Debug, Subcommand)]
-pub enum LabCommand {
+/// The subcommands and their dispatch in one list: each entry is a variant holding the
+/// module's command (or arguments) type, and calls that module's `run`. Adding a lab's commands
+/// is one entry here.
+macro_rules! lab_commands {
+    ($($(#[$attr:meta])* $variant:ident => $module:ident :: $ty:ident;)*) => {
+        #[derive(Debug, Subcommand)]
+        pub enum LabCommand {
+            $($(#[$attr])* $variant($module::$ty),)*
+        }
+
+        /// Runs a headless command.
+        pub fn run(command: LabCommand) -> anyhow::Result<()> {
+            match command {
+                $(LabCommand::$variant(command) => $module::run(command),)*
+            }
+        }
+    };
+}
+
+lab_commands! {
     /// Implicit neural representations: fit a SIREN to an image, render it at any size.
-    Inr {
-        #[command(subcommand)]
-        command: inr::InrCommand,
-    },
+    #[command(subcommand)]
+    Inr => inr::InrCommand;
     /// Neural radiance fields: train on multi-view images, evaluate, render turntables, make data sets.
-    Nerf {
-        #[command(subcommand)]
-        command: nerf::NerfCommand,
-    },
+    #[command(subcommand)]
+    Nerf => nerf::NerfCommand;
     /// Neural tangent kernels of one-hidden-layer ReLU nets with bias: Gram matrices and spectra.
-    Ntk {
-        #[command(subcommand)]
-        command: ntk::NtkCommand,
-    },
+    #[command(subcommand)]
+    Ntk => ntk::NtkCommand;
     /// Pruning at initialization: the two-layer theory model, one run or a sweep over the pruning fraction.
-    Prune {
-        #[command(subcommand)]
-        command: prune::PruneCommand,
-    },
+    #[command(subcommand)]
+    Prune => prune::PruneCommand;
     /// Hard-to-learn samples: dense vs pruned populations (PIE), then training that attends to them.
-    Htl {
-        #[command(subcommand)]
-        command: htl::HtlCommand,
-    },
+    #[command(subcommand)]
+    Htl => htl::HtlCommand;
     /// NeuralLift-360: lift one photo (or the built-in example) to a 360° object; writes a
     /// checkpoint, a turntable GIF, views and metrics.json.
-    Lift(lift::LiftArgs),
+    Lift => lift::LiftArgs;
     /// Time a lab's standard workload and print its figures.
-    Bench {
-        #[command(subcommand)]
-        lab: bench::BenchLab,
-    },
+    #[command(subcommand)]
+    Bench => bench::BenchLab;
 }
 
 /// Runs a headless command with the top-level options.
 pub fn run_with(command: LabCommand, force: bool) -> anyhow::Result<()> {
     FORCE.store(force, std::sync::atomic::Ordering::Relaxed);
     run(command)
-}
-
-/// Runs a headless command.
-pub fn run(command: LabCommand) -> anyhow::Result<()> {
-    match command {
-        LabCommand::Inr { command } => inr::run(command),
-        LabCommand::Nerf { command } => nerf::run(command),
-        LabCommand::Prune { command } => prune::run(command),
-        LabCommand::Ntk { command } => ntk::run(command),
-        LabCommand::Htl { command } => htl::run(command),
-        LabCommand::Lift(args) => lift::run(&args),
-        LabCommand::Bench { lab } => bench::run(lab),
-    }
 }
 
 /// A progress bar on stderr for `total` steps (hidden when stderr is not a terminal).

@@ -35,13 +35,19 @@ macro_rules! lab_plumbing {
     };
 }
 
-pub mod edit;
-pub mod htl;
-pub mod inr;
-pub mod lift;
-pub mod nerf;
-pub mod ntk;
-pub mod prune;
+/// Declares the lab modules and [`registry`] from one list: adding a lab is one line in it.
+macro_rules! labs {
+    ($($module:ident :: $lab:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Every lab, in the order the lab list shows them.
+        pub fn registry() -> Vec<Box<dyn Lab>> {
+            vec![$(Box::new($module::$lab::default())),*]
+        }
+    };
+}
+
+labs!(inr::InrLab, edit::EditLab, nerf::NerfLab, lift::LiftLab, prune::PruneLab, ntk::NtkLab, htl::HtlLab);
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -56,19 +62,6 @@ use crate::compute::inr::SirenWeights;
 use crate::jobs::{JobControl, JobId, Waker};
 use crate::ui::FileDialog;
 use crate::ui::widgets::{JobRow, Level, Notes};
-
-/// Every lab, in the order the lab list shows them. Adding a lab adds one line here.
-pub fn registry() -> Vec<Box<dyn Lab>> {
-    vec![
-        Box::new(inr::InrLab::default()),
-        Box::new(edit::EditLab::default()),
-        Box::new(nerf::NerfLab::default()),
-        Box::new(lift::LiftLab::default()),
-        Box::new(prune::PruneLab::default()),
-        Box::new(ntk::NtkLab::default()),
-        Box::new(htl::HtlLab::default()),
-    ]
-}
 
 /// What labs publish for one another (each frame, before any lab runs): data that one lab makes
 /// and another may use, without either naming the other.
