@@ -4,6 +4,7 @@
 
 mod dialogs;
 mod drops;
+mod top_bar;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -12,13 +13,13 @@ use std::time::Duration;
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use self::dialogs::PendingDialog;
+use self::dialogs::Dialog;
 use crate::jobs::Waker;
 use crate::labs::{Lab, LabCommands, LabCx, Requests, Shared};
 use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::Command;
 use crate::ui::theme::{self, ThemeChoice};
-use crate::ui::widgets::{LabEntry, Level, Notification, job_bar_ui, lab_list_ui, notifications_ui};
+use crate::ui::widgets::{LabEntry, Level, Notification, lab_list_ui, notifications_ui};
 
 /// The shell's settings, kept between runs (each lab keeps its own under `lab.<key>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,11 +30,21 @@ pub struct ShellSettings {
     pub lab: String,
     /// Start training in the lab on screen when the app opens.
     pub train_on_start: bool,
+    /// Pick files in the built-in browser rather than the system's dialog.
+    pub builtin_file_browser: bool,
+    /// Folders files were picked from, newest first (the built-in browser offers them).
+    pub recent_folders: Vec<std::path::PathBuf>,
 }
 
 impl Default for ShellSettings {
     fn default() -> Self {
-        Self { theme: ThemeChoice::default(), lab: String::new(), train_on_start: true }
+        Self {
+            theme: ThemeChoice::default(),
+            lab: String::new(),
+            train_on_start: true,
+            builtin_file_browser: false,
+            recent_folders: Vec::new(),
+        }
     }
 }
 
@@ -69,7 +80,7 @@ pub struct SparseFieldApp {
     /// `Err(why)` when live rendering is unavailable.
     gpu: Result<GpuInfo, String>,
     waker: Waker,
-    dialog: Option<PendingDialog>,
+    dialog: Option<Dialog>,
     applied_theme: Option<ThemeChoice>,
 }
 
@@ -166,6 +177,10 @@ impl SparseFieldApp {
         &self.shell
     }
 
+    pub fn shell_settings_mut(&mut self) -> &mut ShellSettings {
+        &mut self.shell
+    }
+
     pub fn notifications(&self) -> &[Notification] {
         &self.notifications
     }
@@ -231,6 +246,7 @@ impl SparseFieldApp {
                 }
             }
             Command::ToggleTheme => self.shell.theme = self.shell.theme.toggled(),
+            Command::UseBuiltinFileBrowser(on) => self.shell.builtin_file_browser = on,
             Command::PauseJob(id, paused) => {
                 let _ = self.labs.iter_mut().any(|lab| lab.control_job(id, &|job| job.set_paused(paused)));
             }
@@ -249,28 +265,6 @@ impl SparseFieldApp {
             let lab = (lab as &mut dyn Any).downcast_mut::<L>().expect("the lab at its index");
             let outcome = lab.apply(command, cx);
             cx.report(outcome);
-        });
-    }
-
-    fn top_bar_ui(&self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
-        ui.horizontal(|ui| {
-            ui.strong("SparseField");
-            ui.separator();
-            let jobs: Vec<_> = self.labs.iter().flat_map(|lab| lab.jobs()).collect();
-            job_bar_ui(ui, &jobs, commands);
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button(self.shell.theme.label()).clicked() {
-                    commands.push(Command::ToggleTheme);
-                }
-                match &self.gpu {
-                    Ok(gpu) => ui
-                        .label(egui::RichText::new(format!("GPU: {}", gpu.backend)).color(theme::weak_text_colour(ui)))
-                        .on_hover_text(&gpu.adapter),
-                    Err(problem) => {
-                        ui.colored_label(theme::warning_colour(ui), "No GPU rendering").on_hover_text(problem)
-                    }
-                };
-            });
         });
     }
 }
@@ -376,6 +370,7 @@ impl eframe::App for SparseFieldApp {
         egui::CentralPanel::default().show(ui, |ui| {
             self.with_lab(&ctx, active, |lab, cx| lab.main_ui(ui, cx));
         });
+        self.browser_ui(&ctx);
         self.drop_overlay_ui(&ctx);
         for command in commands {
             self.apply(&ctx, command);

@@ -1,6 +1,7 @@
 //! Shared UI: the shell's commands, file-dialog requests, the theme, widgets, the live-analysis
 //! driver and the orbit viewer. Each lab's panel lives in `labs/<lab>/panel.rs`.
 
+pub mod file_browser;
 pub mod live;
 pub mod orbit_viewer;
 pub mod theme;
@@ -16,6 +17,8 @@ pub enum Command {
     /// Show the lab with this key.
     SelectLab(&'static str),
     ToggleTheme,
+    /// Pick files in the built-in browser (true) or the system's dialog.
+    UseBuiltinFileBrowser(bool),
     PauseJob(JobId, bool),
     CancelJob(JobId),
     DismissNotification(u64),

@@ -1099,3 +1099,45 @@ fn settings_of_an_earlier_version_are_taken_over_and_saved_ones_restored() {
         assert_eq!(a.persist(), b.persist(), "{}", a.key());
     }
 }
+
+/// Where the system's file dialog cannot open, the built-in browser picks the file: it lists the
+/// folders and only the kinds the lab reads, and the path goes to the lab that asked.
+#[test]
+fn the_built_in_file_browser_opens_an_image_for_the_inr_lab() {
+    use sparsefield::compute::image_io::{ImageData, save_png};
+    use sparsefield::labs::inr::ImageSource;
+    let dir = temp_dir("ui-browser");
+    let photo = dir.join("photo.png");
+    save_png(&ImageData::new(20, 10, 1, vec![0.5; 200]).unwrap(), &photo).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
+    std::fs::create_dir_all(dir.join("more")).unwrap();
+    let mut harness = harness(false);
+    {
+        let shell = harness.state_mut().shell_settings_mut();
+        shell.builtin_file_browser = true;
+        shell.recent_folders = vec![dir.clone()];
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Open image…").click();
+    harness.run_steps(3);
+    harness.get_by_label("Open a file");
+    harness.get_by_label("📁 more");
+    assert!(harness.query_by_label_contains("notes.txt").is_none(), "only the kinds the lab reads are listed");
+    harness.get_by_label("🗋 photo.png").click();
+    harness.run_steps(2);
+    harness.get_by_label("Open").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("Open a file").is_none(), "the browser closes");
+    let inr = &harness.state().lab::<InrLab>();
+    assert_eq!(inr.image_source, ImageSource::File(photo.clone()));
+    assert_eq!(inr.state.image().map(|i| (i.width, i.height)), Some((20, 10)));
+    assert_eq!(harness.state().shell_settings().recent_folders.first(), Some(&dir));
+
+    // Cancelling changes nothing.
+    harness.get_by_label("Open image…").click();
+    harness.run_steps(3);
+    harness.get_by_label("Cancel").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label("Open a file").is_none());
+    assert_eq!(harness.state().lab::<InrLab>().image_source, ImageSource::File(photo));
+}
