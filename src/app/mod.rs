@@ -4,6 +4,7 @@
 
 mod dialogs;
 mod drops;
+mod queue;
 mod top_bar;
 
 use std::any::Any;
@@ -32,6 +33,8 @@ pub struct ShellSettings {
     pub train_on_start: bool,
     /// Pick files in the built-in browser rather than the system's dialog.
     pub builtin_file_browser: bool,
+    /// Let jobs of different labs run at the same time instead of one after the other.
+    pub run_jobs_together: bool,
     /// Folders files were picked from, newest first (the built-in browser offers them).
     pub recent_folders: Vec<std::path::PathBuf>,
 }
@@ -43,6 +46,7 @@ impl Default for ShellSettings {
             lab: String::new(),
             train_on_start: true,
             builtin_file_browser: false,
+            run_jobs_together: false,
             recent_folders: Vec::new(),
         }
     }
@@ -81,6 +85,7 @@ pub struct SparseFieldApp {
     gpu: Result<GpuInfo, String>,
     waker: Waker,
     dialog: Option<Dialog>,
+    queue: queue::JobQueue,
     applied_theme: Option<ThemeChoice>,
 }
 
@@ -126,6 +131,7 @@ impl SparseFieldApp {
             gpu,
             waker,
             dialog: None,
+            queue: queue::JobQueue::default(),
             applied_theme: None,
         };
         if !app.labs.iter().any(|lab| lab.key() == app.shell.lab) {
@@ -248,7 +254,18 @@ impl SparseFieldApp {
             Command::ToggleTheme => self.shell.theme = self.shell.theme.toggled(),
             Command::UseBuiltinFileBrowser(on) => self.shell.builtin_file_browser = on,
             Command::PauseJob(id, paused) => {
-                let _ = self.labs.iter_mut().any(|lab| lab.control_job(id, &|job| job.set_paused(paused)));
+                if !paused && self.queue.waiting.contains(&id) {
+                    // A waiting job the user resumes runs now; the queue pauses the one running.
+                    self.run_now(id);
+                } else {
+                    self.queue.waiting.remove(&id);
+                    let _ = self.labs.iter_mut().any(|lab| lab.control_job(id, &|job| job.set_paused(paused)));
+                }
+                self.schedule_jobs();
+            }
+            Command::RunJobsTogether(on) => {
+                self.shell.run_jobs_together = on;
+                self.schedule_jobs();
             }
             Command::CancelJob(id) => {
                 let _ = self.labs.iter_mut().any(|lab| lab.control_job(id, &|job| job.cancel()));
@@ -343,6 +360,7 @@ impl eframe::App for SparseFieldApp {
         for index in 0..self.labs.len() {
             self.with_lab(&ctx, index, Lab::poll);
         }
+        self.schedule_jobs();
         self.poll_dialog(&ctx);
         self.handle_dropped_files(&ctx);
 
@@ -378,6 +396,8 @@ impl eframe::App for SparseFieldApp {
         for index in 0..self.labs.len() {
             self.with_lab(&ctx, index, Lab::apply_pending);
         }
+        // A job started by this frame's commands waits at once if another one runs.
+        self.schedule_jobs();
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

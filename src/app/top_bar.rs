@@ -8,12 +8,18 @@ use crate::ui::theme;
 use crate::ui::widgets::job_bar_ui;
 
 impl SparseFieldApp {
+    /// One job shares the title row; several get a row each below it, so that every job's Pause
+    /// and Cancel stay inside the window.
     pub(super) fn top_bar_ui(&self, ui: &mut egui::Ui, commands: &mut Vec<Command>) {
+        let jobs: Vec<_> = self.labs.iter().flat_map(|lab| lab.jobs()).collect();
         ui.horizontal(|ui| {
             ui.strong("SparseField");
             ui.separator();
-            let jobs: Vec<_> = self.labs.iter().flat_map(|lab| lab.jobs()).collect();
-            job_bar_ui(ui, &jobs, commands);
+            if jobs.len() <= 1 {
+                job_bar_ui(ui, &jobs, &self.queue.waiting, commands);
+            } else {
+                ui.label(format!("{} jobs running", jobs.len()));
+            }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 ui.menu_button("⚙", |ui| {
                     let mut builtin = self.shell.builtin_file_browser;
@@ -26,6 +32,17 @@ impl SparseFieldApp {
                         .changed()
                     {
                         commands.push(Command::UseBuiltinFileBrowser(builtin));
+                    }
+                    let mut together = self.shell.run_jobs_together;
+                    if ui
+                        .checkbox(&mut together, "Run jobs together")
+                        .on_hover_text(
+                            "Let jobs of different labs run at the same time. Off: one runs at full speed (the \
+                             lab on screen first) and the others wait, so that neither they nor the window starve",
+                        )
+                        .changed()
+                    {
+                        commands.push(Command::RunJobsTogether(together));
                     }
                 });
                 if ui.button(self.shell.theme.label()).clicked() {
@@ -41,5 +58,8 @@ impl SparseFieldApp {
                 };
             });
         });
+        if jobs.len() > 1 {
+            job_bar_ui(ui, &jobs, &self.queue.waiting, commands);
+        }
     }
 }

@@ -20,6 +20,8 @@ pub enum Command {
     /// Pick files in the built-in browser (true) or the system's dialog.
     UseBuiltinFileBrowser(bool),
     PauseJob(JobId, bool),
+    /// Let jobs of different labs run together (true) or one at a time.
+    RunJobsTogether(bool),
     CancelJob(JobId),
     DismissNotification(u64),
     ClearNotifications,

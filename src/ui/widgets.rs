@@ -14,7 +14,13 @@ pub struct JobRow<'a> {
 }
 
 /// One line per running job: name, progress bar, pause/resume and cancel.
-pub fn job_bar_ui(ui: &mut egui::Ui, jobs: &[JobRow<'_>], commands: &mut Vec<Command>) {
+/// `waiting` are the jobs the shell's queue holds back while another one runs.
+pub fn job_bar_ui(
+    ui: &mut egui::Ui,
+    jobs: &[JobRow<'_>],
+    waiting: &std::collections::BTreeSet<JobId>,
+    commands: &mut Vec<Command>,
+) {
     if jobs.is_empty() {
         ui.label(egui::RichText::new("No jobs running").color(theme::weak_text_colour(ui)));
         return;
@@ -31,14 +37,19 @@ pub fn job_bar_ui(ui: &mut egui::Ui, jobs: &[JobRow<'_>], commands: &mut Vec<Com
             if let Some(psnr) = status.metric("psnr_db") {
                 text.push_str(&format!(" · {psnr:.2} dB"));
             }
-            if status.paused {
+            let queued = waiting.contains(&job.id);
+            if queued {
+                text.push_str(" · waiting for the running job");
+            } else if status.paused {
                 text.push_str(" · paused");
             }
             if job.cancelling {
                 text.push_str(" · cancelling…");
             }
             ui.add(egui::ProgressBar::new(status.fraction()).text(text).desired_width(320.0));
-            let (label, hint) = if status.paused {
+            let (label, hint) = if queued {
+                ("▶ Run now", "Run this job now; the running one waits (⚙ lets jobs run together)")
+            } else if status.paused {
                 ("▶ Resume", "Continue this job")
             } else {
                 ("⏸ Pause", "Pause this job; it keeps its state")
@@ -83,22 +94,25 @@ pub fn notifications_ui(ui: &mut egui::Ui, notifications: &[Notification], comma
             commands.push(Command::ClearNotifications);
         }
     });
-    egui::ScrollArea::vertical().max_height(90.0).show(ui, |ui| {
-        for note in notifications.iter().rev() {
-            ui.horizontal(|ui| {
-                if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
-                    commands.push(Command::DismissNotification(note.id));
-                }
-                let (icon, colour) = match note.level {
-                    Level::Info => ("ℹ", theme::info_colour(ui)),
-                    Level::Success => ("✔", theme::success_colour(ui)),
-                    Level::Warning => ("⚠", theme::warning_colour(ui)),
-                    Level::Error => ("⛔", theme::error_colour(ui)),
-                };
-                ui.label(egui::RichText::new(format!("{icon} {}", note.text)).color(colour));
-            });
-        }
-    });
+    egui::ScrollArea::vertical().max_height(4.0 * (ui.spacing().interact_size.y + ui.spacing().item_spacing.y)).show(
+        ui,
+        |ui| {
+            for note in notifications.iter().rev() {
+                ui.horizontal(|ui| {
+                    if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                        commands.push(Command::DismissNotification(note.id));
+                    }
+                    let (icon, colour) = match note.level {
+                        Level::Info => ("ℹ", theme::info_colour(ui)),
+                        Level::Success => ("✔", theme::success_colour(ui)),
+                        Level::Warning => ("⚠", theme::warning_colour(ui)),
+                        Level::Error => ("⛔", theme::error_colour(ui)),
+                    };
+                    ui.label(egui::RichText::new(format!("{icon} {}", note.text)).color(colour));
+                });
+            }
+        },
+    );
 }
 
 /// A lab as the lab list shows it.

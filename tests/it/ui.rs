@@ -884,10 +884,13 @@ fn lift_lab_lifts_the_example_live_exports_and_refuses_a_bad_photo() {
         "{}",
         harness.state().lab::<LiftLab>().state.viewer.view.shown
     );
-    // The button may sit below the sidebar's visible area: check it, then apply its command.
-    harness.get_by_label("▶ Lift");
+    // The lab's main action is in the view's toolbar (always in view) as well as in the sidebar.
+    let buttons: Vec<_> = harness.get_all_by_label("▶ Lift").collect();
+    assert_eq!(buttons.len(), 2);
+    buttons.last().unwrap().click();
+    harness.run_steps(2);
+    assert!(harness.state().lab::<LiftLab>().state.is_lifting(), "{:?}", harness.state().notifications().last());
     let ctx = harness.ctx.clone();
-    harness.state_mut().apply_to::<LiftLab>(&ctx, LiftCommand::Start);
     step_until(&mut harness, 180, "lift progress, a baked view and rendered side views", |app| {
         let lift = &app.lab::<LiftLab>().state;
         lift.jobs().first().is_some_and(|j| j.status.step >= 3) && lift.viewer.baked.is_some() && lift.views.is_some()
@@ -1140,4 +1143,43 @@ fn the_built_in_file_browser_opens_an_image_for_the_inr_lab() {
     harness.run_steps(3);
     assert!(harness.query_by_label("Open a file").is_none());
     assert_eq!(harness.state().lab::<InrLab>().image_source, ImageSource::File(photo));
+}
+
+/// Jobs of different labs take turns: a second heavy job waits while the first runs (the job
+/// bar says so), and runs to the end once the first is cancelled.
+#[test]
+fn a_second_heavy_job_waits_for_the_running_one_then_runs() {
+    let mut harness = harness(false);
+    let ctx = harness.ctx.clone();
+    {
+        let fit = &mut harness.state_mut().lab_mut::<InrLab>().settings.fit;
+        (fit.width, fit.hidden_layers, fit.steps, fit.snapshot_interval_secs) = (32, 2, 1_000_000, 0.2);
+        let classify = &mut harness.state_mut().lab_mut::<EditLab>().settings.classify;
+        (classify.limit, classify.inr_steps, classify.epochs) = (100, 30, 3);
+    }
+    harness.run_steps(2);
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::Train);
+    step_until(&mut harness, 60, "the fit to run", |app| {
+        app.lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().step >= 3)
+    });
+    harness.state_mut().apply_to::<EditLab>(&ctx, EditCommand::Classify);
+    harness.run_steps(3);
+    assert!(harness.state().lab::<EditLab>().state.is_classifying());
+    assert_eq!(harness.state().waiting_jobs().len(), 1, "the second job waits");
+    harness.get_by_label_contains("waiting for the running job");
+    let fit_before = harness.state().lab::<InrLab>().state.fit_job().unwrap().status().step;
+    for _ in 0..20 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(harness.state().lab::<EditLab>().state.is_classifying(), "it does not run while it waits");
+    assert!(harness.state().lab::<EditLab>().state.classification().is_none());
+    let fit = harness.state().lab::<InrLab>().state.fit_job().unwrap();
+    assert!(fit.status().step > fit_before && !fit.status().paused, "the first job keeps running");
+    let fit = fit.id();
+    harness.state_mut().apply(&ctx, Command::CancelJob(fit));
+    step_until(&mut harness, 180, "the waiting job to run and finish", |app| {
+        app.lab::<EditLab>().state.classification().is_some()
+    });
+    assert!(harness.state().waiting_jobs().is_empty());
 }

@@ -291,7 +291,7 @@ pub fn edit_controls_ui(
         }
     });
     ui.horizontal(|ui| {
-        if ui.button("Load operator…").clicked() {
+        if ui.button("Load operator…").on_hover_text("An operator (.safetensors) saved by this lab or `sparsefield inr edit`").clicked() {
             commands.push(EditCommand::Pick(EditFile::OpenOperator));
         }
         if ui.add_enabled(state.operator.is_some(), egui::Button::new("Save operator…")).clicked() {

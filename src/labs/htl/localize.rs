@@ -45,7 +45,7 @@ pub(super) fn localize_controls_ui(
             }
             if ui
                 .button("Lesion folder…")
-                .on_hover_text("A folder with images/ and masks/ (a mask per image, same name, white = lesion)")
+                .on_hover_text("A folder with images/ and masks/ (a mask per image, same name, white = lesion); or drop it on the window while this lab is open")
                 .clicked()
             {
                 commands.push(HtlCommand::Pick(HtlFile::OpenLesions));

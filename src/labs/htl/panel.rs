@@ -228,7 +228,7 @@ pub fn htl_controls_ui(
             if ui
                 .button("Attributes CSV…")
                 .on_hover_text(
-                    "A table with a file-name column and attribute columns (e.g. a group), joined to the samples by file name",
+                    "A table with a file-name column and attribute columns (e.g. a group), joined to the samples by file name; or drop the .csv on the window while this lab is open",
                 )
                 .clicked()
             {

@@ -448,7 +448,11 @@ impl InrState {
             history: &self.history,
             training: self.is_training(),
             gpu,
-            summary: self.summary.as_deref(),
+            summary: if self.fit_job.as_ref().is_some_and(|j| !j.is_finished() && j.status().paused) {
+                Some("paused")
+            } else {
+                self.summary.as_deref()
+            },
         }
     }
 }

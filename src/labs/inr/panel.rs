@@ -246,7 +246,7 @@ pub fn inr_controls_ui(
             {
                 commands.push(InrCommand::Pick(InrFile::SaveInr));
             }
-            if ui.button("Load INR…").on_hover_text("A .safetensors file saved by this lab").clicked() {
+            if ui.button("Load INR…").on_hover_text("A .safetensors file saved by this lab (or drop one on the window)").clicked() {
                 commands.push(InrCommand::Pick(InrFile::OpenInr));
             }
         });

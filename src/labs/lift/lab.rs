@@ -164,7 +164,7 @@ impl Lab for LiftLab {
         let mut view = std::mem::take(&mut self.state.viewer.view);
         let viewer = self.state.viewer.panel_state(cx.gpu, self.state.is_lifting());
         let state = self.state.panel_state();
-        lift_main_ui(ui, &mut self.settings, &mut view, &viewer, &state);
+        lift_main_ui(ui, &mut self.settings, &mut view, &viewer, &state, &mut self.commands);
         drop((state, viewer));
         self.state.viewer.view = view;
         self.state.viewer.forward_refine(cx.waker);

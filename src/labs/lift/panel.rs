@@ -128,7 +128,7 @@ pub fn lift_controls_ui(
     let name = settings.image.as_ref().map_or("built-in example".to_owned(), |p| p.display().to_string());
     ui.label(format!("Lifting: {name}"));
     ui.horizontal(|ui| {
-        if ui.button("Open photo…").on_hover_text("A PNG or JPEG; an alpha channel is used as the mask").clicked() {
+        if ui.button("Open photo…").on_hover_text("A PNG or JPEG; an alpha channel is used as the mask (or drop one on the window while this lab is open)").clicked() {
             commands.push(LiftCommand::Pick(LiftFile::OpenImage));
         }
         if ui
@@ -317,9 +317,16 @@ pub fn lift_main_ui(
     view: &mut NerfViewState,
     viewer: &ViewerPanelState<'_>,
     state: &LiftPanelState<'_>,
+    commands: &mut Vec<LiftCommand>,
 ) {
     ui.horizontal(|ui| {
         ui.heading("NeuralLift-360 lab");
+        // The lab's main action, also here so that it is in view without scrolling the sidebar.
+        let start = ui.add_enabled(!state.lifting && state.input.is_some(), egui::Button::new("▶ Lift"));
+        if start.on_hover_text("Optimise a field from the photo in the background").clicked() {
+            commands.push(LiftCommand::Start);
+        }
+        ui.separator();
         for mode in ViewMode::ALL {
             ui.selectable_value(&mut settings.mode, mode, mode.label());
         }
