@@ -196,7 +196,8 @@ impl FileBrowser {
                 egui::ScrollArea::vertical()
                     .id_salt(&self.dir)
                     .max_height(list_height)
-                    .auto_shrink([false, true])
+                    .min_scrolled_height(list_height.min(240.0))
+                    .auto_shrink([false, false])
                     .show(ui, |ui| {
                         if self.entries.is_empty() {
                             ui.label(

@@ -86,6 +86,11 @@ pub struct Notification {
     pub text: String,
 }
 
+/// Messages in view at once (more scroll).
+const NOTIFICATION_ROWS: f32 = 4.0;
+/// Height of one message row (a small button beside a line of text, with spacing).
+const NOTIFICATION_ROW_HEIGHT: f32 = 26.0;
+
 /// The notification area: newest first, each dismissable.
 pub fn notifications_ui(ui: &mut egui::Ui, notifications: &[Notification], commands: &mut Vec<Command>) {
     ui.horizontal(|ui| {
@@ -94,25 +99,22 @@ pub fn notifications_ui(ui: &mut egui::Ui, notifications: &[Notification], comma
             commands.push(Command::ClearNotifications);
         }
     });
-    egui::ScrollArea::vertical().max_height(4.0 * (ui.spacing().interact_size.y + ui.spacing().item_spacing.y)).show(
-        ui,
-        |ui| {
-            for note in notifications.iter().rev() {
-                ui.horizontal(|ui| {
-                    if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
-                        commands.push(Command::DismissNotification(note.id));
-                    }
-                    let (icon, colour) = match note.level {
-                        Level::Info => ("ℹ", theme::info_colour(ui)),
-                        Level::Success => ("✔", theme::success_colour(ui)),
-                        Level::Warning => ("⚠", theme::warning_colour(ui)),
-                        Level::Error => ("⛔", theme::error_colour(ui)),
-                    };
-                    ui.label(egui::RichText::new(format!("{icon} {}", note.text)).color(colour));
-                });
-            }
-        },
-    );
+    egui::ScrollArea::vertical().max_height(NOTIFICATION_ROWS * NOTIFICATION_ROW_HEIGHT).show(ui, |ui| {
+        for note in notifications.iter().rev() {
+            ui.horizontal(|ui| {
+                if ui.small_button("✖").on_hover_text("Dismiss").clicked() {
+                    commands.push(Command::DismissNotification(note.id));
+                }
+                let (icon, colour) = match note.level {
+                    Level::Info => ("ℹ", theme::info_colour(ui)),
+                    Level::Success => ("✔", theme::success_colour(ui)),
+                    Level::Warning => ("⚠", theme::warning_colour(ui)),
+                    Level::Error => ("⛔", theme::error_colour(ui)),
+                };
+                ui.label(egui::RichText::new(format!("{icon} {}", note.text)).color(colour));
+            });
+        }
+    });
 }
 
 /// A lab as the lab list shows it.
