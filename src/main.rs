@@ -29,7 +29,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Niceness of the app's background work unless `SPARSEFIELD_JOB_NICE` says otherwise (0: as the
+/// window). Measured in README.md, *Responsiveness*.
+const JOB_NICE: i32 = 10;
+
 fn run_app() -> Result<(), eframe::Error> {
+    // Jobs and the compute pool yield to the window's thread: a click is answered while training
+    // keeps every core busy.
+    let nice = std::env::var("SPARSEFIELD_JOB_NICE").ok().and_then(|v| v.parse().ok()).unwrap_or(JOB_NICE);
+    sparsefield::jobs::set_background_priority(nice);
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| sparsefield::jobs::lower_this_thread_priority())
+        .build_global();
     // Decide the renderer before opening the window: winit allows one event loop per process.
     let gpu_problem = sparsefield::render::probe_adapter().err();
     let renderer = if gpu_problem.is_some() { eframe::Renderer::Glow } else { eframe::Renderer::Wgpu };

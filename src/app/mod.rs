@@ -4,7 +4,9 @@
 
 mod dialogs;
 mod drops;
+mod frame_log;
 mod queue;
+mod settings;
 mod top_bar;
 
 use std::any::Any;
@@ -12,45 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eframe::egui;
-use serde::{Deserialize, Serialize};
 
 use self::dialogs::Dialog;
+pub use self::settings::{ShellSettings, restore, save};
 use crate::jobs::Waker;
 use crate::labs::{Lab, LabCommands, LabCx, Requests, Shared};
 use crate::render::inr_view::{InrGpu, WarmUp};
 use crate::ui::Command;
 use crate::ui::theme::{self, ThemeChoice};
 use crate::ui::widgets::{LabEntry, Level, Notification, lab_list_ui, notifications_ui};
-
-/// The shell's settings, kept between runs (each lab keeps its own under `lab.<key>`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ShellSettings {
-    pub theme: ThemeChoice,
-    /// The key of the lab on screen.
-    pub lab: String,
-    /// Start training in the lab on screen when the app opens.
-    pub train_on_start: bool,
-    /// Pick files in the built-in browser rather than the system's dialog.
-    pub builtin_file_browser: bool,
-    /// Let jobs of different labs run at the same time instead of one after the other.
-    pub run_jobs_together: bool,
-    /// Folders files were picked from, newest first (the built-in browser offers them).
-    pub recent_folders: Vec<std::path::PathBuf>,
-}
-
-impl Default for ShellSettings {
-    fn default() -> Self {
-        Self {
-            theme: ThemeChoice::default(),
-            lab: String::new(),
-            train_on_start: true,
-            builtin_file_browser: false,
-            run_jobs_together: false,
-            recent_folders: Vec::new(),
-        }
-    }
-}
 
 /// How the app starts.
 #[derive(Clone, Debug, Default)]
@@ -86,6 +58,7 @@ pub struct SparseFieldApp {
     waker: Waker,
     dialog: Option<Dialog>,
     queue: queue::JobQueue,
+    frame_log: Option<frame_log::FrameLog>,
     applied_theme: Option<ThemeChoice>,
 }
 
@@ -132,6 +105,7 @@ impl SparseFieldApp {
             waker,
             dialog: None,
             queue: queue::JobQueue::default(),
+            frame_log: frame_log::FrameLog::from_env(),
             applied_theme: None,
         };
         if !app.labs.iter().any(|lab| lab.key() == app.shell.lab) {
@@ -286,52 +260,6 @@ impl SparseFieldApp {
     }
 }
 
-/// Reads the shell's settings and each lab's from `storage`. A lab with nothing under its own
-/// key yet reads its part of what an earlier version saved (all settings in one struct).
-pub fn restore(storage: &dyn eframe::Storage, labs: &mut [Box<dyn Lab>]) -> ShellSettings {
-    /// The shell's part of an earlier version's settings (its lab was an enum, now a key).
-    #[derive(Deserialize)]
-    #[serde(default)]
-    struct Previous {
-        theme: ThemeChoice,
-        train_on_start: bool,
-    }
-    impl Default for Previous {
-        fn default() -> Self {
-            let ShellSettings { theme, train_on_start, .. } = ShellSettings::default();
-            Self { theme, train_on_start }
-        }
-    }
-    for lab in labs.iter_mut() {
-        match storage.get_string(&storage_key(lab.as_ref())) {
-            Some(json) => lab.restore(&json),
-            None => lab.restore_previous_version(storage),
-        }
-    }
-    eframe::get_value(storage, eframe::APP_KEY)
-        .filter(|shell: &ShellSettings| !shell.lab.is_empty())
-        .or_else(|| {
-            let Previous { theme, train_on_start } = eframe::get_value(storage, eframe::APP_KEY)?;
-            Some(ShellSettings { theme, train_on_start, ..ShellSettings::default() })
-        })
-        .unwrap_or_default()
-}
-
-/// Writes what [`restore`] reads.
-pub fn save(storage: &mut dyn eframe::Storage, shell: &ShellSettings, labs: &[Box<dyn Lab>]) {
-    eframe::set_value(storage, eframe::APP_KEY, shell);
-    for lab in labs {
-        if let Some(json) = lab.persist() {
-            storage.set_string(&storage_key(lab.as_ref()), json);
-        }
-    }
-}
-
-/// Where lab `lab` keeps its settings in eframe's storage.
-fn storage_key(lab: &dyn Lab) -> String {
-    format!("lab.{}", lab.key())
-}
-
 /// Compiles the view shaders and measures the adapter on a background thread (see
 /// `render::inr_view::warm_up_shaders`). If that fails, views compile on first use instead.
 fn spawn_shader_warm_up(adapter: eframe::egui_wgpu::wgpu::Adapter, ctx: egui::Context) -> Arc<WarmUp> {
@@ -353,6 +281,9 @@ fn spawn_shader_warm_up(adapter: eframe::egui_wgpu::wgpu::Adapter, ctx: egui::Co
 impl eframe::App for SparseFieldApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        if let Some(log) = &mut self.frame_log {
+            log.frame_started(&ctx);
+        }
         if self.applied_theme != Some(self.shell.theme) {
             theme::apply(&ctx, self.shell.theme);
             self.applied_theme = Some(self.shell.theme);
@@ -398,6 +329,9 @@ impl eframe::App for SparseFieldApp {
         }
         // A job started by this frame's commands waits at once if another one runs.
         self.schedule_jobs();
+        if let Some(log) = &mut self.frame_log {
+            log.frame_ended();
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

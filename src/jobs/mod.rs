@@ -5,7 +5,7 @@
 //! a flood of events never blocks the worker; the final result goes through a one-slot mailbox and
 //! is never dropped. Dropping a [`Job`] cancels it and joins its thread.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -14,6 +14,29 @@ pub use crate::compute::control::{Metrics, RunControl, RunEvent};
 
 /// Events a job may have waiting before new progress is dropped.
 const CHANNEL_CAPACITY: usize = 64;
+
+/// The niceness background threads give themselves (0: the same priority as the caller).
+static BACKGROUND_NICE: AtomicI32 = AtomicI32::new(0);
+
+/// Makes jobs and compute threads started from now on run at niceness `nice` (Linux; 0 leaves
+/// them as they are). The app sets it so that on a machine with few cores the window's thread
+/// gets the CPU first whenever it needs it and training takes what is left; the command line
+/// leaves it, so headless runs keep their full priority.
+pub fn set_background_priority(nice: i32) {
+    BACKGROUND_NICE.store(nice.clamp(0, 19), Ordering::Relaxed);
+}
+
+/// Lowers the calling thread to the background priority (see [`set_background_priority`]).
+pub fn lower_this_thread_priority() {
+    let nice = BACKGROUND_NICE.load(Ordering::Relaxed);
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        // On Linux a thread is a task of its own: this changes the calling thread only.
+        let _ = rustix::process::setpriority_process(None, nice);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
 
 /// The message of a job that ended because it was cancelled.
 pub const CANCELLED: &str = "cancelled";
@@ -141,6 +164,7 @@ impl<S: Send + Sync + 'static, R: Send + 'static> Job<S, R> {
             let control = Arc::clone(&control);
             let result = Arc::clone(&result);
             std::thread::Builder::new().name(format!("sf-{name}-{}", id.0)).spawn(move || {
+                lower_this_thread_priority();
                 let mut sink = EventSink { sender, waker: Arc::clone(&waker), dropped: 0 };
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&control, &mut sink)))
                     .unwrap_or_else(|panic| Err(format!("the job crashed: {}", panic_message(&panic))));

@@ -171,6 +171,8 @@ pub struct Pacer {
     ticket: u64,
     /// The last dispatch has not yet been judged as keeping up or falling behind.
     judge_pending: bool,
+    /// Seconds the last judged dispatch took from encoding to completion, set by its callback.
+    measured: Arc<Mutex<Option<f64>>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -179,6 +181,7 @@ enum PacerState {
     /// Work was encoded in `frame`; it is submitted when that frame is.
     Submitted {
         frame: u64,
+        at: Instant,
     },
     /// Waiting for the completion callback with this ticket.
     Waiting {
@@ -198,6 +201,7 @@ impl Default for Pacer {
             views_last_frame: 1,
             ticket: 0,
             judge_pending: false,
+            measured: Arc::default(),
         }
     }
 }
@@ -257,16 +261,19 @@ impl Pacer {
                 self.judge(true);
                 true
             }
-            PacerState::Submitted { frame: submitted } if submitted < frame => {
+            PacerState::Submitted { frame: submitted, at } if submitted < frame => {
                 // That frame has been submitted since: hear when its work completes.
                 self.ticket += 1;
                 let ticket = self.ticket;
                 *Self::lock(&self.state) = PacerState::Waiting { since: Instant::now(), ticket };
                 let shared = Arc::clone(&self.state);
+                let measured = Arc::clone(&self.measured);
                 queue.on_submitted_work_done(move || {
                     let mut state = Self::lock(&shared);
                     if matches!(*state, PacerState::Waiting { ticket: waiting, .. } if waiting == ticket) {
                         *state = PacerState::Idle;
+                        *measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            Some(at.elapsed().as_secs_f64());
                     }
                 });
                 self.judge_pending = true;
@@ -289,10 +296,19 @@ impl Pacer {
         }
     }
 
-    /// Adapts the budget once per dispatch: up when it finished within a frame, else down.
+    /// Adapts the budget once per dispatch. With the dispatch's measured time (encoding to
+    /// completion) it moves toward [`Self::TARGET_SECS`]: a frame that waits for the GPU (as
+    /// presenting does on a software adapter) always sees the work finished, so "finished by the
+    /// next frame" alone would grow the budget while frames slow down. Without a measurement:
+    /// up when the work finished within a frame, else down.
     fn judge(&mut self, finished: bool) {
         if std::mem::take(&mut self.judge_pending) {
-            let factor = if finished { Self::ADAPT } else { 1.0 / Self::ADAPT };
+            let measured = self.measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let factor = match measured {
+                Some(secs) if finished && secs > 0.0 => (Self::TARGET_SECS / secs).clamp(0.25, Self::ADAPT),
+                _ if finished => Self::ADAPT,
+                _ => 1.0 / Self::ADAPT,
+            };
             self.macs_per_frame = (self.macs_per_frame * factor).clamp(Self::MIN_MACS, Self::MAX_MACS);
         }
     }
@@ -301,7 +317,7 @@ impl Pacer {
     pub fn note_dispatch(&mut self, frame: u64) {
         let mut state = Self::lock(&self.state);
         if matches!(*state, PacerState::Idle) {
-            *state = PacerState::Submitted { frame };
+            *state = PacerState::Submitted { frame, at: Instant::now() };
         }
     }
 }
