@@ -1168,18 +1168,47 @@ fn a_second_heavy_job_waits_for_the_running_one_then_runs() {
     assert_eq!(harness.state().waiting_jobs().len(), 1, "the second job waits");
     harness.get_by_label_contains("waiting for the running job");
     let fit_before = harness.state().lab::<InrLab>().state.fit_job().unwrap().status().step;
-    for _ in 0..20 {
-        harness.step();
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    step_until(&mut harness, 60, "the first job to go on", |app| {
+        app.lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().step > fit_before + 5)
+    });
     assert!(harness.state().lab::<EditLab>().state.is_classifying(), "it does not run while it waits");
     assert!(harness.state().lab::<EditLab>().state.classification().is_none());
+    assert_eq!(harness.state().waiting_jobs().len(), 1, "the second job still waits");
     let fit = harness.state().lab::<InrLab>().state.fit_job().unwrap();
-    assert!(fit.status().step > fit_before && !fit.status().paused, "the first job keeps running");
+    assert!(!fit.status().paused, "the first job keeps running");
     let fit = fit.id();
     harness.state_mut().apply(&ctx, Command::CancelJob(fit));
     step_until(&mut harness, 180, "the waiting job to run and finish", |app| {
         app.lab::<EditLab>().state.classification().is_some()
     });
     assert!(harness.state().waiting_jobs().is_empty());
+}
+
+/// A click is applied in the frame that takes it in, while a fit keeps the machine busy.
+#[test]
+fn a_click_applies_in_the_next_frame_while_a_fit_runs() {
+    let mut harness = harness(true);
+    {
+        let fit = &mut harness.state_mut().lab_mut::<InrLab>().settings.fit;
+        (fit.width, fit.steps, fit.snapshot_interval_secs) = (64, 1_000_000, 0.2);
+    }
+    harness.run_steps(2);
+    harness.get_by_label("▶ Train").click();
+    step_until(&mut harness, 60, "the fit to run", |app| {
+        app.lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().step >= 3)
+    });
+    harness.get_by_label("⏸ Pause").click();
+    harness.step();
+    assert!(
+        harness.state().lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().paused),
+        "the pause is applied by the frame that took the click in"
+    );
+    harness.step();
+    // The job bar and the lab's own status line both say so.
+    assert_eq!(harness.get_all_by_label_contains("paused").count(), 2);
+    harness.get_by_label("▶ Resume").click();
+    harness.step();
+    assert!(harness.state().lab::<InrLab>().state.fit_job().is_some_and(|job| !job.status().paused));
+    harness.get_by_label("✖ Cancel").click();
+    step_until(&mut harness, 30, "the fit to stop", |app| !app.lab::<InrLab>().state.is_training());
 }
