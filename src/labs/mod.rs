@@ -83,6 +83,10 @@ pub struct CurrentInr {
     pub name: String,
     /// `None` unless the network was fitted to `image`.
     pub network: Option<Arc<SirenWeights>>,
+    /// Training steps behind `network`.
+    pub network_step: u64,
+    /// A fit of `image` is running: `network` is a snapshot that will improve.
+    pub fitting: bool,
 }
 
 /// What a lab may ask of the shell while it polls, draws or applies a command.

@@ -1212,3 +1212,50 @@ fn a_click_applies_in_the_next_frame_while_a_fit_runs() {
     harness.get_by_label("✖ Cancel").click();
     step_until(&mut harness, 30, "the fit to stop", |app| !app.lab::<InrLab>().state.is_training());
 }
+
+/// The edit lab says when the INR lab's fit is still running and which snapshot training would
+/// use, and can wait for the fit to end before it trains.
+#[test]
+fn the_edit_lab_names_the_inr_snapshot_it_uses_and_can_wait_for_the_fit() {
+    use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorConfig};
+    let mut harness = harness(false);
+    let ctx = harness.ctx.clone();
+    {
+        let inr = &mut harness.state_mut().lab_mut::<InrLab>().settings;
+        inr.training_size = 32;
+        (inr.fit.width, inr.fit.steps, inr.fit.snapshot_interval_secs) = (32, 1_000_000, 0.2);
+        let edit = &mut harness.state_mut().lab_mut::<EditLab>().settings;
+        edit.task = EditTask::new(EditKind::GaussianBlur);
+        edit.operator = OperatorConfig {
+            order: 2,
+            width: 16,
+            hidden_layers: 2,
+            steps: 1_000_000,
+            batch: 256,
+            ..edit.operator.clone()
+        };
+        edit.fit_steps = 40;
+        edit.fit_width = 16;
+    }
+    harness.run_steps(6);
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::Train);
+    step_until(&mut harness, 60, "an INR snapshot", |app| {
+        app.lab::<InrLab>().state.fit_job().is_some_and(|job| job.status().step >= 3)
+            && app.lab::<InrLab>().state.network().is_some()
+    });
+    harness.get_by_label("INR edit — process INRs").click();
+    harness.run_steps(3);
+    harness.get_by_label_contains("is still fitting");
+    harness.get_by_label("Train when the fit ends").click();
+    harness.run_steps(3);
+    assert!(!harness.state().lab::<EditLab>().state.is_training(), "it waits for the fit");
+    let fit = harness.state().lab::<InrLab>().state.fit_job().unwrap().id();
+    harness.state_mut().apply(&ctx, Command::CancelJob(fit));
+    step_until(&mut harness, 60, "the operator to start once the fit has ended", |app| {
+        app.lab::<EditLab>().state.is_training()
+    });
+    assert!(harness.query_by_label_contains("is still fitting").is_none());
+    let job = harness.state().lab::<EditLab>().state.jobs()[0].id;
+    harness.state_mut().apply(&ctx, Command::CancelJob(job));
+    step_until(&mut harness, 60, "the operator to stop", |app| !app.lab::<EditLab>().state.is_training());
+}

@@ -69,6 +69,8 @@ pub struct EditLab {
     pub state: EditState,
     /// The input image of a custom training pair whose target is being picked.
     pair_input: Option<PathBuf>,
+    /// Train the operator as soon as the INR lab's fit ends.
+    train_after_fit: bool,
     commands: Vec<EditCommand>,
 }
 
@@ -99,6 +101,13 @@ impl LabCommands for EditLab {
                 Ok(None)
             }
             EditCommand::Train => {
+                let inr = &cx.shared.current_inr;
+                if inr.fitting && inr.network.is_some() {
+                    cx.notify(
+                        crate::ui::widgets::Level::Info,
+                        format!("Training on the INR lab's snapshot at step {} (its fit is still running).", inr.network_step),
+                    );
+                }
                 let inr = &cx.shared.current_inr;
                 let (image, name, network) = (inr.image.clone(), inr.name.clone(), inr.network.clone());
                 self.state.start_training(&self.settings, image, &name, network, waker).map(|()| None)
@@ -200,9 +209,31 @@ impl Lab for EditLab {
     fn poll(&mut self, cx: &mut LabCx<'_>) {
         let notes = self.state.poll(cx.ctx, cx.waker, self.settings.inspect, self.settings.zoom_backend);
         cx.notify_all(notes);
+        if self.train_after_fit && !cx.shared.current_inr.fitting {
+            self.train_after_fit = false;
+            let outcome = self.apply(EditCommand::Train, cx);
+            cx.report(outcome);
+        }
     }
 
-    fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
+    fn sidebar_ui(&mut self, ui: &mut egui::Ui, cx: &mut LabCx<'_>) {
+        let inr = &cx.shared.current_inr;
+        if inr.fitting {
+            // Training now would learn from a snapshot that is still improving: say which one.
+            ui.label(format!(
+                "The INR lab is still fitting {}: training now uses its snapshot at step {}.",
+                inr.name, inr.network_step
+            ));
+            let label = if self.train_after_fit { "✔ Trains when the fit ends" } else { "Train when the fit ends" };
+            if ui
+                .selectable_label(self.train_after_fit, label)
+                .on_hover_text("Start training the operator on the finished INR (click again to cancel)")
+                .clicked()
+            {
+                self.train_after_fit = !self.train_after_fit;
+            }
+            ui.separator();
+        }
         let state = self.state.panel_state();
         edit_controls_ui(ui, &mut self.settings, &state, &mut self.commands);
     }

@@ -171,6 +171,8 @@ impl Lab for InrLab {
             image: self.state.image().cloned(),
             name: self.image_source.display_name(),
             network: self.state.network_of_current_image(),
+            network_step: self.state.network_step(),
+            fitting: self.state.is_training(),
         };
     }
 

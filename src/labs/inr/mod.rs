@@ -124,6 +124,11 @@ impl InrState {
         (self.network_image == Some(image.training.generation)).then(|| Arc::clone(&network.value))
     }
 
+    /// Training steps behind the current INR.
+    pub fn network_step(&self) -> u64 {
+        self.network_step
+    }
+
     pub fn history(&self) -> &[StepRecord] {
         &self.history
     }
