@@ -505,13 +505,13 @@ pub fn viewport_ui(
             }
         }
     };
-    ui.painter().text(
-        rect.left_bottom() + vec2(6.0, -6.0),
-        egui::Align2::LEFT_BOTTOM,
-        &status,
-        egui::FontId::proportional(13.0),
-        theme::overlay_text_colour(),
-    );
+    // On a plate, so that it reads on any scene (a white background included).
+    let galley =
+        ui.painter().layout_no_wrap(status.clone(), egui::FontId::proportional(13.0), theme::overlay_text_colour());
+    let at = rect.left_bottom() + vec2(6.0, -6.0 - galley.size().y);
+    let plate = egui::Rect::from_min_size(at, galley.size()).expand2(vec2(4.0, 2.0));
+    ui.painter().rect_filled(plate, 3.0, egui::Color32::from_black_alpha(170));
+    ui.painter().galley(at, galley, theme::overlay_text_colour());
     view.shown = status;
     // Training progress repaints through the job waker; only motion and refinement need frames here.
     if moving || state.refining {

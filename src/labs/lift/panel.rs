@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 use egui::vec2;
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
 use super::{LiftCommand, LiftFile};
@@ -401,7 +401,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
         Plot::new("lift-losses")
             .width(width)
             .height(height)
-            .legend(Legend::default())
+            .legend(Legend::default().position(Corner::LeftBottom))
             .x_axis_label("step")
             .y_axis_label("log10 loss term")
             .show(ui, |plot| {
@@ -418,7 +418,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
         Plot::new("lift-psnr")
             .width(width)
             .height(height)
-            .legend(Legend::default())
+            .legend(Legend::default().position(Corner::LeftTop))
             .x_axis_label("step")
             .y_axis_label("PSNR (dB)")
             .show(ui, |plot| {

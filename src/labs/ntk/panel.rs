@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use eframe::egui;
-use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::NtkResults;
@@ -358,7 +358,7 @@ pub fn ntk_main_ui(
                 .width(width)
                 .height(height)
                 .x_axis_label("step")
-                .legend(Legend::default())
+                .legend(Legend::default().position(Corner::LeftBottom))
                 .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
                 .show(ui, |plot| {
                     if let Some(training) = &r.training {
@@ -408,7 +408,7 @@ fn spectrum_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
         .width(width)
         .height(height)
         .x_axis_label("rank")
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftBottom))
         .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
         .show(ui, |plot| {
             let Some(s) = &r.spectrum else { return };
@@ -465,7 +465,7 @@ fn distance_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
         .width(width)
         .height(height)
         .x_axis_label("width m")
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftBottom))
         .x_axis_formatter(|mark, _| log10_axis_label(mark.value))
         .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
         .show(ui, |plot| {

@@ -2,7 +2,7 @@
 //! curves, and the sweep of test accuracy against the pruning fraction.
 
 use eframe::egui;
-use egui_plot::{FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Corner, FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::{PruneCommand, PruneFile};
@@ -398,7 +398,7 @@ fn images_main_ui(
     Plot::new("prune init accuracy")
         .height(height)
         .x_axis_label("sparsity (fraction of weights removed)")
-        .legend(Legend::default())
+        .legend(Legend::default().position(Corner::LeftBottom))
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
@@ -552,7 +552,7 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
         });
         ui.vertical(|ui| {
             ui.label("Accuracy");
-            plot("prune accuracy").include_y(0.0).include_y(1.0).legend(Legend::default()).show(ui, |plot| {
+            plot("prune accuracy").include_y(0.0).include_y(1.0).legend(Legend::default().position(Corner::RightBottom)).show(ui, |plot| {
                 plot.line(Line::new("train", steps_of(history, |p| p.train_accuracy)).color(loss_colour));
                 plot.line(Line::new("test", steps_of(history, |p| p.test_accuracy)).color(test_colour));
             });
@@ -596,8 +596,9 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
     let stats: Vec<(f64, (f64, f64), f64)> =
         points.iter().map(|p| (p.prune, mean_std(&p.test_accuracy), mean_std(&p.train_loss).0)).collect();
     let xs: Vec<f64> = stats.iter().map(|s| s.0).collect();
-    let lows: Vec<f64> = stats.iter().map(|s| s.1.0 - s.1.1).collect();
-    let highs: Vec<f64> = stats.iter().map(|s| s.1.0 + s.1.1).collect();
+    // ±1 std, clipped to what an accuracy can be (the band must not stretch the axis past 1).
+    let lows: Vec<f64> = stats.iter().map(|s| (s.1.0 - s.1.1).clamp(0.0, 1.0)).collect();
+    let highs: Vec<f64> = stats.iter().map(|s| (s.1.0 + s.1.1).clamp(0.0, 1.0)).collect();
     let width = (ui.available_width() - theme::SPACING) / 2.0;
     let height = (ui.available_height() - 2.0 * ui.spacing().interact_size.y).max(80.0);
     let (accuracy_colour, loss_colour) = (theme::psnr_colour(ui), theme::loss_colour(ui));
