@@ -1259,3 +1259,35 @@ fn the_edit_lab_names_the_inr_snapshot_it_uses_and_can_wait_for_the_fit() {
     harness.state_mut().apply(&ctx, Command::CancelJob(job));
     step_until(&mut harness, 60, "the operator to stop", |app| !app.lab::<EditLab>().state.is_training());
 }
+
+/// Each lab keeps its own sidebar scroll position: scrolling one lab's controls leaves the next
+/// lab's at the top, and coming back finds them where they were.
+#[test]
+fn each_lab_keeps_its_own_sidebar_scroll_position() {
+    let mut harness = harness(false);
+    harness.run_steps(2);
+    let nerf_top = {
+        harness.get_by_label("NeRF — radiance fields").click();
+        harness.run_steps(3);
+        harness.get_by_label("Data set").rect().top()
+    };
+    harness.get_by_label("INR — fit an image").click();
+    harness.run_steps(3);
+    let before = harness.get_by_label("Open image…").rect().top();
+    for _ in 0..3 {
+        harness.get_by_label("Open image…").scroll_down();
+        harness.run_steps(2);
+    }
+    let scrolled = harness.get_by_label("Open image…").rect().top();
+    assert!(scrolled < before - 50.0, "the INR lab's sidebar scrolled: {before} → {scrolled}");
+    harness.get_by_label("NeRF — radiance fields").click();
+    harness.run_steps(3);
+    assert_eq!(harness.get_by_label("Data set").rect().top(), nerf_top, "the NeRF lab's sidebar is still at the top");
+    harness.get_by_label("INR — fit an image").click();
+    harness.run_steps(3);
+    assert_eq!(
+        harness.get_by_label("Open image…").rect().top(),
+        scrolled,
+        "the INR lab's sidebar is where it was left"
+    );
+}
