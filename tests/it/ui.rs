@@ -1278,13 +1278,15 @@ fn each_lab_keeps_its_own_sidebar_scroll_position() {
         harness.get_by_label("Open image…").scroll_down();
         harness.run_steps(2);
     }
+    // Let the scroll animation settle.
+    harness.run_steps(60);
     let scrolled = harness.get_by_label("Open image…").rect().top();
     assert!(scrolled < before - 50.0, "the INR lab's sidebar scrolled: {before} → {scrolled}");
     harness.get_by_label("NeRF — radiance fields").click();
     harness.run_steps(3);
     assert_eq!(harness.get_by_label("Data set").rect().top(), nerf_top, "the NeRF lab's sidebar is still at the top");
     harness.get_by_label("INR — fit an image").click();
-    harness.run_steps(3);
+    harness.run_steps(10);
     assert_eq!(
         harness.get_by_label("Open image…").rect().top(),
         scrolled,

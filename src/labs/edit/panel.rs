@@ -222,7 +222,7 @@ pub fn edit_controls_ui(
 
     egui::CollapsingHeader::new("Operator").default_open(true).show(ui, |ui| {
         let op = &mut settings.operator;
-        ui.add(egui::Slider::new(&mut op.order, 1..=4).text("derivative order"))
+        ui.add(egui::Slider::new(&mut op.order, 1..=4).text("order"))
             .on_hover_text("Highest order of the INR's derivatives fed to the operator (all mixed partials included)");
         ui.add(egui::Slider::new(&mut op.width, 16..=256).text("width"));
         ui.add(egui::Slider::new(&mut op.hidden_layers, 1..=6).text("hidden layers"));
@@ -258,7 +258,8 @@ pub fn edit_controls_ui(
         );
         ui.add(egui::Slider::new(&mut config.limit, 100..=1797).text("digits"))
             .on_hover_text("How many of the 1797 built-in digits to use (a fifth is held out for testing)");
-        ui.add(egui::Slider::new(&mut config.order, 0..=4).text("derivative order"));
+        ui.add(egui::Slider::new(&mut config.order, 0..=4).text("order"))
+            .on_hover_text("Highest order of the INR derivatives INSP-ConvNet reads (0: the INR's values only)");
         ui.add(egui::Slider::new(&mut config.inr_steps, 20..=1000).logarithmic(true).text("INR steps"));
         ui.add(egui::Slider::new(&mut config.epochs, 1..=100).text("epochs"));
         if ui.add_enabled(!state.classifying, egui::Button::new("Run on digits")).clicked() {
@@ -302,7 +303,7 @@ pub fn edit_controls_ui(
         if ui.button("Edit an INR file…").on_hover_text("Apply the operator to a saved INR").clicked() {
             commands.push(EditCommand::Pick(EditFile::OpenSubject));
         }
-        if ui.button("Use the INR lab's").on_hover_text("Edit the INR lab's current INR again").clicked() {
+        if ui.button("INR lab's").on_hover_text("Edit the INR lab's current INR again").clicked() {
             commands.push(EditCommand::UseLabInr);
         }
     });

@@ -171,7 +171,8 @@ pub fn prune_controls_ui(
             .on_hover_text("Fraction of training labels flipped (the signal patch keeps the true label)");
     });
     egui::CollapsingHeader::new("Model and training").default_open(true).show(ui, |ui| {
-        ui.add(egui::Slider::new(&mut config.width, 1..=200).logarithmic(true).text("neurons per class m"));
+        ui.add(egui::Slider::new(&mut config.width, 1..=200).logarithmic(true).text("neurons m"))
+            .on_hover_text("m: ReLU^q neurons per class");
         ui.add(egui::Slider::new(&mut config.power, 1..=4).text("activation power q"))
             .on_hover_text("σ(z) = max(z, 0)^q; 1 is ReLU");
         ui.add(
