@@ -234,6 +234,10 @@ impl SparseFieldApp {
                 } else {
                     self.queue.waiting.remove(&id);
                     let _ = self.labs.iter_mut().any(|lab| lab.control_job(id, &|job| job.set_paused(paused)));
+                    if !paused {
+                        // A job the user resumes is the one they want running.
+                        self.run_now(id);
+                    }
                 }
                 self.schedule_jobs();
             }
