@@ -3,7 +3,7 @@
 use eframe::egui;
 
 use super::{Command, theme};
-use crate::jobs::{JobId, JobStatus};
+use crate::jobs::{Job, JobId, JobStatus, JobUpdate};
 
 /// A running job as the job bar shows it.
 pub struct JobRow<'a> {
@@ -78,6 +78,26 @@ pub enum Level {
 
 /// Messages for the notification area, as a lab's poll returns them.
 pub type Notes = Vec<(Level, String)>;
+
+/// Polls a job that ends with a message for the user (an export, say): the message as a success,
+/// a cancellation ([`crate::jobs::CANCELLED`]) as a warning, any other error as a failure of
+/// `what`; the job is dropped once finished.
+pub fn poll_message_job<S: Send + Sync + 'static>(slot: &mut Option<Job<S, String>>, what: &str, notes: &mut Notes) {
+    let Some(job) = slot else { return };
+    for update in job.poll() {
+        match update {
+            JobUpdate::Finished(Ok(message)) => notes.push((Level::Success, message)),
+            JobUpdate::Finished(Err(e)) if e == crate::jobs::CANCELLED => {
+                notes.push((Level::Warning, format!("{what} cancelled.")));
+            }
+            JobUpdate::Finished(Err(e)) => notes.push((Level::Error, format!("{what} failed: {e}"))),
+            _ => {}
+        }
+    }
+    if job.is_finished() {
+        *slot = None;
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Notification {

@@ -1293,3 +1293,27 @@ fn each_lab_keeps_its_own_sidebar_scroll_position() {
         "the INR lab's sidebar is where it was left"
     );
 }
+
+/// The INR lab exports its INR as a PNG of the chosen size in the background, and says where.
+#[test]
+fn the_inr_lab_exports_a_png_of_the_chosen_size() {
+    let mut harness = harness(false);
+    let dir = temp_dir("ui_inr_export");
+    let inr = dir.join("init.safetensors");
+    SirenWeights::init(SirenConfig::image(1, 32, 2, 30.0), 0).save(&inr, &[]).unwrap();
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::LoadInr(inr));
+    {
+        let settings = &mut harness.state_mut().lab_mut::<InrLab>().settings;
+        (settings.export_width, settings.export_height) = (48, 20);
+    }
+    let png = dir.join("inr.png");
+    let _ = std::fs::remove_file(&png);
+    harness.state_mut().apply_to::<InrLab>(&ctx, InrCommand::ExportPng(png.clone()));
+    step_until(&mut harness, 60, "the export", |app| app.lab::<InrLab>().state.jobs().is_empty());
+    let image = sparsefield::compute::image_io::load_image(&png).expect("the PNG is written").image;
+    assert_eq!((image.width, image.height), (48, 20));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Success);
+    assert!(last.text.contains("inr.png"), "{}", last.text);
+}

@@ -46,7 +46,7 @@ pub struct EditState {
     zoom_shown: Option<(egui::TextureHandle, ZoomKey, bool, f64)>,
     train_job: Option<Job<OperatorWeights, insp::OperatorOutcome>>,
     eval_job: Option<Job<(), EvaluatedEdit>>,
-    export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
+    export_job: Option<Job<(), String>>,
     operator: Option<(Arc<OperatorWeights>, u64)>,
     operator_name: String,
     subject: Option<(Subject, u64)>,
@@ -349,17 +349,20 @@ impl EditState {
         let job = Job::spawn("insp-export", waker, move |control, sink| {
             sink.send(RunEvent::Started { total_steps: u64::from(height) });
             let start = std::time::Instant::now();
-            insp::render_edit(&operator, &subject, width, height, control, &mut |row| {
+            let image = insp::render_edit(&operator, &subject, width, height, control, &mut |row| {
                 sink.send(RunEvent::Progress {
                     step: u64::from(row),
                     metrics: Vec::new(),
                     elapsed_secs: start.elapsed().as_secs_f64(),
                 });
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+            .ok_or(crate::jobs::CANCELLED)?;
+            image_io::save_png(&image, &path).map_err(|e| e.to_string())?;
+            Ok(format!("Exported the edit at {}×{} to {}.", image.width, image.height, path.display()))
         })
         .map_err(|e| format!("cannot start the export: {e}"))?;
-        self.export_job = Some((job, path));
+        self.export_job = Some(job);
         Ok(())
     }
 
@@ -551,25 +554,7 @@ impl EditState {
         if self.classify_job.as_ref().is_some_and(Job::is_finished) {
             self.classify_job = None;
         }
-        if let Some((job, path)) = &mut self.export_job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Finished(Ok(Some(image))) => match image_io::save_png(&image, path) {
-                        Ok(()) => notes.push((
-                            Level::Success,
-                            format!("Exported the edit at {}×{} to {}.", image.width, image.height, path.display()),
-                        )),
-                        Err(e) => notes.push((Level::Error, e.to_string())),
-                    },
-                    JobUpdate::Finished(Ok(None)) => notes.push((Level::Warning, "Export cancelled.".into())),
-                    JobUpdate::Finished(Err(e)) => notes.push((Level::Error, format!("Export failed: {e}"))),
-                    _ => {}
-                }
-            }
-        }
-        if self.export_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
-            self.export_job = None;
-        }
+        crate::ui::widgets::poll_message_job(&mut self.export_job, "Export", &mut notes);
         notes
     }
 
@@ -583,7 +568,7 @@ impl EditState {
                 cancelling: job.is_cancelled(),
             });
         }
-        if let Some((job, _)) = self.export_job.as_ref().filter(|(j, _)| !j.is_finished()) {
+        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
             rows.push(JobRow {
                 id: job.id(),
                 name: "Export edit",
@@ -608,7 +593,7 @@ impl EditState {
             action(job);
             return true;
         }
-        if let Some((job, _)) = self.export_job.as_mut().filter(|(j, _)| j.id() == id) {
+        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
             action(job);
             return true;
         }

@@ -18,7 +18,7 @@ use crate::compute::inr::{self, DisplayScales, FitSummary, InrSnapshot, Siren, S
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::render::inr_view::Versioned;
 use crate::ui::BuiltinImage;
-use crate::ui::widgets::{JobRow, Level};
+use crate::ui::widgets::{JobRow, Level, poll_message_job};
 
 /// Where the current image came from (persisted so the next start reopens it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub struct InrState {
     pub view: InrViewState,
     image: Option<LoadedInrImage>,
     fit_job: Option<Job<InrSnapshot, FitSummary>>,
-    export_job: Option<(Job<(), Option<ImageData>>, PathBuf)>,
+    export_job: Option<Job<(), String>>,
     network: Option<Versioned<SirenWeights>>,
     scales: DisplayScales,
     history: Vec<StepRecord>,
@@ -307,29 +307,7 @@ impl InrState {
                 }
             }
         }
-        if let Some((job, path)) = &mut self.export_job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Finished(Ok(Some(image))) => match image_io::save_png(&image, path) {
-                        Ok(()) => notes.push((
-                            Level::Success,
-                            format!("Exported {}×{} to {}.", image.width, image.height, path.display()),
-                        )),
-                        Err(e) => notes.push((Level::Error, e.to_string())),
-                    },
-                    JobUpdate::Finished(Ok(None)) => {
-                        notes.push((Level::Warning, "Export cancelled.".into()));
-                    }
-                    JobUpdate::Finished(Err(e)) => {
-                        notes.push((Level::Error, format!("Export failed: {e}")));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if self.export_job.as_ref().is_some_and(|(j, _)| j.is_finished()) {
-            self.export_job = None;
-        }
+        poll_message_job(&mut self.export_job, "Export", &mut notes);
         notes
     }
 
@@ -338,7 +316,7 @@ impl InrState {
         if let Some(job) = self.fit_job.as_ref().filter(|j| !j.is_finished()) {
             rows.push(JobRow { id: job.id(), name: "Fit SIREN", status: job.status(), cancelling: job.is_cancelled() });
         }
-        if let Some((job, _)) = self.export_job.as_ref().filter(|(j, _)| !j.is_finished()) {
+        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
             rows.push(JobRow {
                 id: job.id(),
                 name: "Export PNG",
@@ -353,7 +331,7 @@ impl InrState {
         if let Some(job) = self.fit_job.as_mut().filter(|j| j.id() == id) {
             return Some(JobControlRef::Fit(job));
         }
-        if let Some((job, _)) = self.export_job.as_mut().filter(|(j, _)| j.id() == id) {
+        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
             return Some(JobControlRef::Export(job));
         }
         None
@@ -433,14 +411,18 @@ impl InrState {
         }
         let weights = self.network.as_ref().ok_or("there is no INR to export; train one first")?.value.clone();
         let (width, height) = (settings.export_width, settings.export_height);
+        // Rendered and written off the UI thread.
         let job = Job::spawn("inr-export", waker, move |control, sink| {
-            inr::render_image(&weights, width, height, control, &mut |event| {
+            let image = inr::render_image(&weights, width, height, control, &mut |event| {
                 sink.send(event);
             })
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?
+            .ok_or(crate::jobs::CANCELLED)?;
+            image_io::save_png(&image, &path).map_err(|e| e.to_string())?;
+            Ok(format!("Exported {}×{} to {}.", image.width, image.height, path.display()))
         })
         .map_err(|e| format!("cannot start the export: {e}"))?;
-        self.export_job = Some((job, path));
+        self.export_job = Some(job);
         Ok(())
     }
 
@@ -464,7 +446,7 @@ impl InrState {
 
 enum JobControlRef<'a> {
     Fit(&'a mut Job<InrSnapshot, FitSummary>),
-    Export(&'a mut Job<(), Option<ImageData>>),
+    Export(&'a mut Job<(), String>),
 }
 
 fn training_image(

@@ -360,18 +360,7 @@ impl LiftState {
         } else if self.views_pending {
             ctx.request_repaint_after(std::time::Duration::from_millis(500));
         }
-        if let Some(job) = &mut self.export_job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Finished(Ok(message)) => notes.push((Level::Success, message)),
-                    JobUpdate::Finished(Err(message)) => notes.push((Level::Error, message)),
-                    _ => {}
-                }
-            }
-        }
-        if self.export_job.as_ref().is_some_and(Job::is_finished) {
-            self.export_job = None;
-        }
+        crate::ui::widgets::poll_message_job(&mut self.export_job, "Export", &mut notes);
         notes
     }
 

@@ -196,18 +196,7 @@ impl NerfState {
         if let Some(snapshot) = new_snapshot {
             self.viewer.adopt_snapshot(snapshot, waker);
         }
-        if let Some(job) = &mut self.export_job {
-            for update in job.poll() {
-                match update {
-                    JobUpdate::Finished(Ok(message)) => notes.push((Level::Success, message)),
-                    JobUpdate::Finished(Err(message)) => notes.push((Level::Error, message)),
-                    _ => {}
-                }
-            }
-        }
-        if self.export_job.as_ref().is_some_and(Job::is_finished) {
-            self.export_job = None;
-        }
+        crate::ui::widgets::poll_message_job(&mut self.export_job, "Export", &mut notes);
         self.viewer.poll();
         notes
     }
