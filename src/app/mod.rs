@@ -60,6 +60,8 @@ pub struct SparseFieldApp {
     queue: queue::JobQueue,
     frame_log: Option<frame_log::FrameLog>,
     applied_theme: Option<ThemeChoice>,
+    /// Where the sidebar was last drawn (layout tests check that nothing runs past it).
+    sidebar_rect: egui::Rect,
 }
 
 impl SparseFieldApp {
@@ -107,6 +109,7 @@ impl SparseFieldApp {
             queue: queue::JobQueue::default(),
             frame_log: frame_log::FrameLog::from_env(),
             applied_theme: None,
+            sidebar_rect: egui::Rect::NOTHING,
         };
         if !app.labs.iter().any(|lab| lab.key() == app.shell.lab) {
             app.shell.lab = app.labs[0].key().to_owned();
@@ -146,6 +149,11 @@ impl SparseFieldApp {
     /// Every lab, in the lab list's order.
     pub fn labs(&self) -> impl Iterator<Item = &dyn Lab> {
         self.labs.iter().map(AsRef::as_ref)
+    }
+
+    /// Where the sidebar was drawn in the last frame.
+    pub fn sidebar_rect(&self) -> egui::Rect {
+        self.sidebar_rect
     }
 
     /// The key of the lab on screen.
@@ -312,7 +320,7 @@ impl eframe::App for SparseFieldApp {
             .iter()
             .map(|lab| LabEntry { key: lab.key(), title: lab.title(), description: lab.description() })
             .collect();
-        egui::Panel::left("sidebar").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
+        let sidebar = egui::Panel::left("sidebar").default_size(theme::SIDE_PANEL_WIDTH).show(ui, |ui| {
             lab_list_ui(ui, &entries, &self.shell.lab, &mut commands);
             ui.separator();
             // Each lab scrolls on its own: a long lab's scroll position does not carry over.
@@ -320,6 +328,7 @@ impl eframe::App for SparseFieldApp {
                 self.with_lab(&ctx, active, |lab, cx| lab.sidebar_ui(ui, cx));
             });
         });
+        self.sidebar_rect = sidebar.response.rect;
         egui::CentralPanel::default().show(ui, |ui| {
             self.with_lab(&ctx, active, |lab, cx| lab.main_ui(ui, cx));
         });

@@ -4,6 +4,7 @@
 pub mod file_browser;
 pub mod live;
 pub mod orbit_viewer;
+pub mod plot_key;
 pub mod theme;
 pub mod widgets;
 

@@ -2,6 +2,7 @@
 
 use eframe::egui;
 
+use super::plot_key::LogAxes;
 use super::{Command, theme};
 use crate::jobs::{Job, JobId, JobStatus, JobUpdate};
 
@@ -155,12 +156,6 @@ pub fn lab_list_ui(ui: &mut egui::Ui, labs: &[LabEntry], current: &str, commands
     }
 }
 
-/// Tick label of a plot axis whose values are log₁₀ of the quantity: whole powers of ten only.
-pub fn log10_axis_label(value: f64) -> String {
-    let power = value.round();
-    if (value - power).abs() < 1e-6 { format!("1e{power:.0}") } else { String::new() }
-}
-
 /// Two plots side by side: log₁₀ loss and PSNR against the step, filling the width and the
 /// height left (at least `min_height`). `points` are `(step, loss, psnr_db)`.
 pub fn loss_psnr_plots_ui(
@@ -183,14 +178,12 @@ pub fn loss_psnr_plots_ui(
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label(titles.0);
-            Plot::new(format!("{id} loss"))
-                .width(width)
-                .height(height)
-                .x_axis_label("step")
-                .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
-                .show(ui, |plot| {
+            Plot::new(format!("{id} loss")).width(width).height(height).x_axis_label("step").log10_y().show(
+                ui,
+                |plot| {
                     plot.line(Line::new("loss", line(|p| p.1.max(1e-12).log10())).color(loss_colour));
-                });
+                },
+            );
         });
         ui.vertical(|ui| {
             ui.label(titles.1);

@@ -1317,3 +1317,97 @@ fn the_inr_lab_exports_a_png_of_the_chosen_size() {
     assert_eq!(last.level, Level::Success);
     assert!(last.text.contains("inr.png"), "{}", last.text);
 }
+
+/// Every widget with a visible name, and where it was drawn.
+fn named_widgets(harness: &Harness<'static, SparseFieldApp>) -> Vec<(String, egui::Rect)> {
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::{By, NodeT};
+    let widget = |role: Role| {
+        matches!(
+            role,
+            Role::Label
+                | Role::Button
+                | Role::CheckBox
+                | Role::RadioButton
+                | Role::Slider
+                | Role::ComboBox
+                | Role::TextInput
+                | Role::SpinButton
+                | Role::Link
+        )
+    };
+    harness
+        .query_all(By::new().include_labels().predicate(move |node| widget(node.role())))
+        .filter_map(|node| {
+            let ak = node.accesskit_node();
+            let name = ak.label().or_else(|| ak.value()).unwrap_or_default();
+            (!name.trim().is_empty()).then(|| (name, node.rect()))
+        })
+        .collect()
+}
+
+/// Each lab at 1280×800 and at 1920×1080: its primary action is on screen without scrolling,
+/// no name runs past the sidebar's edge or the window's, and a snapshot of each.
+#[test]
+fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
+    let labs: [(&str, &str); 7] = [
+        (InrLab::KEY, "▶ Train"),
+        (EditLab::KEY, "▶ Train operator"),
+        (NerfLab::KEY, "▶ Train"),
+        (LiftLab::KEY, "▶ Lift"),
+        (PruneLab::KEY, "▶ Run sweep"),
+        (NtkLab::KEY, "bias B"),
+        (HtlLab::KEY, "sparsity"),
+    ];
+    let mut problems = Vec::new();
+    for (width, height) in [(1280.0, 800.0), (1920.0, 1080.0)] {
+        let mut harness = Harness::builder()
+            .with_size(egui::vec2(width, height))
+            .with_render_every_step(true)
+            .wgpu_setup(sparsefield::render::wgpu_setup())
+            .build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
+        harness.state_mut().lab_mut::<InrLab>().state.view.budget = Budget::Unlimited;
+        let ctx = harness.ctx.clone();
+        for (key, primary) in labs {
+            harness.state_mut().apply(&ctx, Command::SelectLab(key));
+            harness.run_steps(3);
+            step_until(&mut harness, 240, &format!("the {key} lab's jobs to finish"), |app| {
+                app.labs().all(|lab| lab.jobs().is_empty())
+            });
+            harness.run_steps(10);
+            let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, height));
+            let sidebar = harness.state().sidebar_rect();
+            let widgets = named_widgets(&harness);
+            // The sidebar's column; below it, the messages (and sidebar items scrolled under them).
+            let in_sidebar = |rect: &egui::Rect| rect.left() < sidebar.right() - 1.0;
+            let under_sidebar =
+                |rect: &egui::Rect| rect.top() >= sidebar.bottom() - 1.0 && rect.top() <= window.bottom();
+            let visible =
+                |rect: &egui::Rect| window.contains_rect(*rect) && (!in_sidebar(rect) || sidebar.contains_rect(*rect));
+            if !widgets.iter().any(|(name, rect)| name == primary && visible(rect)) {
+                let found: Vec<_> = widgets.iter().filter(|(name, _)| name == primary).collect();
+                problems.push(format!("{key} at {width}×{height}: «{primary}» not on screen ({found:?})"));
+            }
+            for (name, rect) in &widgets {
+                let clipped = if in_sidebar(rect) && !under_sidebar(rect) {
+                    rect.right() > sidebar.right() + 1.0
+                } else {
+                    rect.right() > window.right() + 1.0
+                };
+                if clipped {
+                    problems.push(format!("{key} at {width}×{height}: «{name}» clipped at the right ({rect:?})"));
+                }
+                // The central panel ends where the sidebar does (the messages are below both); what
+                // lies wholly below it is a scroll area's hidden part, what straddles it is cut off.
+                if !in_sidebar(rect) && rect.top() < sidebar.bottom() - 1.0 && rect.bottom() > sidebar.bottom() + 1.0 {
+                    problems.push(format!("{key} at {width}×{height}: «{name}» cut off at the bottom ({rect:?})"));
+                }
+            }
+            if let Err(error) = harness.try_snapshot_options(format!("lab_{key}_{width}x{height}"), &snapshot_options())
+            {
+                problems.push(format!("{key} at {width}×{height}: {error}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -241,7 +241,7 @@ impl Lab for EditLab {
     fn main_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {
         let mut zoom = self.state.zoom;
         let state = self.state.panel_state();
-        edit_main_ui(ui, &mut self.settings, &mut zoom, &state);
+        edit_main_ui(ui, &mut self.settings, &mut zoom, &state, &mut self.commands);
         drop(state);
         self.state.zoom = zoom;
     }

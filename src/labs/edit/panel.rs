@@ -323,8 +323,22 @@ pub fn edit_controls_ui(
 const BOTTOM_ROW_HEIGHT: f32 = 300.0;
 
 /// The central part: the comparison views, the derivative inspector and the training plots.
-pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut EditZoom, state: &EditPanelState<'_>) {
+pub fn edit_main_ui(
+    ui: &mut egui::Ui,
+    settings: &mut EditSettings,
+    zoom: &mut EditZoom,
+    state: &EditPanelState<'_>,
+    commands: &mut Vec<EditCommand>,
+) {
     ui.horizontal(|ui| {
+        // The sidebar's button may be scrolled away on a small screen; this one is always here.
+        if ui
+            .add_enabled(!state.training, egui::Button::new("▶ Train operator"))
+            .on_hover_text("Fit what is needed and train the operator with the settings on the left, in the background")
+            .clicked()
+        {
+            commands.push(EditCommand::Train);
+        }
         match state.operator {
             Some((op, name)) => ui.label(format!(
                 "Operator: {} · order {} ({} partials) · {}×{} · {name}",
@@ -334,7 +348,7 @@ pub fn edit_main_ui(ui: &mut egui::Ui, settings: &mut EditSettings, zoom: &mut E
                 op.spec.hidden_layers,
                 op.spec.width
             )),
-            None => ui.label("No operator yet: press Train operator (left), or load one."),
+            None => ui.label("No operator yet: train one, or load one (left)."),
         };
         if let Some(subject) = state.subject {
             ui.separator();

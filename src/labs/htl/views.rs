@@ -2,13 +2,14 @@
 //! dense/pruned/attended comparison.
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, Plot};
 
 use super::HtlCommand;
 use super::panel::{HtlPanelState, HtlSettings, Task, weak};
 use crate::compute::htl::data::Split;
 use crate::compute::htl::files::votes_text;
 use crate::compute::htl::pie::{RankBy, SampleScore};
+use crate::ui::plot_key::{Key, Series, key_ui};
 use crate::ui::theme;
 
 use super::localize::localize_main_ui;
@@ -269,8 +270,8 @@ fn selected_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<
                 &data.data.classes,
                 width,
                 vec![
-                    BarChart::new("dense votes", bars(&s.dense_votes, -0.2)).color(DENSE),
-                    BarChart::new("pruned votes", bars(&s.pruned_votes, 0.2)).color(PRUNED),
+                    ("dense votes", DENSE, bars(&s.dense_votes, -0.2)),
+                    ("pruned votes", PRUNED, bars(&s.pruned_votes, 0.2)),
                 ],
                 None,
             );
@@ -285,13 +286,19 @@ fn category_plot(
     (id, height): (&str, f32),
     names: &[String],
     width: f32,
-    charts: Vec<BarChart>,
+    charts: Vec<(&str, egui::Color32, Vec<Bar>)>,
     y_max: Option<f64>,
 ) {
     let names = names.to_vec();
-    let legend = charts.len() > 1;
+    // Several charts get a key above the plot (it covers no bar); clicking an entry hides its bars.
+    let key = if charts.len() > 1 {
+        let entries: Vec<Series> = charts.iter().map(|(name, colour, _)| Series::new(*name, *colour).swatch()).collect();
+        key_ui(ui, id, &entries)
+    } else {
+        Key::default()
+    };
     let mut plot = Plot::new(id)
-        .height(height)
+        .height(height - key.height)
         .width(width)
         .include_y(0.0)
         .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
@@ -312,12 +319,11 @@ fn category_plot(
     if let Some(y) = y_max {
         plot = plot.include_y(y);
     }
-    if legend {
-        plot = plot.legend(Legend::default());
-    }
     plot.show(ui, |plot| {
-        for chart in charts {
-            plot.bar_chart(chart);
+        for (name, colour, bars) in charts {
+            if key.shows(name) {
+                plot.bar_chart(BarChart::new(name, bars).color(colour));
+            }
         }
     });
 }
@@ -345,7 +351,7 @@ fn rates_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<'_>
         ("htl class rates", 150.0),
         &class_names,
         width,
-        vec![BarChart::new("PIE %", bars(&classes)).color(PRUNED)],
+        vec![("PIE %", PRUNED, bars(&classes))],
         None,
     );
     ui.label(format!("PIE rate per group, % of {} samples", settings.split.label()));
@@ -355,7 +361,7 @@ fn rates_ui(ui: &mut egui::Ui, settings: &HtlSettings, state: &HtlPanelState<'_>
         ("htl group rates", 150.0),
         &group_names,
         width,
-        vec![BarChart::new("PIE %", bars(&groups)).color(GROUP)],
+        vec![("PIE %", GROUP, bars(&groups))],
         None,
     );
     let shares: Vec<String> = groups
@@ -414,8 +420,8 @@ fn comparison_ui(ui: &mut egui::Ui, state: &HtlPanelState<'_>, width: f32) {
         &names,
         width,
         vec![
-            BarChart::new("plain", bars(values(&c.plain), -0.2)).color(DENSE),
-            BarChart::new("attended", bars(values(&c.attended), 0.2)).color(ATTENDED),
+            ("plain", DENSE, bars(values(&c.plain), -0.2)),
+            ("attended", ATTENDED, bars(values(&c.attended), 0.2)),
         ],
         Some(100.0),
     );

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 use egui::vec2;
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Plot, PlotPoints};
 use serde::{Deserialize, Serialize};
 
 use super::{LiftCommand, LiftFile};
@@ -15,6 +15,7 @@ use crate::compute::lift::input::{LiftInput, MAX_RESOLUTION, MIN_RESOLUTION, Mas
 use crate::compute::lift::train::{LiftConfig, LiftRecord, PriorKind};
 use crate::compute::nerf::bake::ViewMode;
 use crate::jobs::JobStatus;
+use crate::ui::plot_key::{Dash, LogAxes, Series, key_ui};
 use crate::ui::orbit_viewer::{NerfViewState, ViewerPanelState, ViewportOptions, viewport_ui};
 use crate::ui::theme;
 
@@ -390,6 +391,17 @@ pub fn lift_main_ui(
     plots_ui(ui, state.history, state.novel_history);
 }
 
+/// One loss term of a record.
+type LossTerm = fn(&LiftRecord) -> f64;
+
+/// The plots' colours (Okabe–Ito, readable in both themes and for colour-blind readers).
+const LOSS_COLOURS: [egui::Color32; 4] = [
+    egui::Color32::from_rgb(0, 114, 178),
+    egui::Color32::from_rgb(230, 159, 0),
+    egui::Color32::from_rgb(0, 158, 115),
+    egui::Color32::from_rgb(204, 121, 167),
+];
+
 fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
     let height = ui.available_height().max(theme::MIN_PLOT_HEIGHT);
     let width = ui.available_width() / 2.0 - 8.0;
@@ -398,32 +410,54 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
         let series = |f: fn(&LiftRecord) -> f64| -> PlotPoints<'static> {
             history.iter().filter(|r| f(r).is_finite() && f(r) > 0.0).map(|r| [r.step as f64, f(r).log10()]).collect()
         };
-        Plot::new("lift-losses")
-            .width(width)
-            .height(height)
-            .legend(Legend::default().position(Corner::LeftBottom))
-            .x_axis_label("step")
-            .y_axis_label("log10 loss term")
-            .show(ui, |plot| {
-                plot.line(Line::new("total", series(|r| r.loss)));
-                plot.line(Line::new("mask", series(|r| r.mask_loss)));
-                plot.line(Line::new("ranking", series(|r| r.rank_loss)));
-                plot.line(Line::new("side silhouette", series(|r| r.hull_loss)));
-            });
+        ui.vertical(|ui| {
+            let losses: [(Series, LossTerm); 4] = [
+                (Series::new("total", LOSS_COLOURS[0]), |r| r.loss),
+                (Series::new("mask", LOSS_COLOURS[1]).dash(Dash::Dashed), |r| r.mask_loss),
+                (Series::new("ranking", LOSS_COLOURS[2]).dash(Dash::Dotted), |r| r.rank_loss),
+                (Series::new("side silhouette", LOSS_COLOURS[3]).dash(Dash::Dashed), |r| r.hull_loss),
+            ];
+            let entries: Vec<Series> = losses.iter().map(|(s, _)| s.clone()).collect();
+            let key = key_ui(ui, "lift losses", &entries);
+            Plot::new("lift-losses")
+                .width(width)
+                .height(height - key.height)
+                .x_axis_label("step")
+                .y_axis_label("loss term")
+                .log10_y()
+                .show(ui, |plot| {
+                    for (s, f) in losses {
+                        if key.shows(&s.name) {
+                            plot.line(s.line(series(f)));
+                        }
+                    }
+                });
+        });
         #[allow(clippy::cast_precision_loss)]
         let psnr: PlotPoints<'static> =
             history.iter().filter(|r| r.psnr_db.is_finite()).map(|r| [r.step as f64, r.psnr_db]).collect();
         #[allow(clippy::cast_precision_loss)]
-        let novel: PlotPoints<'static> = novel.iter().map(|&(s, p)| [s as f64, p]).collect();
-        Plot::new("lift-psnr")
-            .width(width)
-            .height(height)
-            .legend(Legend::default().position(Corner::LeftTop))
-            .x_axis_label("step")
-            .y_axis_label("PSNR (dB)")
-            .show(ui, |plot| {
-                plot.line(Line::new("reference pixels (batch)", psnr));
-                plot.line(Line::new("true views 90°/180° (example)", novel));
-            });
+        let novel: Vec<[f64; 2]> = novel.iter().map(|&(s, p)| [s as f64, p]).collect();
+        ui.vertical(|ui| {
+            let entries = [
+                Series::new("reference pixels (batch)", LOSS_COLOURS[0]),
+                Series::new("true views 90°/180° (example)", LOSS_COLOURS[1]).marker(egui_plot::MarkerShape::Circle),
+            ];
+            let key = key_ui(ui, "lift psnr", &entries);
+            Plot::new("lift-psnr")
+                .width(width)
+                .height(height - key.height)
+                .x_axis_label("step")
+                .y_axis_label("PSNR (dB)")
+                .show(ui, |plot| {
+                    if key.shows(&entries[0].name) {
+                        plot.line(entries[0].line(psnr));
+                    }
+                    if key.shows(&entries[1].name) {
+                        plot.line(entries[1].line(novel.clone()));
+                        plot.points(entries[1].points(novel));
+                    }
+                });
+        });
     });
 }

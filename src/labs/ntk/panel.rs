@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use eframe::egui;
-use egui_plot::{Corner, Legend, Line, LineStyle, Plot, PlotPoints, Points, VLine};
+use egui_plot::{MarkerShape, Plot, PlotPoints, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::NtkResults;
@@ -15,7 +15,7 @@ use crate::compute::ntk::data::{DIGITS, NtkData};
 use crate::compute::ntk::files::{LINEAR_FLOOR, NUMERICALLY_ZERO};
 use crate::compute::ntk::train::TrainRun;
 use crate::ui::theme;
-use crate::ui::widgets::log10_axis_label;
+use crate::ui::plot_key::{Dash, Key, LogAxes, Series, key_ui};
 
 /// Most points the lab computes with (the command line takes more).
 pub const APP_MAX_POINTS: usize = 3000;
@@ -236,27 +236,43 @@ fn log_points(points: impl Iterator<Item = [f64; 2]>) -> PlotPoints<'static> {
     points.filter(|p| p[1] > 0.0 && p[1].is_finite()).map(|[x, y]| [x, y.log10()]).collect()
 }
 
-fn training_lines(plot: &mut egui_plot::PlotUi<'_>, run: &TrainRun, name: &str, colour: egui::Color32, linear: bool) {
+/// The training plot's key: colours name the nets, dashes the quantities.
+const LOSS: &str = "loss";
+const LINEARIZED: &str = "linearized (kernel frozen)";
+const BOUND: &str = "exp(−ηλ_min t)·L(0)";
+
+fn training_key(neutral: egui::Color32, dense: bool) -> Vec<Series> {
+    let mut key = vec![Series::new("this net", CHOSEN).swatch()];
+    if dense {
+        key.push(Series::new("dense", DENSE).swatch());
+    }
+    key.push(Series::new(LOSS, neutral));
+    key.push(Series::new(LINEARIZED, neutral).dash(Dash::Dotted));
+    key.push(Series::new(BOUND, neutral).dash(Dash::Dashed));
+    key
+}
+
+fn training_lines(plot: &mut egui_plot::PlotUi<'_>, run: &TrainRun, net: &Series, key: &Key, linear: bool) {
+    if !key.shows(&net.name) {
+        return;
+    }
+    let series = |quantity: &str, dash: Dash| Series::new(format!("{} {quantity}", net.name), net.colour).dash(dash);
     #[allow(clippy::cast_precision_loss)]
     let loss = log_points(run.points.iter().map(|p| [p.step as f64, p.loss]));
     #[allow(clippy::cast_precision_loss)]
     let bound = log_points(run.points.iter().map(|p| [p.step as f64, p.bound]));
-    plot.line(Line::new(format!("{name} loss"), loss).color(colour));
-    if linear {
+    if key.shows(LOSS) {
+        plot.line(series(LOSS, Dash::Solid).line(loss));
+    }
+    if linear && key.shows(LINEARIZED) {
         let floor = run.points.first().map_or(0.0, |p| p.loss * LINEAR_FLOOR);
         #[allow(clippy::cast_precision_loss)]
         let linearized = log_points(run.points.iter().filter(|p| p.linear > floor).map(|p| [p.step as f64, p.linear]));
-        plot.line(
-            Line::new(format!("{name} linearized (kernel frozen)"), linearized)
-                .color(colour.gamma_multiply(0.6))
-                .style(LineStyle::dotted_dense()),
-        );
+        plot.line(series(LINEARIZED, Dash::Dotted).line(linearized));
     }
-    plot.line(
-        Line::new(format!("{name} exp(−ηλ_min t)·L(0)"), bound)
-            .color(colour.gamma_multiply(0.7))
-            .style(LineStyle::dashed_dense()),
-    );
+    if key.shows(BOUND) {
+        plot.line(series(BOUND, Dash::Dashed).line(bound));
+    }
 }
 
 const CHOSEN: egui::Color32 = egui::Color32::from_rgb(31, 119, 180);
@@ -354,17 +370,19 @@ pub fn ntk_main_ui(
         });
         ui.vertical(|ui| {
             ui.label("Training loss (log₁₀) and the kernel's predictions");
+            let dense = r.training.as_ref().is_some_and(|t| t.dense.is_some());
+            let entries = training_key(marker_colour, dense);
+            let key = key_ui(ui, "ntk training", &entries);
             Plot::new("ntk training")
                 .width(width)
-                .height(height)
+                .height(height - key.height)
                 .x_axis_label("step")
-                .legend(Legend::default().position(Corner::LeftBottom))
-                .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
+                .log10_y()
                 .show(ui, |plot| {
                     if let Some(training) = &r.training {
-                        training_lines(plot, &training.chosen, "this net", CHOSEN, true);
+                        training_lines(plot, &training.chosen, &entries[0], &key, true);
                         if let Some(dense) = &training.dense {
-                            training_lines(plot, dense, "dense", DENSE, false);
+                            training_lines(plot, dense, &entries[1], &key, false);
                         }
                     }
                 });
@@ -373,22 +391,32 @@ pub fn ntk_main_ui(
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label("Active fraction against B");
+            let entries = [
+                Series::new("measured", CHOSEN),
+                Series::new("1 − Φ(B)", LIMIT).dash(Dash::Dashed),
+                Series::new("B", marker_colour),
+            ];
+            let key = key_ui(ui, "ntk active", &entries);
             Plot::new("ntk active")
                 .width(width)
-                .height(height)
+                .height(height - key.height)
                 .x_axis_label("bias B")
                 .include_y(0.0)
                 .include_y(0.55)
-                .legend(Legend::default())
                 .show(ui, |plot| {
                     if let Some(s) = &r.spectrum {
                         let measured: PlotPoints<'static> =
                             s.active_curve.iter().map(|p| [p.bias, p.measured]).collect();
                         let theory: PlotPoints<'static> = s.active_curve.iter().map(|p| [p.bias, p.theory]).collect();
-                        plot.line(Line::new("measured", measured).color(CHOSEN));
-                        plot.line(Line::new("1 − Φ(B)", theory).color(LIMIT).style(LineStyle::dashed_dense()));
+                        for (series, points) in entries.iter().zip([measured, theory]) {
+                            if key.shows(&series.name) {
+                                plot.line(series.line(points));
+                            }
+                        }
                     }
-                    plot.vline(VLine::new("B", settings.bias).color(marker_colour));
+                    if key.shows("B") {
+                        plot.vline(VLine::new("B", settings.bias).color(marker_colour));
+                    }
                 });
         });
         ui.vertical(|ui| {
@@ -404,77 +432,85 @@ pub fn ntk_main_ui(
 
 fn spectrum_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
     let limit_name = if r.config.prune > 0.0 { "limit m → ∞ (unpruned)" } else { "limit m → ∞" };
-    Plot::new("ntk spectrum")
-        .width(width)
-        .height(height)
-        .x_axis_label("rank")
-        .legend(Legend::default().position(Corner::LeftBottom))
-        .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
-        .show(ui, |plot| {
-            let Some(s) = &r.spectrum else { return };
-            let floor = NUMERICALLY_ZERO * s.lambda_max();
-            #[allow(clippy::cast_precision_loss)]
-            let ranked = |values: &[f64]| {
-                log_points(
-                    values.iter().rev().enumerate().filter(|(_, v)| **v > floor).map(|(k, &v)| [(k + 1) as f64, v]),
-                )
-            };
-            plot.line(Line::new("empirical", ranked(&s.eigenvalues)).color(CHOSEN));
-            plot.line(
-                Line::new(limit_name, ranked(&s.limit_eigenvalues)).color(LIMIT).style(LineStyle::dashed_dense()),
-            );
-        });
+    let entries = [Series::new("empirical", CHOSEN), Series::new(limit_name, LIMIT).dash(Dash::Dashed)];
+    let key = key_ui(ui, "ntk spectrum", &entries);
+    Plot::new("ntk spectrum").width(width).height(height - key.height).x_axis_label("rank").log10_y().show(ui, |plot| {
+        let Some(s) = &r.spectrum else { return };
+        let floor = NUMERICALLY_ZERO * s.lambda_max();
+        #[allow(clippy::cast_precision_loss)]
+        let ranked = |values: &[f64]| {
+            log_points(values.iter().rev().enumerate().filter(|(_, v)| **v > floor).map(|(k, &v)| [(k + 1) as f64, v]))
+        };
+        for (series, values) in entries.iter().zip([&s.eigenvalues, &s.limit_eigenvalues]) {
+            if key.shows(&series.name) {
+                plot.line(series.line(ranked(values)));
+            }
+        }
+    });
 }
 
 fn lambda_plot(ui: &mut egui::Ui, r: &NtkResults, (bias, marker): (f64, egui::Color32), width: f32, height: f32) {
-    Plot::new("ntk lambda")
-        .width(width)
-        .height(height)
-        .x_axis_label("bias B")
-        .legend(Legend::default())
-        .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
-        .show(ui, |plot| {
-            if let Some(points) = &r.lambda {
-                let mut widths: Vec<Option<usize>> = Vec::new();
-                for p in points.iter() {
-                    if !widths.contains(&p.width) {
-                        widths.push(p.width);
-                    }
+    const MARKERS: [MarkerShape; 3] = [MarkerShape::Circle, MarkerShape::Square, MarkerShape::Diamond];
+    let mut widths: Vec<Option<usize>> = Vec::new();
+    for p in r.lambda.iter().flat_map(|points| points.iter()) {
+        if !widths.contains(&p.width) {
+            widths.push(p.width);
+        }
+    }
+    let entries: Vec<Series> = widths
+        .iter()
+        .enumerate()
+        .map(|(k, w)| match w {
+            Some(m) => Series::new(format!("m = {m}"), WIDTH_COLOURS[k % WIDTH_COLOURS.len()])
+                .marker(MARKERS[k % MARKERS.len()]),
+            None => Series::new("limit", LIMIT).dash(Dash::Dashed),
+        })
+        .chain([Series::new("B", marker)])
+        .collect();
+    let key = key_ui(ui, "ntk lambda", &entries);
+    Plot::new("ntk lambda").width(width).height(height - key.height).x_axis_label("bias B").log10_y().show(ui, |plot| {
+        if let Some(points) = &r.lambda {
+            for (w, series) in widths.iter().zip(&entries) {
+                if !key.shows(&series.name) {
+                    continue;
                 }
-                for (k, w) in widths.iter().enumerate() {
-                    let name = w.map_or_else(|| "limit".to_owned(), |m| format!("m = {m}"));
-                    let colour = if w.is_none() { LIMIT } else { WIDTH_COLOURS[k % WIDTH_COLOURS.len()] };
-                    let series = || {
-                        log_points(
-                            points
-                                .iter()
-                                .filter(|p| p.width == *w && p.lambda_min > NUMERICALLY_ZERO * p.lambda_max)
-                                .map(|p| [p.bias, p.lambda_min]),
-                        )
-                    };
-                    plot.line(Line::new(name.clone(), series()).color(colour));
-                    plot.points(Points::new(name, series()).color(colour).radius(2.5));
+                let points = || {
+                    log_points(
+                        points
+                            .iter()
+                            .filter(|p| p.width == *w && p.lambda_min > NUMERICALLY_ZERO * p.lambda_max)
+                            .map(|p| [p.bias, p.lambda_min]),
+                    )
+                };
+                plot.line(series.line(points()));
+                if series.marker.is_some() {
+                    plot.points(series.points(points()));
                 }
             }
+        }
+        if key.shows("B") {
             plot.vline(VLine::new("B", bias).color(marker));
-        });
+        }
+    });
 }
 
 fn distance_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
-    Plot::new("ntk distance")
-        .width(width)
-        .height(height)
-        .x_axis_label("width m")
-        .legend(Legend::default().position(Corner::LeftBottom))
-        .x_axis_formatter(|mark, _| log10_axis_label(mark.value))
-        .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
-        .show(ui, |plot| {
+    let entries =
+        [Series::new("measured", CHOSEN).marker(MarkerShape::Circle), Series::new("∝ 1/√m", LIMIT).dash(Dash::Dashed)];
+    let key = key_ui(ui, "ntk distance", &entries);
+    Plot::new("ntk distance").width(width).height(height - key.height).x_axis_label("width m").log10_x().log10_y().show(
+        ui,
+        |plot| {
             let Some(points) = &r.distance else { return };
             #[allow(clippy::cast_precision_loss)]
             let measured = || log_points(points.iter().map(|p| [(p.width as f64).log10(), p.relative_frobenius]));
-            plot.line(Line::new("measured", measured()).color(CHOSEN));
-            plot.points(Points::new("measured", measured()).color(CHOSEN).radius(2.5));
-            if let Some(first) = points.first() {
+            if key.shows(&entries[0].name) {
+                plot.line(entries[0].line(measured()));
+                plot.points(entries[0].points(measured()));
+            }
+            if let Some(first) = points.first()
+                && key.shows(&entries[1].name)
+            {
                 #[allow(clippy::cast_precision_loss)]
                 let guide: PlotPoints<'static> = points
                     .iter()
@@ -483,7 +519,8 @@ fn distance_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
                         [m.log10(), (first.relative_frobenius * (first.width as f64 / m).sqrt()).log10()]
                     })
                     .collect();
-                plot.line(Line::new("∝ 1/√m", guide).color(LIMIT).style(LineStyle::dashed_dense()));
+                plot.line(entries[1].line(guide));
             }
-        });
+        },
+    );
 }

@@ -2,7 +2,7 @@
 //! curves, and the sweep of test accuracy against the pruning fraction.
 
 use eframe::egui;
-use egui_plot::{Corner, FilledArea, Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{FilledArea, Line, MarkerShape, Plot, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::{PruneCommand, PruneFile};
@@ -10,7 +10,7 @@ use crate::compute::prune::data::{DEBIAN_FASHION_MNIST, DataSource};
 use crate::compute::prune::init::{InitConfig, InitResult, LayerInfo, Method, ModelKind};
 use crate::compute::prune::theory::{DEFAULT_FRACTIONS, SweepPoint, TheoryConfig, TheoryPoint, mean_std};
 use crate::ui::theme;
-use crate::ui::widgets::log10_axis_label;
+use crate::ui::plot_key::{Dash, LogAxes, Series, key_ui};
 
 /// Which half of the lab is shown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,30 +396,46 @@ fn images_main_ui(
     let height = (ui.available_height() * 0.5).max(120.0);
     let dense = state.init_results.iter().find(|r| r.method.is_none()).map(|r| r.test_accuracy);
     ui.label("Test accuracy after training against sparsity");
+    let mut entries: Vec<(Option<Method>, Series)> = Method::ALL
+        .into_iter()
+        .zip(METHOD_MARKERS)
+        .filter(|(method, _)| state.init_results.iter().any(|r| r.method == Some(*method)))
+        .map(|(method, marker)| (Some(method), Series::new(method.label(), method_colour(method)).marker(marker)))
+        .collect();
+    if dense.is_some() {
+        entries.push((None, Series::new("dense", egui::Color32::GRAY).dash(Dash::Dashed)));
+    }
+    let series: Vec<Series> = entries.iter().map(|(_, s)| s.clone()).collect();
+    let key = key_ui(ui, "prune init accuracy", &series);
     Plot::new("prune init accuracy")
-        .height(height)
+        .height(height - key.height)
         .x_axis_label("sparsity (fraction of weights removed)")
-        .legend(Legend::default().position(Corner::LeftBottom))
         .include_y(0.0)
         .include_y(1.0)
         .show(ui, |plot| {
-            for method in Method::ALL {
+            for (method, series) in &entries {
+                if !key.shows(&series.name) {
+                    continue;
+                }
+                let Some(method) = method else {
+                    if let Some(dense) = dense {
+                        plot.hline(
+                            egui_plot::HLine::new("dense", dense)
+                                .color(series.colour)
+                                .style(Dash::Dashed.line_style()),
+                        );
+                    }
+                    continue;
+                };
                 let mut points: Vec<[f64; 2]> = state
                     .init_results
                     .iter()
-                    .filter(|r| r.method == Some(method))
+                    .filter(|r| r.method == Some(*method))
                     .map(|r| [r.sparsity, r.test_accuracy])
                     .collect();
                 points.sort_by(|a, b| a[0].total_cmp(&b[0]));
-                if points.is_empty() {
-                    continue;
-                }
-                let colour = method_colour(method);
-                plot.line(Line::new(method.label(), PlotPoints::from(points.clone())).color(colour));
-                plot.points(Points::new(method.label(), PlotPoints::from(points)).radius(3.0).color(colour));
-            }
-            if let Some(dense) = dense {
-                plot.hline(egui_plot::HLine::new("dense", dense).color(egui::Color32::GRAY));
+                plot.line(series.line(points.clone()));
+                plot.points(series.points(points));
             }
         });
     ui.separator();
@@ -473,7 +489,11 @@ fn images_main_ui(
     });
 }
 
-/// A fixed colour per method, the same in the plot and its legend.
+/// A marker per method, in the order of `Method::ALL`.
+const METHOD_MARKERS: [MarkerShape; 5] =
+    [MarkerShape::Circle, MarkerShape::Square, MarkerShape::Diamond, MarkerShape::Up, MarkerShape::Down];
+
+/// A fixed colour per method, the same in the plot and its key.
 fn method_colour(method: Method) -> egui::Color32 {
     match method {
         Method::Random => egui::Color32::from_rgb(230, 159, 0),
@@ -530,7 +550,7 @@ pub fn prune_main_ui(
     let curves_height = (ui.available_height() * (1.0 - sweep_height) - 4.0 * ui.spacing().interact_size.y) / 2.0;
     run_curves_ui(ui, state.history, curves_height.max(80.0));
     ui.separator();
-    sweep_ui(ui, settings, state);
+    sweep_ui(ui, settings, state, commands);
 }
 
 fn steps_of(history: &[TheoryPoint], f: fn(&TheoryPoint) -> f64) -> PlotPoints<'static> {
@@ -545,7 +565,7 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label("Train loss (log₁₀)");
-            plot("prune loss").y_axis_formatter(|mark, _| log10_axis_label(mark.value)).show(ui, |plot| {
+            plot("prune loss").log10_y().show(ui, |plot| {
                 plot.line(
                     Line::new("train loss", steps_of(history, |p| p.train_loss.max(1e-30).log10())).color(loss_colour),
                 );
@@ -553,9 +573,15 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
         });
         ui.vertical(|ui| {
             ui.label("Accuracy");
-            plot("prune accuracy").include_y(0.0).include_y(1.0).legend(Legend::default().position(Corner::RightBottom)).show(ui, |plot| {
-                plot.line(Line::new("train", steps_of(history, |p| p.train_accuracy)).color(loss_colour));
-                plot.line(Line::new("test", steps_of(history, |p| p.test_accuracy)).color(test_colour));
+            let entries = [Series::new("train", loss_colour).dash(Dash::Dashed), Series::new("test", test_colour)];
+            let key = key_ui(ui, "prune accuracy", &entries);
+            let accuracies: [fn(&TheoryPoint) -> f64; 2] = [|p| p.train_accuracy, |p| p.test_accuracy];
+            plot("prune accuracy").height(height - key.height).include_y(0.0).include_y(1.0).show(ui, |plot| {
+                for (series, accuracy) in entries.iter().zip(accuracies) {
+                    if key.shows(&series.name) {
+                        plot.line(series.line(steps_of(history, accuracy)));
+                    }
+                }
             });
         });
     });
@@ -575,9 +601,18 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
     });
 }
 
-fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState<'_>) {
+fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState<'_>, commands: &mut Vec<PruneCommand>) {
     ui.horizontal(|ui| {
         ui.strong("Sweep: final test accuracy against p");
+        // The sidebar's button may be scrolled away on a small screen; this one is always here.
+        let runs = settings.sweep_fractions().len() * settings.sweep_seeds;
+        if ui
+            .add_enabled(!state.sweeping, egui::Button::new("▶ Run sweep"))
+            .on_hover_text(format!("{runs} runs with the sweep settings in the sidebar, in the background"))
+            .clicked()
+        {
+            commands.push(PruneCommand::Sweep);
+        }
         if let Some(progress) = state.sweep_progress {
             ui.add(egui::ProgressBar::new(progress).desired_width(160.0).show_percentage());
         }
@@ -588,7 +623,7 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
     let Some(points) = state.sweep else {
         ui.label(
             egui::RichText::new(
-                "Run sweep (left) trains every pruning fraction with several seeds: accuracy rises with p, peaks, then falls to chance while the training loss still goes to zero.",
+                "Run sweep trains every pruning fraction with several seeds: accuracy rises with p, peaks, then falls to chance while the training loss still goes to zero.",
             )
             .color(theme::weak_text_colour(ui)),
         );
@@ -631,7 +666,7 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
                 .width(width)
                 .height(height)
                 .x_axis_label("pruning fraction p")
-                .y_axis_formatter(|mark, _| log10_axis_label(mark.value))
+                .log10_y()
                 .show(ui, |plot| {
                     let loss: PlotPoints<'static> = stats.iter().map(|s| [s.0, s.2.max(1e-30).log10()]).collect();
                     plot.line(Line::new("train loss", loss).color(loss_colour));

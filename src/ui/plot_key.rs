@@ -1,0 +1,313 @@
+//! Plot keys drawn above their plot, outside the data: each entry is a sample of its series'
+//! colour, dash and marker, so that series sharing a colour stay apart; clicking an entry hides
+//! the series it names. The same [`Series`] draws the plot item and its key entry, so the two
+//! cannot disagree.
+
+use eframe::egui;
+use egui_plot::{Line, LineStyle, MarkerShape, PlotPoints, Points};
+
+/// How a line is stroked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dash {
+    Solid,
+    Dashed,
+    Dotted,
+}
+
+impl Dash {
+    pub fn line_style(self) -> LineStyle {
+        match self {
+            Self::Solid => LineStyle::Solid,
+            Self::Dashed => LineStyle::dashed_dense(),
+            Self::Dotted => LineStyle::dotted_dense(),
+        }
+    }
+}
+
+/// Marker radius in the plot and in the key.
+const MARKER_RADIUS: f32 = 3.0;
+/// Width of an entry's sample.
+const SAMPLE_WIDTH: f32 = 26.0;
+
+/// A named series: its colour, how its line is stroked (`None`: no line) and its marker.
+/// An entry with neither line nor marker is a colour swatch (a key that factors colour and
+/// dash into separate entries).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub colour: egui::Color32,
+    pub dash: Option<Dash>,
+    pub marker: Option<MarkerShape>,
+}
+
+impl Series {
+    /// A solid line.
+    pub fn new(name: impl Into<String>, colour: egui::Color32) -> Self {
+        Self { name: name.into(), colour, dash: Some(Dash::Solid), marker: None }
+    }
+
+    pub fn dash(mut self, dash: Dash) -> Self {
+        self.dash = Some(dash);
+        self
+    }
+
+    pub fn marker(mut self, marker: MarkerShape) -> Self {
+        self.marker = Some(marker);
+        self
+    }
+
+    /// Markers only, no line.
+    pub fn markers_only(mut self, marker: MarkerShape) -> Self {
+        self.dash = None;
+        self.marker = Some(marker);
+        self
+    }
+
+    /// A colour swatch in the key (for a key that names colours and dashes separately).
+    pub fn swatch(mut self) -> Self {
+        self.dash = None;
+        self.marker = None;
+        self
+    }
+
+    /// The series' line, named, coloured and stroked as its key entry shows.
+    pub fn line<'a>(&self, points: impl Into<PlotPoints<'a>>) -> Line<'a> {
+        Line::new(self.name.clone(), points).color(self.colour).style(self.dash.unwrap_or(Dash::Solid).line_style())
+    }
+
+    /// The series' markers (a circle when it has none of its own).
+    pub fn points<'a>(&self, points: impl Into<PlotPoints<'a>>) -> Points<'a> {
+        Points::new(self.name.clone(), points)
+            .color(self.colour)
+            .shape(self.marker.unwrap_or(MarkerShape::Circle))
+            .radius(MARKER_RADIUS)
+            .filled(true)
+    }
+}
+
+/// What a key says about the series after this frame's clicks.
+#[derive(Clone, Debug, Default)]
+pub struct Key {
+    hidden: Vec<String>,
+    /// Height the key took (subtract it from the plot's share).
+    pub height: f32,
+}
+
+impl Key {
+    /// Whether the series (or factor) `name` is shown.
+    pub fn shows(&self, name: &str) -> bool {
+        !self.hidden.iter().any(|h| h == name)
+    }
+}
+
+/// Draws the key of `entries` in one wrapped row; `id` keeps which entries the user hid.
+pub fn key_ui(ui: &mut egui::Ui, id: &str, entries: &[Series]) -> Key {
+    let id = egui::Id::unique(("plot key", id));
+    let mut hidden: Vec<String> = ui.data(|d| d.get_temp(id)).unwrap_or_default();
+    let top = ui.cursor().top();
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 12.0;
+        for entry in entries {
+            let shown = !hidden.contains(&entry.name);
+            if entry_ui(ui, entry, shown).clicked() {
+                if shown {
+                    hidden.push(entry.name.clone());
+                } else {
+                    hidden.retain(|h| h != &entry.name);
+                }
+            }
+        }
+    });
+    let height = ui.cursor().top() - top;
+    ui.data_mut(|d| d.insert_temp(id, hidden.clone()));
+    Key { hidden, height }
+}
+
+fn entry_ui(ui: &mut egui::Ui, entry: &Series, shown: bool) -> egui::Response {
+    let font = egui::TextStyle::Body.resolve(ui.style());
+    let text_colour = if shown { ui.visuals().text_color() } else { ui.visuals().weak_text_color() };
+    let galley = ui.painter().layout_no_wrap(entry.name.clone(), font, text_colour);
+    let size = egui::vec2(SAMPLE_WIDTH + 4.0 + galley.size().x, galley.size().y.max(2.0 * MARKER_RADIUS + 2.0));
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    response.widget_info(|| egui::WidgetInfo::selected(egui::Role::CheckBox, true, shown, &entry.name));
+    let colour = if shown { entry.colour } else { entry.colour.gamma_multiply(0.25) };
+    let sample = egui::Rect::from_min_size(rect.min, egui::vec2(SAMPLE_WIDTH, rect.height()));
+    paint_sample(ui.painter(), sample, entry, colour);
+    ui.painter().galley(egui::pos2(sample.right() + 4.0, rect.center().y - galley.size().y / 2.0), galley, text_colour);
+    response.on_hover_text(if shown { "Click to hide this series" } else { "Click to show this series" })
+}
+
+fn paint_sample(painter: &egui::Painter, rect: egui::Rect, entry: &Series, colour: egui::Color32) {
+    let (left, right) =
+        (egui::pos2(rect.left() + 1.0, rect.center().y), egui::pos2(rect.right() - 1.0, rect.center().y));
+    let stroke = egui::Stroke::new(1.5, colour);
+    match entry.dash {
+        Some(Dash::Solid) => {
+            painter.line_segment([left, right], stroke);
+        }
+        Some(Dash::Dashed) => {
+            painter.extend(egui::Shape::dashed_line(&[left, right], stroke, 5.0, 3.0));
+        }
+        Some(Dash::Dotted) => {
+            painter.extend(egui::Shape::dotted_line(&[left, right], colour, 4.0, 1.2));
+        }
+        None => {}
+    }
+    match entry.marker {
+        Some(shape) => paint_marker(painter, rect.center(), shape, colour),
+        None if entry.dash.is_none() => {
+            let swatch = egui::Rect::from_center_size(rect.center(), egui::vec2(12.0, 8.0));
+            painter.rect_filled(swatch, 1.0, colour);
+        }
+        None => {}
+    }
+}
+
+/// A marker of `shape` as egui_plot draws it (filled, radius [`MARKER_RADIUS`]).
+fn paint_marker(painter: &egui::Painter, c: egui::Pos2, shape: MarkerShape, colour: egui::Color32) {
+    let r = MARKER_RADIUS + 0.5;
+    let stroke = egui::Stroke::new(1.5, colour);
+    let polygon = |points: Vec<egui::Pos2>| egui::Shape::convex_polygon(points, colour, egui::Stroke::NONE);
+    let v = egui::vec2;
+    match shape {
+        MarkerShape::Circle => {
+            painter.circle_filled(c, r, colour);
+        }
+        MarkerShape::Square => {
+            painter.rect_filled(egui::Rect::from_center_size(c, v(2.0 * r, 2.0 * r) * 0.85), 0.0, colour);
+        }
+        MarkerShape::Diamond => {
+            painter.add(polygon(vec![c + v(0.0, -r), c + v(r, 0.0), c + v(0.0, r), c + v(-r, 0.0)]));
+        }
+        MarkerShape::Up => {
+            painter.add(polygon(vec![c + v(0.0, -r), c + v(r, 0.8 * r), c + v(-r, 0.8 * r)]));
+        }
+        MarkerShape::Down => {
+            painter.add(polygon(vec![c + v(0.0, r), c + v(-r, -0.8 * r), c + v(r, -0.8 * r)]));
+        }
+        MarkerShape::Left => {
+            painter.add(polygon(vec![c + v(-r, 0.0), c + v(0.8 * r, r), c + v(0.8 * r, -r)]));
+        }
+        MarkerShape::Right => {
+            painter.add(polygon(vec![c + v(r, 0.0), c + v(-0.8 * r, -r), c + v(-0.8 * r, r)]));
+        }
+        MarkerShape::Cross => {
+            painter.line_segment([c + v(-r, -r), c + v(r, r)], stroke);
+            painter.line_segment([c + v(-r, r), c + v(r, -r)], stroke);
+        }
+        MarkerShape::Plus => {
+            painter.line_segment([c + v(-r, 0.0), c + v(r, 0.0)], stroke);
+            painter.line_segment([c + v(0.0, -r), c + v(0.0, r)], stroke);
+        }
+        MarkerShape::Asterisk => {
+            for k in 0..3 {
+                #[allow(clippy::cast_precision_loss)]
+                let a = std::f32::consts::FRAC_PI_3 * k as f32;
+                let d = v(a.sin(), -a.cos()) * r;
+                painter.line_segment([c - d, c + d], stroke);
+            }
+        }
+    }
+}
+
+/// Marks for a log₁₀ axis: every decade, and 2× and 5× (then every digit) when there is room,
+/// so that a range narrower than a decade still has labelled ticks; falls back to egui_plot's
+/// decimal marks when even the digits are too far apart. Label them with
+/// [`log10_mark_label`].
+pub fn log10_grid_spacer(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    use egui_plot::GridMark;
+    let (lo, hi) = input.bounds;
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return Vec::new();
+    }
+    // Very wide ranges: decades, thinned.
+    if hi - lo > 40.0 {
+        return egui_plot::log_grid_spacer(10)(input);
+    }
+    let mut marks = Vec::new();
+    #[allow(clippy::cast_possible_truncation)]
+    for decade in (lo.floor() as i64 - 1)..=(hi.ceil() as i64) {
+        #[allow(clippy::cast_precision_loss)]
+        let base = decade as f64;
+        for digit in 1..10 {
+            let value = base + f64::from(digit).log10();
+            if value < lo || value > hi {
+                continue;
+            }
+            // Marks of one kind are this far apart: decades 1, 1-2-5 about a third, digits less.
+            let step_size = match digit {
+                1 => 1.0,
+                2 | 5 => 0.3,
+                _ => 0.05,
+            };
+            marks.push(GridMark { value, step_size });
+        }
+    }
+    if marks.len() < 2 {
+        return egui_plot::log_grid_spacer(10)(input);
+    }
+    marks
+}
+
+/// The label of a mark on a log₁₀ axis: the value it stands for, `1e-3`, `2e-3`, `3.16e-3`.
+pub fn log10_mark_label(mark: egui_plot::GridMark) -> String {
+    let v = mark.value;
+    let exponent = v.floor();
+    let mantissa = 10f64.powf(v - exponent);
+    let (mantissa, exponent) = if mantissa >= 9.9995 { (1.0, exponent + 1.0) } else { (mantissa, exponent) };
+    // Enough digits to tell neighbouring marks apart: a step of Δ in log₁₀ is a relative step of
+    // about 2.3·Δ.
+    let relative = (std::f64::consts::LN_10 * mark.step_size * mantissa).max(1e-12);
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let decimals = (-relative.log10()).ceil().clamp(0.0, 4.0) as usize;
+    let text = format!("{mantissa:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    format!("{text}e{exponent:.0}")
+}
+
+/// Log₁₀ axes: the plotted values are log₁₀ of the data; ticks name the data's values.
+pub trait LogAxes {
+    #[must_use]
+    fn log10_x(self) -> Self;
+    #[must_use]
+    fn log10_y(self) -> Self;
+}
+
+impl LogAxes for egui_plot::Plot<'_> {
+    fn log10_x(self) -> Self {
+        self.x_grid_spacer(log10_grid_spacer).x_axis_formatter(|mark, _| log10_mark_label(mark))
+    }
+
+    fn log10_y(self) -> Self {
+        self.y_grid_spacer(log10_grid_spacer).y_axis_formatter(|mark, _| log10_mark_label(mark))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(value: f64, step_size: f64) -> String {
+        log10_mark_label(egui_plot::GridMark { value, step_size })
+    }
+
+    #[test]
+    fn log_marks_name_the_values_they_stand_for() {
+        assert_eq!(label(-3.0, 1.0), "1e-3");
+        assert_eq!(label(2.0f64.log10() - 3.0, 0.3), "2e-3");
+        assert_eq!(label(5.0f64.log10() + 1.0, 0.3), "5e1");
+        // Fine marks keep the digits that tell them apart.
+        let fine = label(-2.5, 0.01);
+        let value: f64 = fine.parse().unwrap();
+        assert!((value.log10() + 2.5).abs() < 0.01, "{fine}");
+    }
+
+    #[test]
+    fn a_range_narrower_than_a_decade_still_has_marks() {
+        for (lo, hi) in [(-2.4, -2.1), (0.05, 0.35), (-7.9, -7.85), (-20.0, 3.0), (-100.0, 50.0)] {
+            let marks = log10_grid_spacer(egui_plot::GridInput { bounds: (lo, hi), base_step_size: (hi - lo) / 200.0 });
+            let inside = marks.iter().filter(|m| m.value >= lo && m.value <= hi).count();
+            assert!(inside >= 2, "{lo}..{hi}: {marks:?}");
+        }
+    }
+}
