@@ -310,7 +310,8 @@ impl eframe::App for SparseFieldApp {
         let mut commands = Vec::new();
         egui::Panel::top("top bar").show(ui, |ui| self.top_bar_ui(ui, &mut commands));
         if !self.notifications.is_empty() {
-            egui::Panel::bottom("notifications").show(ui, |ui| {
+            // Not resizable: a resizable panel keeps its height when messages arrive and cuts them off.
+            egui::Panel::bottom("notifications").resizable(false).show(ui, |ui| {
                 notifications_ui(ui, &self.notifications, &mut commands);
             });
         }

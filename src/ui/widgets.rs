@@ -120,7 +120,10 @@ pub fn notifications_ui(ui: &mut egui::Ui, notifications: &[Notification], comma
             commands.push(Command::ClearNotifications);
         }
     });
-    egui::ScrollArea::vertical().max_height(NOTIFICATION_ROWS * NOTIFICATION_ROW_HEIGHT).show(ui, |ui| {
+    let height = NOTIFICATION_ROWS * NOTIFICATION_ROW_HEIGHT;
+    // At least as tall as the newest messages need (up to the limit), so that the panel grows to
+    // show them instead of the scroll area shrinking into the panel's old height.
+    egui::ScrollArea::vertical().max_height(height).min_scrolled_height(height).show(ui, |ui| {
         for note in notifications.iter().rev() {
             ui.horizontal(|ui| {
                 if ui.small_button("✖").on_hover_text("Dismiss").clicked() {

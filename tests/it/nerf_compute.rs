@@ -419,3 +419,42 @@ fn fused_field_op_matches_the_candle_graph_in_values_and_gradients() {
         assert!((x - y).abs() <= 1e-4 * scale, "gradient {i}: fused {x} vs graph {y}");
     }
 }
+
+/// The straight-line transmittance through a baked grid follows Beer–Lambert: exp(−σ·d) through a
+/// slab of density σ and thickness d, 1 beside it and between points in front of it.
+#[test]
+fn transmittance_through_a_baked_slab_follows_beer_lambert() {
+    use sparsefield::compute::nerf::bake::BakedGrid;
+    let r = 64_usize;
+    let (sigma, half_thickness) = (3.0_f32, 0.25_f32);
+    let scene_box = SceneBox::cube(1.0);
+    let mut values = vec![[0.0_f32; 4]; r * r * r];
+    for z in 0..r {
+        for y in 0..r {
+            for x in 0..r {
+                #[allow(clippy::cast_precision_loss)]
+                let px = x as f32 / (r - 1) as f32 * 2.0 - 1.0;
+                if px.abs() <= half_thickness {
+                    values[x + r * (y + r * z)][3] = sigma;
+                }
+            }
+        }
+    }
+    let grid = BakedGrid::from_values(r as u32, scene_box, values, 0.005, Vec3::ONE).unwrap();
+    // Straight through the slab along x: exp(−σ·2h), up to the grid's linear ramp at the faces.
+    let through = grid.transmittance_between(Vec3::new(-3.0, 0.1, 0.2), Vec3::new(3.0, 0.1, 0.2));
+    let expected = (-sigma * 2.0 * half_thickness).exp();
+    assert!((through - expected).abs() < 0.03, "{through} vs {expected}");
+    // At 60° to the slab's normal the path is twice as long.
+    let d = Vec3::new(0.5, 3f32.sqrt() / 2.0, 0.0);
+    let slanted = grid.transmittance_between(-0.9 * d, 0.9 * d);
+    let expected = (-sigma * 4.0 * half_thickness).exp();
+    assert!((slanted - expected).abs() < 0.03, "{slanted} vs {expected}");
+    // Points on the same side of the slab see each other; so does a point outside the box.
+    assert_eq!(grid.transmittance_between(Vec3::new(0.5, -0.5, 0.0), Vec3::new(0.9, 0.5, 0.3)), 1.0);
+    assert_eq!(grid.transmittance_between(Vec3::new(-5.0, 3.0, 0.0), Vec3::new(5.0, 3.0, 0.0)), 1.0);
+    // Stopping in the middle of the slab counts half of it.
+    let half = grid.transmittance_between(Vec3::new(-3.0, 0.0, 0.0), Vec3::new(0.0, 0.0, 0.0));
+    let expected = (-sigma * half_thickness).exp();
+    assert!((half - expected).abs() < 0.03, "{half} vs {expected}");
+}

@@ -27,6 +27,14 @@ use crate::ui::widgets::Notes;
 
 pub use crate::compute::inr::insp::Subject;
 pub use views::{EditDevice, EditZoom, EvaluatedEdit, ZOOM_GRID, ZoomBackend, ZoomImage, evaluate};
+
+/// Zoom grids the CPU may use, smallest first (the GPU always uses [`ZOOM_GRID`]).
+const ZOOM_GRIDS: [u32; 3] = [64, 128, ZOOM_GRID];
+/// CPU seconds a zoom view may take while it follows the view or the training; the full grid is
+/// computed once both rest.
+const ZOOM_CPU_BUDGET_SECS: f64 = 0.5;
+/// Rows of the zoom grid computed between checks for cancellation.
+const ZOOM_ROWS_PER_CHUNK: usize = 16;
 use views::{ZoomKey, partial_texture, view_textures};
 
 struct ShownEdit {
@@ -60,6 +68,10 @@ pub struct EditState {
     eval_failed: Option<(u64, u64)>,
     zoom_running: Option<ZoomKey>,
     zoom_failed: Option<ZoomKey>,
+    /// CPU seconds per point of the last zoom computed on the CPU (sizes the next one).
+    zoom_cpu_cost: Option<f64>,
+    /// When the last zoom ended and how long it took (spaces them out while the operator trains).
+    zoom_finished: Option<(std::time::Instant, f64)>,
     /// The subject's generation when training started: its result replaces only that one.
     subject_at_training_start: Option<u64>,
 }
@@ -91,13 +103,23 @@ impl EditState {
         Some((*op_gen, *subject_gen, self.zoom.centre.map(f32::to_bits), self.zoom.zoom.to_bits(), on_gpu))
     }
 
-    fn start_zoom(&mut self, key: ZoomKey, waker: &Waker) {
+    /// The zoom grid the CPU can compute within [`ZOOM_CPU_BUDGET_SECS`] (judged by the last CPU
+    /// zoom; the smallest before any), the full grid on the GPU.
+    fn zoom_grid(&self, on_gpu: bool) -> u32 {
+        if on_gpu {
+            return ZOOM_GRID;
+        }
+        let Some(per_point) = self.zoom_cpu_cost else { return ZOOM_GRIDS[0] };
+        ZOOM_GRIDS.into_iter().rev().find(|&g| per_point * f64::from(g * g) <= ZOOM_CPU_BUDGET_SECS).unwrap_or(ZOOM_GRIDS[0])
+    }
+
+    fn start_zoom(&mut self, key: ZoomKey, grid: u32, waker: &Waker) {
         let (Some((operator, _)), Some((subject, _))) = (&self.operator, &self.subject) else { return };
         let (operator, inr, window) = (Arc::clone(operator), Arc::clone(&subject.inr), self.zoom.window());
         let device = if key.4 { self.device.clone() } else { None };
-        let job = Job::spawn("insp-zoom", Arc::clone(waker), move |_control, _sink| {
+        let job = Job::spawn("insp-zoom", Arc::clone(waker), move |control, _sink| {
             let start = std::time::Instant::now();
-            let grid = (ZOOM_GRID, ZOOM_GRID);
+            let grid = (grid, grid);
             let channels = inr.config.out_features;
             let pixels: Vec<f32> = match &device {
                 Some(gpu) => gpu
@@ -109,16 +131,25 @@ impl EditState {
                     .collect(),
                 None => {
                     let (origin, step) = window.origin_and_step(grid);
-                    #[allow(clippy::cast_precision_loss)]
-                    let coords: Vec<f32> = (0..grid.1)
-                        .flat_map(|j| {
-                            (0..grid.0)
-                                .flat_map(move |i| [origin[0] + step[0] * i as f32, origin[1] + step[1] * j as f32])
-                        })
-                        .collect();
                     let partials = operator.spec.partials().map_err(|e| e.to_string())?;
-                    let stacks = taylor::derivative_stack(&inr, &partials, &coords).map_err(|e| e.to_string())?;
-                    operator.apply_rows(&stacks)
+                    // A band of rows at a time, so that a newer view cancels this one quickly.
+                    let mut pixels = Vec::with_capacity((grid.0 * grid.1) as usize * channels);
+                    for rows in (0..grid.1).collect::<Vec<_>>().chunks(ZOOM_ROWS_PER_CHUNK) {
+                        if control.is_cancelled() {
+                            return Err(crate::jobs::CANCELLED.to_owned());
+                        }
+                        #[allow(clippy::cast_precision_loss)]
+                        let coords: Vec<f32> = rows
+                            .iter()
+                            .flat_map(|&j| {
+                                (0..grid.0)
+                                    .flat_map(move |i| [origin[0] + step[0] * i as f32, origin[1] + step[1] * j as f32])
+                            })
+                            .collect();
+                        let stacks = taylor::derivative_stack(&inr, &partials, &coords).map_err(|e| e.to_string())?;
+                        pixels.extend(operator.apply_rows(&stacks));
+                    }
+                    pixels
                 }
             };
             let pixels = pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect();
@@ -128,6 +159,44 @@ impl EditState {
         if let Ok(job) = job {
             self.zoom_job = Some(job);
         }
+    }
+
+    /// Starts the zoom view the current state needs, if any: a budget-sized one for new content
+    /// (spaced out while the operator trains, so that the zoom takes at most a quarter of the
+    /// machine), then the full grid once training rests.
+    fn schedule_zoom(&mut self, ctx: &egui::Context, backend: ZoomBackend, waker: &Waker) {
+        let Some(key) = self.zoom_key(backend) else { return };
+        // A newer view (pan or zoom) than the one being computed: that one is not wanted any more.
+        if let (Some(job), Some(running)) = (&self.zoom_job, self.zoom_running)
+            && (running.2, running.3) != (key.2, key.3)
+        {
+            job.cancel();
+        }
+        if self.zoom_job.is_some() || self.zoom_failed == Some(key) {
+            return;
+        }
+        let shown = self.zoom_shown.as_ref().map(|(texture, shown, _, _)| (*shown, texture.size()[0]));
+        let training = self.is_training();
+        let grid = match shown {
+            Some((shown, _)) if shown != key => self.zoom_grid(key.4),
+            None => self.zoom_grid(key.4),
+            Some((_, size)) if !training && size < ZOOM_GRID as usize => ZOOM_GRID,
+            Some(_) => return,
+        };
+        // Only the operator changed (a training snapshot): wait until the last zoom has rested
+        // three times as long as it ran.
+        let only_training = shown.is_some_and(|(shown, _)| (shown.1, shown.2, shown.3, shown.4) == (key.1, key.2, key.3, key.4));
+        if training && only_training
+            && let Some((at, seconds)) = self.zoom_finished
+        {
+            let wait = 3.0 * seconds - at.elapsed().as_secs_f64();
+            if wait > 0.0 {
+                ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait));
+                return;
+            }
+        }
+        self.zoom_running = Some(key);
+        self.start_zoom(key, grid, waker);
     }
 
     fn generation(&mut self) -> u64 {
@@ -156,6 +225,11 @@ impl EditState {
     pub fn zoom_is_up_to_date(&self, backend: ZoomBackend) -> bool {
         let key = self.zoom_key(backend);
         key.is_some() && self.zoom_shown.as_ref().map(|(_, k, _, _)| *k) == key
+    }
+
+    /// The side of the grid of the zoom view shown (the CPU starts small and refines).
+    pub fn zoom_grid_shown(&self) -> Option<usize> {
+        self.zoom_shown.as_ref().map(|(texture, _, _, _)| texture.size()[0])
     }
 
     /// Whether the zoom view was last computed by the GPU shader.
@@ -500,8 +574,16 @@ impl EditState {
                             egui::ColorImage::from_rgba_unmultiplied(size, &zoom.image.to_rgba8()),
                             egui::TextureOptions::LINEAR,
                         );
+                        if !zoom.on_gpu {
+                            #[allow(clippy::cast_precision_loss)]
+                            let points = (size[0] * size[1]).max(1) as f64;
+                            self.zoom_cpu_cost = Some(zoom.seconds / points);
+                        }
+                        self.zoom_finished = Some((std::time::Instant::now(), zoom.seconds));
                         self.zoom_shown = Some((handle, zoom.key, zoom.on_gpu, zoom.seconds));
                     }
+                    // A newer view replaced it.
+                    JobUpdate::Finished(Err(message)) if message == crate::jobs::CANCELLED => {}
                     JobUpdate::Finished(Err(message)) => {
                         // Not retried until something changes.
                         self.zoom_failed = self.zoom_running;
@@ -514,14 +596,7 @@ impl EditState {
         if self.zoom_job.as_ref().is_some_and(Job::is_finished) {
             self.zoom_job = None;
         }
-        if let Some(key) = self.zoom_key(backend)
-            && self.zoom_job.is_none()
-            && self.zoom_shown.as_ref().is_none_or(|(_, shown, _, _)| *shown != key)
-            && self.zoom_failed != Some(key)
-        {
-            self.zoom_running = Some(key);
-            self.start_zoom(key, waker);
-        }
+        self.schedule_zoom(ctx, backend, waker);
         if let Some(shown) = &mut self.shown {
             let partials = shown.evaluated.partials.len();
             let k = inspect.min(partials - 1);

@@ -164,55 +164,58 @@ pub(super) fn localize_main_ui(
         r.samples_per_second,
     ));
     ui.separator();
-    let half = (ui.available_width() / 2.0 - 12.0).max(100.0);
-    ui.horizontal_top(|ui| {
-        for (title, texture) in [("Hardest training lesions", &view.train_sheet), ("Hardest test lesions", &view.test_sheet)] {
-            ui.vertical(|ui| {
-                ui.label(title);
-                let size = texture.size_vec2();
-                let scale = (half / size.x).clamp(0.3, 1.0);
-                ui.add(egui::Image::new((texture.id(), size * scale)))
-                    .on_hover_text("Green: true mask · blue: dense majority · red: pruned majority · A: their agreement (IoU) · dense/pruned IoU with the truth; red captions are hard");
-            });
+    // The sheets show at their own size (readable captions); the table is below them.
+    egui::ScrollArea::vertical().id_salt("htl lesions").show(ui, |ui| {
+        let half = (ui.available_width() / 2.0 - 12.0).max(100.0);
+        ui.horizontal_top(|ui| {
+            for (title, texture) in [("Hardest training lesions", &view.train_sheet), ("Hardest test lesions", &view.test_sheet)] {
+                ui.vertical(|ui| {
+                    ui.label(title);
+                    let size = texture.size_vec2();
+                    let scale = (half / size.x).clamp(0.3, 1.0);
+                    ui.add(egui::Image::new((texture.id(), size * scale)))
+                        .on_hover_text("Green: true mask · blue: dense majority · red: pruned majority · A: their agreement (IoU) · dense/pruned IoU with the truth; red captions are hard");
+                });
+            }
+        });
+        ui.separator();
+        if let Some(note) = &r.note {
+            ui.colored_label(theme::warning_colour(ui), note);
         }
+        let empty = SegAccuracy::default();
+        let attended = r.attended.as_ref().unwrap_or(&empty);
+        egui::Grid::new("htl seg table").striped(true).show(ui, |ui| {
+            ui.strong("mean IoU (Dice)");
+            ui.strong("dense");
+            ui.strong("pruned");
+            ui.strong("attended");
+            ui.end_row();
+            seg_row(ui, "all", [r.dense.iou, r.pruned.iou, attended.iou]);
+            seg_row(ui, "all, Dice", [r.dense.dice, r.pruned.dice, attended.dice]);
+            seg_row(ui, &format!("hard test ({})", r.hard_test), [r.dense.hard_iou, r.pruned.hard_iou, attended.hard_iou]);
+            for (g, name) in view.data.groups.iter().enumerate() {
+                let at = |a: &SegAccuracy| a.per_group_iou.get(g).copied().unwrap_or(f64::NAN);
+                seg_row(ui, name, [at(&r.dense), at(&r.pruned), at(attended)]);
+            }
+        });
+        let hard_total = r.train_scores.iter().filter(|s| s.hard).count();
+        let shares: Vec<String> = view
+            .data
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, name)| {
+                let in_group = r.train_scores.iter().filter(|s| usize::from(s.group) == g);
+                let (total, hard) = in_group.fold((0_usize, 0_usize), |(t, h), s| (t + 1, h + usize::from(s.hard)));
+                #[allow(clippy::cast_precision_loss)]
+                let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+                format!(
+                    "{name}: {:.0}% of lesions, {:.0}% of hard ones",
+                    share(total, r.train_scores.len()),
+                    share(hard, hard_total)
+                )
+            })
+            .collect();
+        ui.label(weak(ui, shares.join(" · ")));
     });
-    ui.separator();
-    if let Some(note) = &r.note {
-        ui.colored_label(theme::warning_colour(ui), note);
-    }
-    let empty = SegAccuracy::default();
-    let attended = r.attended.as_ref().unwrap_or(&empty);
-    egui::Grid::new("htl seg table").striped(true).show(ui, |ui| {
-        ui.strong("mean IoU (Dice)");
-        ui.strong("dense");
-        ui.strong("pruned");
-        ui.strong("attended");
-        ui.end_row();
-        seg_row(ui, "all", [r.dense.iou, r.pruned.iou, attended.iou]);
-        seg_row(ui, "all, Dice", [r.dense.dice, r.pruned.dice, attended.dice]);
-        seg_row(ui, &format!("hard test ({})", r.hard_test), [r.dense.hard_iou, r.pruned.hard_iou, attended.hard_iou]);
-        for (g, name) in view.data.groups.iter().enumerate() {
-            let at = |a: &SegAccuracy| a.per_group_iou.get(g).copied().unwrap_or(f64::NAN);
-            seg_row(ui, name, [at(&r.dense), at(&r.pruned), at(attended)]);
-        }
-    });
-    let hard_total = r.train_scores.iter().filter(|s| s.hard).count();
-    let shares: Vec<String> = view
-        .data
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(g, name)| {
-            let in_group = r.train_scores.iter().filter(|s| usize::from(s.group) == g);
-            let (total, hard) = in_group.fold((0_usize, 0_usize), |(t, h), s| (t + 1, h + usize::from(s.hard)));
-            #[allow(clippy::cast_precision_loss)]
-            let share = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
-            format!(
-                "{name}: {:.0}% of lesions, {:.0}% of hard ones",
-                share(total, r.train_scores.len()),
-                share(hard, hard_total)
-            )
-        })
-        .collect();
-    ui.label(weak(ui, shares.join(" · ")));
 }

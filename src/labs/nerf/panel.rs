@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::DataSource;
 use super::{NerfCommand, NerfFile};
 use crate::compute::nerf::TrainConfig;
-use crate::compute::nerf::bake::ViewMode;
+use crate::compute::nerf::bake::{BakedGrid, ViewMode};
 use crate::compute::nerf::dataset::Dataset;
 use crate::compute::nerf::orbit::Orbit;
 use crate::jobs::JobStatus;
@@ -296,16 +296,22 @@ pub fn nerf_main_ui(
     if settings.show_frustums
         && let Some(data) = state.dataset
     {
-        frustums_ui(ui, rect, &view.orbit, data);
+        let baked = state.viewer.baked.as_ref().map(|b| b.value.as_ref());
+        frustums_ui(ui, rect, &view.orbit, data, baked);
     }
     plots_ui(ui, state.history);
 }
 
-/// Training cameras as small pyramids, projected with the viewer's camera.
-fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset) {
+/// Training cameras as small pyramids, projected with the viewer's camera. Where the field hides
+/// a part of one (judged by the baked grid's transmittance from the viewer), that part is drawn
+/// faint, so that cameras behind the object do not appear in front of it.
+fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset, baked: Option<&BakedGrid>) {
+    /// Pieces per edge judged hidden or not.
+    const PIECES: usize = 4;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let viewer = orbit.camera(rect.width().max(1.0) as u32, rect.height().max(1.0) as u32);
     let camera_from_world = viewer.world_from_camera.inverse();
+    let eye = viewer.position();
     let project = |p: Vec3| -> Option<egui::Pos2> {
         let q = camera_from_world.transform_point3(p);
         if q.z > -0.05 {
@@ -315,8 +321,21 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset) {
         let v = viewer.cy - viewer.fy * q.y / -q.z;
         Some(pos2(rect.left() + u, rect.top() + v))
     };
-    let stroke = egui::Stroke::new(1.0, theme::frustum_colour());
+    let colour = theme::frustum_colour();
+    let (seen, hidden) = (egui::Stroke::new(1.0, colour), egui::Stroke::new(1.0, colour.gamma_multiply(0.2)));
     let painter = ui.painter().with_clip_rect(rect);
+    let edge = |a: Vec3, b: Vec3| {
+        #[allow(clippy::cast_precision_loss)]
+        let at = |k: f32| a.lerp(b, k / PIECES as f32);
+        for k in 0..PIECES {
+            #[allow(clippy::cast_precision_loss)]
+            let k = k as f32;
+            let (Some(p0), Some(p1)) = (project(at(k)), project(at(k + 1.0))) else { continue };
+            let middle = at(k + 0.5);
+            let occluded = baked.is_some_and(|grid| grid.transmittance_between(eye, middle) < 0.5);
+            painter.line_segment([p0, p1], if occluded { hidden } else { seen });
+        }
+    };
     let stride = data.train.len().div_ceil(200).max(1);
     for view in data.train.iter().step_by(stride) {
         let c = &view.camera;
@@ -324,14 +343,12 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset) {
         #[allow(clippy::cast_precision_loss)]
         let corners = [(0.0, 0.0), (c.width as f32, 0.0), (c.width as f32, c.height as f32), (0.0, c.height as f32)]
             .map(|(u, v)| c.position() + c.ray_through(u, v).direction * depth);
-        let Some(apex) = project(c.position()) else { continue };
-        let projected: Vec<_> = corners.iter().filter_map(|&p| project(p)).collect();
-        if projected.len() != 4 {
+        if project(c.position()).is_none() || corners.iter().any(|&p| project(p).is_none()) {
             continue;
         }
         for k in 0..4 {
-            painter.line_segment([apex, projected[k]], stroke);
-            painter.line_segment([projected[k], projected[(k + 1) % 4]], stroke);
+            edge(c.position(), corners[k]);
+            edge(corners[k], corners[(k + 1) % 4]);
         }
     }
 }

@@ -362,8 +362,8 @@ fn on_border(mask: &[bool], side: usize, p: usize) -> bool {
 
 /// The `count` samples of `set` that disagree most (lowest agreement first), each magnified with
 /// outlines of the true mask (green), the dense majority (blue) and the pruned majority (red),
-/// captioned with the agreement and both populations' IoU.
-pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize) -> ImageData {
+/// captioned with the agreement and both populations' IoU; `columns` of them per row at most.
+pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize, columns: usize) -> ImageData {
     const SCALE: usize = 3;
     const TEXT: usize = 36;
     let side = set.side;
@@ -371,7 +371,7 @@ pub fn lesion_sheet(set: &LesionSet, scores: &[SegScore], count: usize) -> Image
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].agreement.total_cmp(&scores[b].agreement).then(a.cmp(&b)));
     order.truncate(count.max(1));
-    let columns = 8.min(order.len().max(1));
+    let columns = columns.clamp(1, order.len().max(1));
     let rows = order.len().div_ceil(columns).max(1);
     let (width, height) = (columns * cell, rows * (cell + TEXT));
     #[allow(clippy::cast_possible_truncation)]
@@ -497,8 +497,8 @@ pub fn write_localize(dir: &Path, data: &LesionData, reports: &[LocalizeReport])
     let Some(first) = reports.first() else { return Ok(Vec::new()) };
     let mut written = vec![
         write_text(&dir.join("seg_scores.csv"), &seg_scores_csv(data, first))?,
-        write_png(&dir.join("hardest_lesions_train.png"), &lesion_sheet(&data.train, &first.train_scores, 32))?,
-        write_png(&dir.join("hardest_lesions_test.png"), &lesion_sheet(&data.test, &first.test_scores, 32))?,
+        write_png(&dir.join("hardest_lesions_train.png"), &lesion_sheet(&data.train, &first.train_scores, 32, 8))?,
+        write_png(&dir.join("hardest_lesions_test.png"), &lesion_sheet(&data.test, &first.test_scores, 32, 8))?,
         write_text(&dir.join("localize.csv"), &localize_csv(data, reports))?,
     ];
     let panels = localize_panels(data, reports);

@@ -145,6 +145,38 @@ impl BakedGrid {
         (bx + cr * (by + cr * bz), lo, lo + Vec3::splat(block_size))
     }
 
+    /// Fraction of light that passes straight from `from` to `to` through the grid's density
+    /// (1 where nothing lies between): whether a point is hidden from a camera. Skips empty
+    /// blocks like the renderer and stops once almost nothing gets through.
+    pub fn transmittance_between(&self, from: Vec3, to: Vec3) -> f32 {
+        /// Optical depth past which the rest does not matter (transmittance below 1e-4).
+        const OPAQUE: f32 = 9.2;
+        let offset = to - from;
+        let length = offset.length();
+        if !(length > 0.0 && length.is_finite()) {
+            return 1.0;
+        }
+        let ray = super::camera::Ray { origin: from, direction: offset / length };
+        let Some((near, far)) = self.scene_box.intersect(&ray, 0.0) else { return 1.0 };
+        let far = far.min(length);
+        let (size, step) = (self.scene_box.size(), self.step);
+        let mut optical = 0.0_f32;
+        let mut t = near + 0.5 * step;
+        while t < far && optical < OPAQUE {
+            let u = (ray.at(t) - self.scene_box.min) / size;
+            let (block, lo, hi) = self.block_of(u);
+            if self.coarse_max[block] * step < EMPTY_ABSORPTION {
+                let inv = size / ray.direction;
+                let exit = t + ((lo - u) * inv).max((hi - u) * inv).min_element().max(0.0);
+                t = (exit + 0.5 * step).max(t + step);
+                continue;
+            }
+            optical += self.sample(u)[3].max(0.0) * step;
+            t += step;
+        }
+        (-optical).exp()
+    }
+
     /// The CPU twin of `shaders/nerf_view.wgsl`: marches `camera`'s pixel `(i, j)` and returns
     /// the displayed colour for `mode` (depth shown bright-near between `depth_range`).
     pub fn render_pixel(&self, camera: &Camera, i: u32, j: u32, mode: ViewMode, depth_range: (f32, f32)) -> [f32; 3] {
