@@ -1,22 +1,35 @@
 #!/bin/bash
-# How fast the window answers while the INR lab trains: run under an X server (e.g. Xvfb :97),
-#   DISPLAY=:97 benches/latency.sh [NICE]
-# Starts the release app with a fresh home (so the INR lab opens and fits its built-in image),
-# waits 12 s, clicks 30 times 0.5 s apart on the lab's heading, and times each click from
-# xdotool to the end of the frame that took it in (SPARSEFIELD_FRAME_LOG). NICE is the jobs'
-# niceness (SPARSEFIELD_JOB_NICE; the app's default is 10). Needs xdotool and python3.
+# How fast the window answers while labs train: run under an X server (e.g. Xvfb :97),
+#   DISPLAY=:97 benches/latency.sh [NICE] [inr|edit] [BINARY]
+# Starts the release app with a fresh home (so the INR lab opens and fits its built-in image) and
+# waits 12 s. With `edit`, it then opens the INR edit lab and starts its operator on the INR lab's
+# snapshot (the lab on screen runs first, the fit waits; the zoom view computes on the CPU under
+# lavapipe). Then it clicks 30 times 0.5 s apart on a label, and times each click from xdotool to
+# the end of the frame that took it in (SPARSEFIELD_FRAME_LOG); it also reports each job's steps
+# per second meanwhile. NICE is the jobs' niceness (SPARSEFIELD_JOB_NICE; the app's default is
+# 10). The window is 1400×860 at the origin (no window manager). Needs xdotool and python3.
 set -eu
 NICE=${1:-10}
-BIN=$(cd "$(dirname "$0")/.." && pwd)/target/release/sparsefield
+SCENARIO=${2:-inr}
+BIN=${3:-$(cd "$(dirname "$0")/.." && pwd)/target/release/sparsefield}
 WORK=$(mktemp -d)
 mkdir -p "$WORK/home" "$WORK/run" && chmod 700 "$WORK/run"
 HOME="$WORK/home" XDG_RUNTIME_DIR="$WORK/run" SPARSEFIELD_JOB_NICE=$NICE SPARSEFIELD_FRAME_LOG="$WORK/frames.log" \
   timeout 120 "$BIN" > "$WORK/app.log" 2>&1 &
 APP=$!
 sleep 12
+# Where the clicks land: the INR lab's heading, or the app's name in the top bar.
+TARGET="330 44"
+if [ "$SCENARIO" = edit ]; then
+  xdotool mousemove 70 92 click 1   # the INR edit lab
+  sleep 2
+  xdotool mousemove 350 44 click 1  # ▶ Train operator
+  sleep 8
+  TARGET="40 12"
+fi
 for _ in $(seq 1 30); do
   date +%s%3N >> "$WORK/clicks.log"
-  xdotool mousemove 330 44 click 1
+  xdotool mousemove $TARGET click 1
   sleep 0.5
 done
 sleep 2
@@ -24,7 +37,9 @@ kill "$APP" 2> /dev/null || true
 python3 - "$WORK" <<'PY'
 import statistics, sys
 work = sys.argv[1]
-frames = [tuple(float(x) for x in line.split()[1:]) for line in open(f"{work}/frames.log")]
+lines = [line.split() for line in open(f"{work}/frames.log")]
+frames = [tuple(float(x) for x in f[1:]) for f in lines if f[0] == "frame"]
+jobs = [(float(f[1]), int(f[2]), f[3] == "1", f[4]) for f in lines if f[0] == "job"]
 clicks = [int(line) for line in open(f"{work}/clicks.log")]
 latency = []
 for t in clicks:
@@ -35,4 +50,9 @@ window = [(s, d) for s, d, _ in frames if clicks[0] <= s <= clicks[-1] + 500]
 gaps = [b[0] - (a[0] + a[1]) for a, b in zip(window, window[1:])]
 print(f"clicks taken in: {len(latency)}/{len(clicks)}; latency median {statistics.median(latency):.0f} ms, "
       f"worst {max(latency):.0f} ms; {len(window)} frames, longest gap between frames {max(gaps):.0f} ms")
+for name in sorted({j[3] for j in jobs}):
+    seen = [(t, step) for t, step, _, n in jobs if n == name and clicks[0] <= t <= clicks[-1]]
+    if len(seen) >= 2 and seen[-1][0] > seen[0][0]:
+        rate = (seen[-1][1] - seen[0][1]) / ((seen[-1][0] - seen[0][0]) / 1000)
+        print(f"job {name}: {rate:.2f} steps/s while clicking (step {seen[0][1]} to {seen[-1][1]})")
 PY

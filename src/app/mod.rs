@@ -344,7 +344,10 @@ impl eframe::App for SparseFieldApp {
         // A job started by this frame's commands waits at once if another one runs.
         self.schedule_jobs();
         if let Some(log) = &mut self.frame_log {
-            log.frame_ended();
+            let jobs = self.labs.iter().flat_map(|lab| {
+                lab.jobs().into_iter().map(|row| (row.name.to_owned(), row.status.step, row.status.paused))
+            });
+            log.frame_ended(jobs);
         }
     }
 

@@ -210,3 +210,30 @@ pub fn image_texture(
         egui::TextureOptions::NEAREST,
     )
 }
+
+/// How often [`busy_ui`] turns: slow enough that showing it asks for no frames beyond those the
+/// jobs' progress already does (on a software renderer every frame costs the jobs CPU time).
+const BUSY_FRAME_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A spinner that turns a step five times a second (egui's own asks for a frame every frame,
+/// which on a software renderer took most of the machine while a lab trained).
+pub fn busy_ui(ui: &mut egui::Ui) -> egui::Response {
+    let side = ui.spacing().interact_size.y;
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::hover());
+    if ui.is_rect_visible(rect) {
+        let step = (ui.input(|i| i.time) / BUSY_FRAME_INTERVAL.as_secs_f64()).floor();
+        #[allow(clippy::cast_possible_truncation)]
+        let start = (step * 0.9) as f32;
+        let radius = rect.height() / 2.0 - 2.0;
+        #[allow(clippy::cast_precision_loss)]
+        let points: Vec<egui::Pos2> = (0..=16)
+            .map(|k| {
+                let angle = start + k as f32 / 16.0 * 4.5;
+                rect.center() + radius * egui::vec2(angle.cos(), angle.sin())
+            })
+            .collect();
+        ui.painter().add(egui::Shape::line(points, egui::Stroke::new(2.0, ui.visuals().strong_text_color())));
+        ui.ctx().request_repaint_after(BUSY_FRAME_INTERVAL);
+    }
+    response
+}

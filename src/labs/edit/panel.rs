@@ -355,7 +355,7 @@ pub fn edit_main_ui(
             ui.label(format!("Editing: {subject}"));
         }
         if state.evaluating || state.training {
-            ui.spinner();
+            crate::ui::widgets::busy_ui(ui);
         }
     });
     ui.separator();
@@ -418,7 +418,7 @@ pub fn edit_main_ui(
                         }
                     });
                     if state.zooming {
-                        ui.spinner();
+                        crate::ui::widgets::busy_ui(ui);
                     }
                 });
                 if let Some((texture, backend, secs)) = state.zoom {

@@ -137,7 +137,7 @@ pub(super) fn localize_main_ui(
             commands.push(HtlCommand::Localize);
         }
         if state.seg_running {
-            ui.spinner();
+            crate::ui::widgets::busy_ui(ui);
         }
         if let Some(progress) = state.seg_progress {
             ui.add(egui::ProgressBar::new(progress).desired_width(100.0).show_percentage());

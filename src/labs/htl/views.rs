@@ -47,7 +47,7 @@ pub fn htl_main_ui(
             .labelled_by(label.id)
             .on_hover_text("Loss multiplier of the hard training samples when attending");
         if state.running {
-            ui.spinner();
+            crate::ui::widgets::busy_ui(ui);
         }
         if let Some(progress) = state.progress {
             ui.add(egui::ProgressBar::new(progress).desired_width(100.0).show_percentage());

@@ -86,6 +86,10 @@ impl Default for InrViewState {
 const MIN_ZOOM: f32 = 0.5;
 /// Time between frames while a view refines.
 const REFINE_FRAME_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// The same while the fit runs: on a software adapter the views' work takes CPU time from the
+/// fit (at 100 ms the fit ran at a tenth of its command-line speed); below 250 ms, so frames keep
+/// coming.
+const REFINE_FRAME_INTERVAL_TRAINING: std::time::Duration = std::time::Duration::from_millis(240);
 const MAX_ZOOM: f32 = 64.0;
 
 impl InrViewState {
@@ -385,7 +389,9 @@ pub fn inr_main_ui(
                         } else if refining {
                             // Refinement goes on at a modest frame rate: on a software adapter
                             // every frame costs CPU time that training needs.
-                            ui.ctx().request_repaint_after(REFINE_FRAME_INTERVAL);
+                            let interval =
+                                if state.training { REFINE_FRAME_INTERVAL_TRAINING } else { REFINE_FRAME_INTERVAL };
+                            ui.ctx().request_repaint_after(interval);
                         }
                         ui.painter().add(egui_wgpu::Callback::new_paint_callback(rect, InrViewCallback::new(request)));
                     }

@@ -311,7 +311,7 @@ pub fn ntk_main_ui(
             .labelled_by(label.id)
             .on_hover_text("Fraction of hidden weights removed at random (the mask stays fixed while training)");
         if state.running {
-            ui.spinner();
+            crate::ui::widgets::busy_ui(ui);
         }
         if let Some(progress) = state.progress {
             ui.add(egui::ProgressBar::new(progress).desired_width(100.0).show_percentage());

@@ -384,8 +384,10 @@ impl PruneState {
         notes
     }
 
+    /// The live run, the sweep and the comparison of methods: each shows in the job bar and
+    /// takes its turn in the shell's queue.
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        let mut rows = Vec::new();
+        let mut rows = self.live.job_rows("Pruning run");
         if let Some(job) = self.sweep_job.as_ref().filter(|j| !j.is_finished()) {
             rows.push(JobRow {
                 id: job.id(),
@@ -394,10 +396,21 @@ impl PruneState {
                 cancelling: job.is_cancelled(),
             });
         }
+        if let Some(job) = self.compare_job.as_ref().filter(|j| !j.is_finished()) {
+            rows.push(JobRow {
+                id: job.id(),
+                name: "Pruning methods",
+                status: job.status(),
+                cancelling: job.is_cancelled(),
+            });
+        }
         rows
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
+        if self.live.job_rows("").iter().any(|row| row.id == id) {
+            return self.live.control_job(id, action);
+        }
         if let Some(job) = self.sweep_job.as_mut().filter(|j| j.id() == id) {
             action(job);
             return true;

@@ -280,7 +280,7 @@ fn images_controls_ui(
             }
             None if state.loading_data => {
                 ui.horizontal(|ui| {
-                    ui.spinner();
+                    crate::ui::widgets::busy_ui(ui);
                     ui.label("loading…");
                 });
             }
@@ -522,7 +522,7 @@ pub fn prune_main_ui(
             .labelled_by(label.id)
             .on_hover_text("Each first-layer weight is kept with probability 1 − p; moving this retrains at once");
         if state.running {
-            ui.spinner();
+            crate::ui::widgets::busy_ui(ui);
         }
     });
     match state.summary {
