@@ -1,10 +1,11 @@
 #!/bin/bash
 # How fast the window answers while labs train: run under an X server (e.g. Xvfb :97),
-#   DISPLAY=:97 benches/latency.sh [NICE] [inr|edit] [BINARY]
+#   DISPLAY=:97 benches/latency.sh [NICE] [inr|edit|nerf|lift|prune|ntk|htl] [BINARY]
 # Starts the release app with a fresh home (so the INR lab opens and fits its built-in image) and
 # waits 12 s. With `edit`, it then opens the INR edit lab and starts its operator on the INR lab's
 # snapshot (the lab on screen runs first, the fit waits; the zoom view computes on the CPU under
-# lavapipe). Then it clicks 30 times 0.5 s apart on a label, and times each click from xdotool to
+# lavapipe); with `nerf` or `lift` it opens that lab and starts its training; with `prune`, `ntk`
+# or `htl` it opens that lab, whose live analysis starts by itself. Then it clicks 30 times 0.5 s apart on a label, and times each click from xdotool to
 # the end of the frame that took it in (SPARSEFIELD_FRAME_LOG); it also reports each job's steps
 # per second meanwhile. NICE is the jobs' niceness (SPARSEFIELD_JOB_NICE; the app's default is
 # 10). The window is 1400×860 at the origin (no window manager). Needs xdotool and python3.
@@ -20,11 +21,19 @@ APP=$!
 sleep 12
 # Where the clicks land: the INR lab's heading, or the app's name in the top bar.
 TARGET="330 44"
-if [ "$SCENARIO" = edit ]; then
-  xdotool mousemove 70 92 click 1   # the INR edit lab
-  sleep 2
-  xdotool mousemove 350 44 click 1  # ▶ Train operator
-  sleep 8
+# The lab list's rows, and each scenario's start button.
+case "$SCENARIO" in
+  inr) ;;
+  edit) xdotool mousemove 70 92 click 1; sleep 2; xdotool mousemove 350 44 click 1 ;;
+  nerf) xdotool mousemove 70 119 click 1; sleep 2; xdotool mousemove 33 583 click 1 ;;
+  lift) xdotool mousemove 70 146 click 1; sleep 2; xdotool mousemove 478 44 click 1 ;;
+  prune) xdotool mousemove 70 173 click 1 ;;
+  ntk) xdotool mousemove 70 200 click 1 ;;
+  htl) xdotool mousemove 70 227 click 1 ;;
+  *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
+esac
+if [ "$SCENARIO" != inr ]; then
+  sleep 4
   TARGET="40 12"
 fi
 for _ in $(seq 1 30); do
