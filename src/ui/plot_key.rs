@@ -265,6 +265,77 @@ pub fn log10_mark_label(mark: egui_plot::GridMark) -> String {
     format!("{text}e{exponent:.0}")
 }
 
+/// A plot whose axes are marked at 1, 2 and 5 × 10ᵏ and labelled with the digits those need:
+/// egui_plot's default marks only powers of ten, so at some ranges (steps 0–900 in a plot 470
+/// points wide) only "0" kept its label.
+pub fn new_plot<'a>(id: impl egui::AsIdSalt) -> egui_plot::Plot<'a> {
+    egui_plot::Plot::new(id)
+        .x_grid_spacer(|input| nice_grid_marks(&input, X_LABEL_STEPS))
+        .y_grid_spacer(|input| nice_grid_marks(&input, Y_LABEL_STEPS))
+        .x_axis_formatter(|mark, _| nice_mark_label(mark))
+        .y_axis_formatter(|mark, _| nice_mark_label(mark))
+}
+
+/// How many of egui_plot's smallest grid steps apart labelled marks are at least: x labels need
+/// about 60 points, y labels 20 (the smallest step is 8 points).
+const X_LABEL_STEPS: f64 = 8.0;
+const Y_LABEL_STEPS: f64 = 3.0;
+
+/// The first of 1, 2, 5 × 10ᵏ at least `at_least`.
+fn nice_step(at_least: f64) -> f64 {
+    let decade = 10f64.powf(at_least.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * decade)
+        .find(|s| *s >= at_least * (1.0 - 1e-12))
+        .unwrap_or(10.0 * decade)
+}
+
+/// Marks at multiples of 1, 2 and 5 × 10ᵏ on three levels: the finest at least egui_plot's
+/// smallest step, the coarsest (labelled) `label_steps` of those apart, one between.
+pub fn nice_grid_marks(input: &egui_plot::GridInput, label_steps: f64) -> Vec<egui_plot::GridMark> {
+    let (lo, hi) = input.bounds;
+    let base = input.base_step_size;
+    if !(lo.is_finite() && hi.is_finite() && base.is_finite()) || hi <= lo || base <= 0.0 {
+        return Vec::new();
+    }
+    let fine = nice_step(base);
+    let coarse = nice_step(base * label_steps).max(fine);
+    let middle = nice_step((fine * coarse).sqrt()).clamp(fine, coarse);
+    let mut marks: Vec<egui_plot::GridMark> = Vec::new();
+    // Too many marks means a degenerate range: leave the axis bare rather than stall.
+    if (hi - lo) / fine > 10_000.0 {
+        return marks;
+    }
+    // The multiples of each step, coarsest first; a value already marked keeps its coarser step.
+    for step_size in [coarse, middle, fine] {
+        #[allow(clippy::cast_possible_truncation)]
+        let (first, last) = ((lo / step_size).ceil() as i64, (hi / step_size).floor() as i64);
+        for k in first..=last {
+            #[allow(clippy::cast_precision_loss)]
+            let value = k as f64 * step_size;
+            if !marks.iter().any(|m| (m.value - value).abs() < 1e-9 * step_size) {
+                marks.push(egui_plot::GridMark { value, step_size });
+            }
+        }
+    }
+    marks.sort_by(|a, b| a.value.total_cmp(&b.value));
+    marks
+}
+
+/// A linear mark's label with the decimals its step needs (0.5 steps show "2.5", not "2").
+pub fn nice_mark_label(mark: egui_plot::GridMark) -> String {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let decimals = (-mark.step_size.log10().floor()).clamp(0.0, 12.0) as usize;
+    let text = format!("{:.decimals$}", mark.value);
+    // No "-0".
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
+    }
+}
+
 /// Log₁₀ axes: the plotted values are log₁₀ of the data; ticks name the data's values.
 pub trait LogAxes {
     #[must_use]
@@ -300,6 +371,27 @@ mod tests {
         let fine = label(-2.5, 0.01);
         let value: f64 = fine.parse().unwrap();
         assert!((value.log10() + 2.5).abs() < 0.01, "{fine}");
+    }
+
+    #[test]
+    fn linear_marks_step_by_one_two_five() {
+        // Steps 0–905 in 470 points: egui_plot's smallest step (8 points) is 15.4.
+        let input = egui_plot::GridInput { bounds: (-5.0, 905.0), base_step_size: 15.4 };
+        let marks = nice_grid_marks(&input, X_LABEL_STEPS);
+        let size = |v: f64| marks.iter().find(|m| m.value == v).map(|m| m.step_size);
+        // Finest 20 (≥ 15.4), labelled 200 (≥ 8 × 15.4), between 100.
+        assert_eq!(
+            (size(20.0), size(100.0), size(200.0), size(0.0)),
+            (Some(20.0), Some(100.0), Some(200.0), Some(200.0))
+        );
+        assert_eq!((size(30.0), size(50.0)), (None, None));
+        assert_eq!(marks.last().map(|m| m.value), Some(900.0));
+        assert!(nice_grid_marks(&egui_plot::GridInput { bounds: (1.0, 0.0), base_step_size: 1.0 }, 8.0).is_empty());
+        let label = |value, step_size| nice_mark_label(egui_plot::GridMark { value, step_size });
+        assert_eq!(
+            (label(2.5, 0.5), label(200.0, 200.0), label(0.04, 0.02), label(-0.0, 0.1)),
+            ("2.5".into(), "200".into(), "0.04".into(), "0.0".into())
+        );
     }
 
     #[test]

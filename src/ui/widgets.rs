@@ -168,7 +168,7 @@ pub fn loss_psnr_plots_ui(
     points: &[(f64, f64, f64)],
     min_height: f32,
 ) {
-    use egui_plot::{Line, Plot, PlotPoints};
+    use egui_plot::{Line, PlotPoints};
     /// At most this many points per plotted line.
     const MAX_PLOT_POINTS: usize = 2000;
     let stride = points.len().div_ceil(MAX_PLOT_POINTS).max(1);
@@ -181,18 +181,23 @@ pub fn loss_psnr_plots_ui(
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label(titles.0);
-            Plot::new(format!("{id} loss")).width(width).height(height).x_axis_label("step").log10_y().show(
-                ui,
-                |plot| {
+            crate::ui::plot_key::new_plot(format!("{id} loss"))
+                .width(width)
+                .height(height)
+                .x_axis_label("step")
+                .log10_y()
+                .show(ui, |plot| {
                     plot.line(Line::new("loss", line(|p| p.1.max(1e-12).log10())).color(loss_colour));
-                },
-            );
+                });
         });
         ui.vertical(|ui| {
             ui.label(titles.1);
-            Plot::new(format!("{id} psnr")).width(width).height(height).x_axis_label("step").show(ui, |plot| {
-                plot.line(Line::new("PSNR", line(|p| p.2)).color(psnr_colour));
-            });
+            crate::ui::plot_key::new_plot(format!("{id} psnr")).width(width).height(height).x_axis_label("step").show(
+                ui,
+                |plot| {
+                    plot.line(Line::new("PSNR", line(|p| p.2)).color(psnr_colour));
+                },
+            );
         });
     });
 }

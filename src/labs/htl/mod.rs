@@ -189,9 +189,9 @@ impl HtlState {
         for update in job.poll() {
             match update {
                 JobUpdate::Finished(Ok((data, report))) => {
-                    // Four columns, so that the sheets side by side show at their own size and their captions
+                    // Five columns, so that the sheets side by side show at about their own size and their captions
                     // stay readable; the view scrolls to the rest.
-                    let sheet = |set, scores| files::lesion_sheet(set, scores, 24, 4);
+                    let sheet = |set, scores| files::lesion_sheet(set, scores, 20, 5);
                     let train_sheet = crate::ui::widgets::image_texture(
                         ctx,
                         "htl lesions train",

@@ -2,7 +2,7 @@
 //! dense/pruned/attended comparison.
 
 use eframe::egui;
-use egui_plot::{Bar, BarChart, Plot};
+use egui_plot::{Bar, BarChart};
 
 use super::HtlCommand;
 use super::panel::{HtlPanelState, HtlSettings, Task, weak};
@@ -297,7 +297,7 @@ fn category_plot(
     } else {
         Key::default()
     };
-    let mut plot = Plot::new(id)
+    let mut plot = crate::ui::plot_key::new_plot(id)
         .height(height - key.height)
         .width(width)
         .include_y(0.0)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use eframe::egui;
 use egui::vec2;
-use egui_plot::{Plot, PlotPoints};
+use egui_plot::PlotPoints;
 use serde::{Deserialize, Serialize};
 
 use super::{LiftCommand, LiftFile};
@@ -419,7 +419,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
             ];
             let entries: Vec<Series> = losses.iter().map(|(s, _)| s.clone()).collect();
             let key = key_ui(ui, "lift losses", &entries);
-            Plot::new("lift-losses")
+            crate::ui::plot_key::new_plot("lift-losses")
                 .width(width)
                 .height(height - key.height)
                 .x_axis_label("step")
@@ -444,7 +444,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
                 Series::new("true views 90°/180° (example)", LOSS_COLOURS[1]).marker(egui_plot::MarkerShape::Circle),
             ];
             let key = key_ui(ui, "lift psnr", &entries);
-            Plot::new("lift-psnr")
+            crate::ui::plot_key::new_plot("lift-psnr")
                 .width(width)
                 .height(height - key.height)
                 .x_axis_label("step")

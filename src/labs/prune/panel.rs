@@ -2,7 +2,7 @@
 //! curves, and the sweep of test accuracy against the pruning fraction.
 
 use eframe::egui;
-use egui_plot::{FilledArea, Line, MarkerShape, Plot, PlotPoints, Points, VLine};
+use egui_plot::{FilledArea, Line, MarkerShape, PlotPoints, Points, VLine};
 use serde::{Deserialize, Serialize};
 
 use super::{PruneCommand, PruneFile};
@@ -407,7 +407,7 @@ fn images_main_ui(
     }
     let series: Vec<Series> = entries.iter().map(|(_, s)| s.clone()).collect();
     let key = key_ui(ui, "prune init accuracy", &series);
-    Plot::new("prune init accuracy")
+    crate::ui::plot_key::new_plot("prune init accuracy")
         .height(height - key.height)
         .x_axis_label("sparsity (fraction of weights removed)")
         .include_y(0.0)
@@ -561,7 +561,7 @@ fn steps_of(history: &[TheoryPoint], f: fn(&TheoryPoint) -> f64) -> PlotPoints<'
 fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
     let width = (ui.available_width() - theme::SPACING) / 2.0;
     let (loss_colour, test_colour) = (theme::loss_colour(ui), theme::psnr_colour(ui));
-    let plot = |id: &str| Plot::new(id.to_owned()).width(width).height(height).x_axis_label("step");
+    let plot = |id: &str| crate::ui::plot_key::new_plot(id.to_owned()).width(width).height(height).x_axis_label("step");
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label("Train loss (log₁₀)");
@@ -643,7 +643,7 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
     ui.horizontal(|ui| {
         ui.vertical(|ui| {
             ui.label(format!("Test accuracy, mean ± std over {seeds} seeds"));
-            Plot::new("prune sweep accuracy")
+            crate::ui::plot_key::new_plot("prune sweep accuracy")
                 .width(width)
                 .height(height)
                 .x_axis_label("pruning fraction p")
@@ -662,7 +662,7 @@ fn sweep_ui(ui: &mut egui::Ui, settings: &PruneSettings, state: &PrunePanelState
         });
         ui.vertical(|ui| {
             ui.label("Final train loss (log₁₀)");
-            Plot::new("prune sweep loss")
+            crate::ui::plot_key::new_plot("prune sweep loss")
                 .width(width)
                 .height(height)
                 .x_axis_label("pruning fraction p")
