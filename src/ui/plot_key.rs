@@ -210,20 +210,37 @@ fn paint_marker(painter: &egui::Painter, c: egui::Pos2, shape: MarkerShape, colo
     }
 }
 
-/// Marks for a log₁₀ axis: every decade, and 2× and 5× (then every digit) when there is room,
-/// so that a range narrower than a decade still has labelled ticks; falls back to egui_plot's
-/// decimal marks when even the digits are too far apart. Label them with
-/// [`log10_mark_label`].
-pub fn log10_grid_spacer(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+/// egui_plot's smallest grid step, in points (`GridInput::base_step_size` is this many points).
+const GRID_MIN_POINTS: f64 = 8.0;
+
+/// Where egui_plot labels ticks: from this many points apart (faint) to this many (full strength).
+#[derive(Clone, Copy)]
+struct LabelSpacing {
+    min: f64,
+    full: f64,
+}
+
+const X_LABELS: LabelSpacing = LabelSpacing { min: 60.0, full: 80.0 };
+const Y_LABELS: LabelSpacing = LabelSpacing { min: 20.0, full: 30.0 };
+
+/// Marks for a log₁₀ axis: decades, then 2× and 5×, then every digit as room allows. Labelled
+/// marks get the full label strength and the rest none: egui_plot fades a label in between, and a
+/// tall range (five decades in 100 points) left every label too faint to read; a range narrower
+/// than a decade still gets labelled marks. Falls back to egui_plot's decimal marks when even the
+/// digits are too far apart. Label them with [`log10_mark_label`].
+fn log10_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<egui_plot::GridMark> {
     use egui_plot::GridMark;
     let (lo, hi) = input.bounds;
-    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+    if !(lo.is_finite() && hi.is_finite() && input.base_step_size > 0.0) || hi <= lo {
         return Vec::new();
     }
     // Very wide ranges: decades, thinned.
     if hi - lo > 40.0 {
-        return egui_plot::log_grid_spacer(10)(input);
+        return egui_plot::log_grid_spacer(10)(egui_plot::GridInput { ..*input });
     }
+    let per_decade = GRID_MIN_POINTS / input.base_step_size;
+    // Every `stride`-th decade is labelled.
+    let stride = [1_i32, 2, 5, 10].into_iter().find(|&n| f64::from(n) * per_decade >= labels.full).unwrap_or(10);
     let mut marks = Vec::new();
     #[allow(clippy::cast_possible_truncation)]
     for decade in (lo.floor() as i64 - 1)..=(hi.ceil() as i64) {
@@ -234,17 +251,21 @@ pub fn log10_grid_spacer(input: egui_plot::GridInput) -> Vec<egui_plot::GridMark
             if value < lo || value > hi {
                 continue;
             }
-            // Marks of one kind are this far apart: decades 1, 1-2-5 about a third, digits less.
-            let step_size = match digit {
-                1 => 1.0,
-                2 | 5 => 0.3,
-                _ => 0.05,
+            // How far apart marks of this kind are, in decades: 1, about a third for 2× and 5×.
+            let (apart, labelled) = match digit {
+                1 => (1.0, decade % i64::from(stride) == 0),
+                2 | 5 => (0.3, 0.3 * per_decade >= labels.full),
+                _ => (0.05, 0.05 * per_decade >= labels.full),
             };
+            // The step egui_plot judges the label by: enough for full strength, or too little.
+            #[allow(clippy::cast_precision_loss)]
+            let step_size =
+                if labelled { (labels.full / per_decade).max(apart) } else { apart.min(0.9 * labels.min / per_decade) };
             marks.push(GridMark { value, step_size });
         }
     }
     if marks.len() < 2 {
-        return egui_plot::log_grid_spacer(10)(input);
+        return egui_plot::log_grid_spacer(10)(egui_plot::GridInput { ..*input });
     }
     marks
 }
@@ -270,16 +291,11 @@ pub fn log10_mark_label(mark: egui_plot::GridMark) -> String {
 /// points wide) only "0" kept its label.
 pub fn new_plot<'a>(id: impl egui::AsIdSalt) -> egui_plot::Plot<'a> {
     egui_plot::Plot::new(id)
-        .x_grid_spacer(|input| nice_grid_marks(&input, X_LABEL_STEPS))
-        .y_grid_spacer(|input| nice_grid_marks(&input, Y_LABEL_STEPS))
+        .x_grid_spacer(|input| nice_grid_marks(&input, X_LABELS))
+        .y_grid_spacer(|input| nice_grid_marks(&input, Y_LABELS))
         .x_axis_formatter(|mark, _| nice_mark_label(mark))
         .y_axis_formatter(|mark, _| nice_mark_label(mark))
 }
-
-/// How many of egui_plot's smallest grid steps apart labelled marks are at least: x labels need
-/// about 60 points, y labels 20 (the smallest step is 8 points).
-const X_LABEL_STEPS: f64 = 8.0;
-const Y_LABEL_STEPS: f64 = 3.0;
 
 /// The first of 1, 2, 5 × 10ᵏ at least `at_least`.
 fn nice_step(at_least: f64) -> f64 {
@@ -292,15 +308,17 @@ fn nice_step(at_least: f64) -> f64 {
 }
 
 /// Marks at multiples of 1, 2 and 5 × 10ᵏ on three levels: the finest at least egui_plot's
-/// smallest step, the coarsest (labelled) `label_steps` of those apart, one between.
-pub fn nice_grid_marks(input: &egui_plot::GridInput, label_steps: f64) -> Vec<egui_plot::GridMark> {
+/// smallest step, the coarsest far enough apart for labels at full strength, one between
+/// (labelled too when it is as far apart; never faintly).
+fn nice_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<egui_plot::GridMark> {
     let (lo, hi) = input.bounds;
     let base = input.base_step_size;
     if !(lo.is_finite() && hi.is_finite() && base.is_finite()) || hi <= lo || base <= 0.0 {
         return Vec::new();
     }
     let fine = nice_step(base);
-    let coarse = nice_step(base * label_steps).max(fine);
+    let per_unit = GRID_MIN_POINTS / base;
+    let coarse = nice_step(labels.full / per_unit).max(fine);
     let middle = nice_step((fine * coarse).sqrt()).clamp(fine, coarse);
     let mut marks: Vec<egui_plot::GridMark> = Vec::new();
     // Too many marks means a degenerate range: leave the axis bare rather than stall.
@@ -315,7 +333,13 @@ pub fn nice_grid_marks(input: &egui_plot::GridInput, label_steps: f64) -> Vec<eg
             #[allow(clippy::cast_precision_loss)]
             let value = k as f64 * step_size;
             if !marks.iter().any(|m| (m.value - value).abs() < 1e-9 * step_size) {
-                marks.push(egui_plot::GridMark { value, step_size });
+                // A level too close for full-strength labels gets none (egui_plot would fade them).
+                let judged = if step_size * per_unit >= labels.full {
+                    step_size
+                } else {
+                    step_size.min(0.9 * labels.min / per_unit)
+                };
+                marks.push(egui_plot::GridMark { value, step_size: judged });
             }
         }
     }
@@ -346,11 +370,13 @@ pub trait LogAxes {
 
 impl LogAxes for egui_plot::Plot<'_> {
     fn log10_x(self) -> Self {
-        self.x_grid_spacer(log10_grid_spacer).x_axis_formatter(|mark, _| log10_mark_label(mark))
+        self.x_grid_spacer(|input| log10_grid_marks(&input, X_LABELS))
+            .x_axis_formatter(|mark, _| log10_mark_label(mark))
     }
 
     fn log10_y(self) -> Self {
-        self.y_grid_spacer(log10_grid_spacer).y_axis_formatter(|mark, _| log10_mark_label(mark))
+        self.y_grid_spacer(|input| log10_grid_marks(&input, Y_LABELS))
+            .y_axis_formatter(|mark, _| log10_mark_label(mark))
     }
 }
 
@@ -377,16 +403,22 @@ mod tests {
     fn linear_marks_step_by_one_two_five() {
         // Steps 0–905 in 470 points: egui_plot's smallest step (8 points) is 15.4.
         let input = egui_plot::GridInput { bounds: (-5.0, 905.0), base_step_size: 15.4 };
-        let marks = nice_grid_marks(&input, X_LABEL_STEPS);
+        let marks = nice_grid_marks(&input, X_LABELS);
         let size = |v: f64| marks.iter().find(|m| m.value == v).map(|m| m.step_size);
-        // Finest 20 (≥ 15.4), labelled 200 (≥ 8 × 15.4), between 100.
+        let labelled = label_strengths(&marks, &input, X_LABELS);
+        assert!(labelled.iter().all(|(v, strength)| *strength == 1.0 && v % 100.0 == 0.0), "{labelled:?}");
+        // Every 200 is labelled: 100 steps are 52 points apart, too close for x labels; 200 are 104.
+        assert_eq!(labelled.len(), 5, "{labelled:?}");
+        // Finest 20 (≥ 15.4, judged too close for labels), labelled 200, between 100.
         assert_eq!(
             (size(20.0), size(100.0), size(200.0), size(0.0)),
             (Some(20.0), Some(100.0), Some(200.0), Some(200.0))
         );
         assert_eq!((size(30.0), size(50.0)), (None, None));
         assert_eq!(marks.last().map(|m| m.value), Some(900.0));
-        assert!(nice_grid_marks(&egui_plot::GridInput { bounds: (1.0, 0.0), base_step_size: 1.0 }, 8.0).is_empty());
+        assert!(
+            nice_grid_marks(&egui_plot::GridInput { bounds: (1.0, 0.0), base_step_size: 1.0 }, X_LABELS).is_empty()
+        );
         let label = |value, step_size| nice_mark_label(egui_plot::GridMark { value, step_size });
         assert_eq!(
             (label(2.5, 0.5), label(200.0, 200.0), label(0.04, 0.02), label(-0.0, 0.1)),
@@ -394,10 +426,43 @@ mod tests {
         );
     }
 
+    /// Which marks egui_plot labels, and how strongly (its rule: none up to `min` points apart,
+    /// fading in up to `full`).
+    fn label_strengths(
+        marks: &[egui_plot::GridMark],
+        input: &egui_plot::GridInput,
+        labels: LabelSpacing,
+    ) -> Vec<(f64, f64)> {
+        let per_unit = GRID_MIN_POINTS / input.base_step_size;
+        marks
+            .iter()
+            .map(|m| {
+                let apart = m.step_size * per_unit;
+                (m.value, ((apart - labels.min) / (labels.full - labels.min)).clamp(0.0, 1.0))
+            })
+            .filter(|(_, strength)| *strength > 0.0)
+            .collect()
+    }
+
+    #[test]
+    fn log_labels_are_full_strength_or_absent() {
+        // Five decades in 110 points (the lift lab's loss plot): 22 points per decade.
+        let input = egui_plot::GridInput { bounds: (-3.78, 0.96), base_step_size: 0.357 };
+        let labelled = label_strengths(&log10_grid_marks(&input, Y_LABELS), &input, Y_LABELS);
+        assert!(labelled.len() >= 2, "{labelled:?}");
+        assert!(labelled.iter().all(|(v, strength)| *strength == 1.0 && (v.round() - v).abs() < 1e-9), "{labelled:?}");
+        // A tall plot of one decade labels 2× and 5× too.
+        let input = egui_plot::GridInput { bounds: (-2.05, -0.95), base_step_size: 0.02 };
+        let labelled = label_strengths(&log10_grid_marks(&input, Y_LABELS), &input, Y_LABELS);
+        assert!(labelled.iter().any(|(v, _)| (v - (2f64.log10() - 2.0)).abs() < 1e-9), "{labelled:?}");
+        assert!(labelled.iter().all(|(_, strength)| *strength == 1.0));
+    }
+
     #[test]
     fn a_range_narrower_than_a_decade_still_has_marks() {
         for (lo, hi) in [(-2.4, -2.1), (0.05, 0.35), (-7.9, -7.85), (-20.0, 3.0), (-100.0, 50.0)] {
-            let marks = log10_grid_spacer(egui_plot::GridInput { bounds: (lo, hi), base_step_size: (hi - lo) / 200.0 });
+            let input = egui_plot::GridInput { bounds: (lo, hi), base_step_size: (hi - lo) / 200.0 };
+            let marks = log10_grid_marks(&input, Y_LABELS);
             let inside = marks.iter().filter(|m| m.value >= lo && m.value <= hi).count();
             assert!(inside >= 2, "{lo}..{hi}: {marks:?}");
         }

@@ -403,7 +403,8 @@ const LOSS_COLOURS: [egui::Color32; 4] = [
 ];
 
 fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
-    let height = ui.available_height().max(theme::MIN_PLOT_HEIGHT);
+    // Less a title row above each plot.
+    let height = (ui.available_height() - ui.spacing().interact_size.y).max(theme::MIN_PLOT_HEIGHT);
     let width = ui.available_width() / 2.0 - 8.0;
     ui.horizontal(|ui| {
         #[allow(clippy::cast_precision_loss)]
@@ -418,12 +419,12 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
                 (Series::new("side silhouette", LOSS_COLOURS[3]).dash(Dash::Dashed), |r| r.hull_loss),
             ];
             let entries: Vec<Series> = losses.iter().map(|(s, _)| s.clone()).collect();
+            ui.label("Loss terms (log₁₀)");
             let key = key_ui(ui, "lift losses", &entries);
             crate::ui::plot_key::new_plot("lift-losses")
                 .width(width)
                 .height(height - key.height)
                 .x_axis_label("step")
-                .y_axis_label("loss term")
                 .log10_y()
                 .show(ui, |plot| {
                     for (s, f) in losses {
@@ -443,12 +444,12 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
                 Series::new("reference pixels (batch)", LOSS_COLOURS[0]),
                 Series::new("true views 90°/180° (example)", LOSS_COLOURS[1]).marker(egui_plot::MarkerShape::Circle),
             ];
+            ui.label("PSNR (dB)");
             let key = key_ui(ui, "lift psnr", &entries);
             crate::ui::plot_key::new_plot("lift-psnr")
                 .width(width)
                 .height(height - key.height)
                 .x_axis_label("step")
-                .y_axis_label("PSNR (dB)")
                 .show(ui, |plot| {
                     if key.shows(&entries[0].name) {
                         plot.line(entries[0].line(psnr));
