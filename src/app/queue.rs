@@ -1,6 +1,6 @@
 //! One heavy job at a time: on two cores, jobs of different labs running together starve each
 //! other (and the window). Unless the user lets them run together, the shell keeps one job
-//! running — the one the user chose to run now, else the lab on screen's, else the oldest — and
+//! running — the one the user chose to run now, else the lab on screen's first, else the oldest — and
 //! pauses the others as *waiting*; when the running one ends or is paused, the next one resumes.
 
 use std::collections::BTreeSet;
@@ -41,7 +41,9 @@ impl SparseFieldApp {
             self.queue
                 .preferred
                 .filter(|id| candidates.iter().any(|(_, job)| job == id))
-                .or_else(|| candidates.iter().filter(|(lab, _)| *lab == active).map(|(_, id)| *id).min())
+                // The lab on screen lists its jobs in the order they should run (a live run that
+                // follows its sliders before a long sweep).
+                .or_else(|| candidates.iter().find(|(lab, _)| *lab == active).map(|(_, id)| *id))
                 .or_else(|| candidates.iter().map(|(_, id)| *id).min())
         };
         for (_, id) in candidates {

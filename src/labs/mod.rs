@@ -165,7 +165,8 @@ pub trait Lab: Any {
     /// Writes what this lab shares with others into `shared`.
     fn publish(&self, _shared: &mut Shared) {}
 
-    /// The lab's running jobs, for the top bar.
+    /// The lab's running jobs, for the top bar, in the order the shell's queue runs them while the
+    /// lab is on screen.
     fn jobs(&self) -> Vec<JobRow<'_>>;
     /// Applies `action` (pause, resume, cancel) to the lab's job `id`; false when it has none.
     fn control_job(&mut self, id: JobId, action: &dyn Fn(&mut dyn JobControl)) -> bool;

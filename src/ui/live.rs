@@ -184,6 +184,11 @@ impl<C: Clone + PartialEq, R: Send + Sync + 'static> LiveAnalysis<C, R> {
             .collect()
     }
 
+    /// Whether `id` is this analysis's run.
+    pub fn owns(&self, id: JobId) -> bool {
+        self.job.as_ref().is_some_and(|job| job.id() == id)
+    }
+
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
         if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
             action(job);

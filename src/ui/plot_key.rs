@@ -56,13 +56,6 @@ impl Series {
         self
     }
 
-    /// Markers only, no line.
-    pub fn markers_only(mut self, marker: MarkerShape) -> Self {
-        self.dash = None;
-        self.marker = Some(marker);
-        self
-    }
-
     /// A colour swatch in the key (for a key that names colours and dashes separately).
     pub fn swatch(mut self) -> Self {
         self.dash = None;
@@ -93,7 +86,15 @@ pub struct Key {
     pub height: f32,
 }
 
+/// A keyed plot is never squeezed below this height, however much its key wraps.
+const MIN_KEYED_PLOT_HEIGHT: f32 = 60.0;
+
 impl Key {
+    /// The height left for the plot when the key and the plot share `total`.
+    pub fn rest(&self, total: f32) -> f32 {
+        (total - self.height).max(MIN_KEYED_PLOT_HEIGHT)
+    }
+
     /// Whether the series (or factor) `name` is shown.
     pub fn shows(&self, name: &str) -> bool {
         !self.hidden.iter().any(|h| h == name)
@@ -225,9 +226,10 @@ const Y_LABELS: LabelSpacing = LabelSpacing { min: 20.0, full: 30.0 };
 
 /// Marks for a log₁₀ axis: decades, then 2× and 5×, then every digit as room allows. Labelled
 /// marks get the full label strength and the rest none: egui_plot fades a label in between, and a
-/// tall range (five decades in 100 points) left every label too faint to read; a range narrower
-/// than a decade still gets labelled marks. Falls back to egui_plot's decimal marks when even the
-/// digits are too far apart. Label them with [`log10_mark_label`].
+/// tall range (five decades in 100 points) left every label too faint to read. Where fewer than
+/// two marks would be labelled (a range narrower than the digits' spacing) it falls back to
+/// 1-2-5 marks of the exponent, and for dozens of decades to egui_plot's. Label them with
+/// [`log10_mark_label`].
 fn log10_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<egui_plot::GridMark> {
     use egui_plot::GridMark;
     let (lo, hi) = input.bounds;
@@ -240,10 +242,12 @@ fn log10_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<e
     }
     let per_decade = GRID_MIN_POINTS / input.base_step_size;
     // Every `stride`-th decade is labelled.
-    let stride = [1_i32, 2, 5, 10].into_iter().find(|&n| f64::from(n) * per_decade >= labels.full).unwrap_or(10);
+    let Some(stride) = [1_i32, 2, 5, 10].into_iter().find(|&n| f64::from(n) * per_decade >= labels.full) else {
+        return egui_plot::log_grid_spacer(10)(egui_plot::GridInput { ..*input });
+    };
     let mut marks = Vec::new();
     #[allow(clippy::cast_possible_truncation)]
-    for decade in (lo.floor() as i64 - 1)..=(hi.ceil() as i64) {
+    for decade in (lo.floor() as i64)..=(hi.ceil() as i64) {
         #[allow(clippy::cast_precision_loss)]
         let base = decade as f64;
         for digit in 1..10 {
@@ -258,16 +262,16 @@ fn log10_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<e
                 _ => (0.05, 0.05 * per_decade >= labels.full),
             };
             // The step egui_plot judges the label by: enough for full strength, or too little.
-            #[allow(clippy::cast_precision_loss)]
             let step_size =
                 if labelled { (labels.full / per_decade).max(apart) } else { apart.min(0.9 * labels.min / per_decade) };
-            marks.push(GridMark { value, step_size });
+            marks.push((GridMark { value, step_size }, labelled));
         }
     }
-    if marks.len() < 2 {
-        return egui_plot::log_grid_spacer(10)(egui_plot::GridInput { ..*input });
+    // Fewer than two labels (a range narrower than the digits' spacing): decimal marks instead.
+    if marks.iter().filter(|(_, labelled)| *labelled).count() < 2 {
+        return nice_grid_marks(input, labels);
     }
-    marks
+    marks.into_iter().map(|(mark, _)| mark).collect()
 }
 
 /// The label of a mark on a log₁₀ axis: the value it stands for, `1e-3`, `2e-3`, `3.16e-3`.
@@ -307,6 +311,30 @@ fn nice_step(at_least: f64) -> f64 {
         .unwrap_or(10.0 * decade)
 }
 
+/// The smallest of 1, 2, 5 × 10ᵏ that divides `step` and is at least `at_least` (`step` itself
+/// when none is).
+fn finer_divisor(step: f64, at_least: f64) -> f64 {
+    let mut best = step;
+    let mut candidate = step;
+    for _ in 0..12 {
+        #[allow(clippy::cast_possible_truncation)]
+        let mantissa = (candidate / 10f64.powf(candidate.log10().floor())).round() as i64;
+        candidate = match mantissa {
+            1 => candidate / 2.0,
+            2 => candidate / 2.0,
+            _ => candidate * 0.4,
+        };
+        if candidate < at_least * (1.0 - 1e-12) {
+            break;
+        }
+        let ratio = step / candidate;
+        if (ratio - ratio.round()).abs() < 1e-9 {
+            best = candidate;
+        }
+    }
+    best
+}
+
 /// Marks at multiples of 1, 2 and 5 × 10ᵏ on three levels: the finest at least egui_plot's
 /// smallest step, the coarsest far enough apart for labels at full strength, one between
 /// (labelled too when it is as far apart; never faintly).
@@ -316,10 +344,11 @@ fn nice_grid_marks(input: &egui_plot::GridInput, labels: LabelSpacing) -> Vec<eg
     if !(lo.is_finite() && hi.is_finite() && base.is_finite()) || hi <= lo || base <= 0.0 {
         return Vec::new();
     }
-    let fine = nice_step(base);
     let per_unit = GRID_MIN_POINTS / base;
-    let coarse = nice_step(labels.full / per_unit).max(fine);
-    let middle = nice_step((fine * coarse).sqrt()).clamp(fine, coarse);
+    let coarse = nice_step(labels.full / per_unit).max(nice_step(base));
+    // The finer levels divide the coarser ones, so that their lines fall on each other.
+    let middle = finer_divisor(coarse, (base * coarse).sqrt());
+    let fine = finer_divisor(middle, base);
     let mut marks: Vec<egui_plot::GridMark> = Vec::new();
     // Too many marks means a degenerate range: leave the axis bare rather than stall.
     if (hi - lo) / fine > 10_000.0 {
@@ -460,11 +489,13 @@ mod tests {
 
     #[test]
     fn a_range_narrower_than_a_decade_still_has_marks() {
-        for (lo, hi) in [(-2.4, -2.1), (0.05, 0.35), (-7.9, -7.85), (-20.0, 3.0), (-100.0, 50.0)] {
-            let input = egui_plot::GridInput { bounds: (lo, hi), base_step_size: (hi - lo) / 200.0 };
+        // Each range in a plot 100 points tall: at least two labels, whatever the range.
+        for (lo, hi) in [(-2.4, -2.1), (0.05, 0.35), (-7.9, -7.85), (-1.2, -1.0), (-20.0, 3.0), (-100.0, 50.0)] {
+            let input = egui_plot::GridInput { bounds: (lo, hi), base_step_size: (hi - lo) * GRID_MIN_POINTS / 100.0 };
             let marks = log10_grid_marks(&input, Y_LABELS);
-            let inside = marks.iter().filter(|m| m.value >= lo && m.value <= hi).count();
-            assert!(inside >= 2, "{lo}..{hi}: {marks:?}");
+            let labelled = label_strengths(&marks, &input, Y_LABELS);
+            let inside = labelled.iter().filter(|(v, _)| *v >= lo && *v <= hi).count();
+            assert!(inside >= 2, "{lo}..{hi}: {labelled:?}");
         }
     }
 }

@@ -360,7 +360,7 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.run_steps(6);
     harness.get_by_label_contains("INSP edit ×8.0");
     // On the CPU the zoom view comes small first (within its time budget), then at the full grid
-    // once nothing changes; a view the user leaves is cancelled, not finished.
+    // once nothing changes; after a view the user leaves at once, the one kept comes refined.
     harness.state_mut().lab_mut::<EditLab>().settings.zoom_backend = ZoomBackend::Cpu;
     step_until(&mut harness, 120, "the first CPU zoom view", |app| {
         app.lab::<EditLab>().state.zoom_is_up_to_date(ZoomBackend::Cpu)
@@ -1406,7 +1406,7 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
             let sidebar = harness.state().sidebar_rect();
             let widgets = named_widgets(&harness);
             // The sidebar's column; below it, the messages (and sidebar items scrolled under them).
-            let in_sidebar = |rect: &egui::Rect| rect.left() < sidebar.right() - 1.0;
+            let in_sidebar = |rect: &egui::Rect| rect.left() < sidebar.right() - 1.0 && rect.top() >= sidebar.top();
             let under_sidebar =
                 |rect: &egui::Rect| rect.top() >= sidebar.bottom() - 1.0 && rect.top() <= window.bottom();
             let visible =
@@ -1417,7 +1417,8 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
             }
             let messages: Vec<String> = harness.state().notifications().iter().map(|n| n.text.clone()).collect();
             assert!(messages.len() >= 2, "{messages:?}");
-            for message in &messages {
+            // The newest four show without scrolling (older ones scroll).
+            for message in messages.iter().rev().take(4) {
                 match widgets.iter().find(|(name, _, _)| name.contains(message.as_str())) {
                     Some((_, rect, _)) if window.contains_rect(*rect) => {}
                     other => {
@@ -1444,8 +1445,10 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
                     problems.push(format!("{key} at {width}×{height}: «{name}» cut off at the bottom ({rect:?})"));
                 }
             }
-            if let Err(error) = harness.try_snapshot_options(format!("lab_{key}_{width}x{height}"), &snapshot_options())
-            {
+            // The labs' status lines end with how long their work took (a few digits that differ
+            // from run to run): a little more room than the other snapshots.
+            let options = snapshot_options().max_failed_pixels(1200);
+            if let Err(error) = harness.try_snapshot_options(format!("lab_{key}_{width}x{height}"), &options) {
                 problems.push(format!("{key} at {width}×{height}: {error}"));
             }
         }

@@ -34,7 +34,7 @@ const ZOOM_GRIDS: [u32; 3] = [64, 128, ZOOM_GRID];
 /// computed once both rest.
 const ZOOM_CPU_BUDGET_SECS: f64 = 0.5;
 /// Rows of the zoom grid computed between checks for cancellation.
-const ZOOM_ROWS_PER_CHUNK: usize = 16;
+const ZOOM_ROWS_PER_CHUNK: u32 = 16;
 use views::{ZoomKey, partial_texture, view_textures};
 
 struct ShownEdit {
@@ -68,6 +68,8 @@ pub struct EditState {
     eval_failed: Option<(u64, u64)>,
     zoom_running: Option<ZoomKey>,
     zoom_failed: Option<ZoomKey>,
+    /// The grid of the zoom being computed.
+    zoom_running_grid: u32,
     /// CPU seconds per point of the last zoom computed on the CPU (sizes the next one).
     zoom_cpu_cost: Option<f64>,
     /// When the last zoom ended and how long it took (spaces them out while the operator trains).
@@ -134,14 +136,14 @@ impl EditState {
                     let partials = operator.spec.partials().map_err(|e| e.to_string())?;
                     // A band of rows at a time, so that a newer view cancels this one quickly.
                     let mut pixels = Vec::with_capacity((grid.0 * grid.1) as usize * channels);
-                    for rows in (0..grid.1).collect::<Vec<_>>().chunks(ZOOM_ROWS_PER_CHUNK) {
+                    for first in (0..grid.1).step_by(ZOOM_ROWS_PER_CHUNK as usize) {
+                        let rows = first..(first + ZOOM_ROWS_PER_CHUNK).min(grid.1);
                         if control.is_cancelled() {
                             return Err(crate::jobs::CANCELLED.to_owned());
                         }
                         #[allow(clippy::cast_precision_loss)]
                         let coords: Vec<f32> = rows
-                            .iter()
-                            .flat_map(|&j| {
+                            .flat_map(|j| {
                                 (0..grid.0)
                                     .flat_map(move |i| [origin[0] + step[0] * i as f32, origin[1] + step[1] * j as f32])
                             })
@@ -166,9 +168,11 @@ impl EditState {
     /// machine), then the full grid once training rests.
     fn schedule_zoom(&mut self, ctx: &egui::Context, backend: ZoomBackend, waker: &Waker) {
         let Some(key) = self.zoom_key(backend) else { return };
-        // A newer view (pan or zoom) than the one being computed: that one is not wanted any more.
+        // A newer view (pan or zoom) than the one being computed is not wanted any more; nor is a
+        // full-grid refine (outside the time budget) of an operator or INR that has changed.
         if let (Some(job), Some(running)) = (&self.zoom_job, self.zoom_running)
-            && (running.2, running.3) != (key.2, key.3)
+            && ((running.2, running.3) != (key.2, key.3)
+                || (running != key && self.zoom_running_grid > self.zoom_grid(key.4)))
         {
             job.cancel();
         }
@@ -196,6 +200,7 @@ impl EditState {
             }
         }
         self.zoom_running = Some(key);
+        self.zoom_running_grid = grid;
         self.start_zoom(key, grid, waker);
     }
 

@@ -102,14 +102,14 @@ fn status_line(ui: &mut egui::Ui, state: &HtlPanelState<'_>) {
     let count = |s: Option<&std::sync::Arc<Vec<SampleScore>>>| s.map_or(0, |s| s.iter().filter(|x| x.pie).count());
     let stale = if state.current { "" } else { " (updating…)" };
     ui.label(format!(
-        "Test accuracy: dense {} · pruned at {:.2} {} ({} models each, {:.1} s) · PIE: {} training, {} test samples{stale}",
+        "Test accuracy: dense {} · pruned at {:.2} {} ({} models each) · PIE: {} training, {} test samples · {:.1} s{stale}",
         percent(dense),
         pops.config.sparsity,
         percent(pruned),
         pops.pairs.len(),
-        pops.seconds,
         count(r.train_scores.as_ref()),
         count(r.test_scores.as_ref()),
+        pops.seconds,
     ));
 }
 
@@ -298,7 +298,7 @@ fn category_plot(
         Key::default()
     };
     let mut plot = crate::ui::plot_key::new_plot(id)
-        .height(height - key.height)
+        .height(key.rest(height))
         .width(width)
         .include_y(0.0)
         .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))

@@ -423,7 +423,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
             let key = key_ui(ui, "lift losses", &entries);
             crate::ui::plot_key::new_plot("lift-losses")
                 .width(width)
-                .height(height - key.height)
+                .height(key.rest(height))
                 .x_axis_label("step")
                 .log10_y()
                 .show(ui, |plot| {
@@ -448,7 +448,7 @@ fn plots_ui(ui: &mut egui::Ui, history: &[LiftRecord], novel: &[(u64, f64)]) {
             let key = key_ui(ui, "lift psnr", &entries);
             crate::ui::plot_key::new_plot("lift-psnr")
                 .width(width)
-                .height(height - key.height)
+                .height(key.rest(height))
                 .x_axis_label("step")
                 .show(ui, |plot| {
                     if key.shows(&entries[0].name) {

@@ -296,16 +296,23 @@ pub fn nerf_main_ui(
     if settings.show_frustums
         && let Some(data) = state.dataset
     {
-        let baked = state.viewer.baked.as_ref().map(|b| b.value.as_ref());
-        frustums_ui(ui, rect, &view.orbit, data, baked);
+        frustums_ui(ui, rect, &view.orbit, data, state.viewer.baked.as_ref());
     }
     plots_ui(ui, state.history);
 }
 
 /// Training cameras as small pyramids, projected with the viewer's camera. Where the field hides
 /// a part of one (judged by the baked grid's transmittance from the viewer), that part is drawn
-/// faint, so that cameras behind the object do not appear in front of it.
-fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset, baked: Option<&BakedGrid>) {
+/// faint, so that cameras behind the object do not appear in front of it. The judgement is kept
+/// until the camera or the baked grid changes.
+fn frustums_ui(
+    ui: &egui::Ui,
+    rect: egui::Rect,
+    orbit: &Orbit,
+    data: &Dataset,
+    baked: Option<&crate::render::Versioned<BakedGrid>>,
+) {
+    use std::hash::{Hash, Hasher};
     /// Pieces per edge judged hidden or not.
     const PIECES: usize = 4;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -321,22 +328,9 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset, b
         let v = viewer.cy - viewer.fy * q.y / -q.z;
         Some(pos2(rect.left() + u, rect.top() + v))
     };
-    let colour = theme::frustum_colour();
-    let (seen, hidden) = (egui::Stroke::new(1.0, colour), egui::Stroke::new(1.0, colour.gamma_multiply(0.2)));
-    let painter = ui.painter().with_clip_rect(rect);
-    let edge = |a: Vec3, b: Vec3| {
-        #[allow(clippy::cast_precision_loss)]
-        let at = |k: f32| a.lerp(b, k / PIECES as f32);
-        for k in 0..PIECES {
-            #[allow(clippy::cast_precision_loss)]
-            let k = k as f32;
-            let (Some(p0), Some(p1)) = (project(at(k)), project(at(k + 1.0))) else { continue };
-            let middle = at(k + 0.5);
-            let occluded = baked.is_some_and(|grid| grid.transmittance_between(eye, middle) < 0.5);
-            painter.line_segment([p0, p1], if occluded { hidden } else { seen });
-        }
-    };
+    // The edges of every frustum in view: from the camera to its image's corners, and around them.
     let stride = data.train.len().div_ceil(200).max(1);
+    let mut edges: Vec<(Vec3, Vec3)> = Vec::new();
     for view in data.train.iter().step_by(stride) {
         let c = &view.camera;
         let depth = 0.25;
@@ -347,8 +341,47 @@ fn frustums_ui(ui: &egui::Ui, rect: egui::Rect, orbit: &Orbit, data: &Dataset, b
             continue;
         }
         for k in 0..4 {
-            edge(c.position(), corners[k]);
-            edge(corners[k], corners[(k + 1) % 4]);
+            edges.push((c.position(), corners[k]));
+            edges.push((corners[k], corners[(k + 1) % 4]));
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let at = |(a, b): (Vec3, Vec3), k: f32| a.lerp(b, k / PIECES as f32);
+    // Which pieces the field hides, judged again only when the camera, the grid or the data change.
+    let key = {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for v in viewer.world_from_camera.to_cols_array().into_iter().chain([viewer.fx, viewer.fy, viewer.cx, viewer.cy]) {
+            v.to_bits().hash(&mut hasher);
+        }
+        (baked.map(|b| b.generation), edges.len(), data.train.len()).hash(&mut hasher);
+        hasher.finish()
+    };
+    let cache_id = ui.scope_id().with("frustum occlusion");
+    let cached: Option<std::sync::Arc<(u64, Vec<bool>)>> = ui.data(|d| d.get_temp(cache_id));
+    let hidden = match cached {
+        Some(cached) if cached.0 == key => cached,
+        _ => {
+            #[allow(clippy::cast_precision_loss)]
+            let flags = edges
+                .iter()
+                .flat_map(|&edge| (0..PIECES).map(move |k| at(edge, k as f32 + 0.5)))
+                .map(|middle| baked.is_some_and(|grid| grid.value.transmittance_between(eye, middle) < 0.5))
+                .collect();
+            let fresh = std::sync::Arc::new((key, flags));
+            ui.data_mut(|d| d.insert_temp(cache_id, std::sync::Arc::clone(&fresh)));
+            fresh
+        }
+    };
+    let colour = theme::frustum_colour();
+    let (seen, faint) = (egui::Stroke::new(1.0, colour), egui::Stroke::new(1.0, colour.gamma_multiply(0.2)));
+    let painter = ui.painter().with_clip_rect(rect);
+    for (e, &edge) in edges.iter().enumerate() {
+        for k in 0..PIECES {
+            #[allow(clippy::cast_precision_loss)]
+            let kf = k as f32;
+            let (Some(p0), Some(p1)) = (project(at(edge, kf)), project(at(edge, kf + 1.0))) else { continue };
+            let occluded = hidden.1.get(e * PIECES + k).copied().unwrap_or(false);
+            painter.line_segment([p0, p1], if occluded { faint } else { seen });
         }
     }
 }

@@ -375,7 +375,7 @@ pub fn ntk_main_ui(
             let key = key_ui(ui, "ntk training", &entries);
             crate::ui::plot_key::new_plot("ntk training")
                 .width(width)
-                .height(height - key.height)
+                .height(key.rest(height))
                 .x_axis_label("step")
                 .log10_y()
                 .show(ui, |plot| {
@@ -399,7 +399,7 @@ pub fn ntk_main_ui(
             let key = key_ui(ui, "ntk active", &entries);
             crate::ui::plot_key::new_plot("ntk active")
                 .width(width)
-                .height(height - key.height)
+                .height(key.rest(height))
                 .x_axis_label("bias B")
                 .include_y(0.0)
                 .include_y(0.55)
@@ -434,7 +434,7 @@ fn spectrum_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
     let limit_name = if r.config.prune > 0.0 { "limit m → ∞ (unpruned)" } else { "limit m → ∞" };
     let entries = [Series::new("empirical", CHOSEN), Series::new(limit_name, LIMIT).dash(Dash::Dashed)];
     let key = key_ui(ui, "ntk spectrum", &entries);
-    crate::ui::plot_key::new_plot("ntk spectrum").width(width).height(height - key.height).x_axis_label("rank").log10_y().show(ui, |plot| {
+    crate::ui::plot_key::new_plot("ntk spectrum").width(width).height(key.rest(height)).x_axis_label("rank").log10_y().show(ui, |plot| {
         let Some(s) = &r.spectrum else { return };
         let floor = NUMERICALLY_ZERO * s.lambda_max();
         #[allow(clippy::cast_precision_loss)]
@@ -468,7 +468,7 @@ fn lambda_plot(ui: &mut egui::Ui, r: &NtkResults, (bias, marker): (f64, egui::Co
         .chain([Series::new("B", marker)])
         .collect();
     let key = key_ui(ui, "ntk lambda", &entries);
-    crate::ui::plot_key::new_plot("ntk lambda").width(width).height(height - key.height).x_axis_label("bias B").log10_y().show(ui, |plot| {
+    crate::ui::plot_key::new_plot("ntk lambda").width(width).height(key.rest(height)).x_axis_label("bias B").log10_y().show(ui, |plot| {
         if let Some(points) = &r.lambda {
             for (w, series) in widths.iter().zip(&entries) {
                 if !key.shows(&series.name) {
@@ -498,7 +498,7 @@ fn distance_plot(ui: &mut egui::Ui, r: &NtkResults, width: f32, height: f32) {
     let entries =
         [Series::new("measured", CHOSEN).marker(MarkerShape::Circle), Series::new("∝ 1/√m", LIMIT).dash(Dash::Dashed)];
     let key = key_ui(ui, "ntk distance", &entries);
-    crate::ui::plot_key::new_plot("ntk distance").width(width).height(height - key.height).x_axis_label("width m").log10_x().log10_y().show(
+    crate::ui::plot_key::new_plot("ntk distance").width(width).height(key.rest(height)).x_axis_label("width m").log10_x().log10_y().show(
         ui,
         |plot| {
             let Some(points) = &r.distance else { return };

@@ -385,7 +385,7 @@ impl PruneState {
     }
 
     /// The live run, the sweep and the comparison of methods: each shows in the job bar and
-    /// takes its turn in the shell's queue.
+    /// takes its turn in the shell's queue, the live run first (it follows the p slider).
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
         let mut rows = self.live.job_rows("Pruning run");
         if let Some(job) = self.sweep_job.as_ref().filter(|j| !j.is_finished()) {
@@ -408,7 +408,7 @@ impl PruneState {
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl FnOnce(&mut dyn JobControl)) -> bool {
-        if self.live.job_rows("").iter().any(|row| row.id == id) {
+        if self.live.owns(id) {
             return self.live.control_job(id, action);
         }
         if let Some(job) = self.sweep_job.as_mut().filter(|j| j.id() == id) {

@@ -398,9 +398,8 @@ fn images_main_ui(
     ui.label("Test accuracy after training against sparsity");
     let mut entries: Vec<(Option<Method>, Series)> = Method::ALL
         .into_iter()
-        .zip(METHOD_MARKERS)
-        .filter(|(method, _)| state.init_results.iter().any(|r| r.method == Some(*method)))
-        .map(|(method, marker)| (Some(method), Series::new(method.label(), method_colour(method)).marker(marker)))
+        .filter(|method| state.init_results.iter().any(|r| r.method == Some(*method)))
+        .map(|method| (Some(method), Series::new(method.label(), method_colour(method)).marker(method_marker(method))))
         .collect();
     if dense.is_some() {
         entries.push((None, Series::new("dense", egui::Color32::GRAY).dash(Dash::Dashed)));
@@ -408,7 +407,7 @@ fn images_main_ui(
     let series: Vec<Series> = entries.iter().map(|(_, s)| s.clone()).collect();
     let key = key_ui(ui, "prune init accuracy", &series);
     crate::ui::plot_key::new_plot("prune init accuracy")
-        .height(height - key.height)
+        .height(key.rest(height))
         .x_axis_label("sparsity (fraction of weights removed)")
         .include_y(0.0)
         .include_y(1.0)
@@ -489,9 +488,16 @@ fn images_main_ui(
     });
 }
 
-/// A marker per method, in the order of `Method::ALL`.
-const METHOD_MARKERS: [MarkerShape; 5] =
-    [MarkerShape::Circle, MarkerShape::Square, MarkerShape::Diamond, MarkerShape::Up, MarkerShape::Down];
+/// A marker per method, the same in the plot and its key.
+fn method_marker(method: Method) -> MarkerShape {
+    match method {
+        Method::Random => MarkerShape::Circle,
+        Method::Magnitude => MarkerShape::Square,
+        Method::Snip => MarkerShape::Diamond,
+        Method::Grasp => MarkerShape::Up,
+        Method::SynFlow => MarkerShape::Down,
+    }
+}
 
 /// A fixed colour per method, the same in the plot and its key.
 fn method_colour(method: Method) -> egui::Color32 {
@@ -576,7 +582,7 @@ fn run_curves_ui(ui: &mut egui::Ui, history: &[TheoryPoint], height: f32) {
             let entries = [Series::new("train", loss_colour).dash(Dash::Dashed), Series::new("test", test_colour)];
             let key = key_ui(ui, "prune accuracy", &entries);
             let accuracies: [fn(&TheoryPoint) -> f64; 2] = [|p| p.train_accuracy, |p| p.test_accuracy];
-            plot("prune accuracy").height(height - key.height).include_y(0.0).include_y(1.0).show(ui, |plot| {
+            plot("prune accuracy").height(key.rest(height)).include_y(0.0).include_y(1.0).show(ui, |plot| {
                 for (series, accuracy) in entries.iter().zip(accuracies) {
                     if key.shows(&series.name) {
                         plot.line(series.line(steps_of(history, accuracy)));

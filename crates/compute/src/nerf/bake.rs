@@ -161,18 +161,29 @@ impl BakedGrid {
         let far = far.min(length);
         let (size, step) = (self.scene_box.size(), self.step);
         let mut optical = 0.0_f32;
-        let mut t = near + 0.5 * step;
-        while t < far && optical < OPAQUE {
+        // Sample k sits at near + (k + ½)·step, counted (not summed) so that it always advances,
+        // and at most MAX_STEPS of them are taken, like the renderer.
+        let mut k = 0_u32;
+        let mut steps = 0;
+        while steps < MAX_STEPS && optical < OPAQUE {
+            steps += 1;
+            #[allow(clippy::cast_precision_loss)]
+            let t = near + (k as f32 + 0.5) * step;
+            if t >= far {
+                break;
+            }
             let u = (ray.at(t) - self.scene_box.min) / size;
             let (block, lo, hi) = self.block_of(u);
             if self.coarse_max[block] * step < EMPTY_ABSORPTION {
                 let inv = size / ray.direction;
                 let exit = t + ((lo - u) * inv).max((hi - u) * inv).min_element().max(0.0);
-                t = (exit + 0.5 * step).max(t + step);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let next = ((exit - near) / step - 0.5).ceil().max(k as f32 + 1.0) as u32;
+                k = next;
                 continue;
             }
             optical += self.sample(u)[3].max(0.0) * step;
-            t += step;
+            k += 1;
         }
         (-optical).exp()
     }
