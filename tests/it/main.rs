@@ -27,5 +27,6 @@ mod ntk_train;
 mod prune;
 mod prune_init;
 mod render;
+mod stega;
 mod train_loop;
 mod ui;

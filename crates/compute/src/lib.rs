@@ -20,6 +20,7 @@ pub mod nets;
 pub mod ntk;
 pub mod optim;
 pub mod prune;
+pub mod stega;
 pub mod train_loop;
 
 /// The device models train on: the first CUDA GPU when built with the `cuda` feature and one is

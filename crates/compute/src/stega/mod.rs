@@ -1,0 +1,6 @@
+//! StegaNeRF's compute layer: the secrets a field can carry (text or bits with a header and a
+//! checksum) and the attacks a rendered view may suffer before its secret is recovered (noise,
+//! blur, JPEG, a crop, a rotation, a downscale).
+
+pub mod attacks;
+pub mod message;
