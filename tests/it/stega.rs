@@ -162,3 +162,88 @@ fn attacks_refuse_images_they_cannot_take() {
         assert!(!kind.label().is_empty());
     }
 }
+
+#[test]
+fn the_stage_two_loss_is_its_formula() {
+    use candle_core::{Device, Tensor};
+    use sparsefield::compute::stega::loss::{
+        DecoderOutput, LossInputs, LossWeights, bce_with_logits, energy, masking_factors, stega_loss,
+    };
+    let dev = Device::Cpu;
+    let t = |v: &[f32]| Tensor::new(v, &dev).unwrap();
+    let bce = |z: f64, y: f64| -(y * (1.0 / (1.0 + (-z).exp())).ln() + (1.0 - y) * (1.0 / (1.0 + z.exp())).ln());
+    // Binary cross-entropy with logits, against its definition, also where a naive form overflows.
+    let z = [-3.0_f32, -0.5, 0.0, 2.0, 40.0];
+    let y = [0.0_f32, 1.0, 1.0, 0.0, 1.0];
+    let expected = z.iter().zip(&y).map(|(&z, &y)| bce(f64::from(z), f64::from(y))).sum::<f64>() / 5.0;
+    let got = bce_with_logits(&t(&z), &t(&y)).unwrap().to_scalar::<f32>().unwrap();
+    assert!((f64::from(got) - expected).abs() < 1e-5, "{got} vs {expected}");
+    let huge = bce_with_logits(&t(&[-200.0]), &t(&[1.0])).unwrap().to_scalar::<f32>().unwrap();
+    assert!((huge - 200.0).abs() < 1e-3 && huge.is_finite(), "{huge}");
+
+    let (render, reference) = (t(&[0.2, 0.4, 0.6, 0.8]), t(&[0.25, 0.4, 0.5, 0.8]));
+    let (marked, secret) = (t(&[0.9, 0.1, 0.5]), t(&[1.0, 0.0, 0.25]));
+    let (clean, blank) = (t(&[0.1, 0.2, 0.0]), t(&[0.0, 0.0, 0.0]));
+    let (logits, labels) = (t(&[1.5, -0.5]), t(&[1.0, 0.0]));
+    let inputs = LossInputs {
+        render: &render,
+        reference: &reference,
+        decoded_marked: &marked,
+        decoded_clean: &clean,
+        secret: &secret,
+        blank: &blank,
+        class_logits: &logits,
+        class_labels: &labels,
+        output: DecoderOutput::Pixels,
+    };
+    let terms = stega_loss(&inputs, LossWeights::default()).unwrap();
+    let render_mse = (0.05_f64.powi(2) + 0.1_f64.powi(2)) / 4.0;
+    let secret_mse = (0.01 + 0.01 + 0.0625) / 3.0;
+    let blank_mse = (0.01 + 0.04) / 3.0;
+    let class_bce = (bce(1.5, 1.0) + bce(-0.5, 0.0)) / 2.0;
+    for (got, expected) in
+        [(terms.render, render_mse), (terms.secret, secret_mse), (terms.blank, blank_mse), (terms.class, class_bce)]
+    {
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    }
+    let total = f64::from(terms.total.to_scalar::<f32>().unwrap());
+    let expected = render_mse + 0.5 * secret_mse + 0.5 * blank_mse + 0.01 * class_bce;
+    assert!((total - expected).abs() < 1e-6, "{total} vs {expected}");
+    // Bit secrets: the decoder terms become cross-entropies on logits.
+    let bits = LossInputs { output: DecoderOutput::BitLogits, ..inputs };
+    let terms = stega_loss(&bits, LossWeights::default()).unwrap();
+    let expected = (bce(0.9, 1.0) + bce(0.1, 0.0) + bce(0.5, 0.25)) / 3.0;
+    assert!((terms.secret - expected).abs() < 1e-6, "{} vs {expected}", terms.secret);
+    // The masking factor: (e_min / e)³ per group, by mean |w|.
+    assert_eq!(masking_factors(&[0.5, 1.0, 0.25]), vec![0.125, 0.015625, 1.0]);
+    assert_eq!(masking_factors(&[0.0, 2.0]), vec![1.0, 1.0]);
+    assert!((energy(&t(&[-1.0, 3.0, 0.0, -2.0])).unwrap() - 1.5).abs() < 1e-9);
+}
+
+#[test]
+fn secrets_are_prepared_or_refused_with_the_reason() {
+    use sparsefield::compute::stega::secret::{MAX_SECRET_BITS, Secret, SecretError};
+    // A gray, wide image: its centred square, made RGB, at the asked side.
+    let wide = image(90, 60, 1, |x, _, _| x as f32 / 89.0);
+    let Secret::Image(secret) = Secret::image(&wide, 32).unwrap() else { panic!("an image secret") };
+    assert_eq!((secret.width, secret.height, secret.channels), (32, 32, 3));
+    let (left, right) = (secret.at(0, 16, 0), secret.at(31, 16, 2));
+    assert!((left - 15.0 / 89.0).abs() < 0.03 && (right - 74.0 / 89.0).abs() < 0.03, "{left} … {right}");
+    assert!(matches!(Secret::image(&wide, 16), Err(SecretError::Side(16))));
+    assert!(matches!(Secret::image(&wide, 256), Err(SecretError::Side(256))));
+    // Text and bits: targets of 0/1, blank all zero.
+    let text = Secret::text("hi").unwrap();
+    assert_eq!(text.target().len(), 16 + 16 + 32);
+    assert!(text.target().iter().all(|&v| v == 0.0 || v == 1.0));
+    assert!(text.blank().iter().all(|&v| v == 0.0));
+    assert!(matches!(Secret::text(&"x".repeat(600)), Err(SecretError::TextTooLong(_))));
+    assert_eq!(Secret::bits(64, 1).unwrap().target().len(), 64);
+    assert!(matches!(Secret::bits(0, 1), Err(SecretError::BitCount(0))));
+    assert!(matches!(Secret::bits(MAX_SECRET_BITS + 1, 1), Err(SecretError::BitCount(_))));
+    // An unreadable file is named in the message.
+    let dir = super::common::temp_dir("stega_secret");
+    let path = dir.join("secret.png");
+    std::fs::write(&path, b"not a picture").unwrap();
+    let message = Secret::image_file(&path, 64).unwrap_err().to_string();
+    assert!(message.contains("secret.png"), "{message}");
+}
