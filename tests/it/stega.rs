@@ -247,3 +247,77 @@ fn secrets_are_prepared_or_refused_with_the_reason() {
     let message = Secret::image_file(&path, 64).unwrap_err().to_string();
     assert!(message.contains("secret.png"), "{message}");
 }
+
+/// The decoder and classifier: output shapes, and gradients (through the classifier-guided
+/// decoder into both nets) against central finite differences in f64.
+#[test]
+fn decoder_and_classifier_gradients_match_finite_differences() {
+    use candle_core::{DType, Device, Tensor, Var};
+    use sparsefield::compute::stega::nets::{DecoderKind, NetsConfig, classify, decode};
+    let dev = Device::Cpu;
+    for kind in [DecoderKind::Image, DecoderKind::Bits(5)] {
+        let config = NetsConfig { side: 8, width: 3, kind };
+        config.validate().unwrap();
+        let (dec, cls) = config.init(3, &dev).unwrap();
+        let to64 = |vars: &[Var]| -> Vec<Var> {
+            vars.iter().map(|v| Var::from_tensor(&v.as_tensor().to_dtype(DType::F64).unwrap()).unwrap()).collect()
+        };
+        let (dec, cls) = (to64(&dec), to64(&cls));
+        let views = Tensor::rand(0.0, 1.0, (2, 3, 8, 8), &dev).unwrap().to_dtype(DType::F64).unwrap();
+        let loss_of = |dec: &[Tensor], cls: &[Tensor]| -> Tensor {
+            let logits = classify(&views, cls).unwrap();
+            let out = decode(&config, &views, &logits, dec).unwrap();
+            let weights =
+                Tensor::arange(0.0, out.elem_count() as f64, &dev).unwrap().affine(0.37, 0.0).unwrap().sin().unwrap();
+            out.flatten_all()
+                .unwrap()
+                .mul(&weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .add(&logits.sqr().unwrap().sum_all().unwrap())
+                .unwrap()
+        };
+        let tensors = |vars: &[Var]| -> Vec<Tensor> { vars.iter().map(|v| v.as_tensor().clone()).collect() };
+        let out_shape = {
+            let logits = classify(&views, &tensors(&cls)).unwrap();
+            assert_eq!(logits.dims(), [2]);
+            decode(&config, &views, &logits, &tensors(&dec)).unwrap().dims().to_vec()
+        };
+        match kind {
+            DecoderKind::Image => assert_eq!(out_shape, [2, 3, 8, 8]),
+            DecoderKind::Bits(n) => assert_eq!(out_shape, [2, n]),
+        }
+        let grads = loss_of(&tensors(&dec), &tensors(&cls)).backward().unwrap();
+        let eps = 1e-6;
+        let mut largest = 0.0_f64;
+        for (net, index, element) in [(0, 0, 5), (0, 2, 11), (0, 4, 3), (0, 6, 1), (1, 0, 7), (1, 2, 4), (1, 4, 0)] {
+            let vars = if net == 0 { &dec } else { &cls };
+            let var = &vars[index];
+            let analytic: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let values: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            let shifted = |delta: f64| -> f64 {
+                let mut v = values.clone();
+                v[element] += delta;
+                let mut dec_t = tensors(&dec);
+                let mut cls_t = tensors(&cls);
+                let t = Tensor::from_vec(v, var.as_tensor().shape(), &dev).unwrap();
+                if net == 0 {
+                    dec_t[index] = t;
+                } else {
+                    cls_t[index] = t;
+                }
+                loss_of(&dec_t, &cls_t).to_scalar::<f64>().unwrap()
+            };
+            let numeric = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
+            let got = analytic[element];
+            largest = largest.max(numeric.abs());
+            assert!(
+                (got - numeric).abs() <= 1e-5 * (1.0 + numeric.abs()),
+                "{kind:?} net {net} param {index}[{element}]: {got} vs {numeric}"
+            );
+        }
+        assert!(largest > 1e-3, "the checked gradients are not all zero ({largest})");
+    }
+    assert!(NetsConfig { side: 12, width: 4, kind: DecoderKind::Image }.validate().is_err());
+}

@@ -6,4 +6,5 @@
 pub mod attacks;
 pub mod loss;
 pub mod message;
+pub mod nets;
 pub mod secret;
