@@ -10,7 +10,7 @@
 use glam::Vec3;
 use rayon::prelude::*;
 
-use super::camera::{Camera, SceneBox};
+use super::camera::{Camera, Ray, SceneBox};
 use super::train::NerfSnapshot;
 
 /// Grid cells per coarse block along each axis.
@@ -145,27 +145,15 @@ impl BakedGrid {
         (bx + cr * (by + cr * bz), lo, lo + Vec3::splat(block_size))
     }
 
-    /// Fraction of light that passes straight from `from` to `to` through the grid's density
-    /// (1 where nothing lies between): whether a point is hidden from a camera. Skips empty
-    /// blocks like the renderer and stops once almost nothing gets through.
-    pub fn transmittance_between(&self, from: Vec3, to: Vec3) -> f32 {
-        /// Optical depth past which the rest does not matter (transmittance below 1e-4).
-        const OPAQUE: f32 = 9.2;
-        let offset = to - from;
-        let length = offset.length();
-        if !(length > 0.0 && length.is_finite()) {
-            return 1.0;
-        }
-        let ray = super::camera::Ray { origin: from, direction: offset / length };
-        let Some((near, far)) = self.scene_box.intersect(&ray, 0.0) else { return 1.0 };
-        let far = far.min(length);
+    /// Marches `ray` from `near` to `far` as the renderer does: sample k sits at
+    /// near + (k + ½)·step (counted, not summed, so it always advances), an empty block is skipped
+    /// to the first sample past its exit, and at most [`MAX_STEPS`] iterations are taken.
+    /// `visit(t, value)` gets each sample in an occupied block and says whether to go on.
+    fn march(&self, ray: &Ray, (near, far): (f32, f32), mut visit: impl FnMut(f32, [f32; 4]) -> bool) {
         let (size, step) = (self.scene_box.size(), self.step);
-        let mut optical = 0.0_f32;
-        // Sample k sits at near + (k + ½)·step, counted (not summed) so that it always advances,
-        // and at most MAX_STEPS of them are taken, like the renderer.
         let mut k = 0_u32;
         let mut steps = 0;
-        while steps < MAX_STEPS && optical < OPAQUE {
+        while steps < MAX_STEPS {
             steps += 1;
             #[allow(clippy::cast_precision_loss)]
             let t = near + (k as f32 + 0.5) * step;
@@ -175,6 +163,7 @@ impl BakedGrid {
             let u = (ray.at(t) - self.scene_box.min) / size;
             let (block, lo, hi) = self.block_of(u);
             if self.coarse_max[block] * step < EMPTY_ABSORPTION {
+                // Jump to the first sample past the block's exit.
                 let inv = size / ray.direction;
                 let exit = t + ((lo - u) * inv).max((hi - u) * inv).min_element().max(0.0);
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
@@ -182,9 +171,31 @@ impl BakedGrid {
                 k = next;
                 continue;
             }
-            optical += self.sample(u)[3].max(0.0) * step;
+            if !visit(t, self.sample(u)) {
+                break;
+            }
             k += 1;
         }
+    }
+
+    /// Fraction of light that passes straight from `from` to `to` through the grid's density
+    /// (1 where nothing lies between): whether a point is hidden from a camera. Marches like the
+    /// renderer and stops once almost nothing gets through.
+    pub fn transmittance_between(&self, from: Vec3, to: Vec3) -> f32 {
+        /// Optical depth past which the rest does not matter (transmittance below 1e-4).
+        const OPAQUE: f32 = 9.2;
+        let offset = to - from;
+        let length = offset.length();
+        if !(length > 0.0 && length.is_finite()) {
+            return 1.0;
+        }
+        let ray = Ray { origin: from, direction: offset / length };
+        let Some((near, far)) = self.scene_box.intersect(&ray, 0.0) else { return 1.0 };
+        let mut optical = 0.0_f32;
+        self.march(&ray, (near, far.min(length)), |_, [.., sigma]| {
+            optical += sigma.max(0.0) * self.step;
+            optical < OPAQUE
+        });
         (-optical).exp()
     }
 
@@ -195,39 +206,15 @@ impl BakedGrid {
         let mut rgb = Vec3::ZERO;
         let mut transmittance = 1.0_f32;
         let mut depth = 0.0_f32;
-        if let Some((near, far)) = self.scene_box.intersect(&ray, 0.0) {
-            let size = self.scene_box.size();
-            let step = self.step;
-            let mut k = 0_u32;
-            let mut steps = 0;
-            while steps < MAX_STEPS && transmittance > MIN_TRANSMITTANCE {
-                steps += 1;
-                #[allow(clippy::cast_precision_loss)]
-                let t = near + (k as f32 + 0.5) * step;
-                if t >= far {
-                    break;
-                }
-                let u = (ray.at(t) - self.scene_box.min) / size;
-                let (block, lo, hi) = self.block_of(u);
-                if self.coarse_max[block] * step < EMPTY_ABSORPTION {
-                    // Jump to the first sample past the block's exit.
-                    let inv = size / ray.direction;
-                    let t_lo = (lo - u) * inv;
-                    let t_hi = (hi - u) * inv;
-                    let exit = t + t_lo.max(t_hi).min_element().max(0.0);
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-                    let next = ((exit - near) / step - 0.5).ceil().max(k as f32 + 1.0) as u32;
-                    k = next;
-                    continue;
-                }
-                let [r, g, b, sigma] = self.sample(u);
-                let alpha = 1.0 - (-sigma.max(0.0) * step).exp();
+        if let Some(range) = self.scene_box.intersect(&ray, 0.0) {
+            self.march(&ray, range, |t, [r, g, b, sigma]| {
+                let alpha = 1.0 - (-sigma.max(0.0) * self.step).exp();
                 let w = transmittance * alpha;
                 rgb += w * Vec3::new(r, g, b);
                 depth += w * t;
                 transmittance *= 1.0 - alpha;
-                k += 1;
-            }
+                transmittance > MIN_TRANSMITTANCE
+            });
         }
         let opacity = 1.0 - transmittance;
         match mode {
