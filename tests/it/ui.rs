@@ -28,7 +28,12 @@ fn snapshot_options() -> SnapshotOptions {
 }
 
 fn harness(gpu: bool) -> Harness<'static, SparseFieldApp> {
-    let builder = Harness::builder().with_size(egui::vec2(1280.0, 820.0)).with_render_every_step(true);
+    harness_sized(gpu, egui::vec2(1280.0, 820.0))
+}
+
+/// [`harness`] with a window of `size`.
+fn harness_sized(gpu: bool, size: egui::Vec2) -> Harness<'static, SparseFieldApp> {
+    let builder = Harness::builder().with_size(size).with_render_every_step(true);
     let builder = if gpu { builder.wgpu_setup(sparsefield::render::wgpu_setup()) } else { builder };
     let mut harness = builder.build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
     if let Ok(info) = harness.state().gpu_status() {
@@ -1383,12 +1388,7 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
     ];
     let mut problems = Vec::new();
     for (width, height) in [(1280.0, 800.0), (1920.0, 1080.0)] {
-        let mut harness = Harness::builder()
-            .with_size(egui::vec2(width, height))
-            .with_render_every_step(true)
-            .wgpu_setup(sparsefield::render::wgpu_setup())
-            .build_eframe(|cc| SparseFieldApp::new(cc, AppOptions::default()));
-        harness.state_mut().lab_mut::<InrLab>().state.view.budget = Budget::Unlimited;
+        let mut harness = harness_sized(true, egui::vec2(width, height));
         let ctx = harness.ctx.clone();
         // A third message (an error) after the two the app starts with: every one must show.
         let dir = temp_dir("ui_layout");
