@@ -70,20 +70,26 @@ impl ImageData {
             return self;
         }
         let scale = f64::from(max_side) / f64::from(longer);
-        let new_w = scaled_side(self.width, scale);
-        let new_h = scaled_side(self.height, scale);
-        let filter = image::imageops::FilterType::Lanczos3;
+        let (new_w, new_h) = (scaled_side(self.width, scale), scaled_side(self.height, scale));
+        self.resized(new_w, new_h, image::imageops::FilterType::Lanczos3)
+    }
+
+    /// Resized to `width × height` with `filter` (gray or RGB), values clamped to [0, 1].
+    pub fn resized(&self, width: u32, height: u32, filter: image::imageops::FilterType) -> Self {
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
         let (pixels, channels) = if self.channels == 1 {
-            let buf = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(self.width, self.height, self.pixels)
-                .map(|b| image::imageops::resize(&b, new_w, new_h, filter).into_raw());
+            let buf = image::ImageBuffer::<image::Luma<f32>, _>::from_raw(self.width, self.height, self.pixels.clone())
+                .map(|b| image::imageops::resize(&b, width, height, filter).into_raw());
             (buf, 1)
         } else {
-            let buf = image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(self.width, self.height, self.pixels)
-                .map(|b| image::imageops::resize(&b, new_w, new_h, filter).into_raw());
+            let buf = image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(self.width, self.height, self.pixels.clone())
+                .map(|b| image::imageops::resize(&b, width, height, filter).into_raw());
             (buf, 3)
         };
-        let pixels = pixels.unwrap_or_default();
-        Self { width: new_w, height: new_h, channels, pixels: pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect() }
+        let pixels = pixels.unwrap_or_else(|| vec![0.0; width as usize * height as usize * channels]);
+        Self { width, height, channels, pixels: pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect() }
     }
 }
 

@@ -80,24 +80,7 @@ impl Attack {
 
 /// `image` resized to `width × height` with a triangle (bilinear) filter.
 pub fn resize(image: &ImageData, width: u32, height: u32) -> ImageData {
-    if (width, height) == (image.width, image.height) {
-        return image.clone();
-    }
-    let filter = image::imageops::FilterType::Triangle;
-    let pixels = if image.channels == 1 {
-        image::ImageBuffer::<image::Luma<f32>, _>::from_raw(image.width, image.height, image.pixels.clone())
-            .map(|b| image::imageops::resize(&b, width, height, filter).into_raw())
-    } else {
-        image::ImageBuffer::<image::Rgb<f32>, _>::from_raw(image.width, image.height, image.pixels.clone())
-            .map(|b| image::imageops::resize(&b, width, height, filter).into_raw())
-    };
-    let pixels = pixels.unwrap_or_else(|| vec![0.0; width as usize * height as usize * image.channels]);
-    ImageData {
-        width,
-        height,
-        channels: image.channels,
-        pixels: pixels.into_iter().map(|v| v.clamp(0.0, 1.0)).collect(),
-    }
+    image.resized(width, height, image::imageops::FilterType::Triangle)
 }
 
 fn jpeg_round_trip(image: &ImageData, quality: u8) -> Result<ImageData, AttackError> {
