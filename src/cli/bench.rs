@@ -27,6 +27,9 @@ pub enum BenchLab {
     /// NeuralLift-360: the built-in example with each prior, with and without the ranking loss,
     /// scored against its true views while it trains.
     Lift(super::bench_lift::LiftBenchArgs),
+    /// StegaNeRF on the demo scene at 128²: a 64² image and 64 bits hidden, scored on unseen test
+    /// cameras, with the robustness table against a published re-run.
+    Stega(super::bench_stega::StegaBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +134,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Ntk(args) => super::bench_ntk::bench_ntk(&args),
         BenchLab::Htl(args) => super::bench_htl::bench_htl(&args),
         BenchLab::Lift(args) => super::bench_lift::run(&args),
+        BenchLab::Stega(args) => super::bench_stega::run(&args),
     }
 }
 

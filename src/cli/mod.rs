@@ -6,6 +6,7 @@ mod bench_insp;
 mod bench_lift;
 mod bench_ntk;
 mod bench_prune;
+mod bench_stega;
 pub mod htl;
 pub mod inr;
 mod inr_edit;
@@ -13,6 +14,7 @@ pub mod lift;
 pub mod nerf;
 pub mod ntk;
 pub mod prune;
+pub mod stega;
 
 use clap::{Parser, Subcommand};
 
@@ -74,6 +76,10 @@ lab_commands! {
     /// NeuralLift-360: lift one photo (or the built-in example) to a 360° object; writes a
     /// checkpoint, a turntable GIF, views and metrics.json.
     Lift => lift::LiftArgs;
+    /// StegaNeRF: hide an image, a text or bits in a trained field, recover it from any image,
+    /// and sweep attacks.
+    #[command(subcommand)]
+    Stega => stega::StegaCommand;
     /// Time a lab's standard workload and print its figures.
     #[command(subcommand)]
     Bench => bench::BenchLab;

@@ -47,7 +47,16 @@ macro_rules! labs {
     };
 }
 
-labs!(inr::InrLab, edit::EditLab, nerf::NerfLab, lift::LiftLab, prune::PruneLab, ntk::NtkLab, htl::HtlLab);
+labs!(
+    inr::InrLab,
+    edit::EditLab,
+    nerf::NerfLab,
+    lift::LiftLab,
+    stega::StegaLab,
+    prune::PruneLab,
+    ntk::NtkLab,
+    htl::HtlLab,
+);
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
@@ -74,6 +83,24 @@ pub struct Shared {
     /// A request to fit an INR to the current image (the edit lab opening with train-on-start
     /// needs one); the INR lab takes it up on its next poll.
     pub fit_current_inr: bool,
+    /// The NeRF lab's field (trained or loaded), with its data set.
+    pub nerf_field: Option<SharedField>,
+    /// The lift lab's result.
+    pub lift_field: Option<SharedField>,
+}
+
+/// A radiance field one lab has, for labs that work on fields (the StegaNeRF lab marks one).
+#[derive(Clone)]
+pub struct SharedField {
+    pub snapshot: Arc<crate::compute::nerf::NerfSnapshot>,
+    /// Where the viewer and turntables start.
+    pub orbit: crate::compute::nerf::orbit::Orbit,
+    /// The data set it was trained on (its cameras and images), if any.
+    pub dataset: Option<Arc<crate::compute::nerf::Dataset>>,
+    /// Still training: the snapshot will change.
+    pub training: bool,
+    /// What it is, e.g. "demo scene, step 2000".
+    pub name: String,
 }
 
 /// An image and the INR fitted to it, as the INR lab publishes them.

@@ -321,3 +321,237 @@ fn decoder_and_classifier_gradients_match_finite_differences() {
     }
     assert!(NetsConfig { side: 12, width: 4, kind: DecoderKind::Image }.validate().is_err());
 }
+
+/// A small trained field on the tiny demo scene (stage 1) and the scene.
+fn stage_one(
+    steps: u64,
+) -> (sparsefield::compute::nerf::NerfSnapshot, std::sync::Arc<sparsefield::compute::nerf::Dataset>) {
+    use sparsefield::compute::control::RunControl;
+    let data = super::nerf_train::tiny_scene();
+    let summary = sparsefield::compute::nerf::train(
+        data.clone(),
+        &super::nerf_train::tiny_config(steps),
+        None,
+        &RunControl::new(),
+        &mut |_| {},
+    )
+    .unwrap();
+    (summary.snapshot, data)
+}
+
+/// A 32² secret with structure a decoder must get right (not a flat colour).
+fn secret_image() -> ImageData {
+    image(32, 32, 3, |x, y, c| match c {
+        0 => x as f32 / 31.0,
+        1 => y as f32 / 31.0,
+        _ => {
+            if (x / 8 + y / 8) % 2 == 0 {
+                0.9
+            } else {
+                0.1
+            }
+        }
+    })
+}
+
+#[test]
+fn the_appearance_only_field_op_gives_the_colour_gradient_and_nothing_else() {
+    use candle_core::{Device, Tensor, Var};
+    use sparsefield::compute::nerf::field::FieldWeights;
+    use sparsefield::compute::nerf::field_op::{FieldLayout, FieldOp, INPUT_DIM, Workspace};
+    use std::sync::{Arc, Mutex};
+    let config = super::nerf_train::tiny_config(1).field;
+    let weights = FieldWeights::init(config, 5);
+    let layout = FieldLayout::new(&config);
+    let flat = weights.flatten();
+    let rows = 300;
+    let inputs: Vec<f32> = (0..rows * INPUT_DIM).map(|k| (k * 37 % 101) as f32 / 101.0).collect();
+    let grad_of = |op: FieldOp| -> Vec<f32> {
+        let params = Var::from_slice(&flat, flat.len(), &Device::Cpu).unwrap();
+        let x = Tensor::from_vec(inputs.clone(), (rows, INPUT_DIM), &Device::Cpu).unwrap();
+        let out = x.apply_op2(params.as_tensor(), op).unwrap();
+        // A loss that reaches both the density and the colour.
+        let loss = out.sqr().unwrap().sum_all().unwrap();
+        loss.backward().unwrap().get(params.as_tensor()).unwrap().to_vec1::<f32>().unwrap()
+    };
+    let workspace = || Arc::new(Mutex::new(Workspace::default()));
+    let full = grad_of(FieldOp::training(config, weights.grid.clone(), workspace(), 1));
+    let colour_only = grad_of(FieldOp::training(config, weights.grid.clone(), workspace(), 1).appearance_only());
+    let colour_start = layout.layers[2].weight_offset;
+    assert!(full[..colour_start].iter().any(|g| *g != 0.0), "the full op reaches the geometry");
+    assert!(colour_only[..colour_start].iter().all(|g| *g == 0.0), "geometry gets no gradient");
+    assert_eq!(&colour_only[colour_start..], &full[colour_start..], "the colour gradient is the full op's");
+    assert!(colour_only[colour_start..].iter().any(|g| *g != 0.0));
+}
+
+#[test]
+fn stage_two_leaves_geometry_bit_for_bit_and_carries_the_secret() {
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::nerf::render::render_camera;
+    use sparsefield::compute::stega::embed::{EmbedConfig, embed, evaluate};
+    use sparsefield::compute::stega::secret::Secret;
+    let (stage1, data) = stage_one(400);
+    let secret = Secret::image(&secret_image(), 32).unwrap();
+    let cameras: Vec<_> = data.train.iter().map(|v| v.camera).collect();
+    let orbit = sparsefield::compute::nerf::orbit::Orbit::from_views(&data.train, data.scene_box.center());
+    let cfg = EmbedConfig {
+        steps: 250,
+        nets_width: 8,
+        render_side: 32,
+        field_lr: 2e-3,
+        // On a 32² scene the classifier alone does not get the field moving in 250 steps; the
+        // repository's coupling does.
+        decoder_trains_field: true,
+        snapshot_interval_secs: 0.0,
+        ..EmbedConfig::default()
+    };
+    let summary = embed(&stage1, &cameras, &orbit, &secret, &cfg, &RunControl::new(), &mut |_| {}).unwrap();
+    let marked = &summary.snapshot;
+    // Geometry: the hash table, the density MLP and the occupancy grid are the stage-1 ones, bit for bit.
+    assert_eq!(marked.field.weights.table, stage1.weights.table);
+    assert_eq!(marked.field.weights.density, stage1.weights.density);
+    assert_eq!(marked.field.occupancy.occupied, stage1.occupancy.occupied);
+    assert_eq!(marked.field.occupancy.density, stage1.occupancy.density);
+    assert_ne!(marked.field.weights.colour, stage1.weights.colour, "the colour MLP was trained");
+    for view in &data.test {
+        let before = render_camera(&stage1.weights, &stage1.occupancy, &stage1.march, &view.camera, stage1.background);
+        let after = render_camera(
+            &marked.field.weights,
+            &marked.field.occupancy,
+            &marked.field.march,
+            &view.camera,
+            stage1.background,
+        );
+        assert_eq!(before.depth, after.depth, "depth unchanged");
+        assert_eq!(before.opacity, after.opacity, "opacity unchanged");
+    }
+    // On test cameras never trained on: the secret comes back far above the blank baseline, clean
+    // views do not give it, and the renders stay close to stage 1's.
+    let test_cameras: Vec<_> = data.test.iter().map(|v| v.camera).collect();
+    let truths: Vec<_> = data.test.iter().map(|v| v.composited_image(data.background)).collect();
+    let (scores, _) = evaluate(&stage1, marked, &secret, &test_cameras, &truths, &RunControl::new()).unwrap();
+    let Secret::Image(truth) = &secret else { unreachable!() };
+    let blank = ImageData::new(32, 32, 3, vec![0.0; 32 * 32 * 3]).unwrap();
+    let baseline = metrics::psnr_db(&blank, truth);
+    let recovery = scores.recovery_psnr_db.unwrap();
+    assert!(recovery > baseline + 8.0, "recovered at {recovery:.2} dB against {baseline:.2} dB for blank: {scores:?}");
+    assert!(scores.clean_recovery_psnr_db.unwrap() < recovery - 5.0, "{scores:?}");
+    assert!(scores.render_psnr_vs_stage1_db > 25.0, "{scores:?}");
+    let drop = scores.stage1_psnr_vs_ground_truth_db.unwrap() - scores.render_psnr_vs_ground_truth_db.unwrap();
+    assert!(drop < 3.0, "the render lost {drop:.2} dB against ground truth: {scores:?}");
+}
+
+#[test]
+fn a_decoder_file_round_trips_and_a_wrong_one_is_refused_naming_the_file() {
+    use sparsefield::compute::stega::decoder::{Decoder, Recovered, SecretKind};
+    use sparsefield::compute::stega::nets::{DecoderKind, NetsConfig};
+    let dir = super::common::temp_dir("stega_decoder");
+    let config = NetsConfig { side: 32, width: 4, kind: DecoderKind::Bits(24) };
+    let (d, c) = config.init(3, &candle_core::Device::Cpu).unwrap();
+    let decoder = Decoder {
+        config,
+        secret: SecretKind::Text,
+        decoder: sparsefield::compute::nets::tensors(&d),
+        classifier: sparsefield::compute::nets::tensors(&c),
+    };
+    let path = dir.join("decoder.safetensors");
+    decoder.save(&path).unwrap();
+    let loaded = Decoder::load(&path).unwrap();
+    assert_eq!(loaded.config, config);
+    assert_eq!(loaded.secret, SecretKind::Text);
+    // The same answer from the loaded copy, for an image of another size and shape.
+    let view = image(50, 40, 3, |x, y, c| ((x * 3 + y * 5 + c as u32) % 11) as f32 / 10.0);
+    let (a, b) = (decoder.recover(&view).unwrap(), loaded.recover(&view).unwrap());
+    assert_eq!(a, b);
+    assert!(matches!(&a.secret, Recovered::Bits(bits) if bits.len() == 24));
+    // A decoder of another size: its tensors do not fit the metadata.
+    let other = NetsConfig { side: 64, ..config };
+    let (d2, c2) = other.init(3, &candle_core::Device::Cpu).unwrap();
+    let mismatched = Decoder {
+        config,
+        decoder: sparsefield::compute::nets::tensors(&d2),
+        classifier: sparsefield::compute::nets::tensors(&c2),
+        secret: SecretKind::Text,
+    };
+    let bad = dir.join("other.safetensors");
+    mismatched.save(&bad).unwrap();
+    let error = Decoder::load(&bad).unwrap_err().to_string();
+    assert!(
+        error.contains("other.safetensors") && error.contains("decoder.6") && error.contains("expected"),
+        "{error}"
+    );
+    std::fs::write(dir.join("junk.safetensors"), b"junk").unwrap();
+    let error = Decoder::load(&dir.join("junk.safetensors")).unwrap_err().to_string();
+    assert!(error.contains("junk.safetensors") && error.contains("not a safetensors file"), "{error}");
+    let error = Decoder::load(&dir.join("missing.safetensors")).unwrap_err().to_string();
+    assert!(error.contains("missing.safetensors") && error.contains("cannot read"), "{error}");
+}
+
+#[test]
+fn the_decoder_sees_a_whole_multiple_as_the_training_pool_does() {
+    use candle_core::Device;
+    use sparsefield::compute::stega::decoder::{decoder_view, views_tensor};
+    let big = image(64, 64, 3, |x, y, c| ((x * 7 + y * 13 + 5 * c as u32) % 17) as f32 / 16.0);
+    let pooled = views_tensor(std::slice::from_ref(&big), &Device::Cpu).unwrap().avg_pool2d(2).unwrap();
+    let view = decoder_view(&big, 32);
+    let as_tensor = views_tensor(std::slice::from_ref(&view), &Device::Cpu).unwrap();
+    let diff = (pooled - as_tensor).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-6, "{diff}");
+    // A wide image: its centred square.
+    let wide = image(96, 64, 1, |x, _, _| if (16..80).contains(&x) { 1.0 } else { 0.0 });
+    let seen = decoder_view(&wide, 32);
+    assert_eq!((seen.width, seen.height, seen.channels), (32, 32, 3));
+    assert!(seen.pixels.iter().all(|v| (*v - 1.0).abs() < 1e-6), "only the centred square is read");
+}
+
+#[test]
+fn a_square_camera_sees_the_centre_of_the_original() {
+    use sparsefield::compute::nerf::camera::Camera;
+    use sparsefield::compute::stega::embed::square_camera;
+    let camera = Camera::look_at(160, 100, 0.8, glam::Vec3::new(3.0, 1.0, 2.0), glam::Vec3::ZERO);
+    let square = square_camera(&camera, 50);
+    assert_eq!((square.width, square.height), (50, 50));
+    // The ray through the square's corner pixel goes where the original's pixel at the same spot
+    // of its centred 100×100 window goes.
+    let a = square.ray_through(0.5, 0.5);
+    let b = camera.ray_through(30.0 + 1.0, 1.0);
+    assert!((a.direction - b.direction).length() < 1e-5, "{a:?} {b:?}");
+    let centre = square.ray_through(25.0, 25.0);
+    let original = camera.ray_through(80.0, 50.0);
+    assert!((centre.direction - original.direction).length() < 1e-5);
+}
+
+#[test]
+fn the_sweep_visits_every_strength_and_writes_its_table() {
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::stega::decoder::{Decoder, SecretKind};
+    use sparsefield::compute::stega::nets::{DecoderKind, NetsConfig};
+    use sparsefield::compute::stega::robustness::{sweep, sweep_csv};
+    use sparsefield::compute::stega::secret::Secret;
+    let config = NetsConfig { side: 32, width: 4, kind: DecoderKind::Image };
+    let (d, c) = config.init(1, &candle_core::Device::Cpu).unwrap();
+    let decoder = Decoder {
+        config,
+        secret: SecretKind::Image,
+        decoder: sparsefield::compute::nets::tensors(&d),
+        classifier: sparsefield::compute::nets::tensors(&c),
+    };
+    let secret = Secret::image(&secret_image(), 32).unwrap();
+    let views = vec![secret_image(); 2];
+    let rows = sweep(&decoder, &secret, &views, &views, &RunControl::new(), |_| true).unwrap();
+    let expected: usize = Attack::KINDS.iter().map(|k| k.sweep_strengths().len()).sum();
+    assert_eq!(rows.len(), expected);
+    assert!(rows.iter().all(|r| r.recovery.is_finite() && (0.0..=1.0).contains(&r.classifier_accuracy)));
+    // An untrained classifier says the same of marked and clean (identical) views: half right.
+    assert!(rows.iter().all(|r| (r.classifier_accuracy - 0.5).abs() < 1e-9), "{rows:?}");
+    let csv = sweep_csv(&rows);
+    assert_eq!(csv.lines().count(), expected + 1);
+    assert!(csv.starts_with("attack,strength,recovery"));
+    let mut seen = 0;
+    let stopped = sweep(&decoder, &secret, &views, &views, &RunControl::new(), |_| {
+        seen += 1;
+        seen < 3
+    })
+    .unwrap();
+    assert_eq!(stopped.len(), 3);
+}

@@ -1028,6 +1028,7 @@ fn every_lab_restores_the_settings_it_saved() {
     harness.state_mut().lab_mut::<LiftLab>().settings.export_size = 96;
     harness.state_mut().lab_mut::<EditLab>().settings.fit_steps = 77;
     harness.state_mut().lab_mut::<PruneLab>().settings.sweep_points = 9;
+    harness.state_mut().lab_mut::<sparsefield::labs::stega::StegaLab>().settings.steps = 321;
     let mut fresh = sparsefield::labs::registry();
     let app = harness.state();
     assert_eq!(app.labs().count(), fresh.len());
@@ -1377,11 +1378,12 @@ fn named_widgets(harness: &Harness<'static, SparseFieldApp>) -> Vec<(String, egu
 /// no name runs past the sidebar's edge or the window's, and a snapshot of each.
 #[test]
 fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
-    let labs: [(&str, &str); 7] = [
+    let labs: [(&str, &str); 8] = [
         (InrLab::KEY, "▶ Train"),
         (EditLab::KEY, "▶ Train operator"),
         (NerfLab::KEY, "▶ Train"),
         (LiftLab::KEY, "▶ Lift"),
+        (sparsefield::labs::stega::StegaLab::KEY, "▶ Embed"),
         (PruneLab::KEY, "▶ Run sweep"),
         (NtkLab::KEY, "bias B"),
         (HtlLab::KEY, "sparsity"),
@@ -1455,4 +1457,74 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The StegaNeRF lab marks the NeRF lab's field: *Embed* starts a job, the secret recovered from
+/// the view at rest appears and follows the camera, and an image without the secret reads as
+/// clean.
+#[test]
+fn stega_lab_embeds_recovers_the_view_and_reads_image_files() {
+    use sparsefield::labs::stega::{StegaCommand, StegaLab};
+    let mut harness = harness(false);
+    {
+        let nerf = &mut harness.state_mut().lab_mut::<NerfLab>().settings;
+        nerf.demo_size = 32;
+        nerf.steps = 300;
+        nerf.batch_samples = 4096;
+    }
+    let ctx = harness.ctx.clone();
+    harness.state_mut().apply(&ctx, Command::SelectLab(NerfLab::KEY));
+    step_until(&mut harness, 120, "the demo scene to load", |app| app.lab::<NerfLab>().state.dataset.is_some());
+    harness.state_mut().apply_to::<NerfLab>(&ctx, NerfCommand::Train);
+    step_until(&mut harness, 240, "stage 1 to train", |app| {
+        !app.lab::<NerfLab>().state.is_training() && app.lab::<NerfLab>().state.viewer.snapshot.is_some()
+    });
+    {
+        let stega = &mut harness.state_mut().lab_mut::<StegaLab>().settings;
+        stega.secret_side = 32;
+        stega.steps = 400;
+        // A 32² scene: the repository's coupling gets the field moving within a short run.
+        stega.decoder_trains_field = true;
+        stega.field_lr = 2e-3;
+    }
+    harness.state_mut().apply(&ctx, Command::SelectLab(StegaLab::KEY));
+    harness.run_steps(3);
+    let label = harness.state().lab::<StegaLab>().state.stage1.as_ref().map(|s| s.label.clone());
+    assert!(label.as_deref().is_some_and(|l| l.starts_with("NeRF lab")), "the NeRF lab's field is taken: {label:?}");
+    harness.get_by_label("▶ Embed").click();
+    harness.run_steps(2);
+    assert!(
+        harness.state().lab::<StegaLab>().state.is_embedding(),
+        "Embed starts stage 2: {:?}",
+        harness.state().notifications()
+    );
+    assert!(harness.state().lab::<StegaLab>().state.jobs().iter().any(|j| j.name == "Embed secret"));
+    step_until(&mut harness, 600, "stage 2 to finish", |app| {
+        let s = &app.lab::<StegaLab>().state;
+        !s.is_embedding() && s.metrics.is_some()
+    });
+    let metrics = harness.state().lab::<StegaLab>().state.metrics.clone().unwrap();
+    assert!(metrics.classifier_accuracy > 0.9, "{metrics:?}");
+    // The view at rest is decoded; a new camera gives a new recovery.
+    let view_key = |app: &SparseFieldApp| app.lab::<StegaLab>().state.view.as_ref().map(|(k, _)| *k);
+    step_until(&mut harness, 60, "the view to be decoded", |app| view_key(app).is_some());
+    let first = view_key(harness.state());
+    let view = harness.state().lab::<StegaLab>().state.view.as_ref().unwrap().1.clone();
+    assert!(view.recovery.carries_secret(), "the marked view carries the secret: score {}", view.recovery.score);
+    {
+        let viewer = &mut harness.state_mut().lab_mut::<StegaLab>().state.viewer;
+        viewer.view.orbit.azimuth += 0.7;
+        viewer.view.last_change = -10.0;
+    }
+    step_until(&mut harness, 60, "the new view to be decoded", |app| view_key(app).is_some() && view_key(app) != first);
+    // A clean image (stage 1's render of the same view) reads as having no secret.
+    let dir = temp_dir("ui_stega");
+    sparsefield::compute::image_io::save_png(&view.renders.stage1, &dir.join("clean.png")).unwrap();
+    harness.state_mut().apply_to::<StegaLab>(&ctx, StegaCommand::RecoverImage(dir.join("clean.png")));
+    let found = harness.state().lab::<StegaLab>().state.from_file.as_ref().map(|f| f.recovery.carries_secret());
+    assert_eq!(found, Some(false), "a clean image carries no secret");
+    let note = harness.state().notifications().last().unwrap().text.clone();
+    assert!(note.contains("clean.png") && note.contains("no secret found"), "{note}");
+    harness.run_steps(2);
+    harness.get_by_label_contains("no secret found (score");
 }

@@ -7,7 +7,7 @@ use eframe::egui;
 
 use super::LiftState;
 use super::panel::{DepthSetting, LiftSettings, lift_controls_ui, lift_main_ui};
-use crate::labs::{Lab, LabCommands, LabCx, apply_picked, claim_export_folder};
+use crate::labs::{Lab, LabCommands, LabCx, Shared, SharedField, apply_picked, claim_export_folder};
 use crate::ui::{FileDialog, IMAGE_EXTENSIONS, extension_of};
 
 /// What the lift lab's panel asks for.
@@ -153,6 +153,16 @@ impl Lab for LiftLab {
     fn poll(&mut self, cx: &mut LabCx<'_>) {
         let notes = self.state.poll(cx.ctx, &self.settings, cx.waker);
         cx.notify_all(notes);
+    }
+
+    fn publish(&self, shared: &mut Shared) {
+        shared.lift_field = self.state.viewer.snapshot.as_ref().map(|snapshot| SharedField {
+            snapshot: std::sync::Arc::clone(snapshot),
+            orbit: self.state.viewer.orbit_home,
+            dataset: None,
+            training: self.state.is_lifting(),
+            name: format!("lift result, step {}", snapshot.step),
+        });
     }
 
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, _cx: &mut LabCx<'_>) {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::panel::{NerfSettings, nerf_controls_ui, nerf_main_ui};
 use super::{DataSource, NerfState};
 use crate::compute::nerf::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
-use crate::labs::{Lab, LabCommands, LabCx, apply_picked, from_json, previous_version, to_json};
+use crate::labs::{Lab, LabCommands, LabCx, Shared, SharedField, apply_picked, from_json, previous_version, to_json};
 use crate::ui::FileDialog;
 use crate::ui::widgets::Level;
 
@@ -177,6 +177,20 @@ impl Lab for NerfLab {
             let outcome = self.apply(NerfCommand::Train, cx);
             cx.report(outcome);
         }
+    }
+
+    fn publish(&self, shared: &mut Shared) {
+        shared.nerf_field = self.state.viewer.snapshot.as_ref().map(|snapshot| SharedField {
+            snapshot: Arc::clone(snapshot),
+            orbit: self.state.viewer.orbit_home,
+            dataset: self.state.dataset.clone(),
+            training: self.state.is_training(),
+            name: format!(
+                "{}, step {}",
+                self.state.dataset.as_ref().map_or_else(|| "checkpoint".to_owned(), |d| d.name.clone()),
+                snapshot.step
+            ),
+        });
     }
 
     fn sidebar_ui(&mut self, ui: &mut egui::Ui, cx: &mut LabCx<'_>) {

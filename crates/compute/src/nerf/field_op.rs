@@ -124,6 +124,9 @@ pub struct FieldOp {
     grid: Arc<HashGrid>,
     layout: FieldLayout,
     workspace: Option<(Arc<Mutex<Workspace>>, u64)>,
+    /// The backward pass stops at the colour MLP: geometry (hash table, density MLP) gets zero
+    /// gradient, and the work for it is skipped.
+    appearance_only: bool,
 }
 
 impl FieldOp {
@@ -135,11 +138,25 @@ impl FieldOp {
         workspace: Arc<Mutex<Workspace>>,
         generation: u64,
     ) -> Self {
-        Self { config, grid, layout: FieldLayout::new(&config), workspace: Some((workspace, generation)) }
+        Self {
+            config,
+            grid,
+            layout: FieldLayout::new(&config),
+            workspace: Some((workspace, generation)),
+            appearance_only: false,
+        }
+    }
+
+    /// The same op whose backward reaches only the colour MLP (StegaNeRF's stage 2 fine-tunes
+    /// appearance with the geometry frozen): the hash table's and the density MLP's gradients
+    /// are zero, and neither is computed.
+    #[must_use]
+    pub fn appearance_only(self) -> Self {
+        Self { appearance_only: true, ..self }
     }
 
     pub fn evaluation(config: FieldConfig, grid: Arc<HashGrid>) -> Self {
-        Self { config, grid, layout: FieldLayout::new(&config), workspace: None }
+        Self { config, grid, layout: FieldLayout::new(&config), workspace: None, appearance_only: false }
     }
 
     fn num_colour_hidden(&self) -> usize {
@@ -230,6 +247,9 @@ impl FieldOp {
                 }
             }
             std::mem::swap(ga, gb);
+        }
+        if self.appearance_only {
+            return;
         }
         // ga = ∂x (rows × n_x): its first n_geo columns flow to z2[1..]; σ = exp(z2[0]).
         gb.clear();
@@ -403,7 +423,8 @@ impl CustomOp2 for FieldOp {
         let mut grads = vec![0.0_f32; num_params];
         let (table_grad, mlp_part) = grads.split_at_mut(table_len);
         mlp_part.copy_from_slice(&mlp_grads);
-        table_grad.par_chunks_mut(t * nf).enumerate().for_each(|(level, g_level)| {
+        let levels = if self.appearance_only { 0 } else { self.config.hash.num_levels };
+        table_grad.par_chunks_mut(t * nf).take(levels).enumerate().for_each(|(level, g_level)| {
             for (block_index, g_enc) in g_enc_blocks.iter().enumerate() {
                 let first_row = block_index * BLOCK_ROWS;
                 for (r, ge) in g_enc.chunks_exact(n_enc).enumerate() {

@@ -487,18 +487,7 @@ pub fn evaluate(snapshot: &NerfSnapshot, views: &[View], control: &RunControl) -
         }
         let render =
             render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, &view.camera, snapshot.background);
-        let target: Vec<f32> = (0..view.rgba.len())
-            .flat_map(|k| {
-                let c = view.composited(k, snapshot.background);
-                [c.x, c.y, c.z]
-            })
-            .collect();
-        let target = crate::image_io::ImageData {
-            width: view.camera.width,
-            height: view.camera.height,
-            channels: 3,
-            pixels: target,
-        };
+        let target = view.composited_image(snapshot.background);
         let image = render.rgb_image();
         result.per_view_psnr_db.push(metrics::psnr_db(&image, &target));
         result.per_view_ssim.push(metrics::ssim(&image, &target));

@@ -44,6 +44,81 @@ impl Attack {
         Self::Downscale { factor: 1.0 },
     ];
 
+    /// The attack's kind, e.g. "jpeg" (CSV columns, CLI names).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Noise { .. } => "noise",
+            Self::Blur { .. } => "blur",
+            Self::Jpeg { .. } => "jpeg",
+            Self::Crop { .. } => "crop",
+            Self::Rotate { .. } => "rotate",
+            Self::Downscale { .. } => "downscale",
+        }
+    }
+
+    /// The strength as one number: σ, σ in px, quality, area fraction, degrees or factor.
+    pub fn strength(&self) -> f64 {
+        match *self {
+            Self::Noise { sigma } | Self::Blur { sigma } => f64::from(sigma),
+            Self::Jpeg { quality } => f64::from(quality),
+            Self::Crop { fraction } => f64::from(fraction),
+            Self::Rotate { degrees } => f64::from(degrees),
+            Self::Downscale { factor } => f64::from(factor),
+        }
+    }
+
+    /// What [`Attack::strength`] measures, for axes.
+    pub fn strength_name(&self) -> &'static str {
+        match self {
+            Self::Noise { .. } => "sigma",
+            Self::Blur { .. } => "sigma (px)",
+            Self::Jpeg { .. } => "quality",
+            Self::Crop { .. } => "area removed",
+            Self::Rotate { .. } => "degrees",
+            Self::Downscale { .. } => "factor",
+        }
+    }
+
+    /// The same kind at `strength` (see [`Attack::strength`]; a quality is rounded, 1–100).
+    #[must_use]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn with_strength(&self, strength: f64) -> Self {
+        let s = strength as f32;
+        match self {
+            Self::Noise { .. } => Self::Noise { sigma: s.max(0.0) },
+            Self::Blur { .. } => Self::Blur { sigma: s.max(0.0) },
+            Self::Jpeg { .. } => Self::Jpeg { quality: strength.round().clamp(1.0, 100.0) as u8 },
+            Self::Crop { .. } => Self::Crop { fraction: s.clamp(0.0, 0.99) },
+            Self::Rotate { .. } => Self::Rotate { degrees: s },
+            Self::Downscale { .. } => Self::Downscale { factor: s.max(1.0) },
+        }
+    }
+
+    /// The strengths a robustness sweep visits, weakest (none) first.
+    pub fn sweep_strengths(&self) -> &'static [f64] {
+        match self {
+            Self::Noise { .. } => &[0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
+            Self::Blur { .. } => &[0.0, 0.5, 1.0, 1.5, 2.0, 3.0],
+            Self::Jpeg { .. } => &[100.0, 90.0, 75.0, 50.0, 30.0, 10.0],
+            Self::Crop { .. } => &[0.0, 0.1, 0.2, 0.3, 0.5, 0.7],
+            Self::Rotate { .. } => &[0.0, 2.5, 5.0, 10.0, 15.0, 30.0],
+            Self::Downscale { .. } => &[1.0, 1.5, 2.0, 3.0, 4.0, 6.0],
+        }
+    }
+
+    /// The attacks of the robustness table (the published re-run's strengths).
+    pub const TABLE: [Self; 5] = [
+        Self::Noise { sigma: 0.05 },
+        Self::Blur { sigma: 1.0 },
+        Self::Jpeg { quality: 75 },
+        Self::Crop { fraction: 0.1 },
+        Self::Rotate { degrees: 5.0 },
+    ];
+
+    /// The strengths of [`Attack::TABLE`] for each of [`Attack::KINDS`] (a downscale ×2 for the
+    /// kind the table leaves out): where the lab's sliders start.
+    pub const TABLE_STRENGTHS: [f64; 6] = [0.05, 1.0, 75.0, 0.1, 5.0, 2.0];
+
     /// The attack's name and strength, e.g. "JPEG q = 75".
     pub fn label(&self) -> String {
         match *self {

@@ -58,6 +58,17 @@ impl View {
         let [r, g, b, a] = self.rgba[k];
         Vec3::new(r, g, b) * a + background * (1.0 - a)
     }
+
+    /// The whole image composited over `background`, as RGB.
+    pub fn composited_image(&self, background: Vec3) -> crate::image_io::ImageData {
+        let pixels = (0..self.rgba.len())
+            .flat_map(|k| {
+                let c = self.composited(k, background);
+                [c.x, c.y, c.z]
+            })
+            .collect();
+        crate::image_io::ImageData { width: self.camera.width, height: self.camera.height, channels: 3, pixels }
+    }
 }
 
 /// A data set: training, validation and test views of one scene inside `scene_box`.
