@@ -13,6 +13,7 @@ use crate::compute::nerf::synth::{DemoSpec, demo_dataset};
 use crate::compute::nerf::{self, NerfSnapshot, TrainConfig, checkpoint};
 use crate::compute::stega::attacks::Attack;
 use crate::compute::stega::embed::{self, EmbedConfig, EmbedMetrics};
+use crate::compute::stega::loss::LossWeights;
 use crate::compute::stega::robustness::{self, SweepRow};
 use crate::compute::stega::secret::Secret;
 use crate::compute::stega::view;
@@ -29,8 +30,9 @@ pub struct StegaBenchArgs {
     /// Stage-2 steps of every run.
     #[arg(long, default_value_t = EmbedConfig::default().steps)]
     pub steps: u64,
-    /// The runs: `image` (a 64² image), `bits` (64 bits, then the robustness table), `robust`
-    /// (64 bits trained against attacks), `masking` (the image without the gradient mask).
+    /// The runs: `image` (a 64² image), `fidelity` (the same with render weight 10), `bits` (64
+    /// bits, then the robustness table), `robust` (64 bits trained against attacks), `masking`
+    /// (the image without the gradient mask).
     #[arg(long, value_delimiter = ',', default_value = "image,bits")]
     pub runs: Vec<String>,
     /// Write each run's metrics (and the stage-1 checkpoint, when trained here) into this folder.
@@ -52,8 +54,8 @@ struct RunFigures {
 
 pub fn run(args: &StegaBenchArgs) -> anyhow::Result<()> {
     for name in &args.runs {
-        if !["image", "bits", "robust", "masking"].contains(&name.as_str()) {
-            anyhow::bail!("unknown run `{name}`; pick from image, bits, robust, masking");
+        if !["image", "fidelity", "bits", "robust", "masking"].contains(&name.as_str()) {
+            anyhow::bail!("unknown run `{name}`; pick from image, fidelity, bits, robust, masking");
         }
     }
     if let Some(out) = &args.out {
@@ -86,6 +88,14 @@ pub fn run(args: &StegaBenchArgs) -> anyhow::Result<()> {
     for name in &args.runs {
         let (secret, cfg) = match name.as_str() {
             "image" => (Secret::image(&coffee, 64)?, EmbedConfig { steps: args.steps, ..EmbedConfig::default() }),
+            "fidelity" => (
+                Secret::image(&coffee, 64)?,
+                EmbedConfig {
+                    steps: args.steps,
+                    weights: LossWeights { render: 10.0, ..LossWeights::default() },
+                    ..EmbedConfig::default()
+                },
+            ),
             "masking" => (
                 Secret::image(&coffee, 64)?,
                 EmbedConfig { steps: args.steps, masking: false, ..EmbedConfig::default() },
@@ -187,7 +197,7 @@ fn report(f: &RunFigures) {
             .find(|(n, _)| if row.strength == 0.0 && row.attack == "noise" { *n == "clean" } else { *n == row.attack })
             .map_or(String::new(), |(_, a)| format!(" (published re-run {:.2}%)", 100.0 * a));
         println!(
-            "  {:<7} {:>5}: bits {:.2}%{anchor}, classifier {:.1}%",
+            "  {:<9} {:>5.2}: bits {:.2}%{anchor}, classifier {:.1}%",
             row.attack,
             row.strength,
             100.0 * row.recovery,

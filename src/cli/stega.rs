@@ -21,6 +21,7 @@ use crate::compute::stega::embed::{self, EmbedConfig, EmbedMetrics};
 use crate::compute::stega::loss::LossWeights;
 use crate::compute::stega::robustness;
 use crate::compute::stega::secret::{DEFAULT_SECRET_SIDE, Secret};
+use crate::compute::stega::view;
 
 #[derive(Debug, Subcommand)]
 pub enum StegaCommand {
@@ -225,6 +226,8 @@ fn embed_command(args: &EmbedArgs) -> anyhow::Result<()> {
         field_lr: args.field_lr,
         nets_lr: args.nets_lr,
         decoder_trains_field: args.decoder_trains_field,
+        // Views at the data set's image size (the demo's, or 128² around an orbit).
+        render_side: train_cameras.first().map_or(128, |c| c.width.min(c.height).clamp(32, 256)),
         weights: LossWeights {
             render: args.weights[0],
             secret: args.weights[1],
@@ -412,20 +415,8 @@ fn attack_command(args: &AttackArgs) -> anyhow::Result<()> {
     let (_, test, _) = cameras(&data, &stage1_config.orbit, record.demo_size)?;
     super::prepare_output_dir(&args.out, "stega attack")?;
     let cameras: Vec<Camera> = test.into_iter().take(args.views).collect();
-    let render = |snapshot: &crate::compute::nerf::NerfSnapshot, camera: &Camera| {
-        crate::compute::nerf::render::render_camera(
-            &snapshot.weights,
-            &snapshot.occupancy,
-            &snapshot.march,
-            camera,
-            snapshot.background,
-        )
-        .rgb_image()
-    };
-    let marked_views: Vec<ImageData> = cameras.iter().map(|c| render(&marked, c)).collect();
-    let clean_views: Vec<ImageData> = cameras.iter().map(|c| render(&stage1, c)).collect();
-    let total: usize = Attack::KINDS.iter().map(|k| k.sweep_strengths().len()).sum();
-    let bar = super::progress_bar(total as u64, "attack");
+    let (marked_views, clean_views) = view::render_views(&marked, &stage1, &cameras);
+    let bar = super::progress_bar(robustness::sweep_len() as u64, "attack");
     let control = RunControl::new();
     let rows = robustness::sweep(&decoder, &secret, &marked_views, &clean_views, &control, |_| {
         bar.inc(1);

@@ -349,11 +349,9 @@ fn grid_for(size: egui::Vec2, pixels: f64) -> (u32, u32) {
 /// Identifies a full-quality frame: camera, mode, and `(field id, training step)`.
 fn frame_key(camera: &Camera, mode: ViewMode, field: (u64, u64)) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (camera.width, camera.height, field).hash(&mut h);
+    field.hash(&mut h);
     mode.hash(&mut h);
-    for v in camera.world_from_camera.to_cols_array() {
-        v.to_bits().hash(&mut h);
-    }
+    camera.hash_bits(&mut h);
     h.finish()
 }
 

@@ -871,3 +871,129 @@ fn lift_writes_checkpoint_turntable_and_metrics_and_refuses_bad_input() {
         run_err(sparsefield().args(["lift", "--true-depth", "--image"]).arg(&photo).arg("--out").arg(dir.join("z")));
     assert!(err.contains("only for the built-in example"), "{err}");
 }
+
+#[test]
+fn stega_embed_recover_and_attack_write_their_files_and_refuse_bad_input() {
+    let dir = temp_dir("cli_stega");
+    let ckpt = dir.join("ckpt");
+    run_ok(sparsefield().args(["nerf", "train", "--demo-size", "32", "--steps", "150", "--out"]).arg(&ckpt));
+    // A text secret; on a 32² scene the repository's coupling gets the field moving quickly.
+    let run = dir.join("run");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["stega", "embed", "--demo-size", "32", "--text", "hi", "--steps", "60", "--turntable", "2"])
+            .args(["--decoder-trains-field", "--field-lr", "2e-3", "--ckpt"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(&run),
+    );
+    assert!(stdout.contains("bit accuracy") && stdout.contains("classifier"), "{stdout}");
+    for file in [
+        "nerf.safetensors",
+        "config.json",
+        "decoder.safetensors",
+        "metrics.json",
+        "history.csv",
+        "stega.json",
+        "turntable.gif",
+        "test/marked_0.png",
+        "test/recovered_0.png",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    for key in [
+        "render_psnr_vs_stage1_db",
+        "render_ssim",
+        "render_psnr_vs_ground_truth_db",
+        "stage1_psnr_vs_ground_truth_db",
+        "bit_accuracy",
+        "clean_bit_accuracy",
+        "text_recovered",
+        "classifier_accuracy",
+        "seconds",
+    ] {
+        assert!(metrics[key].is_number(), "{key}: {metrics}");
+    }
+    assert_eq!(std::fs::read_to_string(run.join("history.csv")).unwrap().lines().count(), 61);
+    // The marked checkpoint is a NeRF checkpoint like any other.
+    run_ok(sparsefield().args(["nerf", "eval", "--demo-size", "32", "--ckpt"]).arg(&run));
+
+    let recovered = dir.join("recovered");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["stega", "recover", "--decoder"])
+            .arg(run.join("decoder.safetensors"))
+            .arg("--image")
+            .arg(run.join("test/marked_0.png"))
+            .arg("--out")
+            .arg(&recovered),
+    );
+    assert!(stdout.contains("marked_0.png") && stdout.contains("classifier score"), "{stdout}");
+    let recovery: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(recovered.join("recovery.json")).unwrap()).unwrap();
+    assert!(recovery["score"].is_number() && recovery["bits"].as_str().is_some_and(|b| b.len() == 64), "{recovery}");
+    assert!(recovered.join("recovered.png").is_file());
+
+    let attacked = dir.join("attack");
+    let stdout =
+        run_ok(sparsefield().args(["stega", "attack", "--views", "2", "--run"]).arg(&run).arg("--out").arg(&attacked));
+    assert!(stdout.contains("jpeg") && stdout.contains("rotate"), "{stdout}");
+    let csv = std::fs::read_to_string(attacked.join("attack.csv")).unwrap();
+    assert!(csv.starts_with("attack,strength,recovery,marked_score,classifier_accuracy"));
+    assert_eq!(csv.lines().count(), 1 + 36);
+    assert!(attacked.join("attack.png").is_file() && attacked.join("table.json").is_file());
+
+    // Bad input: a missing checkpoint, an unreadable secret, a decoder of another secret size,
+    // and weights that are not four numbers.
+    let error = run_err(
+        sparsefield()
+            .args(["stega", "embed", "--bits", "8", "--ckpt"])
+            .arg(dir.join("nope"))
+            .arg("--out")
+            .arg(dir.join("o1")),
+    );
+    assert!(error.contains("nope") && error.contains("config.json"), "{error}");
+    std::fs::write(dir.join("secret.png"), b"not a png").unwrap();
+    let error = run_err(
+        sparsefield()
+            .args(["stega", "embed", "--secret"])
+            .arg(dir.join("secret.png"))
+            .arg("--ckpt")
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(dir.join("o2")),
+    );
+    assert!(error.contains("secret.png"), "{error}");
+    let error = run_err(
+        sparsefield()
+            .args(["stega", "embed", "--bits", "8", "--weights", "1,2", "--ckpt"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(dir.join("o3")),
+    );
+    assert!(error.contains("--weights"), "{error}");
+    {
+        use sparsefield::compute::stega::decoder::{Decoder, SecretKind};
+        use sparsefield::compute::stega::nets::{DecoderKind, NetsConfig};
+        let said = NetsConfig { side: 32, width: 4, kind: DecoderKind::Image };
+        let (d, c) = NetsConfig { side: 48, ..said }.init(0, &candle_core::Device::Cpu).unwrap();
+        let tensors = sparsefield::compute::nets::tensors;
+        Decoder { config: said, secret: SecretKind::Image, decoder: tensors(&d), classifier: tensors(&c) }
+            .save(&dir.join("other.safetensors"))
+            .unwrap();
+    }
+    let error = run_err(
+        sparsefield()
+            .args(["stega", "recover", "--decoder"])
+            .arg(dir.join("other.safetensors"))
+            .arg("--image")
+            .arg(run.join("test/marked_0.png"))
+            .arg("--out")
+            .arg(dir.join("o4")),
+    );
+    assert!(error.contains("other.safetensors") && error.contains("expected"), "{error}");
+    let error = run_err(sparsefield().args(["stega", "attack", "--run"]).arg(&ckpt).arg("--out").arg(dir.join("o5")));
+    assert!(error.contains("stega.json"), "{error}");
+}

@@ -350,9 +350,7 @@ fn frustums_ui(
     // Which pieces the field hides, judged again only when the camera, the grid or the data change.
     let key = {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        for v in viewer.world_from_camera.to_cols_array().into_iter().chain([viewer.fx, viewer.fy, viewer.cx, viewer.cy]) {
-            v.to_bits().hash(&mut hasher);
-        }
+        viewer.hash_bits(&mut hasher);
         (baked.map(|b| b.generation), edges.len(), data.train.len()).hash(&mut hasher);
         hasher.finish()
     };

@@ -337,16 +337,9 @@ impl StegaState {
         let secret = Arc::clone(self.secret().map_err(|e| format!("no secret: {e}"))?);
         let cameras: Vec<Camera> = stage1.test.iter().take(SWEEP_VIEWS).copied().collect();
         let (field, reference, decoder) = (marked.field.clone(), Arc::clone(&stage1.snapshot), Arc::clone(&marked.decoder));
-        let total: usize = Attack::KINDS.iter().map(|k| k.sweep_strengths().len()).sum();
         let job = Job::spawn("stega-sweep", waker, move |control, sink| {
-            sink.send(RunEvent::Started { total_steps: total as u64 });
-            let (marked, clean): (Vec<_>, Vec<_>) = cameras
-                .iter()
-                .map(|c| {
-                    let r = view::render_pair(&field, &reference, c);
-                    (r.marked, r.stage1)
-                })
-                .unzip();
+            sink.send(RunEvent::Started { total_steps: robustness::sweep_len() as u64 });
+            let (marked, clean) = view::render_views(&field, &reference, &cameras);
             let mut done = 0_u64;
             robustness::sweep(&decoder, &secret, &marked, &clean, control, |_| {
                 done += 1;

@@ -428,11 +428,9 @@ pub fn stega_main_ui(
 }
 
 fn camera_key(camera: &crate::compute::nerf::camera::Camera) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use std::hash::Hasher;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for v in camera.world_from_camera.to_cols_array().into_iter().chain([camera.fx, camera.fy, camera.cx, camera.cy]) {
-        v.to_bits().hash(&mut hasher);
-    }
+    camera.hash_bits(&mut hasher);
     hasher.finish()
 }
 

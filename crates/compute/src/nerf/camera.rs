@@ -79,6 +79,15 @@ impl Camera {
         self.ray_through(i as f32 + 0.5, j as f32 + 0.5)
     }
 
+    /// Feeds every field, floats by their bits, to `state` (cache keys of rendered views).
+    pub fn hash_bits<H: std::hash::Hasher>(&self, state: &mut H) {
+        use std::hash::Hash;
+        (self.width, self.height).hash(state);
+        for v in self.world_from_camera.to_cols_array().into_iter().chain([self.fx, self.fy, self.cx, self.cy]) {
+            v.to_bits().hash(state);
+        }
+    }
+
     /// The same camera for an image `factor` times smaller (intrinsics scaled accordingly).
     #[must_use]
     pub fn downscaled(&self, factor: u32) -> Self {

@@ -44,7 +44,6 @@ use crate::nerf::camera::Camera;
 use crate::nerf::field::FieldWeights;
 use crate::nerf::field_op::{FieldLayout, FieldOp, Workspace};
 use crate::nerf::orbit::Orbit;
-use crate::nerf::render::render_camera;
 use crate::nerf::sampler::march;
 use crate::nerf::train::{NerfSnapshot, RenderedRays, render_samples};
 use crate::optim::FlatAdam;
@@ -52,6 +51,9 @@ use crate::train_loop::{self, Schedule, Steps, Trained};
 
 /// Adam's learning rate for the decoder's template (see [`super::nets`]).
 pub const TEMPLATE_LR: f64 = 0.05;
+
+/// The render PSNR a step reports at most.
+pub const MAX_RENDER_PSNR_DB: f64 = 100.0;
 
 /// The decoder's side for bit secrets (an image secret's side is its own).
 pub const BITS_DECODER_SIDE: usize = 64;
@@ -474,7 +476,8 @@ impl Embedder {
         Ok(EmbedRecord {
             step: self.step,
             loss,
-            render_psnr_db: metrics::psnr_from_mse(terms.render),
+            // Identical renders (the first step) would read as infinitely many dB.
+            render_psnr_db: metrics::psnr_from_mse(terms.render).min(MAX_RENDER_PSNR_DB),
             secret_loss: terms.secret,
             blank_loss: terms.blank,
             class_loss: terms.class,
@@ -614,16 +617,14 @@ pub fn evaluate(
     truths: &[ImageData],
     control: &RunControl,
 ) -> Result<(EmbedMetrics, EvalRenders), EmbedError> {
-    let render = |snapshot: &NerfSnapshot, camera: &Camera| {
-        render_camera(&snapshot.weights, &snapshot.occupancy, &snapshot.march, camera, snapshot.background).rgb_image()
-    };
     let mut renders = EvalRenders { marked: Vec::new(), clean: Vec::new() };
     let mut sums = [0.0_f64; 4];
     for (i, camera) in cameras.iter().enumerate() {
         if control.is_cancelled() {
             break;
         }
-        let (m, c) = (render(&marked.field, camera), render(reference, camera));
+        let super::view::ViewRenders { marked: m, stage1: c } =
+            super::view::render_pair(&marked.field, reference, camera);
         sums[0] += metrics::psnr_db(&m, &c);
         sums[1] += metrics::ssim(&m, &c);
         if let Some(truth) = truths.get(i) {

@@ -51,6 +51,11 @@ pub fn score_attack(
     })
 }
 
+/// How many rows [`sweep`] gives.
+pub fn sweep_len() -> usize {
+    Attack::KINDS.iter().map(|k| k.sweep_strengths().len()).sum()
+}
+
 /// Every attack kind at each of its sweep strengths; `on_row` sees each row as it is done and
 /// may stop the sweep by returning `false` (as may `control`).
 pub fn sweep(

@@ -47,6 +47,21 @@ pub fn render_pair(marked: &NerfSnapshot, stage1: &NerfSnapshot, camera: &Camera
     ViewRenders { marked: render(marked), stage1: render(stage1) }
 }
 
+/// [`render_pair`] of each camera: the marked views, and stage 1's.
+pub fn render_views(
+    marked: &NerfSnapshot,
+    stage1: &NerfSnapshot,
+    cameras: &[Camera],
+) -> (Vec<ImageData>, Vec<ImageData>) {
+    cameras
+        .iter()
+        .map(|camera| {
+            let renders = render_pair(marked, stage1, camera);
+            (renders.marked, renders.stage1)
+        })
+        .unzip()
+}
+
 /// `|a − b| × gain`, clamped to [0, 1] (same-sized images).
 pub fn difference(a: &ImageData, b: &ImageData, gain: f32) -> ImageData {
     let pixels = a.pixels.iter().zip(&b.pixels).map(|(x, y)| ((x - y).abs() * gain).min(1.0)).collect();
