@@ -288,11 +288,16 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// The operations the job bar applies to any job, whatever its event and result types.
 pub trait JobControl {
+    fn id(&self) -> JobId;
     fn cancel(&mut self);
     fn set_paused(&mut self, paused: bool);
 }
 
 impl<S: Send + Sync + 'static, R: Send + 'static> JobControl for Job<S, R> {
+    fn id(&self) -> JobId {
+        Job::id(self)
+    }
+
     fn cancel(&mut self) {
         Job::cancel(self);
     }

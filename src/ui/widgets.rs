@@ -14,6 +14,33 @@ pub struct JobRow<'a> {
     pub cancelling: bool,
 }
 
+impl<'a> JobRow<'a> {
+    /// The row of `job` under `name`, while it runs.
+    pub fn of<S: Send + Sync + 'static, R: Send + 'static>(job: Option<&'a Job<S, R>>, name: &'a str) -> Option<Self> {
+        job.filter(|j| !j.is_finished()).map(|job| Self {
+            id: job.id(),
+            name,
+            status: job.status(),
+            cancelling: job.is_cancelled(),
+        })
+    }
+}
+
+/// Applies `action` to whichever of `jobs` has `id`; returns whether one had.
+pub fn control_job_of(
+    jobs: &mut [Option<&mut dyn crate::jobs::JobControl>],
+    id: JobId,
+    action: impl Fn(&mut dyn crate::jobs::JobControl),
+) -> bool {
+    match jobs.iter_mut().flatten().find(|job| job.id() == id) {
+        Some(job) => {
+            action(&mut **job);
+            true
+        }
+        None => false,
+    }
+}
+
 /// One line per running job: name, progress bar, pause/resume and cancel.
 /// `waiting` are the jobs the shell's queue holds back while another one runs.
 pub fn job_bar_ui(

@@ -399,31 +399,18 @@ impl LiftState {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        let mut rows = Vec::new();
-        if let Some(job) = self.job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow { id: job.id(), name: "Lift", status: job.status(), cancelling: job.is_cancelled() });
-        }
-        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow {
-                id: job.id(),
-                name: "Export lift",
-                status: job.status(),
-                cancelling: job.is_cancelled(),
-            });
-        }
-        rows
+        [JobRow::of(self.job.as_ref(), "Lift"), JobRow::of(self.export_job.as_ref(), "Export lift")]
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl Fn(&mut dyn JobControl)) -> bool {
-        if let Some(job) = self.job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        false
+        let mut jobs: [Option<&mut dyn JobControl>; 2] = [
+            self.job.as_mut().map(|j| j as &mut dyn JobControl),
+            self.export_job.as_mut().map(|j| j as &mut dyn JobControl),
+        ];
+        crate::ui::widgets::control_job_of(&mut jobs, id, action)
     }
 
     pub fn panel_state(&self) -> LiftPanelState<'_> {

@@ -202,44 +202,24 @@ impl NerfState {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        let mut rows = Vec::new();
-        if let Some((job, _)) = self.load_job.as_ref().filter(|(j, _)| !j.is_finished()) {
-            rows.push(JobRow {
-                id: job.id(),
-                name: "Load data set",
-                status: job.status(),
-                cancelling: job.is_cancelled(),
-            });
-        }
-        if let Some(job) = self.train_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow {
-                id: job.id(),
-                name: "Train NeRF",
-                status: job.status(),
-                cancelling: job.is_cancelled(),
-            });
-        }
-        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow { id: job.id(), name: "Export", status: job.status(), cancelling: job.is_cancelled() });
-        }
-        rows
+        [
+            JobRow::of(self.load_job.as_ref().map(|(j, _)| j), "Load data set"),
+            JobRow::of(self.train_job.as_ref(), "Train NeRF"),
+            JobRow::of(self.export_job.as_ref(), "Export"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// Cancels or pauses the job `id` if it is one of this lab's; returns whether it was.
     pub fn control_job(&mut self, id: JobId, action: impl Fn(&mut dyn JobControl)) -> bool {
-        if let Some(job) = self.train_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        if let Some((job, _)) = self.load_job.as_mut().filter(|(j, _)| j.id() == id) {
-            action(job);
-            return true;
-        }
-        false
+        let mut jobs: [Option<&mut dyn JobControl>; 3] = [
+            self.train_job.as_mut().map(|j| j as &mut dyn JobControl),
+            self.export_job.as_mut().map(|j| j as &mut dyn JobControl),
+            self.load_job.as_mut().map(|(j, _)| j as &mut dyn JobControl),
+        ];
+        crate::ui::widgets::control_job_of(&mut jobs, id, action)
     }
 
     pub fn save_checkpoint(&self, dir: &Path) -> Result<String, String> {

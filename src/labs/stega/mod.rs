@@ -29,7 +29,7 @@ use crate::compute::stega::view::{self, ViewRecovery, ViewRenders};
 use crate::jobs::{Job, JobControl, JobId, JobUpdate, Waker};
 use crate::labs::SharedField;
 use crate::ui::orbit_viewer::OrbitViewer;
-use crate::ui::widgets::{JobRow, Level, Notes, image_texture};
+use crate::ui::widgets::{JobRow, Level, Notes, control_job_of, image_texture};
 
 /// Side of the views the lab decodes (the decoder reads them at its own side).
 pub const VIEW_SIDE: u32 = 128;
@@ -483,33 +483,23 @@ impl StegaState {
     }
 
     pub fn jobs(&self) -> Vec<JobRow<'_>> {
-        let mut rows = Vec::new();
-        if let Some(job) = self.embed_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow { id: job.id(), name: "Embed secret", status: job.status(), cancelling: job.is_cancelled() });
-        }
-        if let Some(job) = self.sweep_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow { id: job.id(), name: "Robustness sweep", status: job.status(), cancelling: job.is_cancelled() });
-        }
-        if let Some(job) = self.export_job.as_ref().filter(|j| !j.is_finished()) {
-            rows.push(JobRow { id: job.id(), name: "Export", status: job.status(), cancelling: job.is_cancelled() });
-        }
-        rows
+        [
+            JobRow::of(self.embed_job.as_ref(), "Embed secret"),
+            JobRow::of(self.sweep_job.as_ref(), "Robustness sweep"),
+            JobRow::of(self.export_job.as_ref(), "Export"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     pub fn control_job(&mut self, id: JobId, action: impl Fn(&mut dyn JobControl)) -> bool {
-        if let Some(job) = self.embed_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        if let Some(job) = self.sweep_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        if let Some(job) = self.export_job.as_mut().filter(|j| j.id() == id) {
-            action(job);
-            return true;
-        }
-        false
+        let mut jobs: [Option<&mut dyn JobControl>; 3] = [
+            self.embed_job.as_mut().map(|j| j as &mut dyn JobControl),
+            self.sweep_job.as_mut().map(|j| j as &mut dyn JobControl),
+            self.export_job.as_mut().map(|j| j as &mut dyn JobControl),
+        ];
+        control_job_of(&mut jobs, id, action)
     }
 }
 
