@@ -25,11 +25,11 @@ TARGET="330 44"
 case "$SCENARIO" in
   inr) ;;
   edit) xdotool mousemove 70 92 click 1; sleep 2; xdotool mousemove 350 44 click 1 ;;
-  nerf) xdotool mousemove 70 119 click 1; sleep 2; xdotool mousemove 33 583 click 1 ;;
+  nerf) xdotool mousemove 70 119 click 1; sleep 2; xdotool mousemove 33 610 click 1 ;;
   lift) xdotool mousemove 70 146 click 1; sleep 2; xdotool mousemove 478 44 click 1 ;;
-  prune) xdotool mousemove 70 173 click 1 ;;
-  ntk) xdotool mousemove 70 200 click 1 ;;
-  htl) xdotool mousemove 70 227 click 1 ;;
+  prune) xdotool mousemove 70 200 click 1 ;;
+  ntk) xdotool mousemove 70 227 click 1 ;;
+  htl) xdotool mousemove 70 254 click 1 ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
 esac
 if [ "$SCENARIO" != inr ]; then
