@@ -1,8 +1,8 @@
 #!/bin/bash
 # How fast the window answers while labs train: run under an X server (e.g. Xvfb :97),
-#   DISPLAY=:97 benches/latency.sh [NICE] [inr|edit|nerf|lift|prune|ntk|htl] [BINARY]
+#   DISPLAY=:97 benches/latency.sh [NICE] [inr|rest|edit|nerf|lift|prune|ntk|htl] [BINARY]
 # Starts the release app with a fresh home (so the INR lab opens and fits its built-in image) and
-# waits 12 s. With `edit`, it then opens the INR edit lab and starts its operator on the INR lab's
+# waits 12 s. With `rest`, it cancels the fit and clicks while the INR views sharpen at rest. With `edit`, it then opens the INR edit lab and starts its operator on the INR lab's
 # snapshot (the lab on screen runs first, the fit waits; the zoom view computes on the CPU under
 # lavapipe); with `nerf` or `lift` it opens that lab and starts its training; with `prune`, `ntk`
 # or `htl` it opens that lab, whose live analysis starts by itself. Then it clicks 30 times 0.5 s apart on a label, and times each click from xdotool to
@@ -24,6 +24,7 @@ TARGET="330 44"
 # The lab list's rows, and each scenario's start button.
 case "$SCENARIO" in
   inr) ;;
+  rest) xdotool mousemove 595 12 click 1 ;;
   edit) xdotool mousemove 70 92 click 1; sleep 2; xdotool mousemove 350 44 click 1 ;;
   nerf) xdotool mousemove 70 119 click 1; sleep 2; xdotool mousemove 33 610 click 1 ;;
   lift) xdotool mousemove 70 146 click 1; sleep 2; xdotool mousemove 478 44 click 1 ;;
@@ -32,7 +33,7 @@ case "$SCENARIO" in
   htl) xdotool mousemove 70 254 click 1 ;;
   *) echo "unknown scenario $SCENARIO" >&2; exit 2 ;;
 esac
-if [ "$SCENARIO" != inr ]; then
+if [ "$SCENARIO" != inr ] && [ "$SCENARIO" != rest ]; then
   sleep 4
   TARGET="40 12"
 fi

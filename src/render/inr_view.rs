@@ -93,10 +93,27 @@ pub use super::Versioned;
 /// How much evaluation work a view may submit per frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Budget {
-    /// As much as keeps frames smooth, measured from the GPU's completion times (see [`Pacer`]).
+    /// As much as the adapter does in [`Pacer::TARGET_SECS`], measured from the GPU's
+    /// completion times (see [`Pacer`]): a resting view sharpens quickly.
     Adaptive,
+    /// Half that, while the user pans or zooms: frames stay smooth.
+    Interactive,
+    /// A twelfth of it, while a job trains: the view still refines, and on a software adapter
+    /// (whose GPU time is CPU time) the job keeps the machine.
+    Background,
     /// Everything at full resolution in one frame (tests, exports).
     Unlimited,
+}
+
+impl Budget {
+    /// The share of the pacer's budget.
+    fn share(self) -> f64 {
+        match self {
+            Self::Adaptive | Self::Unlimited => 1.0,
+            Self::Interactive => 0.5,
+            Self::Background => 1.0 / 12.0,
+        }
+    }
 }
 
 /// Everything one view needs for one frame.
@@ -494,9 +511,9 @@ impl InrGpu {
         request.feedback.compiling.store(false, Ordering::Relaxed);
         let budget_pixels = match request.budget {
             Budget::Unlimited => Some(u64::MAX),
-            Budget::Adaptive => {
+            budget => {
                 let cost = request.network.value.config.macs_per_point() * request.mode.cost_factor();
-                self.pacer.budget_pixels(device, queue, request.frame, cost)
+                self.pacer.budget_pixels(request.frame, cost, budget.share())
             }
         };
         let pipeline = match request.mode {
@@ -527,11 +544,21 @@ impl InrGpu {
             sync_network(&self.pipelines, &mut view.network, device, queue, request);
         }
         let item = item.filter(|_| view.network.is_some());
-        let dispatched = item.is_some();
+        let mut submitted = false;
         if let Some(item) = item {
             let back = 1 - view.shown_index;
             if let Some(network) = &view.network {
-                encode_evaluation(queue, encoder, &pipeline, &network.bind_group, view, back, request, item);
+                if request.budget != Budget::Unlimited {
+                    // Submitted at once, so the pacer can time this work alone (see `Pacer`).
+                    let mut own = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("inr evaluate (paced)"),
+                    });
+                    encode_evaluation(queue, &mut own, &pipeline, &network.bind_group, view, back, request, item);
+                    queue.submit([own.finish()]);
+                    submitted = true;
+                } else {
+                    encode_evaluation(queue, encoder, &pipeline, &network.bind_group, view, back, request, item);
+                }
             }
             view.progressive.complete(item);
             if item.completes_level {
@@ -559,8 +586,8 @@ impl InrGpu {
             request.feedback.shown_factor.store(LEVELS[level], Ordering::Relaxed);
         }
         request.feedback.done.store(view.progressive.is_done(), Ordering::Relaxed);
-        if dispatched && request.budget == Budget::Adaptive {
-            self.pacer.note_dispatch(request.frame);
+        if submitted {
+            self.pacer.note_submitted(device, queue, request.frame);
         }
     }
 

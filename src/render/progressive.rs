@@ -153,70 +153,79 @@ impl Progressive {
 ///
 /// A software adapter (lavapipe) runs submitted work on its own thread, so the UI thread's frame
 /// time says nothing about how much work is queued, and budgeting by it lets work pile up until
-/// presenting a frame blocks for seconds. Two rules avoid that: each frame's work is sized from
-/// the adapter's measured throughput (see `warm_up_shaders`) to take about
-/// [`Pacer::TARGET_SECS`], and no new work is submitted before the last has completed (reported
-/// by `Queue::on_submitted_work_done`).
+/// presenting a frame blocks for seconds. Two rules avoid that: each frame's work is sized to
+/// take about [`Pacer::TARGET_SECS`] of the adapter's time, as measured on the work before it,
+/// and no new work is submitted before the last has completed.
+///
+/// The views submit their work themselves ([`Pacer::note_submitted`]), so that a completion
+/// callback can cover it at once, and a small thread polls the device while work is in flight, so
+/// the completion is timed when it happens. (Timing it when the next frame polls would count the
+/// pause between frames as GPU time: while training, frames come every 240 ms, so every dispatch
+/// looked four times too slow and the budget fell to its floor, leaving views coarse for minutes.)
 #[derive(Debug)]
 pub struct Pacer {
     macs_per_frame: f64,
-    state: Arc<Mutex<PacerState>>,
+    shared: Arc<PacerShared>,
     /// The frame the allowance below was decided for (views of one frame share it).
     frame: Option<u64>,
     allowance: bool,
     /// Views that asked for a budget in the current and the previous frame: they split it.
     views_this_frame: u32,
     views_last_frame: u32,
-    /// Numbers the completion callbacks, so that one arriving after a give-up is ignored.
+    /// The share of [`Pacer::TARGET_SECS`] the work in flight was sized for.
+    share_in_flight: f64,
+    /// Numbers the completion callbacks: only the newest one's counts (it covers every submission
+    /// before it), and one arriving after a give-up is ignored.
     ticket: u64,
-    /// The last dispatch has not yet been judged as keeping up or falling behind.
-    judge_pending: bool,
-    /// Seconds the last judged dispatch took from encoding to completion, set by its callback.
-    measured: Arc<Mutex<Option<f64>>>,
+    poller_started: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Debug, Default)]
+struct PacerShared {
+    state: Mutex<PacerState>,
+    /// Wakes the poller when work is submitted.
+    submitted: std::sync::Condvar,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 enum PacerState {
+    #[default]
     Idle,
-    /// Work was encoded in `frame`; it is submitted when that frame is.
-    Submitted {
-        frame: u64,
-        at: Instant,
-    },
-    /// Waiting for the completion callback with this ticket.
-    Waiting {
-        since: Instant,
-        ticket: u64,
-    },
+    /// Work of `frame` was submitted at `since`; callback `ticket` reports its completion.
+    InFlight { frame: u64, since: Instant, ticket: u64 },
+    /// The work completed this many seconds after it was submitted; not judged yet.
+    Completed { secs: f64 },
 }
 
 impl Default for Pacer {
     fn default() -> Self {
         Self {
             macs_per_frame: 2e7,
-            state: Arc::new(Mutex::new(PacerState::Idle)),
+            shared: Arc::default(),
             frame: None,
             allowance: false,
             views_this_frame: 0,
             views_last_frame: 1,
+            share_in_flight: 1.0,
             ticket: 0,
-            judge_pending: false,
-            measured: Arc::default(),
+            poller_started: false,
         }
     }
 }
 
 impl Pacer {
-    /// GPU time aimed at per frame of evaluation work.
-    pub const TARGET_SECS: f64 = 0.06;
+    /// GPU time aimed at per frame of evaluation work for a resting view (a share scales it).
+    pub const TARGET_SECS: f64 = 0.12;
     const MIN_MACS: f64 = 1e6;
     const MAX_MACS: f64 = 1e13;
     /// A completion that takes longer than this is assumed to have happened (e.g. a lost device).
     const GIVE_UP_SECS: f64 = 10.0;
-    /// The budget grows by this factor after work that finished within a frame, and shrinks by
-    /// its inverse after work that did not, so that it follows the throughput the adapter really
-    /// has now (the warm-up measures it once, maybe while the CPU was busy with training).
+    /// The budget grows by at most this factor per dispatch, and shrinks by at most 4×, toward
+    /// the size that takes [`Self::TARGET_SECS`] (the warm-up measures the throughput once, maybe
+    /// while the CPU was busy with training; this follows what the adapter really has now).
     const ADAPT: f64 = 1.25;
+    /// How often the poller checks the device while work is in flight.
+    const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
 
     /// Sets the per-frame budget from the adapter's throughput in multiply-adds per second.
     pub fn set_throughput(&mut self, macs_per_sec: f64) {
@@ -229,95 +238,118 @@ impl Pacer {
         self.macs_per_frame
     }
 
-    fn lock(state: &Mutex<PacerState>) -> std::sync::MutexGuard<'_, PacerState> {
-        state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The factor the budget is scaled by after a dispatch that took `secs` from submission to
+    /// completion: toward [`Self::TARGET_SECS`], by at most ×1.25 up and ×¼ down.
+    pub fn adapt_factor(secs: f64) -> f64 {
+        if secs.is_finite() && secs > 0.0 { (Self::TARGET_SECS / secs).clamp(0.25, Self::ADAPT) } else { Self::ADAPT }
+    }
+
+    fn lock(shared: &PacerShared) -> std::sync::MutexGuard<'_, PacerState> {
+        shared.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Pixels a view costing `macs_per_pixel` may evaluate in `frame`, or `None` while earlier
-    /// work is still running. The views of a frame share the budget.
-    pub fn budget_pixels(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        frame: u64,
-        macs_per_pixel: usize,
-    ) -> Option<u64> {
+    /// work is still running. The views of a frame split the budget; `share` (0–1] scales it
+    /// (the first view of a frame decides it), e.g. to leave the machine to a training job.
+    pub fn budget_pixels(&mut self, frame: u64, macs_per_pixel: usize, share: f64) -> Option<u64> {
         if self.frame != Some(frame) {
             self.frame = Some(frame);
             self.views_last_frame = self.views_this_frame.max(1);
             self.views_this_frame = 0;
-            self.allowance = self.begin_frame(device, queue, frame);
+            self.allowance = self.begin_frame(frame);
+            if self.allowance {
+                self.share_in_flight = if share.is_finite() { share.clamp(0.01, 1.0) } else { 1.0 };
+            }
         }
         self.views_this_frame += 1;
-        let share = self.macs_per_frame / f64::from(self.views_last_frame);
+        let share = self.macs_per_frame * self.share_in_flight / f64::from(self.views_last_frame);
         #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         self.allowance.then(|| ((share / macs_per_pixel.max(1) as f64) as u64).max(64))
     }
 
-    fn begin_frame(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: u64) -> bool {
-        let current = *Self::lock(&self.state);
-        match current {
-            PacerState::Idle => {
-                self.judge(true);
+    fn begin_frame(&mut self, frame: u64) -> bool {
+        let mut state = Self::lock(&self.shared);
+        match *state {
+            PacerState::Idle => true,
+            PacerState::Completed { secs } => {
+                *state = PacerState::Idle;
+                // Judged as the time a full-share dispatch would have taken.
+                let factor = Self::adapt_factor(secs / self.share_in_flight);
+                self.macs_per_frame = (self.macs_per_frame * factor).clamp(Self::MIN_MACS, Self::MAX_MACS);
                 true
             }
-            PacerState::Submitted { frame: submitted, at } if submitted < frame => {
-                // That frame has been submitted since: hear when its work completes.
-                self.ticket += 1;
-                let ticket = self.ticket;
-                *Self::lock(&self.state) = PacerState::Waiting { since: Instant::now(), ticket };
-                let shared = Arc::clone(&self.state);
-                let measured = Arc::clone(&self.measured);
-                queue.on_submitted_work_done(move || {
-                    let mut state = Self::lock(&shared);
-                    if matches!(*state, PacerState::Waiting { ticket: waiting, .. } if waiting == ticket) {
-                        *state = PacerState::Idle;
-                        *measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-                            Some(at.elapsed().as_secs_f64());
-                    }
-                });
-                self.judge_pending = true;
-                false
-            }
-            PacerState::Submitted { .. } => true,
-            PacerState::Waiting { since, .. } => {
-                // Lets wgpu deliver the callback even if nothing else polls the device.
-                let _ = device.poll(wgpu::PollType::Poll);
-                let idle = {
-                    let mut state = Self::lock(&self.state);
-                    if *state != PacerState::Idle && since.elapsed().as_secs_f64() > Self::GIVE_UP_SECS {
-                        *state = PacerState::Idle;
-                    }
-                    *state == PacerState::Idle
-                };
-                self.judge(idle);
-                idle
+            // More views of the frame that submitted.
+            PacerState::InFlight { frame: submitted, .. } if submitted == frame => true,
+            PacerState::InFlight { since, .. } => {
+                if since.elapsed().as_secs_f64() > Self::GIVE_UP_SECS {
+                    *state = PacerState::Idle;
+                    self.macs_per_frame = (self.macs_per_frame * 0.25).max(Self::MIN_MACS);
+                    true
+                } else {
+                    false
+                }
             }
         }
     }
 
-    /// Adapts the budget once per dispatch. With the dispatch's measured time (encoding to
-    /// completion) it moves toward [`Self::TARGET_SECS`]: a frame that waits for the GPU (as
-    /// presenting does on a software adapter) always sees the work finished, so "finished by the
-    /// next frame" alone would grow the budget while frames slow down. Without a measurement:
-    /// up when the work finished within a frame, else down.
-    fn judge(&mut self, finished: bool) {
-        if std::mem::take(&mut self.judge_pending) {
-            let measured = self.measured.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            let factor = match measured {
-                Some(secs) if finished && secs > 0.0 => (Self::TARGET_SECS / secs).clamp(0.25, Self::ADAPT),
-                _ if finished => Self::ADAPT,
-                _ => 1.0 / Self::ADAPT,
+    /// Records that a view submitted its work for `frame` (on its own, right after encoding it):
+    /// the budget for the next frame waits for it and adapts to how long it took.
+    pub fn note_submitted(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, frame: u64) {
+        self.ticket += 1;
+        let ticket = self.ticket;
+        {
+            let mut state = Self::lock(&self.shared);
+            let since = match *state {
+                PacerState::InFlight { frame: submitted, since, .. } if submitted == frame => since,
+                _ => Instant::now(),
             };
-            self.macs_per_frame = (self.macs_per_frame * factor).clamp(Self::MIN_MACS, Self::MAX_MACS);
+            *state = PacerState::InFlight { frame, since, ticket };
         }
+        let shared = Arc::clone(&self.shared);
+        queue.on_submitted_work_done(move || {
+            let mut state = Self::lock(&shared);
+            if let PacerState::InFlight { since, ticket: waiting, .. } = *state
+                && waiting == ticket
+            {
+                *state = PacerState::Completed { secs: since.elapsed().as_secs_f64() };
+            }
+        });
+        if !self.poller_started {
+            self.poller_started = true;
+            Self::start_poller(device.clone(), Arc::downgrade(&self.shared));
+        }
+        self.shared.submitted.notify_all();
     }
 
-    /// Records that work was encoded in `frame`.
-    pub fn note_dispatch(&mut self, frame: u64) {
-        let mut state = Self::lock(&self.state);
-        if matches!(*state, PacerState::Idle) {
-            *state = PacerState::Submitted { frame, at: Instant::now() };
+    /// Polls the device every few milliseconds while work is in flight, so that completion
+    /// callbacks run when the work ends rather than at the next frame. Ends with the pacer.
+    fn start_poller(device: wgpu::Device, shared: std::sync::Weak<PacerShared>) {
+        let spawned = std::thread::Builder::new().name("gpu-pacer".into()).spawn(move || {
+            while let Some(shared) = shared.upgrade() {
+                let in_flight = {
+                    let state = Self::lock(&shared);
+                    if matches!(*state, PacerState::InFlight { .. }) {
+                        true
+                    } else {
+                        // Wakes on the next submission, or soon enough to notice the pacer is gone.
+                        let timeout = std::time::Duration::from_millis(500);
+                        let (state, _) = shared
+                            .submitted
+                            .wait_timeout(state, timeout)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        matches!(*state, PacerState::InFlight { .. })
+                    }
+                };
+                drop(shared);
+                if in_flight {
+                    let _ = device.poll(wgpu::PollType::Poll);
+                    std::thread::sleep(Self::POLL_INTERVAL);
+                }
+            }
+        });
+        if let Err(err) = spawned {
+            // Without the poller, completions are heard when the next frame polls.
+            eprintln!("GPU pacing: could not start its polling thread ({err}); views may refine slowly");
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct InrViewState {
     pub budget: Budget,
     pub feedback: [Arc<ViewFeedback>; 2],
     last_keys: [u64; 2],
+    /// When (egui's input time) each view's content last changed: a pan or zoom in progress.
+    last_change: [f64; 2],
 }
 
 impl Default for InrViewState {
@@ -79,6 +81,7 @@ impl Default for InrViewState {
             budget: Budget::Adaptive,
             feedback: [Arc::default(), Arc::default()],
             last_keys: [0; 2],
+            last_change: [f64::NEG_INFINITY; 2],
         }
     }
 }
@@ -91,6 +94,9 @@ const REFINE_FRAME_INTERVAL: std::time::Duration = std::time::Duration::from_mil
 /// coming.
 const REFINE_FRAME_INTERVAL_TRAINING: std::time::Duration = std::time::Duration::from_millis(240);
 const MAX_ZOOM: f32 = 64.0;
+/// A view whose content changed this recently is being panned or zoomed: it gets the budget
+/// for smooth frames ([`Budget::Interactive`]) rather than for fast refinement.
+const INTERACTION_SECS: f64 = 0.3;
 
 impl InrViewState {
     pub fn window(&self) -> ViewWindow {
@@ -368,6 +374,7 @@ pub fn inr_main_ui(
                         let ppp = ui.ctx().pixels_per_point();
                         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                         let grid = ((rect.width() * ppp).round() as u32, (rect.height() * ppp).round() as u32);
+                        let now = ui.input(|i| i.time);
                         let request = ViewRequest {
                             view_id: slot as u64,
                             network: network.clone(),
@@ -377,7 +384,13 @@ pub fn inr_main_ui(
                             grid,
                             scale,
                             frame: ui.ctx().cumulative_frame_nr(),
-                            budget: view.budget,
+                            budget: match view.budget {
+                                Budget::Adaptive if state.training => Budget::Background,
+                                Budget::Adaptive if now - view.last_change[slot] < INTERACTION_SECS => {
+                                    Budget::Interactive
+                                }
+                                budget => budget,
+                            },
                             feedback: Arc::clone(&view.feedback[slot]),
                         };
                         let key = request.content_key();
@@ -385,6 +398,7 @@ pub fn inr_main_ui(
                         let refining = !view.feedback[slot].is_done() && !view.feedback[slot].is_compiling();
                         if key != view.last_keys[slot] {
                             view.last_keys[slot] = key;
+                            view.last_change[slot] = now;
                             ui.ctx().request_repaint();
                         } else if refining {
                             // Refinement goes on at a modest frame rate: on a software adapter
