@@ -297,3 +297,17 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
 }
+
+#[test]
+fn planetoid_pickles_never_panic_on_mutation() {
+    let cora = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/planetoid-cora");
+    let mut total = 0;
+    // The labels, the adjacency lists and (its first 4 KiB of data kept whole) a feature matrix.
+    for (suffix, seed) in [("y", 21), ("graph", 22), ("x", 23)] {
+        let bytes = std::fs::read(cora.join(format!("ind.cora.{suffix}"))).unwrap();
+        total += survives(&format!("ind.cora.{suffix}"), &bytes, seed, 300, |bytes| {
+            sparsefield::compute::gnn::pickle::parse(bytes).is_ok()
+        });
+    }
+    assert!(total > 900, "{total} cases");
+}

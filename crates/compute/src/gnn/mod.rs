@@ -1,0 +1,6 @@
+//! Graph neural networks: node-classification data (Planetoid files through a restricted
+//! unpickler), and the models and untrained-ticket search that run on them.
+
+pub mod graph;
+pub mod pickle;
+pub mod planetoid;
