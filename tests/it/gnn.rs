@@ -298,3 +298,185 @@ fn the_unpickler_reads_numpy_arrays_and_dicts() {
         pickle::parse(&cora_file(suffix)).unwrap_or_else(|e| panic!("ind.cora.{suffix}: {e}"));
     }
 }
+
+mod models {
+    use std::sync::Arc;
+
+    use candle_core::{Device, Tensor, Var};
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::gnn::graph::{Graph, SparseRows, Split};
+    use sparsefield::compute::gnn::model::{self, GnnConfig, Method};
+    use sparsefield::compute::gnn::planetoid;
+    use sparsefield::compute::gnn::sparse::{SparseOperator, gcn_adjacency};
+
+    fn dense_rows(rows: &[&[f32]]) -> SparseRows {
+        let cols = rows[0].len();
+        let mut s = SparseRows { rows: rows.len(), cols, ..SparseRows::default() };
+        s.indptr.push(0);
+        for row in rows {
+            for (c, &v) in row.iter().enumerate() {
+                if v != 0.0 {
+                    s.indices.push(c as u32);
+                    s.values.push(v);
+                }
+            }
+            s.indptr.push(s.indices.len());
+        }
+        s
+    }
+
+    /// Â = D^-½ (A + I) D^-½ against the dense formula on a path and a triangle.
+    #[test]
+    fn gcn_adjacency_matches_the_dense_formula() {
+        let n = 5;
+        let edges = sparsefield::compute::gnn::graph::undirected_edges([(0, 1), (1, 2), (3, 4), (2, 0)]);
+        let a_hat = gcn_adjacency(&edges, n).to_dense();
+        let mut a = vec![0.0_f64; n * n];
+        for &(i, j) in &edges {
+            a[i as usize * n + j as usize] = 1.0;
+        }
+        for i in 0..n {
+            a[i * n + i] = 1.0;
+        }
+        let degree: Vec<f64> = (0..n).map(|i| (0..n).map(|j| a[i * n + j]).sum()).collect();
+        for i in 0..n {
+            for j in 0..n {
+                let expected = a[i * n + j] / (degree[i] * degree[j]).sqrt();
+                assert!((f64::from(a_hat[i * n + j]) - expected).abs() < 1e-6, "({i},{j})");
+            }
+        }
+    }
+
+    /// The sparse product and its backward (the transpose) against dense matmuls.
+    #[test]
+    fn sparse_product_and_its_gradient_match_dense_ones() {
+        let s = dense_rows(&[&[1.0, 0.0, 2.0], &[0.0, 0.0, 0.0], &[0.5, -1.0, 0.0], &[0.0, 3.0, 1.0]]);
+        let dense = Tensor::from_vec(s.to_dense(), (4, 3), &Device::Cpu).unwrap();
+        let x = Var::from_vec((0..6).map(|i| i as f32 * 0.3 - 0.7).collect(), (3, 2), &Device::Cpu).unwrap();
+        let weights =
+            Tensor::from_vec(vec![1.0_f32, -2.0, 0.5, 3.0, 0.25, 1.5, -1.0, 2.0], (4, 2), &Device::Cpu).unwrap();
+        let op = SparseOperator::new(s);
+        let ours = op.apply(x.as_tensor()).unwrap();
+        let theirs = dense.matmul(x.as_tensor()).unwrap();
+        assert_eq!(ours.to_vec2::<f32>().unwrap(), theirs.to_vec2::<f32>().unwrap());
+        let g1 = ours.mul(&weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = theirs.mul(&weights).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g1, g2) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+        assert_eq!(g1.to_vec2::<f32>().unwrap(), g2.to_vec2::<f32>().unwrap());
+    }
+
+    /// The global threshold drops exactly the requested share across layers, the per-layer rule
+    /// the same share of each layer; the ramp goes 0 → target over the first half.
+    #[test]
+    fn masks_and_the_gradual_schedule() {
+        let scores = vec![(0..100).map(|i| i as f32).collect::<Vec<_>>(), (0..50).map(|i| 200.0 + i as f32).collect()];
+        let global = model::masks(&scores, 0.6, false);
+        let dropped = |m: &[f32]| m.iter().filter(|&&v| v == 0.0).count();
+        assert_eq!(dropped(&global[0]) + dropped(&global[1]), 89, "round(0.6 · 149) of 150");
+        assert_eq!((dropped(&global[0]), dropped(&global[1])), (89, 0), "one threshold: the low layer loses all");
+        let per_layer = model::masks(&scores, 0.6, true);
+        assert_eq!((dropped(&per_layer[0]), dropped(&per_layer[1])), (59, 29), "k = 1 + round(0.6·(n−1)) per layer");
+        assert!(model::masks(&scores, 0.0, false).iter().flatten().all(|&m| m == 1.0));
+        let cfg = GnnConfig { epochs: 400, sparsity: 0.8, ..GnnConfig::default() };
+        assert_eq!(cfg.sparsity_at(0), 0.0);
+        assert!((cfg.sparsity_at(100) - 0.4).abs() < 1e-12);
+        assert_eq!(cfg.sparsity_at(200), 0.8);
+        assert_eq!(cfg.sparsity_at(399), 0.8);
+        assert_eq!(GnnConfig { method: Method::EdgePopup, ..cfg }.sparsity_at(0), 0.8);
+        assert_eq!(GnnConfig { method: Method::Dense, ..cfg }.sparsity_at(300), 0.0);
+    }
+
+    /// A small graph: two classes in two cliques joined by one edge.
+    fn two_cliques() -> Graph {
+        let mut pairs = Vec::new();
+        for a in 0..5_u32 {
+            for b in a + 1..5 {
+                pairs.push((a, b));
+                pairs.push((a + 5, b + 5));
+            }
+        }
+        pairs.push((4, 5));
+        let features = dense_rows(
+            &(0..10).map(|i| if i < 5 { &[1.0_f32, 0.2, 0.0][..] } else { &[0.0, 0.2, 1.0][..] }).collect::<Vec<_>>(),
+        );
+        Graph {
+            name: "cliques".into(),
+            num_nodes: 10,
+            features,
+            labels: (0..10).map(|i| Some(u32::from(i >= 5))).collect(),
+            num_classes: 2,
+            edges: sparsefield::compute::gnn::graph::undirected_edges(pairs),
+            split: Split { train: vec![0, 9], val: vec![1, 8], test: vec![2, 3, 6, 7] },
+        }
+    }
+
+    /// The scores' gradient is the straight-through one: the masked weights' gradient times the
+    /// weights, checked against a central finite difference of the loss in the effective weight.
+    #[test]
+    fn score_gradients_pass_straight_through_the_mask() {
+        let graph = Arc::new(two_cliques());
+        let cfg = GnnConfig { layers: 2, hidden: 4, sparsity: 0.5, ..GnnConfig::default() };
+        let mut dense_twin = model::Gcn::new(&graph, &GnnConfig { method: Method::Dense, ..cfg }).unwrap();
+        let mut masked = model::Gcn::new(&graph, &cfg).unwrap();
+        // Same seed: same weights; the twin's weights are set to the masked network's W ⊙ m.
+        let masks = masked.current_masks(0.5).unwrap();
+        for (l, w) in dense_twin.trainable().iter().enumerate() {
+            let values = w.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let masked_values: Vec<f32> = values.iter().zip(&masks[l]).map(|(v, m)| v * m).collect();
+            w.set(&Tensor::from_vec(masked_values, w.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+        }
+        let loss = |net: &mut model::Gcn| {
+            let logits = net.forward(0.5, false).unwrap();
+            model::loss_on(&logits, &graph, &graph.split.train).unwrap()
+        };
+        let l_masked = loss(&mut masked);
+        let l_twin = loss(&mut dense_twin);
+        assert!((l_masked.to_scalar::<f32>().unwrap() - l_twin.to_scalar::<f32>().unwrap()).abs() < 1e-6);
+        let g_scores = l_masked.backward().unwrap();
+        let g_weights = l_twin.backward().unwrap();
+        // Weights of the twin before masking = the masked network's fixed weights.
+        let fixed = model::Gcn::new(&graph, &GnnConfig { method: Method::Dense, ..cfg }).unwrap();
+        for ((score, w_eff), w) in masked.trainable().iter().zip(dense_twin.trainable()).zip(fixed.trainable()) {
+            let gs = g_scores.get(score.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let gw = g_weights.get(w_eff.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let w = w.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for i in 0..gs.len() {
+                assert!((gs[i] - gw[i] * w[i]).abs() < 1e-6, "score {i}: {} vs {}", gs[i], gw[i] * w[i]);
+            }
+        }
+        // And the effective-weight gradient itself against a finite difference.
+        let w0 = dense_twin.trainable()[1].clone();
+        let values = w0.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let analytic = g_weights.get(w0.as_tensor()).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for i in [0, 3, 5] {
+            let mut at = |delta: f32| {
+                let mut v = values.clone();
+                v[i] += delta;
+                w0.set(&Tensor::from_vec(v, w0.as_tensor().shape(), &Device::Cpu).unwrap()).unwrap();
+                f64::from(loss(&mut dense_twin).to_scalar::<f32>().unwrap())
+            };
+            let h = 1e-2;
+            let numeric = (at(h) - at(-h)) / (2.0 * f64::from(h));
+            assert!((numeric - f64::from(analytic[i])).abs() < 2e-3, "w[{i}]: {numeric} vs {}", analytic[i]);
+        }
+    }
+
+    /// A seeded short UGT run on Cora is far above the untrained random net (the same weights and
+    /// mask before any score moved), and the mask ends at the asked sparsity.
+    #[test]
+    fn a_short_ugt_run_on_cora_beats_its_untrained_start() {
+        let cora = Arc::new(planetoid::cora().unwrap());
+        let cfg = GnnConfig { epochs: 60, hidden: 64, sparsity: 0.5, ..GnnConfig::default() };
+        let mut untrained = model::GcnTrainer::new(Arc::clone(&cora), &cfg).unwrap();
+        let logits = untrained.evaluate().unwrap();
+        let before = model::accuracy(&logits, &cora, &cora.split.test).unwrap();
+        let (summary, history) = model::train_gcn(Arc::clone(&cora), &cfg, &RunControl::new(), &mut |_| {}).unwrap();
+        eprintln!(
+            "UGT 60 epochs: untrained {before:.3}, best val {:.3}, test {:.3} ({:.2} s)",
+            summary.val_acc, summary.test_acc, summary.seconds
+        );
+        assert_eq!(history.len(), 60);
+        assert!(summary.test_acc > before + 0.3 && summary.test_acc > 0.6, "{before} → {summary:?}");
+        assert!((summary.sparsity_reached - 0.5).abs() < 1e-3, "{summary:?}");
+    }
+}

@@ -2,5 +2,7 @@
 //! unpickler), and the models and untrained-ticket search that run on them.
 
 pub mod graph;
+pub mod model;
 pub mod pickle;
 pub mod planetoid;
+pub mod sparse;

@@ -1,0 +1,132 @@
+//! Sparse × dense products for graph layers: a fixed sparse matrix `S` (node features, a
+//! normalised adjacency) times a dense tensor, as a candle op whose backward is `Sᵀ` times the
+//! incoming gradient (the same op with the transpose), parallel over output rows.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::graph::SparseRows;
+
+/// Output rows each parallel task computes.
+const ROW_BLOCK: usize = 32;
+
+impl SparseRows {
+    /// The transpose (columns become rows, each row's entries sorted by column).
+    pub fn transpose(&self) -> SparseRows {
+        let mut counts = vec![0_usize; self.cols + 1];
+        for &c in &self.indices {
+            counts[c as usize + 1] += 1;
+        }
+        for i in 0..self.cols {
+            counts[i + 1] += counts[i];
+        }
+        let indptr = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0_u32; self.nnz()];
+        let mut values = vec![0.0_f32; self.nnz()];
+        for r in 0..self.rows {
+            for (c, v) in self.row(r) {
+                let at = next[c];
+                next[c] += 1;
+                #[allow(clippy::cast_possible_truncation)]
+                {
+                    indices[at] = r as u32;
+                }
+                values[at] = v;
+            }
+        }
+        SparseRows { rows: self.cols, cols: self.rows, indptr, indices, values }
+    }
+
+    /// `self · dense`, where `dense` is `self.cols × width` row-major.
+    pub fn matmul_dense(&self, dense: &[f32], width: usize) -> Vec<f32> {
+        let mut out = vec![0.0_f32; self.rows * width];
+        out.par_chunks_mut(ROW_BLOCK * width).enumerate().for_each(|(block, out_rows)| {
+            for (k, out_row) in out_rows.chunks_exact_mut(width).enumerate() {
+                for (c, v) in self.row(block * ROW_BLOCK + k) {
+                    let src = &dense[c * width..(c + 1) * width];
+                    out_row.iter_mut().zip(src).for_each(|(o, s)| *o += v * s);
+                }
+            }
+        });
+        out
+    }
+}
+
+/// A sparse matrix ready for products in both directions.
+#[derive(Clone, Debug)]
+pub struct SparseOperator {
+    matrix: Arc<SparseRows>,
+    transpose: Arc<SparseRows>,
+}
+
+impl SparseOperator {
+    pub fn new(matrix: SparseRows) -> Self {
+        let transpose = Arc::new(matrix.transpose());
+        Self { matrix: Arc::new(matrix), transpose }
+    }
+
+    pub fn matrix(&self) -> &SparseRows {
+        &self.matrix
+    }
+
+    /// `S · x` for `x` of shape `S.cols × width` (f32 on the CPU), differentiable in `x`.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        x.apply_op1(SpMM { a: Arc::clone(&self.matrix), at: Arc::clone(&self.transpose) })
+    }
+}
+
+struct SpMM {
+    a: Arc<SparseRows>,
+    at: Arc<SparseRows>,
+}
+
+impl CustomOp1 for SpMM {
+    fn name(&self) -> &'static str {
+        "sparse-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dense = crate::cpu_f32_slice(storage, layout, "sparse-matmul", "the dense operand")?;
+        let (rows, width) = layout.shape().dims2()?;
+        if rows != self.a.cols {
+            candle_core::bail!("sparse-matmul: a {}×{} matrix times {rows}×{width}", self.a.rows, self.a.cols);
+        }
+        let out = self.a.matmul_dense(dense, width);
+        Ok((CpuStorage::F32(out), Shape::from((self.a.rows, width))))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let back = SpMM { a: Arc::clone(&self.at), at: Arc::clone(&self.a) };
+        Ok(Some(grad_res.contiguous()?.apply_op1(back)?))
+    }
+}
+
+/// `D^{-1/2} (A + I) D^{-1/2}`, GCN's normalised adjacency with self loops, from undirected
+/// edges (each in both directions) of `num_nodes` nodes; D counts the self loop.
+pub fn gcn_adjacency(edges: &[(u32, u32)], num_nodes: usize) -> SparseRows {
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
+    for &(a, b) in edges {
+        lists[a as usize].push(b);
+    }
+    for (node, list) in lists.iter_mut().enumerate() {
+        #[allow(clippy::cast_possible_truncation)]
+        list.push(node as u32);
+        list.sort_unstable();
+        list.dedup();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let scale: Vec<f32> = lists.iter().map(|l| 1.0 / (l.len() as f32).sqrt()).collect();
+    let mut out = SparseRows { rows: num_nodes, cols: num_nodes, ..SparseRows::default() };
+    out.indptr.push(0);
+    for (node, list) in lists.iter().enumerate() {
+        for &n in list {
+            out.indices.push(n);
+            out.values.push(scale[node] * scale[n as usize]);
+        }
+        out.indptr.push(out.indices.len());
+    }
+    out
+}
