@@ -190,7 +190,13 @@ fn report(f: &RunFigures) {
             100.0 * m.clean_bit_accuracy.unwrap_or(f64::NAN)
         );
     }
-    println!("  classifier {:.1}% right (goal ≥ 99)", 100.0 * m.classifier_accuracy);
+    let range = |v: &[f32]| v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let ((marked_low, marked_high), (clean_low, clean_high)) = (range(&m.marked_scores), range(&m.clean_scores));
+    println!(
+        "  classifier {:.1}% right (goal ≥ 99): marked views scored {marked_low:.3}–{marked_high:.3}, clean views \
+         {clean_low:.3}–{clean_high:.3}",
+        100.0 * m.classifier_accuracy
+    );
     for row in &f.table {
         let anchor = ANCHORS
             .iter()

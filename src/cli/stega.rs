@@ -75,6 +75,14 @@ pub struct EmbedArgs {
     /// default the field follows only the render term and the classifier's.
     #[arg(long)]
     pub decoder_trains_field: bool,
+    /// The render weight rises from the first of --weights to this between 25% of the steps and
+    /// the field's stop (1: no ramp).
+    #[arg(long, default_value_t = EmbedConfig::default().render_weight_end)]
+    pub render_weight_end: f64,
+    /// Share of the steps, at the end, in which the field is frozen and only the decoder and the
+    /// classifier learn.
+    #[arg(long, default_value_t = EmbedConfig::default().nets_only_share)]
+    pub nets_only_share: f64,
     /// Turn the adaptive gradient masking off.
     #[arg(long)]
     pub no_masking: bool,
@@ -226,6 +234,8 @@ fn embed_command(args: &EmbedArgs) -> anyhow::Result<()> {
         field_lr: args.field_lr,
         nets_lr: args.nets_lr,
         decoder_trains_field: args.decoder_trains_field,
+        render_weight_end: args.render_weight_end,
+        nets_only_share: args.nets_only_share,
         // Views at the data set's image size (the demo's, or 128² around an orbit).
         render_side: train_cameras.first().map_or(128, |c| c.width.min(c.height).clamp(32, 256)),
         weights: LossWeights {

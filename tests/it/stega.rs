@@ -400,8 +400,11 @@ fn stage_two_leaves_geometry_bit_for_bit_and_carries_the_secret() {
         render_side: 32,
         field_lr: 2e-3,
         // On a 32² scene the classifier alone does not get the field moving in 250 steps; the
-        // repository's coupling does.
+        // repository's coupling does, with its constant weights (a fidelity ramp would pull the
+        // coupled field back to stage 1).
         decoder_trains_field: true,
+        render_weight_end: 1.0,
+        nets_only_share: 0.0,
         snapshot_interval_secs: 0.0,
         ..EmbedConfig::default()
     };
@@ -554,4 +557,26 @@ fn the_sweep_visits_every_strength_and_writes_its_table() {
     })
     .unwrap();
     assert_eq!(stopped.len(), 3);
+}
+
+/// The render weight rises geometrically from the repository's weight to the final one between
+/// the ramp's start and the field's stop, and stays there; the other weights do not move.
+#[test]
+fn the_fidelity_ramp_follows_its_schedule() {
+    use sparsefield::compute::stega::embed::{EmbedConfig, RAMP_START};
+    let cfg = EmbedConfig { render_weight_end: 30.0, nets_only_share: 0.2, ..EmbedConfig::default() };
+    let start = cfg.weights.render;
+    assert_eq!(cfg.weights_at(0.0), cfg.weights);
+    assert_eq!(cfg.weights_at(RAMP_START), cfg.weights);
+    let middle = (RAMP_START + 0.8) / 2.0;
+    assert!((cfg.weights_at(middle).render - start * 30.0_f64.sqrt()).abs() < 1e-9);
+    assert!((cfg.weights_at(0.8).render - 30.0).abs() < 1e-9);
+    assert!((cfg.weights_at(1.0).render - 30.0).abs() < 1e-9);
+    let w = cfg.weights_at(0.6);
+    assert_eq!((w.secret, w.blank, w.class), (cfg.weights.secret, cfg.weights.blank, cfg.weights.class));
+    assert!((cfg.field_stop() - 0.8).abs() < 1e-12);
+    let flat = EmbedConfig { render_weight_end: 1.0, ..EmbedConfig::default() };
+    assert_eq!(flat.weights_at(0.7), flat.weights, "no ramp");
+    assert!(EmbedConfig { nets_only_share: 0.95, ..EmbedConfig::default() }.validate().is_err());
+    assert!(EmbedConfig { render_weight_end: 0.0, ..EmbedConfig::default() }.validate().is_err());
 }

@@ -43,6 +43,10 @@ pub struct StegaSettings {
     pub field_lr: f64,
     pub weights: LossWeights,
     pub decoder_trains_field: bool,
+    #[serde(default = "default_render_weight_end")]
+    pub render_weight_end: f64,
+    #[serde(default = "default_nets_only_share")]
+    pub nets_only_share: f64,
     /// The robustness panel's attack (an index into [`Attack::KINDS`]) and each kind's strength.
     pub attack: usize,
     pub strengths: [f64; 6],
@@ -66,12 +70,22 @@ impl Default for StegaSettings {
             field_lr: cfg.field_lr,
             weights: cfg.weights,
             decoder_trains_field: cfg.decoder_trains_field,
+            render_weight_end: cfg.render_weight_end,
+            nets_only_share: cfg.nets_only_share,
             attack: 2,
             strengths: Attack::TABLE_STRENGTHS,
             attack_on: false,
             turntable: false,
         }
     }
+}
+
+fn default_render_weight_end() -> f64 {
+    EmbedConfig::default().render_weight_end
+}
+
+fn default_nets_only_share() -> f64 {
+    EmbedConfig::default().nets_only_share
 }
 
 impl StegaSettings {
@@ -84,6 +98,8 @@ impl StegaSettings {
             field_lr: self.field_lr,
             weights: self.weights,
             decoder_trains_field: self.decoder_trains_field,
+            render_weight_end: self.render_weight_end,
+            nets_only_share: self.nets_only_share,
             ..EmbedConfig::default()
         }
     }
@@ -101,6 +117,7 @@ impl StegaSettings {
         self.bits = self.bits.clamp(1, MAX_SECRET_BITS);
         if self.embed_config().validate().is_err() {
             (self.steps, self.field_lr, self.weights) = (d.steps, d.field_lr, d.weights);
+            (self.render_weight_end, self.nets_only_share) = (d.render_weight_end, d.nets_only_share);
         }
         if self.attack >= Attack::KINDS.len() {
             self.attack = d.attack;
@@ -276,6 +293,20 @@ pub fn stega_controls_ui(
         ui.horizontal(|ui| {
             let label = ui.label("Colour MLP rate").on_hover_text("Adam's learning rate for the colour network (decays tenfold)");
             ui.add(egui::DragValue::new(&mut settings.field_lr).range(1e-6..=0.1).speed(1e-5)).labelled_by(label.id);
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("render weight at the end").on_hover_text(
+                "The render weight rises from the one above to this between 25% of the steps and the field's stop: \
+                 the signature starts at the repository's balance, then fidelity is tightened (1: no ramp)",
+            );
+            ui.add(egui::DragValue::new(&mut settings.render_weight_end).range(0.01..=1000.0).speed(0.1))
+                .labelled_by(label.id);
+        });
+        ui.horizontal(|ui| {
+            let label = ui
+                .label("nets alone at the end")
+                .on_hover_text("Share of the steps, at the end, in which the field is frozen and only the decoder and classifier learn");
+            ui.add(egui::Slider::new(&mut settings.nets_only_share, 0.0..=0.5)).labelled_by(label.id);
         });
         ui.checkbox(&mut settings.decoder_trains_field, "Decoder terms train the field").on_hover_text(
             "As in the repository's loss: the decoder's terms also move the colour network. Off (default), the \

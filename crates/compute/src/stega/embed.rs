@@ -94,6 +94,14 @@ pub struct EmbedConfig {
     /// Let the decoder's terms reach the field too (as in the repository's loss); off, the
     /// field moves only to stay close to stage 1 and to be recognised by the classifier.
     pub decoder_trains_field: bool,
+    /// The render term's weight rises geometrically from `weights.render` to this between
+    /// [`RAMP_START`] and [`FIELD_STOP`] of the run: the field's signature starts at the
+    /// repository's balance, and fidelity is tightened once the classifier has found it (1: no
+    /// ramp).
+    pub render_weight_end: f64,
+    /// Share of the run, at its end, in which the field is frozen and only the decoder and the
+    /// classifier learn, on the final field.
+    pub nets_only_share: f64,
     pub snapshot_interval_secs: f64,
 }
 
@@ -111,12 +119,35 @@ impl Default for EmbedConfig {
             augment: false,
             orbit_share: 0.5,
             decoder_trains_field: false,
+            render_weight_end: 30.0,
+            nets_only_share: 0.2,
             snapshot_interval_secs: 1.0,
         }
     }
 }
 
+/// Share of the run after which the render weight starts rising (see
+/// [`EmbedConfig::render_weight_end`]).
+pub const RAMP_START: f64 = 0.25;
+
 impl EmbedConfig {
+    /// Where the field stops learning: the share of the run before the nets-only tail.
+    pub fn field_stop(&self) -> f64 {
+        1.0 - self.nets_only_share
+    }
+
+    /// The loss weights at `progress` (0–1) of the run.
+    pub fn weights_at(&self, progress: f64) -> LossWeights {
+        let span = (self.field_stop() - RAMP_START).max(1e-9);
+        let t = ((progress - RAMP_START) / span).clamp(0.0, 1.0);
+        let ratio = self.render_weight_end / self.weights.render.max(1e-12);
+        let mut w = self.weights;
+        if self.weights.render > 0.0 {
+            w.render *= ratio.powf(t);
+        }
+        w
+    }
+
     pub fn validate(&self) -> Result<(), EmbedError> {
         let bad = |m: String| Err(EmbedError::Config(m));
         if self.steps == 0 {
@@ -132,6 +163,12 @@ impl EmbedConfig {
             if !(lr.is_finite() && lr > 0.0 && lr < 1.0) {
                 return bad(format!("the {name} learning rate must be in (0, 1), got {lr}"));
             }
+        }
+        if !(self.render_weight_end.is_finite() && self.render_weight_end > 0.0 && self.render_weight_end <= 1e4) {
+            return bad(format!("the final render weight must be in (0, 10000], got {}", self.render_weight_end));
+        }
+        if !(self.nets_only_share.is_finite() && (0.0..=0.9).contains(&self.nets_only_share)) {
+            return bad(format!("the nets-only share must be in [0, 0.9], got {}", self.nets_only_share));
         }
         let w = self.weights;
         if ![w.render, w.secret, w.blank, w.class].iter().all(|v| v.is_finite() && *v >= 0.0) {
@@ -412,8 +449,19 @@ impl Embedder {
         let config = self.weights.config;
         let grid = Arc::clone(&self.weights.grid);
         let params = Var::from_slice(&self.params, self.params.len(), &device)?;
-        let op = FieldOp::training(config, Arc::clone(&grid), Arc::clone(&self.workspace), self.step).appearance_only();
-        let marked = self.composite(&render_samples(&samples, &occupancy.scene_box, &params, op, false)?)?;
+        // This step's place in the run (the first step is 1/steps); past the field's stop only
+        // the nets learn, so the marked view is rendered without a backward.
+        #[allow(clippy::cast_precision_loss)]
+        let progress = (self.step as f64 / self.cfg.steps as f64).min(1.0);
+        let field_learns = progress < self.cfg.field_stop();
+        let marked = if field_learns {
+            let op =
+                FieldOp::training(config, Arc::clone(&grid), Arc::clone(&self.workspace), self.step).appearance_only();
+            self.composite(&render_samples(&samples, &occupancy.scene_box, &params, op, false)?)?
+        } else {
+            let op = FieldOp::evaluation(config, Arc::clone(&grid));
+            self.composite(&render_samples(&samples, &occupancy.scene_box, &params, op, false)?)?.detach()
+        };
         let op = FieldOp::evaluation(config, grid);
         let clean = self
             .composite(&render_samples(&samples, &occupancy.scene_box, &self.reference_params, op, false)?)?
@@ -453,18 +501,17 @@ impl Embedder {
                 class_labels: &class_labels,
                 output: self.output,
             },
-            self.cfg.weights,
+            self.cfg.weights_at(progress),
         )?;
         let loss = terms.total.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         if !loss.is_finite() {
             return Err(EmbedError::Diverged { step: self.step, loss });
         }
         let grads = terms.total.backward()?;
-        #[allow(clippy::cast_precision_loss)]
-        let progress = (self.step as f64 / self.cfg.steps as f64).min(1.0);
+        // The field's rate decays tenfold over the run; it stops learning at the nets-only tail.
         let lr = self.cfg.field_lr * 0.1_f64.powf(progress);
         let factors = self.masking_factors();
-        if let Some(grad) = grads.get(params.as_tensor()) {
+        if let Some(grad) = grads.get(params.as_tensor()).filter(|_| field_learns) {
             let grad = grad.to_vec1::<f32>()?;
             for ((range, adam), factor) in self.colour_groups.iter_mut().zip(factors) {
                 #[allow(clippy::cast_possible_truncation)]
@@ -597,6 +644,11 @@ pub struct EmbedMetrics {
     pub text_recovered: Option<f64>,
     /// Marked views scored ≥ 0.5 and clean views < 0.5, over both.
     pub classifier_accuracy: f64,
+    /// The classifier's score of each marked view and each clean one, in camera order.
+    #[serde(default)]
+    pub marked_scores: Vec<f32>,
+    #[serde(default)]
+    pub clean_scores: Vec<f32>,
 }
 
 /// The marked and stage-1 renders of some views (full size).
@@ -656,6 +708,8 @@ pub fn evaluate(
         render_psnr_vs_ground_truth_db: (truths.len() >= n).then(|| mean(sums[2])),
         stage1_psnr_vs_ground_truth_db: (truths.len() >= n).then(|| mean(sums[3])),
         classifier_accuracy,
+        marked_scores: from_marked.iter().map(|r| r.score).collect(),
+        clean_scores: from_clean.iter().map(|r| r.score).collect(),
         ..EmbedMetrics::default()
     };
     match secret {
