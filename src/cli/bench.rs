@@ -30,6 +30,9 @@ pub enum BenchLab {
     /// StegaNeRF on the demo scene at 128²: a 64² image and 64 bits hidden, scored on unseen test
     /// cameras, with the robustness table against a published re-run.
     Stega(super::bench_stega::StegaBenchArgs),
+    /// Untrained GNN tickets on Cora: 400-epoch GCN runs (UGT, edge-popup, dense) over seeds,
+    /// against the UGTs repository's figures; time per run against plain PyTorch.
+    Gnn(super::bench_gnn::GnnBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +138,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Htl(args) => super::bench_htl::bench_htl(&args),
         BenchLab::Lift(args) => super::bench_lift::run(&args),
         BenchLab::Stega(args) => super::bench_stega::run(&args),
+        BenchLab::Gnn(args) => super::bench_gnn::run(&args),
     }
 }
 

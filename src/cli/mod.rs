@@ -1,12 +1,14 @@
 //! Headless entry points: `sparsefield <lab> <command> ...`, the same compute code as the app.
 
 pub mod bench;
+mod bench_gnn;
 mod bench_htl;
 mod bench_insp;
 mod bench_lift;
 mod bench_ntk;
 mod bench_prune;
 mod bench_stega;
+pub mod gnn;
 pub mod htl;
 pub mod inr;
 mod inr_edit;
@@ -80,6 +82,10 @@ lab_commands! {
     /// and sweep attacks.
     #[command(subcommand)]
     Stega => stega::StegaCommand;
+    /// Untrained GNN tickets: sparse masks over random, never-trained graph networks, and their
+    /// trained baselines, on Cora or any Planetoid folder.
+    #[command(subcommand)]
+    Gnn => gnn::GnnCommand;
     /// Time a lab's standard workload and print its figures.
     #[command(subcommand)]
     Bench => bench::BenchLab;

@@ -10,13 +10,15 @@
 //! and evaluation always uses the target. Edge-popup keeps the top scores of each layer
 //! separately, at the target sparsity from the start.
 
-use candle_core::{DType, Device, Tensor, Var};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::graph::{Graph, SparseRows};
 use super::sparse::{SparseOperator, gcn_adjacency};
+use crate::optim::FlatAdam;
 
 /// How the network's weights come about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +84,6 @@ pub enum GnnError {
     Config(String),
     #[error("the data set cannot be trained on: {0}")]
     Data(String),
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
 }
 
 impl GnnConfig {
@@ -149,11 +149,11 @@ pub fn global_threshold(scores: &[f32], sparsity: f64) -> f32 {
     if scores.is_empty() {
         return f32::NEG_INFINITY;
     }
-    let mut sorted = scores.to_vec();
-    sorted.sort_unstable_by(f32::total_cmp);
+    let mut values = scores.to_vec();
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let k = (sparsity * (sorted.len() - 1) as f64).round() as usize;
-    sorted[k.min(sorted.len() - 1)]
+    let k = ((sparsity * (values.len() - 1) as f64).round() as usize).min(values.len() - 1);
+    // The k-th smallest in linear time (a full sort of Cora's 370k scores took most of an epoch).
+    *values.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
 /// Keep-masks (1 kept, 0 dropped) of each layer's scores at `sparsity`: one global threshold, or
@@ -172,15 +172,22 @@ pub fn masks(scores: &[Vec<f32>], sparsity: f64, per_layer: bool) -> Vec<Vec<f32
     }
 }
 
-/// A GCN: `H ← ReLU(Â H W)` per layer (no bias, as in the repository), logits from the last.
+/// A GCN: `H ← ReLU(Â H W)` per layer (no bias, as in the repository), logits from the last;
+/// forward and backward written out over flat row-major arrays (sparse products for the
+/// features and Â, faer for the dense ones): candle's per-op overhead and thread barriers
+/// took most of each epoch's time.
 pub struct Gcn {
     pub config: GnnConfig,
     features: SparseOperator,
-    adjacency: SparseOperator,
-    /// Each layer's weights (`fan_in × fan_out`): trained for dense, fixed otherwise.
-    weights: Vec<Var>,
+    /// Â, symmetric, so it is its own transpose.
+    adjacency: SparseRows,
+    /// Layer widths: features, hidden…, classes.
+    dims: Vec<usize>,
+    /// Each layer's weights (`fan_in × fan_out`, row-major): trained for dense, fixed otherwise.
+    weights: Vec<Vec<f32>>,
     /// Each layer's scores (masked methods).
-    scores: Vec<Var>,
+    scores: Vec<Vec<f32>>,
+    optimizers: Vec<FlatAdam>,
     rng: ChaCha8Rng,
 }
 
@@ -190,143 +197,267 @@ fn kaiming_bound(fan_in: usize) -> f32 {
     bound
 }
 
+/// `out ← a · b` (row-major `n × k` times `k × m`), or `aᵀ · b` with `a` stored `k × n`.
+fn matmul_into(out: &mut [f32], a: &[f32], b: &[f32], (n, k, m): (usize, usize, usize), a_transposed: bool) {
+    let a = if a_transposed {
+        MatRef::from_row_major_slice(a, k, n).transpose()
+    } else {
+        MatRef::from_row_major_slice(a, n, k)
+    };
+    matmul(
+        MatMut::from_row_major_slice_mut(out, n, m),
+        Accum::Replace,
+        a,
+        MatRef::from_row_major_slice(b, k, m),
+        1.0,
+        Par::rayon(0),
+    );
+}
+
+/// What the forward pass keeps for the backward.
+struct Pass {
+    /// Inputs of layers 1.. (after ReLU and dropout), `n × dims[l]`.
+    inputs: Vec<Vec<f32>>,
+    /// Dropout scale per element of those inputs (empty: none).
+    keep: Vec<Vec<f32>>,
+    logits: Vec<f32>,
+}
+
 impl Gcn {
     pub fn new(graph: &Graph, config: &GnnConfig) -> Result<Self, GnnError> {
         config.validate()?;
         if graph.num_classes < 2 {
             return Err(GnnError::Data(format!("{} classes; node classification needs at least 2", graph.num_classes)));
         }
+        if graph.num_nodes == 0 || graph.features.cols == 0 {
+            return Err(GnnError::Data("no nodes or no features".into()));
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut dims = vec![graph.features.cols];
         dims.extend(std::iter::repeat_n(config.hidden, config.layers - 1));
         dims.push(graph.num_classes);
-        let device = Device::Cpu;
-        let mut weights = Vec::new();
-        let mut scores = Vec::new();
-        for pair in dims.windows(2) {
-            let (fan_in, fan_out) = (pair[0], pair[1]);
+        let draw = |rng: &mut ChaCha8Rng, fan_in: usize, n: usize, init: WeightInit| -> Vec<f32> {
             let bound = kaiming_bound(fan_in);
-            let values: Vec<f32> = match config.init {
-                WeightInit::KaimingUniform => (0..fan_in * fan_out).map(|_| rng.random_range(-bound..bound)).collect(),
+            match init {
+                WeightInit::KaimingUniform => (0..n).map(|_| rng.random_range(-bound..bound)).collect(),
                 WeightInit::SignedConstant => {
                     #[allow(clippy::cast_precision_loss)]
                     let c = (2.0 / fan_in as f32).sqrt();
-                    (0..fan_in * fan_out).map(|_| if rng.random::<bool>() { c } else { -c }).collect()
+                    (0..n).map(|_| if rng.random::<bool>() { c } else { -c }).collect()
                 }
-            };
-            weights.push(Var::from_vec(values, (fan_in, fan_out), &device)?);
-        }
-        // Scores after all weights, so that every method draws the same weights for a seed.
-        if config.method != Method::Dense {
-            for pair in dims.windows(2) {
-                let (fan_in, fan_out) = (pair[0], pair[1]);
-                let bound = kaiming_bound(fan_in);
-                let values: Vec<f32> = (0..fan_in * fan_out).map(|_| rng.random_range(-bound..bound)).collect();
-                scores.push(Var::from_vec(values, (fan_in, fan_out), &device)?);
             }
-        }
+        };
+        let weights: Vec<Vec<f32>> = dims.windows(2).map(|p| draw(&mut rng, p[0], p[0] * p[1], config.init)).collect();
+        // Scores after all weights, so that every method draws the same weights for a seed.
+        let scores: Vec<Vec<f32>> = if config.method == Method::Dense {
+            Vec::new()
+        } else {
+            dims.windows(2).map(|p| draw(&mut rng, p[0], p[0] * p[1], WeightInit::KaimingUniform)).collect()
+        };
+        let optimizers = weights.iter().map(|w| FlatAdam::new(w.len(), 0.9, 0.999, 1e-8)).collect();
         Ok(Self {
             config: *config,
             features: SparseOperator::new(normalise_rows(&graph.features)),
-            adjacency: SparseOperator::new(gcn_adjacency(&graph.edges, graph.num_nodes)),
+            adjacency: gcn_adjacency(&graph.edges, graph.num_nodes),
+            dims,
             weights,
             scores,
+            optimizers,
             rng,
         })
     }
 
-    /// What the optimiser trains: the weights (dense) or the scores.
-    pub fn trainable(&self) -> Vec<Var> {
-        if self.config.method == Method::Dense { self.weights.clone() } else { self.scores.clone() }
+    /// The fixed (masked methods) or trained (dense) weights of each layer.
+    pub fn weights(&self) -> &[Vec<f32>] {
+        &self.weights
     }
 
-    /// The masks at `sparsity` (none for dense training).
-    pub fn current_masks(&self, sparsity: f64) -> Result<Vec<Vec<f32>>, GnnError> {
-        let scores: Vec<Vec<f32>> =
-            self.scores.iter().map(|s| s.as_tensor().flatten_all()?.to_vec1::<f32>()).collect::<Result<_, _>>()?;
-        Ok(masks(&scores, sparsity, self.config.method == Method::EdgePopup))
+    pub fn scores(&self) -> &[Vec<f32>] {
+        &self.scores
     }
 
-    /// Each layer's effective weights at `sparsity`: `W ⊙ mask`, where the mask passes gradients
-    /// straight through to the scores.
-    fn effective_weights(&self, sparsity: f64) -> Result<Vec<Tensor>, GnnError> {
+    /// Layer widths: features, hidden…, classes.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// The masks at `sparsity` (all ones for dense training).
+    pub fn current_masks(&self, sparsity: f64) -> Vec<Vec<f32>> {
         if self.config.method == Method::Dense {
-            return Ok(self.weights.iter().map(|w| w.as_tensor().clone()).collect());
+            return self.weights.iter().map(|w| vec![1.0; w.len()]).collect();
         }
-        let masks = self.current_masks(sparsity)?;
+        masks(&self.scores, sparsity, self.config.method == Method::EdgePopup)
+    }
+
+    /// Each layer's effective weights at `sparsity`: `W ⊙ mask`.
+    pub fn effective_weights(&self, sparsity: f64) -> Vec<Vec<f32>> {
+        if self.config.method == Method::Dense {
+            return self.weights.clone();
+        }
         self.weights
             .iter()
-            .zip(&self.scores)
-            .zip(masks)
-            .map(|((w, s), m)| {
-                let mask = Tensor::from_vec(m, s.as_tensor().shape(), &Device::Cpu)?;
-                // Value: the mask; gradient: identity to the scores.
-                let s = s.as_tensor();
-                let ste = s.sub(&s.detach())?.add(&mask)?;
-                Ok(w.as_tensor().detach().mul(&ste)?)
-            })
+            .zip(self.current_masks(sparsity))
+            .map(|(w, m)| w.iter().zip(m).map(|(w, m)| w * m).collect())
             .collect()
     }
 
-    /// Logits of every node (`nodes × classes`); `train` applies dropout (dense training only).
-    pub fn forward(&mut self, sparsity: f64, train: bool) -> Result<Tensor, GnnError> {
-        let weights = self.effective_weights(sparsity)?;
-        let dropout = if train && self.config.method == Method::Dense { self.config.dropout } else { 0.0 };
-        let mut h: Option<Tensor> = None;
-        let last = weights.len() - 1;
-        for (l, w) in weights.iter().enumerate() {
-            let xw = match &h {
-                None => self.features.apply(w)?,
-                Some(h) => self.drop(h, dropout)?.matmul(w)?,
+    fn forward(&mut self, effective: &[Vec<f32>], dropout: f64) -> Pass {
+        let n = self.adjacency.rows;
+        let last = effective.len() - 1;
+        let mut pass = Pass { inputs: Vec::new(), keep: Vec::new(), logits: Vec::new() };
+        for (l, w) in effective.iter().enumerate() {
+            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
+            let y = if l == 0 {
+                self.features.matrix().matmul_dense(w, fan_out)
+            } else {
+                let mut y = vec![0.0; n * fan_out];
+                matmul_into(&mut y, &pass.inputs[l - 1], w, (n, fan_in, fan_out), false);
+                y
             };
-            let z = self.adjacency.apply(&xw)?;
-            h = Some(if l == last { z } else { z.relu()? });
+            let mut z = self.adjacency.matmul_dense(&y, fan_out);
+            if l == last {
+                pass.logits = z;
+                break;
+            }
+            z.iter_mut().for_each(|v| *v = v.max(0.0));
+            if dropout > 0.0 {
+                #[allow(clippy::cast_possible_truncation)]
+                let scale = (1.0 / (1.0 - dropout)) as f32;
+                let keep: Vec<f32> =
+                    (0..z.len()).map(|_| if self.rng.random::<f64>() < dropout { 0.0 } else { scale }).collect();
+                z.iter_mut().zip(&keep).for_each(|(v, k)| *v *= k);
+                pass.keep.push(keep);
+            }
+            pass.inputs.push(z);
         }
-        Ok(h.expect("at least one layer"))
+        pass
     }
 
-    fn drop(&mut self, h: &Tensor, p: f64) -> Result<Tensor, GnnError> {
-        if p <= 0.0 {
-            return Ok(h.clone());
+    /// Logits of every node (`nodes × classes`, row-major) with `effective` weights, no dropout.
+    pub fn logits(&mut self, effective: &[Vec<f32>]) -> Vec<f32> {
+        self.forward(effective, 0.0).logits
+    }
+
+    /// The mean cross-entropy on `graph`'s labelled training nodes and its gradient with respect
+    /// to each layer's effective weights; `dropout` on the hidden layers' inputs.
+    pub fn loss_and_gradients(&mut self, graph: &Graph, effective: &[Vec<f32>], dropout: f64) -> (f64, Vec<Vec<f32>>) {
+        let n = self.adjacency.rows;
+        let pass = self.forward(effective, dropout);
+        let classes = *self.dims.last().expect("at least two widths");
+        let (loss, mut g) = cross_entropy_gradient(&pass.logits, classes, graph, &graph.split.train);
+        let mut grads = vec![Vec::new(); effective.len()];
+        for l in (0..effective.len()).rev() {
+            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
+            let dy = self.adjacency.matmul_dense(&g, fan_out);
+            grads[l] = if l == 0 {
+                self.features.transposed().matmul_dense(&dy, fan_out)
+            } else {
+                let mut dw = vec![0.0; fan_in * fan_out];
+                matmul_into(&mut dw, &pass.inputs[l - 1], &dy, (fan_in, n, fan_out), true);
+                dw
+            };
+            if l == 0 {
+                break;
+            }
+            // dH = dY · Wᵀ, then through the dropout and the ReLU below.
+            let mut dh = vec![0.0; n * fan_in];
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut dh, n, fan_in),
+                Accum::Replace,
+                MatRef::from_row_major_slice(&dy, n, fan_out),
+                MatRef::from_row_major_slice(&effective[l], fan_in, fan_out).transpose(),
+                1.0,
+                Par::rayon(0),
+            );
+            let input = &pass.inputs[l - 1];
+            match pass.keep.get(l - 1) {
+                Some(keep) => dh.iter_mut().zip(input).zip(keep).for_each(|((d, &h), &k)| {
+                    *d = if h > 0.0 { *d * k } else { 0.0 };
+                }),
+                None => dh.iter_mut().zip(input).for_each(|(d, &h)| {
+                    if h <= 0.0 {
+                        *d = 0.0;
+                    }
+                }),
+            }
+            g = dh;
         }
-        let n = h.elem_count();
+        (loss, grads)
+    }
+
+    /// The loss at `sparsity` and the gradient of what trains: the weights (dense) or the scores,
+    /// straight through the mask (a score's gradient is its masked weight's times the weight).
+    pub fn trainable_gradients(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<Vec<f32>>) {
+        let effective = self.effective_weights(sparsity);
+        let dense = self.config.method == Method::Dense;
+        let dropout = if dense { self.config.dropout } else { 0.0 };
+        let (loss, grads) = self.loss_and_gradients(graph, &effective, dropout);
+        if dense {
+            return (loss, grads);
+        }
+        let grads =
+            grads.iter().zip(&self.weights).map(|(g, w)| g.iter().zip(w).map(|(g, w)| g * w).collect()).collect();
+        (loss, grads)
+    }
+
+    /// One full-batch training step at `sparsity` (AdamW on the weights or the scores).
+    pub fn train_step(&mut self, graph: &Graph, sparsity: f64) -> f64 {
+        let (loss, grads) = self.trainable_gradients(graph, sparsity);
         #[allow(clippy::cast_possible_truncation)]
-        let scale = (1.0 / (1.0 - p)) as f32;
-        let keep: Vec<f32> = (0..n).map(|_| if self.rng.random::<f64>() < p { 0.0 } else { scale }).collect();
-        Ok(h.mul(&Tensor::from_vec(keep, h.shape(), h.device())?)?)
+        let (lr, decay) = (self.config.lr as f32, (self.config.lr * self.config.weight_decay) as f32);
+        let dense = self.config.method == Method::Dense;
+        for (l, grad) in grads.into_iter().enumerate() {
+            let params = if dense { &mut self.weights[l] } else { &mut self.scores[l] };
+            if decay > 0.0 {
+                params.iter_mut().for_each(|p| *p -= decay * *p);
+            }
+            self.optimizers[l].step(params, &grad, lr);
+        }
+        loss
     }
 }
 
-/// Cross-entropy of `logits` on `nodes` (labelled ones).
-pub fn loss_on(logits: &Tensor, graph: &Graph, nodes: &[usize]) -> Result<Tensor, GnnError> {
-    let (index, labels): (Vec<u32>, Vec<u32>) = nodes
-        .iter()
-        .filter_map(|&n| {
-            #[allow(clippy::cast_possible_truncation)]
-            graph.labels[n].map(|l| (n as u32, l))
-        })
-        .unzip();
-    if index.is_empty() {
-        return Err(GnnError::Data("no labelled training nodes".into()));
+/// Mean cross-entropy of row-major `logits` (`n × classes`) on the labelled `nodes`, and its
+/// gradient with respect to the logits (zero on other rows).
+pub fn cross_entropy_gradient(logits: &[f32], classes: usize, graph: &Graph, nodes: &[usize]) -> (f64, Vec<f32>) {
+    let mut grad = vec![0.0_f32; logits.len()];
+    let labelled: Vec<(usize, u32)> = nodes.iter().filter_map(|&n| graph.labels[n].map(|l| (n, l))).collect();
+    if labelled.is_empty() {
+        return (0.0, grad);
     }
-    let device = logits.device();
-    let picked = logits.index_select(&Tensor::from_vec(index, labels.len(), device)?, 0)?;
-    let labels = Tensor::from_vec(labels.clone(), labels.len(), device)?;
-    Ok(candle_nn::loss::cross_entropy(&picked, &labels)?)
+    #[allow(clippy::cast_precision_loss)]
+    let inv = 1.0 / labelled.len() as f64;
+    let mut loss = 0.0;
+    for (node, label) in labelled {
+        let row = &logits[node * classes..(node + 1) * classes];
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
+        let label = label as usize;
+        loss -= (f64::from(row[label] - max) - sum.ln()) * inv;
+        for (c, g) in grad[node * classes..(node + 1) * classes].iter_mut().enumerate() {
+            let p = f64::from(row[c] - max).exp() / sum;
+            #[allow(clippy::cast_possible_truncation)]
+            {
+                *g = ((p - f64::from(u8::from(c == label))) * inv) as f32;
+            }
+        }
+    }
+    (loss, grad)
 }
 
 /// Share of labelled `nodes` whose largest logit is their class.
-pub fn accuracy(logits: &Tensor, graph: &Graph, nodes: &[usize]) -> Result<f64, GnnError> {
-    let predicted = logits.argmax(1)?.to_dtype(DType::U32)?.to_vec1::<u32>()?;
+pub fn accuracy(logits: &[f32], classes: usize, graph: &Graph, nodes: &[usize]) -> f64 {
     let (mut right, mut total) = (0_usize, 0_usize);
     for &n in nodes {
         if let Some(l) = graph.labels[n] {
             total += 1;
-            right += usize::from(predicted[n] == l);
+            let row = &logits[n * classes..(n + 1) * classes];
+            let predicted = (0..classes).fold(0, |best, c| if row[c] > row[best] { c } else { best });
+            right += usize::from(predicted == l as usize);
         }
     }
     #[allow(clippy::cast_precision_loss)]
-    Ok(if total == 0 { 0.0 } else { right as f64 / total as f64 })
+    if total == 0 { 0.0 } else { right as f64 / total as f64 }
 }
 
 /// One epoch's figures; accuracies at the target sparsity (as the repository evaluates).
@@ -358,17 +489,13 @@ pub struct GnnSummary {
 pub struct GcnTrainer {
     pub model: Gcn,
     graph: std::sync::Arc<Graph>,
-    optimizer: candle_nn::AdamW,
     best: GnnSummary,
 }
 
 impl GcnTrainer {
     pub fn new(graph: std::sync::Arc<Graph>, config: &GnnConfig) -> Result<Self, GnnError> {
-        use candle_nn::Optimizer;
         let model = Gcn::new(&graph, config)?;
-        let params = candle_nn::ParamsAdamW { lr: config.lr, weight_decay: config.weight_decay, ..Default::default() };
-        let optimizer = candle_nn::AdamW::new(model.trainable(), params)?;
-        Ok(Self { model, graph, optimizer, best: GnnSummary { val_acc: -1.0, ..GnnSummary::default() } })
+        Ok(Self { model, graph, best: GnnSummary { val_acc: -1.0, ..GnnSummary::default() } })
     }
 
     /// The best epoch so far.
@@ -376,22 +503,29 @@ impl GcnTrainer {
         self.best
     }
 
-    /// Logits of every node at the target sparsity (no dropout).
-    pub fn evaluate(&mut self) -> Result<Tensor, GnnError> {
-        let sparsity = if self.model.config.method == Method::Dense { 0.0 } else { self.model.config.sparsity };
-        self.model.forward(sparsity, false)
+    /// The target sparsity (0 for dense training).
+    fn target(&self) -> f64 {
+        if self.model.config.method == Method::Dense { 0.0 } else { self.model.config.sparsity }
+    }
+
+    /// Logits of every node at the target sparsity (no dropout), `nodes × classes`.
+    pub fn evaluate(&mut self) -> Vec<f32> {
+        let effective = self.model.effective_weights(self.target());
+        self.model.logits(&effective)
+    }
+
+    pub fn classes(&self) -> usize {
+        self.graph.num_classes
     }
 
     /// The share of all weights the target mask drops.
-    pub fn sparsity_reached(&self) -> Result<f64, GnnError> {
-        if self.model.config.method == Method::Dense {
-            return Ok(0.0);
-        }
-        let masks = self.model.current_masks(self.model.config.sparsity)?;
+    pub fn sparsity_reached(&self) -> f64 {
+        let masks = self.model.current_masks(self.target());
         let total: usize = masks.iter().map(Vec::len).sum();
         let dropped: usize = masks.iter().flatten().filter(|&&m| m == 0.0).count();
         #[allow(clippy::cast_precision_loss)]
-        Ok(dropped as f64 / total.max(1) as f64)
+        let share = dropped as f64 / total.max(1) as f64;
+        share
     }
 }
 
@@ -401,22 +535,22 @@ impl crate::train_loop::Steps for GcnTrainer {
     type Error = GnnError;
 
     fn step(&mut self, step: u64) -> Result<EpochRecord, GnnError> {
-        use candle_nn::Optimizer;
         let epoch = usize::try_from(step - 1).unwrap_or(usize::MAX);
         let sparsity = self.model.config.sparsity_at(epoch);
-        let logits = self.model.forward(sparsity, true)?;
-        let loss = loss_on(&logits, &self.graph, &self.graph.split.train)?;
-        self.optimizer.backward_step(&loss)?;
-        let loss = f64::from(loss.to_scalar::<f32>()?);
-        let eval = self.evaluate()?;
-        let split = &self.graph.split;
+        let graph = std::sync::Arc::clone(&self.graph);
+        let loss = self.model.train_step(&graph, sparsity);
+        if !loss.is_finite() {
+            return Err(GnnError::Data(format!("the loss diverged at epoch {step} ({loss})")));
+        }
+        let logits = self.evaluate();
+        let (classes, split) = (graph.num_classes, &graph.split);
         let record = EpochRecord {
             epoch: step,
             loss,
             sparsity,
-            train_acc: accuracy(&eval, &self.graph, &split.train)?,
-            val_acc: accuracy(&eval, &self.graph, &split.val)?,
-            test_acc: accuracy(&eval, &self.graph, &split.test)?,
+            train_acc: accuracy(&logits, classes, &graph, &split.train),
+            val_acc: accuracy(&logits, classes, &graph, &split.val),
+            test_acc: accuracy(&logits, classes, &graph, &split.test),
             elapsed_secs: 0.0,
         };
         if record.val_acc > self.best.val_acc {
@@ -437,7 +571,7 @@ impl crate::train_loop::Steps for GcnTrainer {
 
     fn snapshot(&mut self, _step: u64) -> Result<GnnSummary, GnnError> {
         let mut summary = self.best;
-        summary.sparsity_reached = self.sparsity_reached()?;
+        summary.sparsity_reached = self.sparsity_reached();
         Ok(summary)
     }
 }

@@ -1,10 +1,9 @@
 //! Sparse × dense products for graph layers: a fixed sparse matrix `S` (node features, a
-//! normalised adjacency) times a dense tensor, as a candle op whose backward is `Sᵀ` times the
-//! incoming gradient (the same op with the transpose), parallel over output rows.
+//! normalised adjacency) times a dense row-major matrix, parallel over output rows, and `Sᵀ`
+//! kept beside it for the backward.
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::graph::SparseRows;
@@ -72,35 +71,8 @@ impl SparseOperator {
         &self.matrix
     }
 
-    /// `S · x` for `x` of shape `S.cols × width` (f32 on the CPU), differentiable in `x`.
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        x.apply_op1(SpMM { a: Arc::clone(&self.matrix), at: Arc::clone(&self.transpose) })
-    }
-}
-
-struct SpMM {
-    a: Arc<SparseRows>,
-    at: Arc<SparseRows>,
-}
-
-impl CustomOp1 for SpMM {
-    fn name(&self) -> &'static str {
-        "sparse-matmul"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dense = crate::cpu_f32_slice(storage, layout, "sparse-matmul", "the dense operand")?;
-        let (rows, width) = layout.shape().dims2()?;
-        if rows != self.a.cols {
-            candle_core::bail!("sparse-matmul: a {}×{} matrix times {rows}×{width}", self.a.rows, self.a.cols);
-        }
-        let out = self.a.matmul_dense(dense, width);
-        Ok((CpuStorage::F32(out), Shape::from((self.a.rows, width))))
-    }
-
-    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let back = SpMM { a: Arc::clone(&self.at), at: Arc::clone(&self.a) };
-        Ok(Some(grad_res.contiguous()?.apply_op1(back)?))
+    pub fn transposed(&self) -> &SparseRows {
+        &self.transpose
     }
 }
 
