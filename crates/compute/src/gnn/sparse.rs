@@ -42,15 +42,51 @@ impl SparseRows {
     /// `self · dense`, where `dense` is `self.cols × width` row-major.
     pub fn matmul_dense(&self, dense: &[f32], width: usize) -> Vec<f32> {
         let mut out = vec![0.0_f32; self.rows * width];
+        if width == 0 {
+            return out;
+        }
+        let arch = pulp::Arch::new();
         out.par_chunks_mut(ROW_BLOCK * width).enumerate().for_each(|(block, out_rows)| {
-            for (k, out_row) in out_rows.chunks_exact_mut(width).enumerate() {
-                for (c, v) in self.row(block * ROW_BLOCK + k) {
-                    let src = &dense[c * width..(c + 1) * width];
-                    out_row.iter_mut().zip(src).for_each(|(o, s)| *o += v * s);
+            // Compiled for the CPU's widest vectors at run time.
+            arch.dispatch(|| {
+                for (k, out_row) in out_rows.chunks_exact_mut(width).enumerate() {
+                    let r = block * ROW_BLOCK + k;
+                    let span = self.indptr[r]..self.indptr[r + 1];
+                    sparse_row_times_dense(out_row, &self.indices[span.clone()], &self.values[span], dense);
                 }
-            }
+            });
         });
         out
+    }
+}
+
+/// `out ← Σ values[i] · dense[indices[i]]` (rows of `out.len()` values), a block of output
+/// columns at a time so that the block's sums stay in registers.
+#[inline(always)]
+fn sparse_row_times_dense(out: &mut [f32], indices: &[u32], values: &[f32], dense: &[f32]) {
+    const LANES: usize = 32;
+    let width = out.len();
+    let mut start = 0;
+    while start + LANES <= width {
+        let mut acc = [0.0_f32; LANES];
+        for (&c, &v) in indices.iter().zip(values) {
+            let from = c as usize * width + start;
+            let src = &dense[from..from + LANES];
+            for (a, s) in acc.iter_mut().zip(src) {
+                *a += v * s;
+            }
+        }
+        out[start..start + LANES].copy_from_slice(&acc);
+        start += LANES;
+    }
+    if start < width {
+        for (&c, &v) in indices.iter().zip(values) {
+            let from = c as usize * width;
+            let src = &dense[from + start..from + width];
+            for (o, s) in out[start..].iter_mut().zip(src) {
+                *o += v * s;
+            }
+        }
     }
 }
 
