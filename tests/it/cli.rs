@@ -997,3 +997,41 @@ fn stega_embed_recover_and_attack_write_their_files_and_refuse_bad_input() {
     let error = run_err(sparsefield().args(["stega", "attack", "--run"]).arg(&ckpt).arg("--out").arg(dir.join("o5")));
     assert!(error.contains("stega.json"), "{error}");
 }
+
+#[test]
+fn gnn_train_writes_metrics_and_history_and_refuses_bad_data() {
+    let dir = temp_dir("cli_gnn");
+    let out = dir.join("run");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["gnn", "train", "--method", "ugt", "--sparsity", "0.5", "--hidden", "32", "--epochs", "40", "--out"])
+            .arg(&out),
+    );
+    assert!(stdout.contains("cora (2708 nodes, 5278 edges)"), "{stdout}");
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let test_acc = metrics["test_acc"].as_f64().unwrap();
+    assert!((0.4..=1.0).contains(&test_acc), "{metrics}");
+    assert!((metrics["sparsity_reached"].as_f64().unwrap() - 0.5).abs() < 1e-3, "{metrics}");
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert!(history.starts_with("epoch,loss,sparsity,train_acc,val_acc,test_acc,elapsed_secs\n"));
+    assert_eq!(history.lines().count(), 41);
+    // Bad data: a folder without Planetoid files, a pickle that names a foreign global, bad flags.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = run_err(sparsefield().args(["gnn", "train", "--data"]).arg(&empty).arg("--out").arg(dir.join("o1")));
+    assert!(err.contains("no Planetoid files here") && err.contains("empty"), "{err}");
+    let evil = dir.join("evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    for suffix in ["x", "y", "tx", "ty", "allx", "ally", "graph"] {
+        std::fs::write(evil.join(format!("ind.evil.{suffix}")), b"\x80\x02cposix\nsystem\nq\x00.").unwrap();
+    }
+    std::fs::write(evil.join("ind.evil.test.index"), "1\n").unwrap();
+    let err = run_err(sparsefield().args(["gnn", "train", "--data"]).arg(&evil).arg("--out").arg(dir.join("o2")));
+    assert!(
+        err.contains("ind.evil.x") && err.contains("refused global `posix.system`") && err.contains("at byte 2"),
+        "{err}"
+    );
+    let err = run_err(sparsefield().args(["gnn", "train", "--sparsity", "1.5", "--out"]).arg(dir.join("o3")));
+    assert!(err.contains("sparsity must be in [0, 1)"), "{err}");
+}
