@@ -193,9 +193,10 @@ fn report(f: &RunFigures) {
     let range = |v: &[f32]| v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
     let ((marked_low, marked_high), (clean_low, clean_high)) = (range(&m.marked_scores), range(&m.clean_scores));
     println!(
-        "  classifier {:.1}% right (goal ≥ 99): marked views scored {marked_low:.3}–{marked_high:.3}, clean views \
-         {clean_low:.3}–{clean_high:.3}",
-        100.0 * m.classifier_accuracy
+        "  classifier {:.1}% right (goal ≥ 99) at its calibrated threshold {:.3}: marked views scored \
+         {marked_low:.3}–{marked_high:.3}, clean views {clean_low:.3}–{clean_high:.3}",
+        100.0 * m.classifier_accuracy,
+        m.classifier_threshold
     );
     for row in &f.table {
         let anchor = ANCHORS

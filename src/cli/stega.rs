@@ -369,6 +369,7 @@ fn recover_command(args: &RecoverArgs) -> anyhow::Result<()> {
     let json = serde_json::json!({
         "image": args.image.display().to_string(),
         "score": recovery.score,
+        "threshold": recovery.threshold,
         "carries_secret": recovery.carries_secret(),
         "text": text.as_ref().and_then(|t| t.as_ref().ok()),
         "text_error": text.as_ref().and_then(|t| t.as_ref().err()),
@@ -382,9 +383,10 @@ fn recover_command(args: &RecoverArgs) -> anyhow::Result<()> {
         _ => String::new(),
     };
     println!(
-        "{}: {verdict} (classifier score {:.3}){what}; wrote {}",
+        "{}: {verdict} (classifier score {:.3}, threshold {:.3}){what}; wrote {}",
         args.image.display(),
         recovery.score,
+        recovery.threshold,
         args.out.join("recovered.png").display()
     );
     Ok(())

@@ -980,9 +980,15 @@ fn stega_embed_recover_and_attack_write_their_files_and_refuse_bad_input() {
         let said = NetsConfig { side: 32, width: 4, kind: DecoderKind::Image };
         let (d, c) = NetsConfig { side: 48, ..said }.init(0, &candle_core::Device::Cpu).unwrap();
         let tensors = sparsefield::compute::nets::tensors;
-        Decoder { config: said, secret: SecretKind::Image, decoder: tensors(&d), classifier: tensors(&c) }
-            .save(&dir.join("other.safetensors"))
-            .unwrap();
+        Decoder {
+            config: said,
+            secret: SecretKind::Image,
+            decoder: tensors(&d),
+            classifier: tensors(&c),
+            threshold: 0.5,
+        }
+        .save(&dir.join("other.safetensors"))
+        .unwrap();
     }
     let error = run_err(
         sparsefield()

@@ -456,12 +456,14 @@ fn a_decoder_file_round_trips_and_a_wrong_one_is_refused_naming_the_file() {
         secret: SecretKind::Text,
         decoder: sparsefield::compute::nets::tensors(&d),
         classifier: sparsefield::compute::nets::tensors(&c),
+        threshold: 0.62,
     };
     let path = dir.join("decoder.safetensors");
     decoder.save(&path).unwrap();
     let loaded = Decoder::load(&path).unwrap();
     assert_eq!(loaded.config, config);
     assert_eq!(loaded.secret, SecretKind::Text);
+    assert_eq!(loaded.threshold, 0.62, "the calibrated threshold round-trips");
     // The same answer from the loaded copy, for an image of another size and shape.
     let view = image(50, 40, 3, |x, y, c| ((x * 3 + y * 5 + c as u32) % 11) as f32 / 10.0);
     let (a, b) = (decoder.recover(&view).unwrap(), loaded.recover(&view).unwrap());
@@ -475,6 +477,7 @@ fn a_decoder_file_round_trips_and_a_wrong_one_is_refused_naming_the_file() {
         decoder: sparsefield::compute::nets::tensors(&d2),
         classifier: sparsefield::compute::nets::tensors(&c2),
         secret: SecretKind::Text,
+        threshold: 0.5,
     };
     let bad = dir.join("other.safetensors");
     mismatched.save(&bad).unwrap();
@@ -538,6 +541,7 @@ fn the_sweep_visits_every_strength_and_writes_its_table() {
         secret: SecretKind::Image,
         decoder: sparsefield::compute::nets::tensors(&d),
         classifier: sparsefield::compute::nets::tensors(&c),
+        threshold: 0.5,
     };
     let secret = Secret::image(&secret_image(), 32).unwrap();
     let views = vec![secret_image(); 2];
@@ -579,4 +583,22 @@ fn the_fidelity_ramp_follows_its_schedule() {
     assert_eq!(flat.weights_at(0.7), flat.weights, "no ramp");
     assert!(EmbedConfig { nets_only_share: 0.95, ..EmbedConfig::default() }.validate().is_err());
     assert!(EmbedConfig { render_weight_end: 0.0, ..EmbedConfig::default() }.validate().is_err());
+}
+
+/// The threshold sits in the middle of the gap between clean and marked scores, or where the
+/// fewest views are called wrong when they overlap; without scores it is 0.5.
+#[test]
+fn the_classifier_threshold_is_calibrated_between_the_two_sets() {
+    use sparsefield::compute::stega::decoder::{DEFAULT_THRESHOLD, calibrate_threshold};
+    // Separable, as on the demo: clean up to 0.64, marked from 0.82.
+    let t = calibrate_threshold(&[0.82, 0.9, 0.96], &[0.001, 0.2, 0.64]);
+    assert!((t - 0.73).abs() < 1e-6, "{t}");
+    // Overlapping: one marked view at 0.3 among clean ones; the best cut calls it wrong only.
+    let t = calibrate_threshold(&[0.3, 0.8, 0.9], &[0.1, 0.2, 0.4]);
+    let errors = [0.3_f32, 0.8, 0.9].iter().filter(|&&s| s < t).count()
+        + [0.1_f32, 0.2, 0.4].iter().filter(|&&s| s >= t).count();
+    assert_eq!(errors, 1, "{t}");
+    assert!((0.4..0.8).contains(&t), "{t}");
+    assert_eq!(calibrate_threshold(&[], &[0.2]), DEFAULT_THRESHOLD);
+    assert_eq!(calibrate_threshold(&[f32::NAN], &[0.2]), DEFAULT_THRESHOLD);
 }

@@ -353,7 +353,8 @@ pub fn stega_controls_ui(
                 let name = found.path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
                 ui.label(name);
                 let verdict = if found.recovery.carries_secret() { "carries a secret" } else { "no secret found" };
-                ui.label(format!("{verdict} (score {:.3})", found.recovery.score));
+                ui.label(format!("{verdict} (score {:.3}, threshold {:.3})", found.recovery.score, found.recovery.threshold))
+                    .on_hover_text("The threshold was calibrated after stage 2 on views of the marked field it did not train on");
                 if let Some(text) = found.recovery.text().filter(|_| found.recovery.carries_secret()) {
                     match text {
                         Ok(text) => ui.label(format!("«{text}»")),

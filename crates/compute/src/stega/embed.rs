@@ -537,6 +537,7 @@ impl Embedder {
         let copy =
             |vars: &[Var]| -> candle_core::Result<Vec<Tensor>> { vars.iter().map(|v| v.as_tensor().copy()).collect() };
         Ok(Decoder {
+            threshold: super::decoder::DEFAULT_THRESHOLD,
             config: self.nets_config,
             secret: self.secret_kind,
             decoder: copy(&self.decoder)?,
@@ -609,9 +610,35 @@ pub fn embed(
 ) -> Result<EmbedSummary, EmbedError> {
     let mut embedder = Embedder::new(reference, train_cameras, orbit, secret, cfg)?;
     let schedule = Schedule { steps: cfg.steps, snapshot_interval_secs: cfg.snapshot_interval_secs };
-    let Trained { history, steps_done, cancelled, seconds, snapshot } =
+    let Trained { history, steps_done, cancelled, seconds, mut snapshot } =
         train_loop::train(&mut embedder, schedule, control, on_event)?;
+    if !cancelled {
+        let cameras = calibration_cameras(orbit, embedder.cameras[0].width, cfg.seed);
+        let (marked, clean) = super::view::render_views(&snapshot.field, reference, &cameras);
+        let score = |views: &[ImageData]| -> Result<Vec<f32>, EmbedError> {
+            Ok(snapshot.decoder.recover_all(views)?.into_iter().map(|r| r.score).collect())
+        };
+        let threshold = super::decoder::calibrate_threshold(&score(&marked)?, &score(&clean)?);
+        snapshot.decoder = Arc::new(Decoder { threshold, ..(*snapshot.decoder).clone() });
+    }
     Ok(EmbedSummary { snapshot, history, steps_done, cancelled, seconds })
+}
+
+/// Views on which the classifier's threshold is calibrated after stage 2.
+pub const CALIBRATION_VIEWS: usize = 24;
+
+/// Cameras around `orbit` at seeded azimuths and heights that stage 2 did not pick (its own
+/// random stream), for calibrating the classifier's threshold; not the test cameras.
+pub fn calibration_cameras(orbit: &Orbit, side: u32, seed: u64) -> Vec<Camera> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xCA11_B8A7);
+    (0..CALIBRATION_VIEWS)
+        .map(|_| {
+            let mut o = *orbit;
+            o.azimuth = rng.random_range(0.0..std::f32::consts::TAU);
+            o.elevation += rng.random_range(-0.2..0.2);
+            o.camera(side, side)
+        })
+        .collect()
 }
 
 /// How well `recovered` matches `secret`: PSNR in dB for an image, bit accuracy in [0, 1] for bits.
@@ -644,6 +671,9 @@ pub struct EmbedMetrics {
     pub text_recovered: Option<f64>,
     /// Marked views scored ≥ 0.5 and clean views < 0.5, over both.
     pub classifier_accuracy: f64,
+    /// The decoder's threshold on the classifier's score (calibrated after stage 2).
+    #[serde(default)]
+    pub classifier_threshold: f32,
     /// The classifier's score of each marked view and each clean one, in camera order.
     #[serde(default)]
     pub marked_scores: Vec<f32>,
@@ -708,6 +738,7 @@ pub fn evaluate(
         render_psnr_vs_ground_truth_db: (truths.len() >= n).then(|| mean(sums[2])),
         stage1_psnr_vs_ground_truth_db: (truths.len() >= n).then(|| mean(sums[3])),
         classifier_accuracy,
+        classifier_threshold: marked.decoder.threshold,
         marked_scores: from_marked.iter().map(|r| r.score).collect(),
         clean_scores: from_clean.iter().map(|r| r.score).collect(),
         ..EmbedMetrics::default()
