@@ -306,7 +306,8 @@ pub fn stega_controls_ui(
             let label = ui
                 .label("nets alone at the end")
                 .on_hover_text("Share of the steps, at the end, in which the field is frozen and only the decoder and classifier learn");
-            ui.add(egui::Slider::new(&mut settings.nets_only_share, 0.0..=0.5)).labelled_by(label.id);
+            ui.add(egui::DragValue::new(&mut settings.nets_only_share).range(0.0..=0.5).speed(0.01))
+                .labelled_by(label.id);
         });
         ui.checkbox(&mut settings.decoder_trains_field, "Decoder terms train the field").on_hover_text(
             "As in the repository's loss: the decoder's terms also move the colour network. Off (default), the \
