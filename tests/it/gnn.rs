@@ -283,6 +283,7 @@ fn the_unpickler_refuses_what_planetoid_files_never_hold() {
     refused(b"\x80\x04.", "pickle protocol 4", 0);
     refused(b"\x80\x02", "ends before its STOP", 2);
     refused(b"\x80\x02h\x05.", "memo GET of 5", 2);
+    refused(b"\x80\x02cnumpy\nnda", "the file ends inside a name", 2);
 }
 
 #[test]

@@ -237,6 +237,9 @@ impl<'a> Reader<'a> {
     fn line(&mut self) -> Result<&'a str, PickleError> {
         let rest = &self.bytes[self.pos..];
         let Some(end) = rest.iter().take(256).position(|&b| b == b'\n') else {
+            if rest.len() < 256 {
+                return self.fail("the file ends inside a name (a truncated or damaged file)");
+            }
             return self.fail("a name without its end of line");
         };
         self.pos += end + 1;
