@@ -7,6 +7,7 @@ use clap::Args;
 use crate::compute::control::RunControl;
 use crate::compute::gnn::model::{self, GnnConfig, Method};
 use crate::compute::gnn::planetoid;
+use crate::compute::metrics::mean_std;
 
 #[derive(Debug, Args)]
 pub struct GnnBenchArgs {
@@ -54,19 +55,16 @@ pub fn run(args: &GnnBenchArgs) -> anyhow::Result<()> {
             accs.push(summary.test_acc);
             secs.push(summary.seconds);
         }
+        let (m, sd) = mean_std(&accs);
+        let seconds = mean_std(&secs).0;
         #[allow(clippy::cast_precision_loss)]
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-        let m = mean(&accs);
-        #[allow(clippy::cast_precision_loss)]
-        let sd = (accs.iter().map(|a| (a - m).powi(2)).sum::<f64>() / accs.len().max(1) as f64).sqrt();
-        #[allow(clippy::cast_precision_loss)]
-        let per_epoch_ms = 1e3 * mean(&secs) / args.epochs as f64;
+        let per_epoch_ms = 1e3 * seconds / args.epochs as f64;
         println!(
             "{method:?} at sparsity {sparsity:.2}: test {:.1}% ± {:.1} over {} seeds; {:.2} s per run ({:.1} ms per epoch)",
             100.0 * m,
             100.0 * sd,
             accs.len(),
-            mean(&secs),
+            seconds,
             per_epoch_ms
         );
     }

@@ -12,11 +12,6 @@ pub struct SparseRows {
 }
 
 impl SparseRows {
-    /// An all-zero matrix.
-    pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, indptr: vec![0; rows + 1], indices: Vec::new(), values: Vec::new() }
-    }
-
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
@@ -79,24 +74,6 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Neighbour lists from `edges` (both directions kept as given).
-    pub fn neighbours(&self) -> Vec<Vec<u32>> {
-        let mut lists = vec![Vec::new(); self.num_nodes];
-        for &(a, b) in &self.edges {
-            lists[a as usize].push(b);
-        }
-        lists
-    }
-
-    /// Node degrees (edges counted once per endpoint).
-    pub fn degrees(&self) -> Vec<usize> {
-        let mut degree = vec![0; self.num_nodes];
-        for &(a, _) in &self.edges {
-            degree[a as usize] += 1;
-        }
-        degree
-    }
-
     /// The share of edges whose two ends have the same class (edges with an unlabelled end are left
     /// out); `None` without such edges.
     pub fn edge_homophily(&self) -> Option<f64> {

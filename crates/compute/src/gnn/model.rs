@@ -197,21 +197,17 @@ fn kaiming_bound(fan_in: usize) -> f32 {
     bound
 }
 
-/// `out ← a · b` (row-major `n × k` times `k × m`), or `aᵀ · b` with `a` stored `k × n`.
-fn matmul_into(out: &mut [f32], a: &[f32], b: &[f32], (n, k, m): (usize, usize, usize), a_transposed: bool) {
-    let a = if a_transposed {
-        MatRef::from_row_major_slice(a, k, n).transpose()
-    } else {
-        MatRef::from_row_major_slice(a, n, k)
-    };
-    matmul(
-        MatMut::from_row_major_slice_mut(out, n, m),
-        Accum::Replace,
-        a,
-        MatRef::from_row_major_slice(b, k, m),
-        1.0,
-        Par::rayon(0),
-    );
+/// A row-major `rows × cols` view.
+fn rows(values: &[f32], rows: usize, cols: usize) -> MatRef<'_, f32> {
+    MatRef::from_row_major_slice(values, rows, cols)
+}
+
+/// `a · b` (`n × k` times `k × m`) as a new row-major `n × m` array, on all cores.
+fn product(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
+    let (n, m) = (a.nrows(), b.ncols());
+    let mut out = vec![0.0; n * m];
+    matmul(MatMut::from_row_major_slice_mut(&mut out, n, m), Accum::Replace, a, b, 1.0, Par::rayon(0));
+    out
 }
 
 /// What the forward pass keeps for the backward.
@@ -272,15 +268,6 @@ impl Gcn {
         &self.weights
     }
 
-    pub fn scores(&self) -> &[Vec<f32>] {
-        &self.scores
-    }
-
-    /// Layer widths: features, hidden…, classes.
-    pub fn dims(&self) -> &[usize] {
-        &self.dims
-    }
-
     /// The masks at `sparsity` (all ones for dense training).
     pub fn current_masks(&self, sparsity: f64) -> Vec<Vec<f32>> {
         if self.config.method == Method::Dense {
@@ -310,9 +297,7 @@ impl Gcn {
             let y = if l == 0 {
                 self.features.matrix().matmul_dense(w, fan_out)
             } else {
-                let mut y = vec![0.0; n * fan_out];
-                matmul_into(&mut y, &pass.inputs[l - 1], w, (n, fan_in, fan_out), false);
-                y
+                product(rows(&pass.inputs[l - 1], n, fan_in), rows(w, fan_in, fan_out))
             };
             let mut z = self.adjacency.matmul_dense(&y, fan_out);
             if l == last {
@@ -363,23 +348,13 @@ impl Gcn {
             grads[l] = if l == 0 {
                 self.features.transposed().matmul_dense(&dy, fan_out)
             } else {
-                let mut dw = vec![0.0; fan_in * fan_out];
-                matmul_into(&mut dw, &pass.inputs[l - 1], &dy, (fan_in, n, fan_out), true);
-                dw
+                product(rows(&pass.inputs[l - 1], n, fan_in).transpose(), rows(&dy, n, fan_out))
             };
             if l == 0 {
                 break;
             }
             // dH = dY · Wᵀ, then through the dropout and the ReLU below.
-            let mut dh = vec![0.0; n * fan_in];
-            matmul(
-                MatMut::from_row_major_slice_mut(&mut dh, n, fan_in),
-                Accum::Replace,
-                MatRef::from_row_major_slice(&dy, n, fan_out),
-                MatRef::from_row_major_slice(&effective[l], fan_in, fan_out).transpose(),
-                1.0,
-                Par::rayon(0),
-            );
+            let mut dh = product(rows(&dy, n, fan_out), rows(&effective[l], fan_in, fan_out).transpose());
             let input = &pass.inputs[l - 1];
             match pass.keep.get(l - 1) {
                 Some(keep) => dh.iter_mut().zip(input).zip(keep).for_each(|((d, &h), &k)| {
@@ -526,11 +501,6 @@ impl GcnTrainer {
         Ok(Self { model, graph, best: GnnSummary { val_acc: -1.0, ..GnnSummary::default() } })
     }
 
-    /// The best epoch so far.
-    pub fn summary(&self) -> GnnSummary {
-        self.best
-    }
-
     /// The target sparsity (0 for dense training).
     fn target(&self) -> f64 {
         if self.model.config.method == Method::Dense { 0.0 } else { self.model.config.sparsity }
@@ -540,10 +510,6 @@ impl GcnTrainer {
     pub fn evaluate(&mut self) -> Vec<f32> {
         let effective = self.model.effective_weights(self.target());
         self.model.logits(&effective)
-    }
-
-    pub fn classes(&self) -> usize {
-        self.graph.num_classes
     }
 
     /// Accuracies of `logits`, the network after `updates` updates; the best validation state

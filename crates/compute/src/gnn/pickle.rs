@@ -157,14 +157,6 @@ impl Array {
         #[allow(clippy::cast_possible_truncation)]
         Ok(self.to_f64()?.into_iter().map(|v| v as i64).collect())
     }
-
-    pub fn len(&self) -> usize {
-        self.shape.iter().product()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Why a pickle was refused: what, and at which byte.
@@ -395,30 +387,24 @@ pub fn parse(bytes: &[u8]) -> Result<Value, PickleError> {
                 extend_dict(&mut stack, items, &r)?;
             }
             b'R' => {
-                let mut items = pop_n(&mut stack, 2, &r)?;
-                let args = items.pop().map(|i| i.value);
-                let callable = items.pop().map(|i| i.value);
-                let value = reduce(callable, args, &r)?;
+                let [callable, args] = pop_two(&mut stack, &r)?;
+                let value = reduce(callable.value, args.value, &r)?;
                 push(&mut stack, value, 1);
             }
             0x81 => {
-                let mut items = pop_n(&mut stack, 2, &r)?;
-                let args = items.pop().map(|i| i.value);
-                let class = items.pop().map(|i| i.value);
-                match (class, args) {
-                    (Some(Value::Global(Global::CsrMatrix)), Some(Value::Tuple(a))) if a.is_empty() => {
+                let [class, args] = pop_two(&mut stack, &r)?;
+                match (class.value, args.value) {
+                    (Value::Global(Global::CsrMatrix), Value::Tuple(a)) if a.is_empty() => {
                         push(&mut stack, Value::Csr(Vec::new()), 1);
                     }
                     (class, _) => {
-                        let what = class.as_ref().map_or("nothing", Value::kind);
-                        return r.fail(format!("NEWOBJ of {what}; only csr_matrix objects are built this way"));
+                        return r
+                            .fail(format!("NEWOBJ of {}; only csr_matrix objects are built this way", class.kind()));
                     }
                 }
             }
             b'b' => {
-                let mut items = pop_n(&mut stack, 2, &r)?;
-                let state = items.pop().expect("two items");
-                let object = items.pop().expect("two items");
+                let [object, state] = pop_two(&mut stack, &r)?;
                 let depth = object.depth.max(state.depth + 1);
                 let value = build(object.value, state.value, &r)?;
                 push_checked(&mut stack, value, depth, &r)?;
@@ -478,6 +464,11 @@ fn pop_n(stack: &mut Vec<Slot>, n: usize, r: &Reader<'_>) -> Result<Vec<Item>, P
         .collect())
 }
 
+fn pop_two(stack: &mut Vec<Slot>, r: &Reader<'_>) -> Result<[Item; 2], PickleError> {
+    let items = pop_n(stack, 2, r)?;
+    <[Item; 2]>::try_from(items).or_else(|_| r.fail("an opcode needs 2 values on the stack"))
+}
+
 fn pairs(items: Vec<Item>, r: &Reader<'_>) -> Result<(Vec<(Value, Value)>, u32), PickleError> {
     if !items.len().is_multiple_of(2) {
         return r.fail("a dictionary with an odd number of keys and values");
@@ -527,20 +518,20 @@ fn extend_dict(stack: &mut [Slot], items: Vec<Item>, r: &Reader<'_>) -> Result<(
 }
 
 /// A call of one of the known names.
-fn reduce(callable: Option<Value>, args: Option<Value>, r: &Reader<'_>) -> Result<Value, PickleError> {
-    let Some(Value::Tuple(args)) = args else {
+fn reduce(callable: Value, args: Value, r: &Reader<'_>) -> Result<Value, PickleError> {
+    let Value::Tuple(args) = args else {
         return r.fail("REDUCE without an argument tuple");
     };
     match (callable, args.as_slice()) {
         // `_reconstruct(ndarray, (0,), b'b')`: an empty array that BUILD fills.
-        (Some(Value::Global(Global::Reconstruct)), [Value::Global(Global::NdArray), _, _]) => Ok(Value::Array(Array {
+        (Value::Global(Global::Reconstruct), [Value::Global(Global::NdArray), _, _]) => Ok(Value::Array(Array {
             dtype: DType { kind: b'u', size: 1, big_endian: false },
             shape: vec![0],
             fortran: false,
             data: Vec::new(),
         })),
         // `dtype('f4', 0, 1)`
-        (Some(Value::Global(Global::DType)), [Value::Bytes(_) | Value::Str(_), ..]) => {
+        (Value::Global(Global::DType), [Value::Bytes(_) | Value::Str(_), ..]) => {
             let code = match &args[0] {
                 Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
                 Value::Str(s) => s.clone(),
@@ -552,14 +543,11 @@ fn reduce(callable: Option<Value>, args: Option<Value>, r: &Reader<'_>) -> Resul
                 .or_else(|()| r.fail(format!("numpy type `{code}` (only bool, integer and float numbers are read)")))
         }
         // `defaultdict(list)`
-        (Some(Value::Global(Global::DefaultDict)), [Value::Global(Global::List)] | []) => {
-            Ok(Value::DefaultDict(Vec::new()))
-        }
+        (Value::Global(Global::DefaultDict), [Value::Global(Global::List)] | []) => Ok(Value::DefaultDict(Vec::new())),
         (callable, _) => {
             let what = match &callable {
-                Some(Value::Global(g)) => format!("{g:?}"),
-                Some(v) => v.kind().to_owned(),
-                None => "nothing".into(),
+                Value::Global(g) => format!("{g:?}"),
+                v => v.kind().to_owned(),
             };
             r.fail(format!("a call of {what} with these arguments is not one numpy, scipy or Planetoid files make"))
         }

@@ -721,17 +721,7 @@ pub struct SweepPoint {
     pub noise: Vec<f64>,
 }
 
-/// Mean and (population) standard deviation.
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    if values.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt())
-}
+pub use crate::metrics::mean_std;
 
 /// Final metrics of `config` at each pruning fraction, for seeds `config.seed .. config.seed +
 /// seeds`. Each seed's data and initial values are shared by all fractions (masks are nested).

@@ -386,10 +386,7 @@ impl Embedder {
     fn pick_camera(&mut self) -> Camera {
         let side = self.cameras[0].width;
         if self.rng.random::<f64>() < self.cfg.orbit_share {
-            let mut orbit = self.orbit;
-            orbit.azimuth = self.rng.random_range(0.0..std::f32::consts::TAU);
-            orbit.elevation += self.rng.random_range(-0.2..0.2);
-            orbit.camera(side, side)
+            random_orbit_camera(&self.orbit, side, &mut self.rng)
         } else {
             self.cameras[self.rng.random_range(0..self.cameras.len())]
         }
@@ -631,14 +628,15 @@ pub const CALIBRATION_VIEWS: usize = 24;
 /// random stream), for calibrating the classifier's threshold; not the test cameras.
 pub fn calibration_cameras(orbit: &Orbit, side: u32, seed: u64) -> Vec<Camera> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xCA11_B8A7);
-    (0..CALIBRATION_VIEWS)
-        .map(|_| {
-            let mut o = *orbit;
-            o.azimuth = rng.random_range(0.0..std::f32::consts::TAU);
-            o.elevation += rng.random_range(-0.2..0.2);
-            o.camera(side, side)
-        })
-        .collect()
+    (0..CALIBRATION_VIEWS).map(|_| random_orbit_camera(orbit, side, &mut rng)).collect()
+}
+
+/// A camera of `orbit` at a random azimuth and a height up to ±0.2 from the orbit's.
+fn random_orbit_camera(orbit: &Orbit, side: u32, rng: &mut ChaCha8Rng) -> Camera {
+    let mut o = *orbit;
+    o.azimuth = rng.random_range(0.0..std::f32::consts::TAU);
+    o.elevation += rng.random_range(-0.2..0.2);
+    o.camera(side, side)
 }
 
 /// How well `recovered` matches `secret`: PSNR in dB for an image, bit accuracy in [0, 1] for bits.
