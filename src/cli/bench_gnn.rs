@@ -51,7 +51,7 @@ pub fn run(args: &GnnBenchArgs) -> anyhow::Result<()> {
                 weight_decay: if method == Method::Dense { 5e-4 } else { 0.0 },
                 ..GnnConfig::default()
             };
-            let (summary, _) = model::train_gcn(Arc::clone(&cora), &config, &RunControl::new(), &mut |_| {})?;
+            let (summary, _) = model::train(Arc::clone(&cora), &config, &RunControl::new(), &mut |_| {})?;
             accs.push(summary.test_acc);
             secs.push(summary.seconds);
         }

@@ -304,8 +304,9 @@ mod models {
     use std::sync::Arc;
 
     use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::gnn::attention::Neighbourhoods;
     use sparsefield::compute::gnn::graph::{Graph, SparseRows, Split};
-    use sparsefield::compute::gnn::model::{self, GnnConfig, Method};
+    use sparsefield::compute::gnn::model::{self, Arch, GnnConfig, Method};
     use sparsefield::compute::gnn::planetoid;
     use sparsefield::compute::gnn::sparse::{SparseOperator, gcn_adjacency};
 
@@ -414,59 +415,357 @@ mod models {
         }
     }
 
-    /// The hand-written backward against central finite differences of the loss in the effective
-    /// weights (every layer, with a hidden ReLU layer between), and the scores' gradient as the
-    /// straight-through one: the masked weights' gradient times the weights.
+    /// The hand-written backward of every architecture against central finite differences of
+    /// the loss in the effective tensors (every layer, with hidden ReLU layers between; GAT with
+    /// two heads, its attention vectors too), and the scores' gradient as the straight-through
+    /// one: the masked tensors' gradient times the fixed values.
     #[test]
     fn gradients_match_finite_differences_and_pass_straight_through_the_mask() {
         let graph = two_cliques();
-        let cfg = GnnConfig { layers: 3, hidden: 4, sparsity: 0.5, ..GnnConfig::default() };
-        let mut net = model::Gcn::new(&graph, &cfg).unwrap();
-        let effective = net.effective_weights(0.5);
-        let (loss, grads) = net.loss_and_gradients(&graph, &effective, 0.0);
-        assert!(loss > 0.0);
-        for l in 0..effective.len() {
-            for i in (0..effective[l].len()).step_by(3) {
-                let mut at = |delta: f32| {
-                    let mut w = effective.clone();
-                    w[l][i] += delta;
-                    net.loss_and_gradients(&graph, &w, 0.0).0
-                };
-                let h = 1e-3;
-                let numeric = (at(h) - at(-h)) / (2.0 * f64::from(h));
-                let analytic = f64::from(grads[l][i]);
-                assert!(
-                    (numeric - analytic).abs() < 1e-3 * (1.0 + analytic.abs()),
-                    "layer {l}, w[{i}]: {numeric} vs {analytic}"
-                );
+        for arch in [Arch::Gcn, Arch::Gin, Arch::Gat] {
+            let cfg = GnnConfig { arch, heads: 2, layers: 3, hidden: 4, sparsity: 0.5, ..GnnConfig::default() };
+            let mut net = model::Gnn::new(&graph, &cfg).unwrap();
+            let effective = net.effective_weights(0.5);
+            assert_eq!(effective.len(), 3 * net.tensors_per_layer());
+            let (loss, grads) = net.loss_and_gradients(&graph, &effective, 0.0);
+            assert!(loss > 0.0);
+            let (mut checked, mut kinks) = (0, 0);
+            for l in 0..effective.len() {
+                for i in 0..effective[l].len() {
+                    let mut at = |delta: f32| {
+                        let mut w = effective.clone();
+                        w[l][i] += delta;
+                        net.loss_and_gradients(&graph, &w, 0.0).0
+                    };
+                    let h = 1e-3;
+                    let (up, here, down) = (at(h), at(0.0), at(-h));
+                    let numeric = (up - down) / (2.0 * f64::from(h));
+                    let analytic = f64::from(grads[l][i]);
+                    let close = |n: f64| (n - analytic).abs() < 2e-3 * (1.0 + analytic.abs());
+                    if !close(numeric) {
+                        // A ReLU or LeakyReLU kink within ±h: the gradient is then one of the
+                        // one-sided slopes.
+                        let (forward, backward) = ((up - here) / f64::from(h), (here - down) / f64::from(h));
+                        assert!(
+                            close(forward) || close(backward),
+                            "{arch:?} tensor {l}, [{i}]: {numeric} (one-sided {forward}, {backward}) vs {analytic}"
+                        );
+                        kinks += 1;
+                    }
+                    checked += usize::from(analytic.abs() > 1e-4);
+                }
+            }
+            assert!(checked >= 8, "{arch:?}: only {checked} gradients were not ~0");
+            let entries: usize = effective.iter().map(Vec::len).sum();
+            assert!(kinks * 10 <= entries, "{arch:?}: {kinks} of {entries} entries sat on a kink");
+            let (score_loss, score_grads) = net.trainable_gradients(&graph, 0.5);
+            assert_eq!(score_loss, loss);
+            for l in 0..grads.len() {
+                for i in 0..grads[l].len() {
+                    assert_eq!(score_grads[l][i], grads[l][i] * net.weights()[l][i], "{arch:?} tensor {l}, score {i}");
+                }
+            }
+            // Masked-out weights still pass a gradient to their scores (that is how they come back).
+            let masks = net.current_masks(0.5);
+            let revived =
+                (0..grads.len()).any(|l| (0..grads[l].len()).any(|i| masks[l][i] == 0.0 && score_grads[l][i] != 0.0));
+            assert!(revived, "{arch:?}");
+        }
+    }
+
+    /// GAT's coefficients are a softmax over each node's neighbours and itself: positive, summing
+    /// to 1 per node and head, and equal to the formula computed by hand for one node.
+    #[test]
+    fn gat_attention_sums_to_one_per_neighbourhood() {
+        let graph = two_cliques();
+        let hoods = Neighbourhoods::new(&graph.edges, graph.num_nodes);
+        let (heads, width) = (3, 2);
+        let x: Vec<f32> = (0..graph.num_nodes * heads * width).map(|i| ((i * 37 % 17) as f32 - 8.0) / 5.0).collect();
+        let a_src: Vec<f32> = (0..heads * width).map(|i| 0.3 * i as f32 - 0.5).collect();
+        let a_dst: Vec<f32> = (0..heads * width).map(|i| 0.7 - 0.2 * i as f32).collect();
+        let (out, pass) = hoods.forward(&x, &a_src, &a_dst, heads, width, false);
+        for i in 0..graph.num_nodes {
+            let sources = hoods.sources_of(i);
+            assert!(sources.contains(&(i as u32)), "self loop of {i}");
+            let start: usize = (0..i).map(|k| hoods.sources_of(k).len()).sum();
+            for h in 0..heads {
+                let alphas: Vec<f32> = (0..sources.len()).map(|k| pass.alpha[(start + k) * heads + h]).collect();
+                assert!(alphas.iter().all(|&a| a > 0.0));
+                assert!((alphas.iter().sum::<f32>() - 1.0).abs() < 1e-5, "node {i} head {h}");
             }
         }
-        let (score_loss, score_grads) = net.trainable_gradients(&graph, 0.5);
-        assert_eq!(score_loss, loss);
-        for l in 0..grads.len() {
-            for i in 0..grads[l].len() {
-                assert_eq!(score_grads[l][i], grads[l][i] * net.weights()[l][i], "layer {l}, score {i}");
+        // Node 4 (a clique of 0..5 plus the bridge to 5), head 1, by the formula.
+        let (i, h) = (4_usize, 1_usize);
+        let score = |a: &[f32], n: usize| -> f64 {
+            (0..width).map(|c| f64::from(a[h * width + c]) * f64::from(x[n * heads * width + h * width + c])).sum()
+        };
+        let leaky = |z: f64| if z > 0.0 { z } else { 0.2 * z };
+        let sources = hoods.sources_of(i);
+        let e: Vec<f64> = sources.iter().map(|&j| leaky(score(&a_dst, i) + score(&a_src, j as usize)).exp()).collect();
+        let total: f64 = e.iter().sum();
+        for c in 0..width {
+            let expected: f64 = sources
+                .iter()
+                .zip(&e)
+                .map(|(&j, e)| e / total * f64::from(x[j as usize * heads * width + h * width + c]))
+                .sum();
+            let ours = f64::from(out[i * heads * width + h * width + c]);
+            assert!((ours - expected).abs() < 1e-5, "channel {c}: {ours} vs {expected}");
+        }
+        // The last layer averages its heads.
+        let (mean, _) = hoods.forward(&x, &a_src, &a_dst, heads, width, true);
+        for c in 0..width {
+            let expected: f32 = (0..heads).map(|h| out[i * heads * width + h * width + c]).sum::<f32>() / heads as f32;
+            assert!((mean[i * width + c] - expected).abs() < 1e-5);
+        }
+    }
+
+    /// GIN's propagation: each node itself plus the mean of its neighbours.
+    #[test]
+    fn gin_propagation_is_self_plus_neighbour_mean() {
+        let edges = sparsefield::compute::gnn::graph::undirected_edges([(0, 1), (0, 2), (0, 3)]);
+        let p = model::gin_propagation(&edges, 5).to_dense();
+        let expected = [
+            [1.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 0.0],
+            [1.0, 1.0, 0.0, 0.0, 0.0],
+            [1.0, 0.0, 1.0, 0.0, 0.0],
+            [1.0, 0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 0.0, 1.0],
+        ];
+        for i in 0..5 {
+            for j in 0..5 {
+                assert!((p[i * 5 + j] - expected[i][j]).abs() < 1e-6, "({i},{j})");
             }
         }
-        // Masked-out weights still pass a gradient to their scores (that is how they come back).
-        let masks = net.current_masks(0.5);
-        let revived =
-            (0..grads.len()).any(|l| (0..grads[l].len()).any(|i| masks[l][i] == 0.0 && score_grads[l][i] != 0.0));
-        assert!(revived);
     }
 
     /// A seeded short UGT run on Cora is far above the untrained random net (the same weights and
-    /// mask before any score moved), and the mask ends at the asked sparsity.
+    /// mask before any score moved), and the mask ends at the asked sparsity, for each
+    /// architecture.
     #[test]
     fn a_short_ugt_run_on_cora_beats_its_untrained_start() {
         let cora = Arc::new(planetoid::cora().unwrap());
-        let cfg = GnnConfig { epochs: 60, hidden: 64, sparsity: 0.5, ..GnnConfig::default() };
-        let mut untrained = model::GcnTrainer::new(Arc::clone(&cora), &cfg).unwrap();
-        let logits = untrained.evaluate();
-        let before = model::accuracy(&logits, 7, &cora, &cora.split.test);
-        let (summary, history) = model::train_gcn(Arc::clone(&cora), &cfg, &RunControl::new(), &mut |_| {}).unwrap();
-        assert_eq!(history.len(), 60);
-        assert!(summary.test_acc > before + 0.3 && summary.test_acc > 0.6, "{before} → {summary:?}");
-        assert!((summary.sparsity_reached - 0.5).abs() < 1e-3, "{summary:?}");
+        for arch in [Arch::Gcn, Arch::Gin, Arch::Gat] {
+            let cfg = GnnConfig { arch, epochs: 60, hidden: 64, sparsity: 0.5, ..GnnConfig::default() };
+            let mut untrained = model::GnnTrainer::new(Arc::clone(&cora), &cfg).unwrap();
+            let logits = untrained.evaluate();
+            let before = model::accuracy(&logits, 7, &cora, &cora.split.test);
+            let (summary, history) = model::train(Arc::clone(&cora), &cfg, &RunControl::new(), &mut |_| {}).unwrap();
+            assert_eq!(history.len(), 60);
+            assert!(summary.test_acc > before + 0.3 && summary.test_acc > 0.6, "{arch:?}: {before} → {summary:?}");
+            assert!((summary.sparsity_reached - 0.5).abs() < 1e-3, "{arch:?}: {summary:?}");
+        }
+    }
+}
+
+mod studies {
+    use std::sync::Arc;
+
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::gnn::csbm::{self, CsbmSpec};
+    use sparsefield::compute::gnn::model::{Arch, GnnConfig, Method};
+    use sparsefield::compute::gnn::study::{self, auroc, mad};
+
+    /// MAD by the paper's definition on hand-made rows: identical rows have none, orthogonal ones
+    /// 1, and a mix matches the formula worked by hand (zero distances left out of each mean).
+    #[test]
+    fn mad_of_hand_made_embeddings() {
+        assert!(mad(&[1.0, 2.0, 2.0, 4.0, 0.5, 1.0], 3, 2) < 1e-6, "parallel rows");
+        assert!((mad(&[1.0, 0.0, 0.0, 3.0], 2, 2) - 1.0).abs() < 1e-6, "orthogonal rows");
+        // a = (1, 0), b = (0, 1), c = (1, 1)/√2: D_ab = 1, D_ac = D_bc = 1 − 1/√2.
+        let d = 1.0 - 1.0 / 2f64.sqrt();
+        let expected = ((1.0 + d) / 2.0 + (1.0 + d) / 2.0 + d) / 3.0;
+        let ours = mad(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, 2);
+        assert!((ours - expected).abs() < 1e-6, "{ours} vs {expected}");
+        // Opposite rows are at distance 2; a zero row at distance 1 from everything.
+        assert!((mad(&[1.0, 0.0, -2.0, 0.0], 2, 2) - 2.0).abs() < 1e-6);
+        assert!((mad(&[1.0, 0.0, 0.0, 0.0], 2, 2) - 1.0).abs() < 1e-6);
+        // Blocks: more rows than one block of the similarity matrix, two directions alternating.
+        let n = 1300;
+        let rows: Vec<f32> = (0..n).flat_map(|i| if i % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect();
+        assert!((mad(&rows, n, 2) - 1.0).abs() < 1e-6, "only non-zero distances count");
+    }
+
+    /// AUROC against counting pairs by hand, ties counting half.
+    #[test]
+    fn auroc_counts_ordered_pairs() {
+        assert_eq!(auroc(&[3.0, 4.0], &[1.0, 2.0]), 1.0);
+        assert_eq!(auroc(&[1.0, 2.0], &[3.0, 4.0]), 0.0);
+        let (p, q) = ([0.9, 0.4, 0.7, 0.4], [0.1, 0.4, 0.8]);
+        let mut wins = 0.0;
+        for a in p {
+            for b in q {
+                wins += if a > b {
+                    1.0
+                } else if a == b {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        assert!((auroc(&p, &q) - wins / 12.0).abs() < 1e-12);
+        assert_eq!(auroc(&[], &[1.0]), 0.5);
+    }
+
+    /// The block model gives what was asked: the share of same-class edges near the homophily,
+    /// the mean degree, balanced classes, the class's vocabulary block over-represented by the
+    /// signal; the same spec gives the same graph; bad specs are refused.
+    #[test]
+    fn csbm_has_the_homophily_and_degree_asked_for() {
+        for homophily in [0.1, 0.5, 0.9] {
+            let spec = CsbmSpec { nodes: 3000, homophily, degree: 6.0, ..CsbmSpec::default() };
+            let g = csbm::generate(&spec).unwrap();
+            let h = g.edge_homophily().unwrap();
+            assert!((h - homophily).abs() < 0.03, "asked {homophily}, got {h}");
+            let degree = g.edges.len() as f64 / g.num_nodes as f64;
+            assert!((degree - 6.0).abs() < 0.1, "{degree}");
+            assert_eq!(g.split.train.len(), 5 * 20);
+            assert_eq!((g.split.val.len(), g.split.test.len()), (500, 1000));
+        }
+        let spec = CsbmSpec { signal: 0.5, ..CsbmSpec::default() };
+        let g = csbm::generate(&spec).unwrap();
+        let block = spec.features / spec.classes;
+        let (mut own, mut total) = (0, 0);
+        for node in 0..g.num_nodes {
+            let c = g.labels[node].unwrap() as usize;
+            for (f, _) in g.features.row(node) {
+                total += 1;
+                own += usize::from(f / block == c);
+            }
+        }
+        // Expected share from the class block: signal + (1 − signal)/classes (before duplicates merge).
+        let share = own as f64 / total as f64;
+        assert!((share - 0.6).abs() < 0.05, "{share}");
+        assert_eq!(csbm::generate(&spec).unwrap(), g);
+        assert!(csbm::generate(&CsbmSpec { homophily: 1.5, ..spec }).is_err());
+        assert!(csbm::generate(&CsbmSpec { classes: 1, ..spec }).is_err());
+        assert!(csbm::generate(&CsbmSpec { degree: f64::NAN, ..spec }).is_err());
+    }
+
+    /// Holding classes out removes their labels, renumbers the rest, and the OOD study runs; a
+    /// clearly separable block model gives an AUROC above chance.
+    #[test]
+    fn ood_holds_classes_out_and_scores_them() {
+        let spec = CsbmSpec { nodes: 1500, classes: 5, homophily: 0.9, signal: 0.5, ..CsbmSpec::default() };
+        let g = csbm::generate(&spec).unwrap();
+        let (seen, held) = study::hold_out_classes(&g, 0.4, 3).unwrap();
+        assert_eq!(held.len(), 2);
+        assert_eq!(seen.num_classes, 3);
+        for node in 0..g.num_nodes {
+            let original = g.labels[node].unwrap();
+            assert_eq!(seen.labels[node].is_none(), held.contains(&original), "node {node}");
+        }
+        assert!(study::hold_out_classes(&g, 1.5, 0).is_err());
+        let config = GnnConfig { epochs: 60, hidden: 64, method: Method::Dense, ..GnnConfig::default() };
+        let result = study::ood(&g, &config, 0.4, &RunControl::new()).unwrap();
+        assert!(result.in_distribution_acc > 0.8, "{result:?}");
+        assert!(result.auroc_softmax > 0.6, "{}", result.auroc_softmax);
+        assert_eq!(result.seen_scores.len() + result.unseen_scores.len(), g.split.test.len());
+    }
+
+    /// The sweep grid: every method × sparsity × depth × seed once (dense once per depth and
+    /// seed); the depth study measures one MAD per layer.
+    #[test]
+    fn sweep_grid_covers_each_cell_once_and_depth_measures_mad() {
+        let base = GnnConfig::default();
+        let grid = study::sweep_grid(&base, &[Method::Ugt, Method::EdgePopup, Method::Dense], &[0.5, 0.9], &[2, 4], 3);
+        assert_eq!(grid.len(), (2 * 2 + 1) * 2 * 3);
+        let mut keys: Vec<String> =
+            grid.iter().map(|c| format!("{:?} {} {} {}", c.method, c.sparsity, c.layers, c.seed)).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), grid.len());
+        let g = Arc::new(csbm::generate(&CsbmSpec { nodes: 400, ..CsbmSpec::default() }).unwrap());
+        let small = GnnConfig { arch: Arch::Gcn, epochs: 20, hidden: 16, ..GnnConfig::default() };
+        let grid = study::sweep_grid(&small, &[Method::Ugt], &[0.5], &[2, 3], 1);
+        let rows = study::run_grid(&g, &grid, true, &RunControl::new(), &mut |_, _| {}).unwrap();
+        assert_eq!(rows.iter().map(|r| r.mad.len()).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(rows.iter().flat_map(|r| &r.mad).all(|m| (0.0..=2.0).contains(m)));
+    }
+}
+
+mod plain_files {
+    use sparsefield::compute::gnn::plain;
+
+    fn folder(name: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sparsefield_plain_{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, text) in files {
+            std::fs::write(dir.join(file), text).unwrap();
+        }
+        dir
+    }
+
+    /// A small graph in the plain format: edges made undirected, named labels numbered in sorted
+    /// order, sparse features, a given split; dense features and a drawn split in a second one.
+    #[test]
+    fn plain_folders_load() {
+        let dir = folder(
+            "ok",
+            &[
+                ("edges.csv", "source,target\n0,1\n1,2\n2,0\n3,4\n"),
+                ("labels.csv", "node,label\n0,cat\n1,cat\n2,dog\n3,dog\n4,bird\n"),
+                ("features.csv", "node,feature,value\n0,0,1\n1,2,0.5\n4,1,2\n"),
+                ("split.csv", "0,train\n2,train\n4,train\n1,val\n3,test\n"),
+            ],
+        );
+        assert!(plain::is_plain(&dir));
+        let g = plain::load(&dir).unwrap();
+        assert_eq!((g.num_nodes, g.num_classes, g.edges.len()), (5, 3, 8));
+        assert_eq!(g.labels, vec![Some(1), Some(1), Some(2), Some(2), Some(0)], "bird, cat, dog");
+        assert_eq!(g.features.to_dense(), vec![1., 0., 0., 0., 0., 0.5, 0., 0., 0., 0., 0., 0., 0., 1.0 * 2.0, 0.]);
+        assert_eq!(
+            (g.split.train.clone(), g.split.val.clone(), g.split.test.clone()),
+            (vec![0, 2, 4], vec![1], vec![3])
+        );
+        let dir = folder(
+            "dense",
+            &[
+                ("edges.csv", "0,1\n1,2\n"),
+                ("labels.csv", "0,0\n1,1\n2,1\n"),
+                ("features.csv", "0,1,0\n1,0,1\n2,1,1\n"),
+            ],
+        );
+        let g = plain::load(&dir).unwrap();
+        assert_eq!((g.features.rows, g.features.cols, g.features.nnz()), (3, 2, 4));
+        assert_eq!(g.split.train.len(), 2, "one training node per class on a tiny graph");
+        let dir = folder("nofeatures", &[("edges.csv", "0,1\n"), ("labels.csv", "0,0\n1,1\n")]);
+        assert_eq!(plain::load(&dir).unwrap().features.to_dense(), vec![1.0, 0.0, 0.0, 1.0], "one-hot");
+    }
+
+    /// Bad files are refused with the file, the line and what is wrong.
+    #[test]
+    fn bad_plain_files_name_the_file_and_line() {
+        // (folder, its files, what the message must say)
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: [Case; 7] = [
+            ("badid", &[("edges.csv", "0,1\n1,x\n"), ("labels.csv", "0,0\n1,1\n")], &["edges.csv", "line 2", "\"x\""]),
+            ("huge", &[("edges.csv", "0,99999999999\n"), ("labels.csv", "0,0\n1,1\n")], &["edges.csv", "too large"]),
+            (
+                "fields",
+                &[("edges.csv", "0,1,2\n"), ("labels.csv", "0,0\n1,1\n")],
+                &["edges.csv", "3 fields, expected 2"],
+            ),
+            ("nolabels", &[("edges.csv", "0,1\n")], &["labels.csv", "cannot read"]),
+            ("oneclass", &[("edges.csv", "0,1\n"), ("labels.csv", "0,a\n1,a\n")], &["labels.csv", "at least 2"]),
+            (
+                "ragged",
+                &[("edges.csv", "0,1\n"), ("labels.csv", "0,0\n1,1\n"), ("features.csv", "0,1,2\n1,3\n")],
+                &["features.csv", "line 2", "1 values, earlier rows have 2"],
+            ),
+            (
+                "split",
+                &[("edges.csv", "0,1\n"), ("labels.csv", "0,0\n1,1\n"), ("split.csv", "0,train\n1,holdout\n")],
+                &["split.csv", "line 2", "use train, val or test"],
+            ),
+        ];
+        for (name, files, wanted) in cases {
+            let err = plain::load(&folder(name, files)).unwrap_err().to_string();
+            for w in wanted {
+                assert!(err.contains(w), "{name}: {err:?} lacks {w:?}");
+            }
+        }
     }
 }

@@ -97,3 +97,32 @@ pub fn undirected_edges(pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u32
     edges.dedup();
     edges
 }
+
+/// A split in Planetoid's proportions, drawn with `rng`: 20 training nodes per class (fewer on
+/// small graphs), then up to 500 validation and 1000 test nodes among the other labelled ones.
+pub fn planetoid_like_split(labels: &[Option<u32>], classes: usize, rng: &mut impl rand::Rng) -> Split {
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..labels.len()).filter(|&n| labels[n].is_some()).collect();
+    order.shuffle(rng);
+    let per_class = (order.len() / (5 * classes.max(1))).clamp(1, 20);
+    let mut taken = vec![0_usize; classes];
+    let mut split = Split::default();
+    let mut rest = Vec::new();
+    for node in order {
+        let c = labels[node].map_or(0, |c| c as usize);
+        if taken.get(c).is_some_and(|&t| t < per_class) {
+            taken[c] += 1;
+            split.train.push(node);
+        } else {
+            rest.push(node);
+        }
+    }
+    let val = (rest.len() / 3).min(500);
+    let test = (rest.len() - val).min(1000);
+    split.val = rest[..val].to_vec();
+    split.test = rest[val..val + test].to_vec();
+    for part in [&mut split.train, &mut split.val, &mut split.test] {
+        part.sort_unstable();
+    }
+    split
+}

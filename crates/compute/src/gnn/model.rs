@@ -16,9 +16,32 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::attention::{AttentionPass, Neighbourhoods};
 use super::graph::{Graph, SparseRows};
 use super::sparse::{SparseOperator, gcn_adjacency};
 use crate::optim::FlatAdam;
+
+/// The layer type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// Graph convolutions: `Â H W`.
+    Gcn,
+    /// Graph isomorphism layers as in the repository: `(I + D⁻¹A) H W`.
+    Gin,
+    /// Graph attention, multi-head.
+    Gat,
+}
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gcn => "GCN",
+            Self::Gin => "GIN",
+            Self::Gat => "GAT",
+        }
+    }
+}
 
 /// How the network's weights come about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +67,9 @@ pub enum WeightInit {
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GnnConfig {
+    pub arch: Arch,
+    /// Attention heads of each GAT layer (hidden layers are `heads × hidden` wide).
+    pub heads: usize,
     pub method: Method,
     pub layers: usize,
     pub hidden: usize,
@@ -64,6 +90,8 @@ impl Default for GnnConfig {
     /// hidden units, two layers.
     fn default() -> Self {
         Self {
+            arch: Arch::Gcn,
+            heads: 1,
             method: Method::Ugt,
             layers: 2,
             hidden: 256,
@@ -94,6 +122,12 @@ impl GnnConfig {
         }
         if !(1..=4096).contains(&self.hidden) {
             return bad(format!("hidden units must be 1–4096, got {}", self.hidden));
+        }
+        if !(1..=16).contains(&self.heads) {
+            return bad(format!("attention heads must be 1–16, got {}", self.heads));
+        }
+        if self.arch == Arch::Gat && self.heads * self.hidden > 4096 {
+            return bad(format!("heads × hidden must be at most 4096, got {}", self.heads * self.hidden));
         }
         if !(self.sparsity.is_finite() && (0.0..1.0).contains(&self.sparsity)) {
             return bad(format!("sparsity must be in [0, 1), got {}", self.sparsity));
@@ -172,23 +206,55 @@ pub fn masks(scores: &[Vec<f32>], sparsity: f64, per_layer: bool) -> Vec<Vec<f32
     }
 }
 
-/// A GCN: `H ← ReLU(Â H W)` per layer (no bias, as in the repository), logits from the last;
-/// forward and backward written out over flat row-major arrays (sparse products for the
-/// features and Â, faer for the dense ones): candle's per-op overhead and thread barriers
-/// took most of each epoch's time.
-pub struct Gcn {
+/// A graph network (no biases, as in the repository), logits from the last layer; forward and
+/// backward written out over flat row-major arrays (sparse products for the features and the
+/// propagation, faer for the dense ones): candle's per-op overhead and thread barriers took most
+/// of each epoch's time. Per layer, with `H` its input:
+/// - GCN: `Â H W`, `Â = D^-½ (A + I) D^-½`;
+/// - GIN: `(I + D⁻¹A) H W`, the repository's GIN (ε = 0, mean over the neighbours, a one-layer
+///   MLP);
+/// - GAT: attention over each neighbourhood and the node itself, heads concatenated in hidden
+///   layers and averaged in the last; its attention vectors are masked like the weights.
+///
+/// ReLU between layers. The parameters are a list of tensors: each layer's `W` (`fan_in × out`,
+/// row-major), and for GAT its `a_src` and `a_dst` (`heads × width`) after it.
+pub struct Gnn {
     pub config: GnnConfig,
     features: SparseOperator,
-    /// Â, symmetric, so it is its own transpose.
-    adjacency: SparseRows,
-    /// Layer widths: features, hidden…, classes.
-    dims: Vec<usize>,
-    /// Each layer's weights (`fan_in × fan_out`, row-major): trained for dense, fixed otherwise.
-    weights: Vec<Vec<f32>>,
-    /// Each layer's scores (masked methods).
+    /// GCN's Â or GIN's `I + D⁻¹A` (and its transpose, for the backward).
+    propagation: Option<SparseOperator>,
+    /// GAT's neighbourhoods.
+    attention: Option<Neighbourhoods>,
+    layers: Vec<LayerShape>,
+    /// The weights: trained for dense, fixed otherwise.
+    params: Vec<Vec<f32>>,
+    /// A score per weight (masked methods).
     scores: Vec<Vec<f32>>,
     optimizers: Vec<FlatAdam>,
     rng: ChaCha8Rng,
+}
+
+/// One layer's widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LayerShape {
+    fan_in: usize,
+    heads: usize,
+    /// Output width of each head.
+    width: usize,
+    /// The last layer: heads averaged, no ReLU.
+    last: bool,
+}
+
+impl LayerShape {
+    /// Width of `H·W`.
+    fn projected(&self) -> usize {
+        self.heads * self.width
+    }
+
+    /// Width of the layer's output.
+    fn output(&self) -> usize {
+        if self.last { self.width } else { self.projected() }
+    }
 }
 
 fn kaiming_bound(fan_in: usize) -> f32 {
@@ -210,16 +276,49 @@ fn product(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
     out
 }
 
+/// `I + D⁻¹A`: each node plus the mean of its neighbours (a node without neighbours keeps itself).
+pub fn gin_propagation(edges: &[(u32, u32)], num_nodes: usize) -> SparseRows {
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
+    for &(a, b) in edges {
+        lists[a as usize].push(b);
+    }
+    let mut out = SparseRows { rows: num_nodes, cols: num_nodes, ..SparseRows::default() };
+    out.indptr.push(0);
+    for (node, list) in lists.iter_mut().enumerate() {
+        #[allow(clippy::cast_possible_truncation)]
+        list.push(node as u32);
+        list.sort_unstable();
+        list.dedup();
+        #[allow(clippy::cast_precision_loss)]
+        let share = 1.0 / (list.len() - 1).max(1) as f32;
+        for &n in list.iter() {
+            out.indices.push(n);
+            out.values.push(if n as usize == node { 1.0 } else { share });
+        }
+        out.indptr.push(out.indices.len());
+    }
+    out
+}
+
+/// What one layer's forward keeps for the backward.
+#[derive(Default)]
+struct LayerPass {
+    /// The layer's input after ReLU and dropout (`None` for the first layer: the features).
+    input: Option<Vec<f32>>,
+    /// Dropout scale per element of the input (empty: none).
+    keep: Vec<f32>,
+    /// `H·W` (GAT).
+    projected: Vec<f32>,
+    attention: Option<AttentionPass>,
+}
+
 /// What the forward pass keeps for the backward.
 struct Pass {
-    /// Inputs of layers 1.. (after ReLU and dropout), `n × dims[l]`.
-    inputs: Vec<Vec<f32>>,
-    /// Dropout scale per element of those inputs (empty: none).
-    keep: Vec<Vec<f32>>,
+    layers: Vec<LayerPass>,
     logits: Vec<f32>,
 }
 
-impl Gcn {
+impl Gnn {
     pub fn new(graph: &Graph, config: &GnnConfig) -> Result<Self, GnnError> {
         config.validate()?;
         if graph.num_classes < 2 {
@@ -228,10 +327,30 @@ impl Gcn {
         if graph.num_nodes == 0 || graph.features.cols == 0 {
             return Err(GnnError::Data("no nodes or no features".into()));
         }
+        let heads = if config.arch == Arch::Gat { config.heads } else { 1 };
+        let layers: Vec<LayerShape> = (0..config.layers)
+            .map(|l| {
+                let last = l + 1 == config.layers;
+                LayerShape {
+                    fan_in: if l == 0 { graph.features.cols } else { heads * config.hidden },
+                    heads,
+                    width: if last { graph.num_classes } else { config.hidden },
+                    last,
+                }
+            })
+            .collect();
+        // Tensor shapes (fan-in, count): W, then GAT's two attention vectors.
+        let shapes: Vec<(usize, usize)> = layers
+            .iter()
+            .flat_map(|s| {
+                let mut v = vec![(s.fan_in, s.fan_in * s.projected())];
+                if config.arch == Arch::Gat {
+                    v.extend([(s.width, s.projected()); 2]);
+                }
+                v
+            })
+            .collect();
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let mut dims = vec![graph.features.cols];
-        dims.extend(std::iter::repeat_n(config.hidden, config.layers - 1));
-        dims.push(graph.num_classes);
         let draw = |rng: &mut ChaCha8Rng, fan_in: usize, n: usize, init: WeightInit| -> Vec<f32> {
             let bound = kaiming_bound(fan_in);
             match init {
@@ -243,45 +362,56 @@ impl Gcn {
                 }
             }
         };
-        let weights: Vec<Vec<f32>> = dims.windows(2).map(|p| draw(&mut rng, p[0], p[0] * p[1], config.init)).collect();
+        let params: Vec<Vec<f32>> = shapes.iter().map(|&(fan_in, n)| draw(&mut rng, fan_in, n, config.init)).collect();
         // Scores after all weights, so that every method draws the same weights for a seed.
         let scores: Vec<Vec<f32>> = if config.method == Method::Dense {
             Vec::new()
         } else {
-            dims.windows(2).map(|p| draw(&mut rng, p[0], p[0] * p[1], WeightInit::KaimingUniform)).collect()
+            shapes.iter().map(|&(fan_in, n)| draw(&mut rng, fan_in, n, WeightInit::KaimingUniform)).collect()
         };
-        let optimizers = weights.iter().map(|w| FlatAdam::new(w.len(), 0.9, 0.999, 1e-8)).collect();
+        let optimizers = params.iter().map(|w| FlatAdam::new(w.len(), 0.9, 0.999, 1e-8)).collect();
+        let (propagation, attention) = match config.arch {
+            Arch::Gcn => (Some(SparseOperator::new(gcn_adjacency(&graph.edges, graph.num_nodes))), None),
+            Arch::Gin => (Some(SparseOperator::new(gin_propagation(&graph.edges, graph.num_nodes))), None),
+            Arch::Gat => (None, Some(Neighbourhoods::new(&graph.edges, graph.num_nodes))),
+        };
         Ok(Self {
             config: *config,
             features: SparseOperator::new(normalise_rows(&graph.features)),
-            adjacency: gcn_adjacency(&graph.edges, graph.num_nodes),
-            dims,
-            weights,
+            propagation,
+            attention,
+            layers,
+            params,
             scores,
             optimizers,
             rng,
         })
     }
 
-    /// The fixed (masked methods) or trained (dense) weights of each layer.
+    /// The fixed (masked methods) or trained (dense) parameter tensors.
     pub fn weights(&self) -> &[Vec<f32>] {
-        &self.weights
+        &self.params
+    }
+
+    /// How many parameter tensors each layer has (1, or 3 for GAT).
+    pub fn tensors_per_layer(&self) -> usize {
+        if self.config.arch == Arch::Gat { 3 } else { 1 }
     }
 
     /// The masks at `sparsity` (all ones for dense training).
     pub fn current_masks(&self, sparsity: f64) -> Vec<Vec<f32>> {
         if self.config.method == Method::Dense {
-            return self.weights.iter().map(|w| vec![1.0; w.len()]).collect();
+            return self.params.iter().map(|w| vec![1.0; w.len()]).collect();
         }
         masks(&self.scores, sparsity, self.config.method == Method::EdgePopup)
     }
 
-    /// Each layer's effective weights at `sparsity`: `W ⊙ mask`.
+    /// Each tensor's effective values at `sparsity`: `W ⊙ mask`.
     pub fn effective_weights(&self, sparsity: f64) -> Vec<Vec<f32>> {
         if self.config.method == Method::Dense {
-            return self.weights.clone();
+            return self.params.clone();
         }
-        self.weights
+        self.params
             .iter()
             .zip(self.current_masks(sparsity))
             .map(|(w, m)| w.iter().zip(m).map(|(w, m)| w * m).collect())
@@ -289,18 +419,30 @@ impl Gcn {
     }
 
     fn forward(&mut self, effective: &[Vec<f32>], dropout: f64) -> Pass {
-        let n = self.adjacency.rows;
-        let last = effective.len() - 1;
-        let mut pass = Pass { inputs: Vec::new(), keep: Vec::new(), logits: Vec::new() };
-        for (l, w) in effective.iter().enumerate() {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            let y = if l == 0 {
-                self.features.matrix().matmul_dense(w, fan_out)
-            } else {
-                product(rows(&pass.inputs[l - 1], n, fan_in), rows(w, fan_in, fan_out))
+        let n = self.features.matrix().rows;
+        let per = self.tensors_per_layer();
+        let mut pass = Pass { layers: Vec::new(), logits: Vec::new() };
+        let (mut h, mut keep): (Option<Vec<f32>>, Vec<f32>) = (None, Vec::new());
+        for (l, shape) in self.layers.iter().enumerate() {
+            let w = &effective[l * per];
+            let projected = match &h {
+                None => self.features.matrix().matmul_dense(w, shape.projected()),
+                Some(h) => product(rows(h, n, shape.fan_in), rows(w, shape.fan_in, shape.projected())),
             };
-            let mut z = self.adjacency.matmul_dense(&y, fan_out);
-            if l == last {
+            let mut record = LayerPass { input: h.take(), keep: std::mem::take(&mut keep), ..LayerPass::default() };
+            let mut z = match (&self.propagation, &self.attention) {
+                (Some(p), _) => p.matrix().matmul_dense(&projected, shape.projected()),
+                (None, Some(att)) => {
+                    let (a_src, a_dst) = (&effective[l * per + 1], &effective[l * per + 2]);
+                    let (out, attention) = att.forward(&projected, a_src, a_dst, shape.heads, shape.width, shape.last);
+                    record.projected = projected;
+                    record.attention = Some(attention);
+                    out
+                }
+                (None, None) => unreachable!("every network has a propagation or attention"),
+            };
+            pass.layers.push(record);
+            if shape.last {
                 pass.logits = z;
                 break;
             }
@@ -308,12 +450,10 @@ impl Gcn {
             if dropout > 0.0 {
                 #[allow(clippy::cast_possible_truncation)]
                 let scale = (1.0 / (1.0 - dropout)) as f32;
-                let keep: Vec<f32> =
-                    (0..z.len()).map(|_| if self.rng.random::<f64>() < dropout { 0.0 } else { scale }).collect();
+                keep = (0..z.len()).map(|_| if self.rng.random::<f64>() < dropout { 0.0 } else { scale }).collect();
                 z.iter_mut().zip(&keep).for_each(|(v, k)| *v *= k);
-                pass.keep.push(keep);
             }
-            pass.inputs.push(z);
+            h = Some(z);
         }
         pass
     }
@@ -323,48 +463,77 @@ impl Gcn {
         self.forward(effective, 0.0).logits
     }
 
+    /// Every layer's output (after ReLU; the logits last), no dropout: the node representations
+    /// the depth study measures.
+    pub fn representations(&mut self, effective: &[Vec<f32>]) -> Vec<(usize, Vec<f32>)> {
+        let pass = self.forward(effective, 0.0);
+        let widths: Vec<usize> = self.layers.iter().map(LayerShape::output).collect();
+        let mut out: Vec<(usize, Vec<f32>)> =
+            pass.layers.into_iter().skip(1).zip(&widths).filter_map(|(r, &w)| r.input.map(|h| (w, h))).collect();
+        out.push((*widths.last().expect("at least one layer"), pass.logits));
+        out
+    }
+
     /// The mean cross-entropy on `graph`'s labelled training nodes and its gradient with respect
-    /// to each layer's effective weights; `dropout` on the hidden layers' inputs.
+    /// to each effective tensor; `dropout` on the hidden layers' inputs.
     pub fn loss_and_gradients(&mut self, graph: &Graph, effective: &[Vec<f32>], dropout: f64) -> (f64, Vec<Vec<f32>>) {
         let (loss, grads, _) = self.loss_gradients_logits(graph, effective, dropout);
         (loss, grads)
     }
 
-    /// [`Gcn::loss_and_gradients`], and the logits of the forward pass.
+    /// [`Gnn::loss_and_gradients`], and the logits of the forward pass.
     fn loss_gradients_logits(
         &mut self,
         graph: &Graph,
         effective: &[Vec<f32>],
         dropout: f64,
     ) -> (f64, Vec<Vec<f32>>, Vec<f32>) {
-        let n = self.adjacency.rows;
+        let n = self.features.matrix().rows;
+        let per = self.tensors_per_layer();
         let pass = self.forward(effective, dropout);
-        let classes = *self.dims.last().expect("at least two widths");
+        let classes = self.layers.last().expect("at least one layer").width;
         let (loss, mut g) = cross_entropy_gradient(&pass.logits, classes, graph, &graph.split.train);
         let mut grads = vec![Vec::new(); effective.len()];
-        for l in (0..effective.len()).rev() {
-            let (fan_in, fan_out) = (self.dims[l], self.dims[l + 1]);
-            let dy = self.adjacency.matmul_dense(&g, fan_out);
-            grads[l] = if l == 0 {
-                self.features.transposed().matmul_dense(&dy, fan_out)
-            } else {
-                product(rows(&pass.inputs[l - 1], n, fan_in).transpose(), rows(&dy, n, fan_out))
+        for (l, (shape, record)) in self.layers.iter().zip(&pass.layers).enumerate().rev() {
+            let width = shape.projected();
+            // The gradient with respect to H·W.
+            let dy = match (&self.propagation, &self.attention, &record.attention) {
+                (Some(p), _, _) => p.transposed().matmul_dense(&g, width),
+                (None, Some(att), Some(attention)) => {
+                    let (a_src, a_dst) = (&effective[l * per + 1], &effective[l * per + 2]);
+                    let (dx, d_src, d_dst) = att.backward(
+                        &g,
+                        &record.projected,
+                        attention,
+                        a_src,
+                        a_dst,
+                        shape.heads,
+                        shape.width,
+                        shape.last,
+                    );
+                    grads[l * per + 1] = d_src;
+                    grads[l * per + 2] = d_dst;
+                    dx
+                }
+                _ => unreachable!("every network has a propagation or attention"),
             };
-            if l == 0 {
+            let Some(input) = &record.input else {
+                grads[l * per] = self.features.transposed().matmul_dense(&dy, width);
                 break;
-            }
+            };
+            grads[l * per] = product(rows(input, n, shape.fan_in).transpose(), rows(&dy, n, width));
             // dH = dY · Wᵀ, then through the dropout and the ReLU below.
-            let mut dh = product(rows(&dy, n, fan_out), rows(&effective[l], fan_in, fan_out).transpose());
-            let input = &pass.inputs[l - 1];
-            match pass.keep.get(l - 1) {
-                Some(keep) => dh.iter_mut().zip(input).zip(keep).for_each(|((d, &h), &k)| {
-                    *d = if h > 0.0 { *d * k } else { 0.0 };
-                }),
-                None => dh.iter_mut().zip(input).for_each(|(d, &h)| {
+            let mut dh = product(rows(&dy, n, width), rows(&effective[l * per], shape.fan_in, width).transpose());
+            if record.keep.is_empty() {
+                dh.iter_mut().zip(input).for_each(|(d, &h)| {
                     if h <= 0.0 {
                         *d = 0.0;
                     }
-                }),
+                });
+            } else {
+                dh.iter_mut().zip(input).zip(&record.keep).for_each(|((d, &h), &k)| {
+                    *d = if h > 0.0 { *d * k } else { 0.0 };
+                });
             }
             g = dh;
         }
@@ -383,7 +552,7 @@ impl Gcn {
         if self.config.method == Method::Dense { self.config.dropout } else { 0.0 }
     }
 
-    /// [`Gcn::trainable_gradients`], and the training pass's logits.
+    /// [`Gnn::trainable_gradients`], and the training pass's logits.
     fn trainable_gradients_logits(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<Vec<f32>>, Vec<f32>) {
         let effective = self.effective_weights(sparsity);
         let dropout = self.train_dropout();
@@ -392,7 +561,7 @@ impl Gcn {
             return (loss, grads, logits);
         }
         let grads =
-            grads.iter().zip(&self.weights).map(|(g, w)| g.iter().zip(w).map(|(g, w)| g * w).collect()).collect();
+            grads.iter().zip(&self.params).map(|(g, w)| g.iter().zip(w).map(|(g, w)| g * w).collect()).collect();
         (loss, grads, logits)
     }
 
@@ -401,7 +570,7 @@ impl Gcn {
         self.train_step_logits(graph, sparsity).0
     }
 
-    /// [`Gcn::train_step`], and the logits of the network as it was before the step (the
+    /// [`Gnn::train_step`], and the logits of the network as it was before the step (the
     /// training pass's).
     fn train_step_logits(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<f32>) {
         let (loss, grads, logits) = self.trainable_gradients_logits(graph, sparsity);
@@ -409,7 +578,7 @@ impl Gcn {
         let (lr, decay) = (self.config.lr as f32, (self.config.lr * self.config.weight_decay) as f32);
         let dense = self.config.method == Method::Dense;
         for (l, grad) in grads.into_iter().enumerate() {
-            let params = if dense { &mut self.weights[l] } else { &mut self.scores[l] };
+            let params = if dense { &mut self.params[l] } else { &mut self.scores[l] };
             if decay > 0.0 {
                 params.iter_mut().for_each(|p| *p -= decay * *p);
             }
@@ -488,21 +657,21 @@ pub struct GnnSummary {
     pub seconds: f64,
 }
 
-/// Trains a [`Gcn`] one epoch per step (full batch) and keeps the best validation epoch.
-pub struct GcnTrainer {
-    pub model: Gcn,
+/// Trains a [`Gnn`] one epoch per step (full batch) and keeps the best validation epoch.
+pub struct GnnTrainer {
+    pub model: Gnn,
     graph: std::sync::Arc<Graph>,
     best: GnnSummary,
 }
 
-impl GcnTrainer {
+impl GnnTrainer {
     pub fn new(graph: std::sync::Arc<Graph>, config: &GnnConfig) -> Result<Self, GnnError> {
-        let model = Gcn::new(&graph, config)?;
+        let model = Gnn::new(&graph, config)?;
         Ok(Self { model, graph, best: GnnSummary { val_acc: -1.0, ..GnnSummary::default() } })
     }
 
     /// The target sparsity (0 for dense training).
-    fn target(&self) -> f64 {
+    pub fn target(&self) -> f64 {
         if self.model.config.method == Method::Dense { 0.0 } else { self.model.config.sparsity }
     }
 
@@ -551,7 +720,7 @@ impl GcnTrainer {
     }
 }
 
-impl crate::train_loop::Steps for GcnTrainer {
+impl crate::train_loop::Steps for GnnTrainer {
     type Record = EpochRecord;
     type Snapshot = GnnSummary;
     type Error = GnnError;
@@ -592,18 +761,29 @@ impl crate::train_loop::Steps for GcnTrainer {
     }
 }
 
-/// Trains a GCN on `graph` for `config.epochs` epochs and returns its figures and history.
-pub fn train_gcn(
+/// Trains a network on `graph` for `config.epochs` epochs and returns its figures and history.
+pub fn train(
     graph: std::sync::Arc<Graph>,
     config: &GnnConfig,
     control: &crate::control::RunControl,
     on_event: &mut dyn FnMut(crate::control::RunEvent<GnnSummary>),
 ) -> Result<(GnnSummary, Vec<EpochRecord>), GnnError> {
-    let mut trainer = GcnTrainer::new(graph, config)?;
+    let (_, summary, history) = train_keeping(graph, config, control, on_event)?;
+    Ok((summary, history))
+}
+
+/// [`train`], keeping the trainer (the network as it ends) for further measurements.
+pub fn train_keeping(
+    graph: std::sync::Arc<Graph>,
+    config: &GnnConfig,
+    control: &crate::control::RunControl,
+    on_event: &mut dyn FnMut(crate::control::RunEvent<GnnSummary>),
+) -> Result<(GnnTrainer, GnnSummary, Vec<EpochRecord>), GnnError> {
+    let mut trainer = GnnTrainer::new(graph, config)?;
     let schedule = crate::train_loop::Schedule { steps: config.epochs as u64, snapshot_interval_secs: 0.0 };
     let trained = crate::train_loop::train(&mut trainer, schedule, control, on_event)?;
     trainer.finish(trained.steps_done);
     let mut summary = crate::train_loop::Steps::snapshot(&mut trainer, trained.steps_done)?;
     summary.seconds = trained.seconds;
-    Ok((summary, trained.history))
+    Ok((trainer, summary, trained.history))
 }
