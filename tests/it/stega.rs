@@ -585,14 +585,31 @@ fn the_fidelity_ramp_follows_its_schedule() {
     assert!(EmbedConfig { render_weight_end: 0.0, ..EmbedConfig::default() }.validate().is_err());
 }
 
-/// The threshold sits in the middle of the gap between clean and marked scores, or where the
-/// fewest views are called wrong when they overlap; without scores it is 0.5.
+/// The threshold sits in the gap between clean and marked scores, as many standard deviations
+/// (of logits) from either side's mean, or where the fewest views are called wrong when they
+/// overlap; without scores it is 0.5.
 #[test]
 fn the_classifier_threshold_is_calibrated_between_the_two_sets() {
     use sparsefield::compute::stega::decoder::{DEFAULT_THRESHOLD, calibrate_threshold};
-    // Separable, as on the demo: clean up to 0.64, marked from 0.82.
-    let t = calibrate_threshold(&[0.82, 0.9, 0.96], &[0.001, 0.2, 0.64]);
-    assert!((t - 0.73).abs() < 1e-6, "{t}");
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let mean_sd = |v: &[f64]| {
+        let l: Vec<f64> = v.iter().map(|&p| logit(p)).collect();
+        let m = l.iter().sum::<f64>() / l.len() as f64;
+        (m, (l.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / l.len() as f64).sqrt())
+    };
+    // Separable, as on the demo: clean spread widely up to 0.64, marked tight from 0.82; the
+    // equal-z point in logits lies past the gap's middle, towards the tight side.
+    let (clean, marked) = ([0.001, 0.2, 0.64], [0.82, 0.9, 0.96]);
+    let ((mc, sc), (mm, sm)) = (mean_sd(&clean), mean_sd(&marked));
+    let z = (mc * sm + mm * sc) / (sc + sm);
+    let expected = (1.0 / (1.0 + (-z).exp())).clamp(0.64 + 0.009, 0.82 - 0.009);
+    let t = calibrate_threshold(&marked.map(|v| v as f32), &clean.map(|v| v as f32));
+    assert!((f64::from(t) - expected).abs() < 1e-5, "{t} vs {expected}");
+    assert!(t > 0.73 && t < 0.82, "{t}");
+    // Equal spreads: the middle in logits.
+    let t = calibrate_threshold(&[0.8, 0.9], &[0.1, 0.2]);
+    let middle = 0.5 * (logit(0.8) + logit(0.9) + logit(0.1) + logit(0.2)) / 2.0;
+    assert!((f64::from(t) - 1.0 / (1.0 + (-middle).exp())).abs() < 1e-5, "{t}");
     // Overlapping: one marked view at 0.3 among clean ones; the best cut calls it wrong only.
     let t = calibrate_threshold(&[0.3, 0.8, 0.9], &[0.1, 0.2, 0.4]);
     let errors = [0.3_f32, 0.8, 0.9].iter().filter(|&&s| s < t).count()

@@ -328,9 +328,11 @@ impl Decoder {
     }
 }
 
-/// The threshold that tells `marked` scores from `clean` ones best: the middle of the gap between
-/// them when there is one, otherwise the cut with the fewest errors (the one nearest 0.5 among
-/// equals). Either list empty: [`DEFAULT_THRESHOLD`].
+/// The threshold that tells `marked` scores from `clean` ones best. When a gap separates them:
+/// the point as many standard deviations from either side's mean, in logits (where a wide
+/// spread on one side, such as clean views of poses that look marked, pulls the cut towards the
+/// other), kept inside the gap; otherwise the cut with the fewest errors (the one nearest 0.5
+/// among equals). Either list empty: [`DEFAULT_THRESHOLD`].
 pub fn calibrate_threshold(marked: &[f32], clean: &[f32]) -> f32 {
     let finite = |v: &[f32]| v.iter().copied().filter(|x| x.is_finite()).collect::<Vec<f32>>();
     let (marked, clean) = (finite(marked), finite(clean));
@@ -340,7 +342,22 @@ pub fn calibrate_threshold(marked: &[f32], clean: &[f32]) -> f32 {
     let lowest_marked = marked.iter().copied().fold(f32::INFINITY, f32::min);
     let highest_clean = clean.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if highest_clean < lowest_marked {
-        return 0.5 * (highest_clean + lowest_marked);
+        let logit = |p: f32| {
+            let p = f64::from(p.clamp(1e-6, 1.0 - 1e-6));
+            (p / (1.0 - p)).ln()
+        };
+        let spread = |v: &[f32]| {
+            let l: Vec<f64> = v.iter().map(|&p| logit(p)).collect();
+            crate::metrics::mean_std(&l)
+        };
+        let ((mc, sc), (mm, sm)) = (spread(&clean), spread(&marked));
+        // One score per side (no spread): the middle.
+        let t = if sc + sm > 0.0 { (mc * sm + mm * sc) / (sc + sm) } else { 0.5 * (mc + mm) };
+        #[allow(clippy::cast_possible_truncation)]
+        let p = (1.0 / (1.0 + (-t).exp())) as f32;
+        // Inside the gap, a little way from its ends.
+        let margin = 0.05 * (lowest_marked - highest_clean);
+        return p.clamp(highest_clean + margin, lowest_marked - margin);
     }
     let mut all: Vec<f32> = marked.iter().chain(&clean).copied().collect();
     all.sort_unstable_by(f32::total_cmp);

@@ -119,7 +119,7 @@ impl Default for EmbedConfig {
             augment: false,
             orbit_share: 0.5,
             decoder_trains_field: false,
-            render_weight_end: 30.0,
+            render_weight_end: 40.0,
             nets_only_share: 0.2,
             snapshot_interval_secs: 1.0,
         }
