@@ -4,20 +4,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use crate::compute::control::{RunControl, RunEvent};
 use crate::compute::gnn::csbm::{self, CsbmSpec};
 use crate::compute::gnn::graph::Graph;
 use crate::compute::gnn::model::{self, Arch, GnnConfig, Method, WeightInit};
-use crate::compute::gnn::{files, plain, planetoid, study};
+use crate::compute::gnn::{files, live, plain, planetoid, study};
 
 #[derive(Debug, Subcommand)]
 pub enum GnnCommand {
     /// Train one network on a node-classification data set. Writes metrics.json (test_acc of the
-    /// epoch with the best validation accuracy, val_acc, sparsity_reached, seconds) and
-    /// history.csv (loss, sparsity and accuracies per epoch).
+    /// epoch with the best validation accuracy, val_acc, sparsity_reached, each layer's kept
+    /// share, seconds), history.csv (loss, sparsity and accuracies per epoch) and
+    /// predictions.csv (node, label, prediction, split, degree).
     Train(TrainArgs),
     /// Accuracy against sparsity for each method, seeds as spread: sweep.csv (one row per run)
     /// and sweep.png (means with ± one standard deviation shaded, dense as a dashed line).
@@ -371,40 +371,17 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let graph = Arc::new(load_data(&args.net.data, &args.net.csbm.spec())?);
     super::prepare_output_dir(&args.out, "gnn train")?;
     let bar = super::progress_bar(config.epochs as u64, "gnn train");
-    let (summary, history) = model::train(Arc::clone(&graph), &config, &RunControl::new(), &mut |event| {
-        if let RunEvent::Progress { step, metrics, .. } = event {
-            bar.set_position(step);
-            let get = |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
-            bar.set_message(format!("val {:.1}%, test {:.1}%", 100.0 * get("val_acc"), 100.0 * get("test_acc")));
-        }
-    })?;
+    let (mut trainer, summary, history) =
+        model::train_keeping(Arc::clone(&graph), &config, &RunControl::new(), &mut |event| {
+            if let RunEvent::Progress { step, metrics, .. } = event {
+                bar.set_position(step);
+                let get = |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
+                bar.set_message(format!("val {:.1}%, test {:.1}%", 100.0 * get("val_acc"), 100.0 * get("test_acc")));
+            }
+        })?;
     bar.finish_and_clear();
-    let metrics = serde_json::json!({
-        "data": graph.name,
-        "nodes": graph.num_nodes,
-        "edges": graph.edges.len() / 2,
-        "classes": graph.num_classes,
-        "model": config.arch.name().to_lowercase(),
-        "config": config,
-        "test_acc": summary.test_acc,
-        "val_acc": summary.val_acc,
-        "best_epoch": summary.best_epoch,
-        "sparsity_reached": summary.sparsity_reached,
-        "seconds": summary.seconds,
-    });
-    let write = |name: &str, text: String| -> anyhow::Result<()> {
-        let path = args.out.join(name);
-        crate::compute::files::write_atomic(&path, text).with_context(|| format!("{}: cannot write", path.display()))
-    };
-    write("metrics.json", serde_json::to_string_pretty(&metrics)?)?;
-    let mut csv = String::from("epoch,loss,sparsity,train_acc,val_acc,test_acc,elapsed_secs\n");
-    for r in &history {
-        csv.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            r.epoch, r.loss, r.sparsity, r.train_acc, r.val_acc, r.test_acc, r.elapsed_secs
-        ));
-    }
-    write("history.csv", csv)?;
+    let run = live::run_result(&mut trainer, summary, history);
+    files::write_run(&args.out, &graph, &config, &run, None)?;
     println!(
         "{} ({} nodes, {} edges): {} {:?} at sparsity {:.3}: test {:.1}% (epoch {} of {}, best validation {:.1}%) in {:.2} s",
         graph.name,

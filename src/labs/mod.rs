@@ -56,6 +56,7 @@ labs!(
     prune::PruneLab,
     ntk::NtkLab,
     htl::HtlLab,
+    gnn::GnnLab,
 );
 
 use std::any::Any;

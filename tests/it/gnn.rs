@@ -769,3 +769,60 @@ mod plain_files {
         }
     }
 }
+
+mod graph_layout {
+    use sparsefield::compute::control::RunControl;
+    use sparsefield::compute::gnn::graph::undirected_edges;
+    use sparsefield::compute::gnn::layout::force_directed;
+
+    /// The layout of two cliques joined by one edge: seeded (the same twice), inside the unit
+    /// square, each clique's nodes closer to one another than to the other clique's; a
+    /// cancelled layout returns nothing.
+    #[test]
+    fn force_directed_layout_keeps_neighbours_close() {
+        let mut pairs = Vec::new();
+        for a in 0..8_u32 {
+            for b in a + 1..8 {
+                pairs.push((a, b));
+                pairs.push((a + 8, b + 8));
+            }
+        }
+        pairs.push((7, 8));
+        let edges = undirected_edges(pairs);
+        let mut rounds = 0;
+        let layout = force_directed(16, &edges, 100, 1, &RunControl::new(), &mut |r| rounds = r).unwrap();
+        assert_eq!(rounds, 100);
+        assert_eq!(layout, force_directed(16, &edges, 100, 1, &RunControl::new(), &mut |_| {}).unwrap());
+        assert!(layout.positions.iter().flatten().all(|v| (0.0..=1.0).contains(v)));
+        let d = |a: usize, b: usize| {
+            let (p, q) = (layout.positions[a], layout.positions[b]);
+            ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()
+        };
+        let mean = |pairs: &[(usize, usize)]| pairs.iter().map(|&(a, b)| d(a, b)).sum::<f32>() / pairs.len() as f32;
+        let within: Vec<(usize, usize)> =
+            (0..8).flat_map(|a| (a + 1..8).flat_map(move |b| [(a, b), (a + 8, b + 8)])).collect();
+        let across: Vec<(usize, usize)> = (0..8).flat_map(|a| (8..16).map(move |b| (a, b))).collect();
+        assert!(mean(&within) * 2.0 < mean(&across), "within {} across {}", mean(&within), mean(&across));
+        let control = RunControl::new();
+        control.cancel();
+        assert!(force_directed(16, &edges, 100, 1, &control, &mut |_| {}).is_none());
+    }
+
+    /// On Cora, the ends of an edge lie far closer than two nodes drawn at random (the time is
+    /// printed, not asserted).
+    #[test]
+    fn cora_layout_puts_neighbours_together() {
+        let cora = sparsefield::compute::gnn::planetoid::cora().unwrap();
+        let started = std::time::Instant::now();
+        let layout = force_directed(cora.num_nodes, &cora.edges, 150, 0, &RunControl::new(), &mut |_| {}).unwrap();
+        eprintln!("Cora layout: {:.2} s", started.elapsed().as_secs_f64());
+        assert_eq!(layout.positions.len(), 2708);
+        let d = |a: usize, b: usize| {
+            let (p, q) = (layout.positions[a], layout.positions[b]);
+            f64::from(((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt())
+        };
+        let edge = cora.edges.iter().map(|&(a, b)| d(a as usize, b as usize)).sum::<f64>() / cora.edges.len() as f64;
+        let random = (0..5000).map(|k| d(k * 7919 % 2708, k * 104_729 % 2708)).sum::<f64>() / 5000.0;
+        assert!(edge * 4.0 < random, "edges {edge:.4}, random pairs {random:.4}");
+    }
+}

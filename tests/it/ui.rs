@@ -8,6 +8,7 @@ use egui_kittest::{Harness, SnapshotOptions};
 use sparsefield::app::{AppOptions, SparseFieldApp};
 use sparsefield::compute::inr::{FitConfig, SirenConfig, SirenWeights};
 use sparsefield::labs::edit::{EditCommand, EditLab, ZOOM_GRID};
+use sparsefield::labs::gnn::{GnnCommand, GnnLab};
 use sparsefield::labs::htl::{HtlCommand, HtlLab};
 use sparsefield::labs::inr::panel::InrSettings;
 use sparsefield::labs::inr::{InrCommand, InrLab};
@@ -729,6 +730,108 @@ fn ntk_lab_bias_slider_updates_the_spectrum_and_exports_everything() {
 }
 
 #[test]
+fn gnn_lab_sparsity_slider_retrains_and_the_accuracy_changes() {
+    use sparsefield::labs::gnn::panel::{DataKind, GnnSettings};
+    let mut harness = harness(false);
+    {
+        let settings = &mut harness.state_mut().lab_mut::<GnnLab>().settings;
+        *settings = GnnSettings { hidden: 32, epochs: 40, sweep_seeds: 1, ..GnnSettings::default() };
+    }
+    harness.run_steps(4);
+    assert_eq!(harness.state().lab::<GnnLab>().state.analyses_started(), 0, "the lab computes only when it is open");
+    harness.get_by_label("GNN tickets — untrained subnetworks").click();
+    let finished = |app: &SparseFieldApp| {
+        let r = app.lab::<GnnLab>().state.results();
+        !app.lab::<GnnLab>().state.is_running() && r.run_done && r.sweep_done && r.ood.is_some() && r.layout.is_some()
+    };
+    step_until(&mut harness, 300, "the first study", finished);
+    harness.run_steps(3);
+    let first = harness.state().lab::<GnnLab>().state.results().clone();
+    let run = first.run.as_ref().unwrap();
+    assert_eq!(run.predictions.len(), 2708);
+    assert!((run.summary.sparsity_reached - 0.9).abs() < 1e-3);
+    assert_eq!(first.sweep.as_ref().unwrap().len(), 7 * 2 + 1, "UGT and edge-popup at 7 sparsities, dense once");
+    harness.get_by_label_contains("GCN 2 layers, ugt sparsity 0.90: test accuracy");
+    harness.get_by_label_contains("cora: 2708 nodes, 5278 edges");
+    harness.get_by_label("About this lab").click();
+    harness.run_steps(2);
+    harness.get_by_label_contains("Untrained GNN tickets: the weights are drawn once");
+
+    // One key press on the sparsity slider: the network is trained again at the new sparsity
+    // and its predictions change; the sweep (which covers every sparsity) is kept.
+    harness.get_by_role_and_label(egui::accesskit::Role::Slider, "sparsity").focus();
+    harness.run_steps(2);
+    harness.key_press(egui::Key::ArrowRight);
+    harness.run_steps(2);
+    let sparsity = harness.state().lab::<GnnLab>().settings.sparsity;
+    assert!((sparsity - 0.91).abs() < 1e-9, "the slider moved one step: {sparsity}");
+    step_until(&mut harness, 5, "a study for the moved slider", |app| {
+        app.lab::<GnnLab>().state.analyses_started() == 2
+    });
+    step_until(&mut harness, 300, "the study at the new sparsity", |app| {
+        finished(app) && (app.lab::<GnnLab>().state.results().config.net.sparsity - 0.91).abs() < 1e-9
+    });
+    harness.run_steps(3);
+    let second = harness.state().lab::<GnnLab>().state.results().clone();
+    let moved = second.run.as_ref().unwrap();
+    assert!((moved.summary.sparsity_reached - 0.91).abs() < 1e-3);
+    assert_ne!(moved.predictions, run.predictions, "the network follows the slider");
+    assert!(std::sync::Arc::ptr_eq(second.sweep.as_ref().unwrap(), first.sweep.as_ref().unwrap()));
+    assert!(std::sync::Arc::ptr_eq(second.layout.as_ref().unwrap(), first.layout.as_ref().unwrap()));
+    harness.get_by_label_contains(&format!("ugt sparsity 0.91: test accuracy {:.1}%", 100.0 * moved.summary.test_acc));
+
+    // Every table and chart into a folder.
+    let ctx = harness.ctx.clone();
+    let dir = temp_dir("ui_gnn_export");
+    harness.state_mut().apply_to::<GnnLab>(&ctx, GnnCommand::Export(dir.clone()));
+    for file in ["metrics.json", "history.csv", "predictions.csv", "sweep.csv", "sweep.png", "ood.json", "ood.png"] {
+        assert!(dir.join(file).is_file(), "{file}: {:?}", harness.state().notifications().last());
+    }
+    let predictions = std::fs::read_to_string(dir.join("predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 2709);
+
+    // A folder without a graph is reported and changes nothing; a plain one becomes the data.
+    let empty = temp_dir("ui_gnn_empty");
+    harness.state_mut().apply_to::<GnnLab>(&ctx, GnnCommand::LoadFolder(empty));
+    let last = harness.state().notifications().last().unwrap();
+    assert_eq!(last.level, Level::Error);
+    assert!(last.text.contains("ui_gnn_empty") && last.text.contains("edges.csv"), "{}", last.text);
+    assert_eq!(harness.state().lab::<GnnLab>().settings.source, DataKind::Cora);
+    let plain = temp_dir("ui_gnn_plain");
+    let edges: String = (0..60).map(|i| format!("{},{}\n", i, (i + 1) % 60)).collect();
+    let labels: String = (0..60).map(|i| format!("{i},{}\n", (i / 20))).collect();
+    std::fs::write(plain.join("edges.csv"), edges).unwrap();
+    std::fs::write(plain.join("labels.csv"), labels).unwrap();
+    harness.state_mut().apply_to::<GnnLab>(&ctx, GnnCommand::LoadFolder(plain));
+    assert_eq!(harness.state().lab::<GnnLab>().settings.source, DataKind::Folder);
+    step_until(&mut harness, 300, "the study of the plain folder", |app| {
+        finished(app) && app.lab::<GnnLab>().state.results().graph.as_ref().is_some_and(|g| g.num_nodes == 60)
+    });
+    let errors = harness.state().notifications().iter().filter(|n| n.level == Level::Error).count();
+    assert_eq!(errors, 1, "only the empty folder: {:?}", harness.state().notifications());
+}
+
+#[test]
+fn gnn_settings_from_an_edited_file_are_brought_into_range() {
+    use sparsefield::labs::gnn::panel::{DataKind, GnnSettings};
+    let mut settings = GnnSettings {
+        sparsity: f64::NAN,
+        layers: 0,
+        hidden: 1_000_000,
+        source: DataKind::Folder,
+        folder: None,
+        ..GnnSettings::default()
+    };
+    settings.csbm.homophily = 7.0;
+    settings.sanitize();
+    assert_eq!(settings.sparsity, GnnSettings::default().sparsity);
+    assert_eq!((settings.layers, settings.hidden), (1, 512));
+    assert_eq!(settings.csbm.homophily, 1.0);
+    assert_eq!(settings.source, DataKind::Cora, "no folder to read");
+    settings.config().net.validate().unwrap();
+}
+
+#[test]
 fn ntk_settings_from_an_edited_file_are_brought_into_range() {
     use sparsefield::labs::ntk::panel::{NtkSettings, SourceKind};
     let mut settings = NtkSettings {
@@ -1378,7 +1481,7 @@ fn named_widgets(harness: &Harness<'static, SparseFieldApp>) -> Vec<(String, egu
 /// no name runs past the sidebar's edge or the window's, and a snapshot of each.
 #[test]
 fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
-    let labs: [(&str, &str); 8] = [
+    let labs: [(&str, &str); 9] = [
         (InrLab::KEY, "▶ Train"),
         (EditLab::KEY, "▶ Train operator"),
         (NerfLab::KEY, "▶ Train"),
@@ -1387,11 +1490,15 @@ fn every_lab_fits_1280x800_and_1920x1080_without_clipped_labels() {
         (PruneLab::KEY, "▶ Run sweep"),
         (NtkLab::KEY, "bias B"),
         (HtlLab::KEY, "sparsity"),
+        (GnnLab::KEY, "sparsity"),
     ];
     let mut problems = Vec::new();
     for (width, height) in [(1280.0, 800.0), (1920.0, 1080.0)] {
         let mut harness = harness_sized(true, egui::vec2(width, height));
         let ctx = harness.ctx.clone();
+        // A small GNN study (the full one takes minutes), the sweep with every curve.
+        harness.state_mut().lab_mut::<GnnLab>().settings =
+            sparsefield::labs::gnn::panel::GnnSettings { hidden: 16, epochs: 30, sweep_seeds: 1, ..Default::default() };
         // A third message (an error) after the two the app starts with: every one must show. The
         // path is relative and names no file, so the message (and the snapshot) is the same in
         // every checkout.

@@ -1,9 +1,13 @@
-//! Files the GNN studies write: sweep and depth tables (CSV), their charts (PNG) and the
-//! out-of-distribution result (JSON and a histogram).
+//! Files the GNN lab and commands write: a run's metrics, history and predictions, sweep and
+//! depth tables (CSV), their charts (PNG) and the out-of-distribution result (JSON and a
+//! histogram).
 
 use std::path::{Path, PathBuf};
 
-use super::model::Method;
+use super::graph::Graph;
+use super::layout::Layout;
+use super::live::RunResult;
+use super::model::{GnnConfig, Method};
 use super::study::{OodResult, SweepRow, cell_means};
 use crate::chart::{self, PALETTE, Panel, Series};
 use crate::image_io::{self, ImageData};
@@ -197,5 +201,70 @@ pub fn write_ood(dir: &Path, result: &OodResult) -> Result<Vec<PathBuf>, WriteEr
     Ok(vec![
         write_text(&dir.join("ood.json"), &json)?,
         write_png(&dir.join("ood.png"), &chart::render(&[ood_panel(result)], 1, 900, 560))?,
+    ])
+}
+
+/// The header of a run's history.
+pub const HISTORY_HEADER: &str = "epoch,loss,sparsity,train_acc,val_acc,test_acc,elapsed_secs";
+
+/// Writes one run's files into `dir`: `metrics.json` (test_acc of the best validation epoch,
+/// val_acc, best_epoch, sparsity_reached, seconds, each layer's kept share, the data and the
+/// configuration), `history.csv` and `predictions.csv` (node, label, prediction, split, degree,
+/// and the graph view's position when laid out).
+pub fn write_run(
+    dir: &Path,
+    graph: &Graph,
+    config: &GnnConfig,
+    run: &RunResult,
+    layout: Option<&Layout>,
+) -> Result<Vec<PathBuf>, WriteError> {
+    let s = &run.summary;
+    let metrics = serde_json::json!({
+        "data": graph.name,
+        "nodes": graph.num_nodes,
+        "edges": graph.edges.len() / 2,
+        "classes": graph.num_classes,
+        "model": config.arch.name().to_lowercase(),
+        "config": config,
+        "test_acc": s.test_acc,
+        "val_acc": s.val_acc,
+        "best_epoch": s.best_epoch,
+        "sparsity_reached": s.sparsity_reached,
+        "layer_density": run.layer_density,
+        "seconds": s.seconds,
+    });
+    let json = serde_json::to_string_pretty(&metrics)
+        .map_err(|e| WriteError { path: dir.join("metrics.json"), reason: e.to_string() })?;
+    let mut history = String::from(HISTORY_HEADER);
+    history.push('\n');
+    for r in &run.history {
+        history.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            r.epoch, r.loss, r.sparsity, r.train_acc, r.val_acc, r.test_acc, r.elapsed_secs
+        ));
+    }
+    let mut split = vec![""; graph.num_nodes];
+    for (part, name) in [(&graph.split.train, "train"), (&graph.split.val, "val"), (&graph.split.test, "test")] {
+        for &n in part {
+            split[n] = name;
+        }
+    }
+    let mut degree = vec![0_usize; graph.num_nodes];
+    for &(a, _) in &graph.edges {
+        degree[a as usize] += 1;
+    }
+    let mut predictions = String::from("node,label,prediction,split,degree,x,y\n");
+    for node in 0..graph.num_nodes {
+        let label = graph.labels[node].map_or_else(String::new, |l| l.to_string());
+        let predicted = run.predictions.get(node).map_or_else(String::new, u32::to_string);
+        let (x, y) = layout
+            .and_then(|l| l.positions.get(node))
+            .map_or_else(|| (String::new(), String::new()), |p| (format!("{:.5}", p[0]), format!("{:.5}", p[1])));
+        predictions.push_str(&format!("{node},{label},{predicted},{},{},{x},{y}\n", split[node], degree[node]));
+    }
+    Ok(vec![
+        write_text(&dir.join("metrics.json"), &json)?,
+        write_text(&dir.join("history.csv"), &history)?,
+        write_text(&dir.join("predictions.csv"), &predictions)?,
     ])
 }

@@ -5,6 +5,8 @@ pub mod attention;
 pub mod csbm;
 pub mod files;
 pub mod graph;
+pub mod layout;
+pub mod live;
 pub mod model;
 pub mod pickle;
 pub mod plain;

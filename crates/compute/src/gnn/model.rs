@@ -393,6 +393,16 @@ impl Gnn {
         &self.params
     }
 
+    /// Classes the network tells apart.
+    pub fn num_classes(&self) -> usize {
+        self.layers.last().map_or(0, |s| s.width)
+    }
+
+    /// Each layer's weight matrix shape (fan-in, outputs).
+    pub fn weight_shapes(&self) -> Vec<(usize, usize)> {
+        self.layers.iter().map(|s| (s.fan_in, s.projected())).collect()
+    }
+
     /// How many parameter tensors each layer has (1, or 3 for GAT).
     pub fn tensors_per_layer(&self) -> usize {
         if self.config.arch == Arch::Gat { 3 } else { 1 }

@@ -88,6 +88,11 @@ pub fn load_named(dir: &Path, name: &str) -> Result<Graph, PlanetoidError> {
     )
 }
 
+/// Whether `dir` (or its `raw` folder) holds Planetoid files.
+pub fn is_planetoid(dir: &Path) -> bool {
+    !names_in(dir).is_empty() || !names_in(&dir.join("raw")).is_empty()
+}
+
 /// Data set names with an `ind.<name>.x` file in `dir`, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
