@@ -349,6 +349,9 @@ fn depth(args: &DepthArgs) -> anyhow::Result<()> {
 fn ood(args: &OodArgs) -> anyhow::Result<()> {
     let config = config_of(&args.net, args.method, args.sparsity, args.layers, args.seed);
     config.validate()?;
+    if !(args.held_out.is_finite() && args.held_out > 0.0 && args.held_out < 1.0) {
+        anyhow::bail!("--held-out: the held-out share must be in (0, 1), got {}", args.held_out);
+    }
     let graph = load_data(&args.net.data, &args.net.csbm.spec())?;
     super::prepare_output_dir(&args.out, "gnn ood")?;
     let result = study::ood(&graph, &config, args.held_out, &RunControl::new())?;

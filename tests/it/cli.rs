@@ -1041,3 +1041,65 @@ fn gnn_train_writes_metrics_and_history_and_refuses_bad_data() {
     let err = run_err(sparsefield().args(["gnn", "train", "--sparsity", "1.5", "--out"]).arg(dir.join("o3")));
     assert!(err.contains("sparsity must be in [0, 1)"), "{err}");
 }
+
+/// `gnn sweep`, `gnn depth` and `gnn ood` on a small block model write their tables and charts;
+/// `gnn train` reads a plain CSV folder; bad CSV files and settings exit non-zero naming the file.
+#[test]
+fn gnn_sweep_depth_ood_and_plain_folders() {
+    let dir = temp_dir("cli_gnn_studies");
+    let small = ["--data", "csbm", "--csbm-nodes", "400", "--hidden", "16", "--epochs", "20"];
+    let out = dir.join("sweep");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["gnn", "sweep"])
+            .args(small)
+            .args(["--sparsity", "0.5,0.9", "--seeds", "2", "--out"])
+            .arg(&out),
+    );
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    assert!(csv.starts_with("method,sparsity,layers,seed,test_acc"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + (2 * 2 + 1) * 2, "ugt and edge-popup at 2 sparsities, dense, 2 seeds: {csv}");
+    assert!(out.join("sweep.png").is_file());
+    assert!(stdout.contains("ugt sparsity 0.9") && stdout.contains("(2 seeds)"), "{stdout}");
+    let out = dir.join("depth");
+    let stdout = run_ok(sparsefield().args(["gnn", "depth"]).args(small).args(["--layers", "2,4", "--out"]).arg(&out));
+    let csv = std::fs::read_to_string(out.join("depth.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "ugt and dense at 2 and 4 layers: {csv}");
+    // The last column lists one MAD per layer.
+    assert_eq!(rows.iter().map(|r| r.rsplit(',').next().unwrap().split(' ').count()).collect::<Vec<_>>(), [2, 4, 2, 4]);
+    assert!(out.join("depth.png").is_file() && stdout.contains("MAD of the hidden layers"), "{stdout}");
+    let out = dir.join("ood");
+    let stdout = run_ok(sparsefield().args(["gnn", "ood", "--method", "dense"]).args(small).arg("--out").arg(&out));
+    let ood: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("ood.json")).unwrap()).unwrap();
+    assert_eq!(ood["held_out"].as_array().unwrap().len(), 2, "40% of 5 classes");
+    assert!((0.0..=1.0).contains(&ood["auroc_softmax"].as_f64().unwrap()), "{ood}");
+    assert!(out.join("ood.png").is_file() && stdout.contains("AUROC"), "{stdout}");
+
+    let plain = dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("edges.csv"), (0..90).map(|i| format!("{},{}\n", i, (i + 1) % 90)).collect::<String>())
+        .unwrap();
+    std::fs::write(plain.join("labels.csv"), (0..90).map(|i| format!("{i},c{}\n", i / 30)).collect::<String>())
+        .unwrap();
+    let out = dir.join("plain_run");
+    let stdout = run_ok(
+        sparsefield()
+            .args(["gnn", "train", "--model", "gat", "--heads", "2", "--hidden", "8", "--epochs", "20", "--data"])
+            .arg(&plain)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("plain (90 nodes, 90 edges): GAT"), "{stdout}");
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert_eq!(predictions.lines().count(), 91);
+    std::fs::write(plain.join("labels.csv"), "0,a\n1,b\nx,a\n").unwrap();
+    let err = run_err(sparsefield().args(["gnn", "train", "--data"]).arg(&plain).arg("--out").arg(dir.join("bad")));
+    assert!(err.contains("labels.csv") && err.contains("line 3") && err.contains("\"x\""), "{err}");
+    let err = run_err(sparsefield().args(["gnn", "ood", "--held-out", "1.5", "--out"]).arg(dir.join("bad2")));
+    assert!(err.contains("held-out share"), "{err}");
+    let err = run_err(
+        sparsefield().args(["gnn", "train", "--data", "csbm", "--csbm-homophily", "2", "--out"]).arg(dir.join("bad3")),
+    );
+    assert!(err.contains("homophily"), "{err}");
+}
