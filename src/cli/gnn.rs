@@ -237,14 +237,19 @@ fn method_of(method: MethodArg) -> Method {
     }
 }
 
+/// The layer type `model` names.
+pub fn arch_of(model: ModelArg) -> Arch {
+    match model {
+        ModelArg::Gcn => Arch::Gcn,
+        ModelArg::Gin => Arch::Gin,
+        ModelArg::Gat => Arch::Gat,
+    }
+}
+
 /// The configuration `net` describes, with `method`, `sparsity`, `layers` and `seed`.
 pub fn config_of(net: &NetArgs, method: MethodArg, sparsity: f64, layers: usize, seed: u64) -> GnnConfig {
     GnnConfig {
-        arch: match net.model {
-            ModelArg::Gcn => Arch::Gcn,
-            ModelArg::Gin => Arch::Gin,
-            ModelArg::Gat => Arch::Gat,
-        },
+        arch: arch_of(net.model),
         heads: net.heads,
         method: method_of(method),
         layers,

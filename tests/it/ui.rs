@@ -320,7 +320,8 @@ fn nerf_checkpoints_and_exports_from_the_app() {
 fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     use sparsefield::compute::inr::insp::{EditKind, EditTask, OperatorConfig};
     use sparsefield::labs::edit::ZoomBackend;
-    let mut harness = harness(true);
+    // Tall enough that the sidebar's sections reached below (classify digits) are on screen.
+    let mut harness = harness_sized(true, egui::vec2(1280.0, 900.0));
     {
         harness.state_mut().lab_mut::<InrLab>().settings.training_size = 32;
         let edit = &mut harness.state_mut().lab_mut::<EditLab>().settings;
@@ -338,7 +339,8 @@ fn edit_lab_trains_an_operator_and_shows_the_comparison() {
     harness.run_steps(6);
     assert_eq!(harness.state().active_lab(), EditLab::KEY);
     harness.get_by_label_contains("No operator yet");
-    harness.get_by_label("Train operator").click();
+    // The primary button above the views (the sidebar's one may be scrolled under the messages).
+    harness.get_by_label("▶ Train operator").click();
     step_until(&mut harness, 120, "the operator and its views", |app| {
         !app.lab::<EditLab>().state.is_training()
             && app.lab::<EditLab>().state.operator().is_some()
@@ -1132,6 +1134,7 @@ fn every_lab_restores_the_settings_it_saved() {
     harness.state_mut().lab_mut::<EditLab>().settings.fit_steps = 77;
     harness.state_mut().lab_mut::<PruneLab>().settings.sweep_points = 9;
     harness.state_mut().lab_mut::<sparsefield::labs::stega::StegaLab>().settings.steps = 321;
+    harness.state_mut().lab_mut::<GnnLab>().settings.hidden = 64;
     let mut fresh = sparsefield::labs::registry();
     let app = harness.state();
     assert_eq!(app.labs().count(), fresh.len());
