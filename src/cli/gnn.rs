@@ -7,10 +7,11 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 
 use crate::compute::control::{RunControl, RunEvent};
-use crate::compute::gnn::csbm::{self, CsbmSpec};
+use crate::compute::gnn::csbm::CsbmSpec;
 use crate::compute::gnn::graph::Graph;
+use crate::compute::gnn::live::DataSource;
 use crate::compute::gnn::model::{self, Arch, GnnConfig, Method, WeightInit};
-use crate::compute::gnn::{files, live, plain, planetoid, study};
+use crate::compute::gnn::{files, live, study};
 
 #[derive(Debug, Subcommand)]
 pub enum GnnCommand {
@@ -217,16 +218,14 @@ pub fn run(command: GnnCommand) -> anyhow::Result<()> {
 /// The data set `data` names: `cora`, `csbm` (with `spec`), a plain graph folder (edges.csv,
 /// labels.csv, …) or a Planetoid folder.
 pub fn load_data(data: &str, spec: &CsbmSpec) -> anyhow::Result<Graph> {
-    let dir = std::path::Path::new(data);
-    Ok(if data.eq_ignore_ascii_case("cora") {
-        planetoid::cora()?
+    let source = if data.eq_ignore_ascii_case("cora") {
+        DataSource::Cora
     } else if data.eq_ignore_ascii_case("csbm") {
-        csbm::generate(spec)?
-    } else if plain::is_plain(dir) {
-        plain::load(dir)?
+        DataSource::Csbm(*spec)
     } else {
-        planetoid::load(dir)?
-    })
+        DataSource::Folder(data.into())
+    };
+    source.load().map_err(anyhow::Error::msg)
 }
 
 fn method_of(method: MethodArg) -> Method {

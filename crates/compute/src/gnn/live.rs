@@ -42,11 +42,14 @@ impl DataSource {
             Self::Cora => planetoid::cora().map_err(|e| e.to_string()),
             Self::Csbm(spec) => csbm::generate(spec).map_err(|e| e.to_string()),
             Self::Folder(dir) if plain::is_plain(dir) => plain::load(dir).map_err(|e| e.to_string()),
-            Self::Folder(dir) if !planetoid::is_planetoid(dir) => Err(format!(
-                "{}: neither a plain graph folder (edges.csv and labels.csv) nor Planetoid files (ind.<name>.x, …)",
-                dir.display()
-            )),
-            Self::Folder(dir) => planetoid::load(dir).map_err(|e| e.to_string()),
+            Self::Folder(dir) => planetoid::load(dir).map_err(|e| match e {
+                planetoid::PlanetoidError::NotFound(_) => {
+                    format!(
+                        "{e}; or a plain graph folder: edges.csv and labels.csv (features.csv and split.csv optional)"
+                    )
+                }
+                e => e.to_string(),
+            }),
         }
     }
 }
