@@ -567,7 +567,8 @@ mod studies {
     use sparsefield::compute::gnn::study::{self, auroc, mad};
 
     /// MAD by the paper's definition on hand-made rows: identical rows have none, orthogonal ones
-    /// 1, and a mix matches the formula worked by hand (zero distances left out of each mean).
+    /// 1, and a mix matches the formula worked by hand (zero distances left out of each mean;
+    /// zero rows left out).
     #[test]
     fn mad_of_hand_made_embeddings() {
         assert!(mad(&[1.0, 2.0, 2.0, 4.0, 0.5, 1.0], 3, 2) < 1e-6, "parallel rows");
@@ -577,9 +578,11 @@ mod studies {
         let expected = ((1.0 + d) / 2.0 + (1.0 + d) / 2.0 + d) / 3.0;
         let ours = mad(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], 3, 2);
         assert!((ours - expected).abs() < 1e-6, "{ours} vs {expected}");
-        // Opposite rows are at distance 2; a zero row at distance 1 from everything.
+        // Opposite rows are at distance 2; zero rows have no direction and are left out.
         assert!((mad(&[1.0, 0.0, -2.0, 0.0], 2, 2) - 2.0).abs() < 1e-6);
-        assert!((mad(&[1.0, 0.0, 0.0, 0.0], 2, 2) - 1.0).abs() < 1e-6);
+        assert_eq!(mad(&[1.0, 0.0, 0.0, 0.0], 2, 2), 0.0, "one non-zero row");
+        assert!((mad(&[1.0, 0.0, 0.0, 0.0, 0.0, 2.0], 3, 2) - 1.0).abs() < 1e-6);
+        assert_eq!(mad(&[0.0; 6], 3, 2), 0.0, "a dead layer");
         // Blocks: more rows than one block of the similarity matrix, two directions alternating.
         let n = 1300;
         let rows: Vec<f32> = (0..n).flat_map(|i| if i % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect();

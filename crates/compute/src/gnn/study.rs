@@ -19,21 +19,26 @@ const MAD_BLOCK: usize = 512;
 
 /// Mean average cosine distance of the rows of `h` (`n × d`, row-major), as Chen et al. (2020)
 /// define it: `Dᵢⱼ = 1 − cos(hᵢ, hⱼ)`, each node's mean over its non-zero distances, then the
-/// mean over nodes with a non-zero mean. A zero row is at distance 1 from every row (as
-/// scikit-learn's cosine distance has it). 0 when every row points the same way; larger is more
-/// spread.
+/// mean over nodes with a non-zero mean. Zero rows (nodes whose ReLUs are all off) have no
+/// direction and are left out: scikit-learn's convention, distance 1 from everything, would
+/// score a network whose last layer died as perfectly spread. 0 when every row points the same
+/// way (or fewer than two rows are non-zero); larger is more spread.
 pub fn mad(h: &[f32], n: usize, d: usize) -> f64 {
     if n == 0 || d == 0 {
         return 0.0;
     }
-    let mut unit = h[..n * d].to_vec();
-    for row in unit.chunks_exact_mut(d) {
+    let mut unit = Vec::with_capacity(n * d);
+    for row in h[..n * d].chunks_exact(d) {
         let norm = row.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>().sqrt();
         if norm > 0.0 {
             #[allow(clippy::cast_possible_truncation)]
             let inv = (1.0 / norm) as f32;
-            row.iter_mut().for_each(|v| *v *= inv);
+            unit.extend(row.iter().map(|v| v * inv));
         }
+    }
+    let n = unit.len() / d;
+    if n < 2 {
+        return 0.0;
     }
     let all = MatRef::from_row_major_slice(&unit, n, d);
     let (mut total, mut counted) = (0.0_f64, 0_usize);
