@@ -665,6 +665,13 @@ mod studies {
         assert!(result.in_distribution_acc > 0.8, "{result:?}");
         assert!(result.auroc_softmax > 0.6, "{}", result.auroc_softmax);
         assert_eq!(result.seen_scores.len() + result.unseen_scores.len(), g.split.test.len());
+        // The confidence histogram spans the scores and each set's shares sum to 1.
+        use sparsefield::compute::gnn::files::{histogram, histogram_range};
+        let range = histogram_range(&result);
+        assert!(result.seen_scores.iter().chain(&result.unseen_scores).all(|&s| (range.0..=range.1).contains(&s)));
+        for scores in [&result.seen_scores, &result.unseen_scores] {
+            assert!((histogram(scores, range).iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        }
     }
 
     /// The sweep grid: every method × sparsity × depth × seed once (dense once per depth and

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{GnnCommand, GnnFile, ViewFrame};
 use crate::compute::gnn::csbm::CsbmSpec;
-use crate::compute::gnn::files::{histogram, method_name};
+use crate::compute::gnn::files::{OOD_BINS, histogram, histogram_range, method_name};
 use crate::compute::gnn::live::{DataSource, GnnResults, LabConfig};
 use crate::compute::gnn::model::{Arch, GnnConfig, Method};
 use crate::compute::gnn::study::cell_means;
@@ -698,15 +698,20 @@ fn ood_plot(ui: &mut egui::Ui, r: &GnnResults, width: f32, height: f32) {
         .height(key.rest(height))
         .x_axis_label("top softmax")
         .include_y(0.0)
-        .include_x(0.0)
-        .include_x(1.0)
         .show(ui, |plot| {
             let Some(ood) = &r.ood else { return };
+            let range = histogram_range(ood);
+            #[allow(clippy::cast_precision_loss)]
+            let bin = (range.1 - range.0) / OOD_BINS as f64;
             #[allow(clippy::cast_precision_loss)]
             let bars = |scores: &[f64], offset: f64| -> Vec<Bar> {
-                histogram(scores).into_iter().enumerate().map(|(k, v)| Bar::new(k as f64 / 10.0 + 0.05 + offset, v).width(0.045)).collect()
+                histogram(scores, range)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, v)| Bar::new(range.0 + (k as f64 + 0.5 + offset) * bin, v).width(0.45 * bin))
+                    .collect()
             };
-            for (series, (scores, offset)) in entries.iter().zip([(&ood.seen_scores, -0.0225), (&ood.unseen_scores, 0.0225)]) {
+            for (series, (scores, offset)) in entries.iter().zip([(&ood.seen_scores, -0.225), (&ood.unseen_scores, 0.225)]) {
                 if key.shows(&series.name) {
                     plot.bar_chart(BarChart::new(series.name.clone(), bars(scores, offset)).color(series.colour));
                 }

@@ -155,14 +155,27 @@ pub fn write_depth(dir: &Path, rows: &[SweepRow], title: &str) -> Result<Vec<Pat
 }
 
 /// Bins of the max-softmax confidence.
-const OOD_BINS: usize = 10;
+pub const OOD_BINS: usize = 12;
 
-/// Shares of `scores` in each tenth of [0, 1].
-pub fn histogram(scores: &[f64]) -> Vec<f64> {
+/// The range the confidence histogram spans: the scores' own (an untrained ticket's confidences
+/// can all lie within a few hundredths of 1/classes), at least 0.01 wide.
+pub fn histogram_range(result: &OodResult) -> (f64, f64) {
+    let all = result.seen_scores.iter().chain(&result.unseen_scores).copied().filter(|v| v.is_finite());
+    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let mid = 0.5 * (lo + hi);
+    let half = (0.5 * (hi - lo)).max(0.005);
+    (mid - half, mid + half)
+}
+
+/// Shares of `scores` in each of [`OOD_BINS`] equal bins of `[lo, hi]`.
+pub fn histogram(scores: &[f64], (lo, hi): (f64, f64)) -> Vec<f64> {
     let mut counts = [0.0; OOD_BINS];
     for &s in scores {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-        let bin = ((s * OOD_BINS as f64) as usize).min(OOD_BINS - 1);
+        let bin = (((s - lo) / (hi - lo) * OOD_BINS as f64).max(0.0) as usize).min(OOD_BINS - 1);
         counts[bin] += 1.0;
     }
     #[allow(clippy::cast_precision_loss)]
@@ -172,19 +185,21 @@ pub fn histogram(scores: &[f64]) -> Vec<f64> {
 
 /// The histogram of max-softmax confidence for seen and held-out classes' test nodes.
 pub fn ood_panel(result: &OodResult) -> Panel {
+    let range = histogram_range(result);
     #[allow(clippy::cast_precision_loss)]
     let bars = |label: &str, colour, scores: &[f64]| Series {
         label: label.into(),
         colour,
-        points: histogram(scores).into_iter().enumerate().map(|(k, v)| (k as f64, v)).collect(),
+        points: histogram(scores, range).into_iter().enumerate().map(|(k, v)| (k as f64, v)).collect(),
         bars: true,
         ..Series::default()
     };
     #[allow(clippy::cast_precision_loss)]
-    let categories = (0..OOD_BINS).map(|k| format!("{:.1}", k as f64 / OOD_BINS as f64)).collect();
+    let categories =
+        (0..OOD_BINS).map(|k| format!("{:.3}", range.0 + (range.1 - range.0) * k as f64 / OOD_BINS as f64)).collect();
     Panel {
         title: format!("max softmax: AUROC {:.3}", result.auroc_softmax),
-        x_label: "confidence".into(),
+        x_label: "confidence (bin start)".into(),
         series: vec![
             bars("seen classes", PALETTE[0], &result.seen_scores),
             bars("held-out classes", PALETTE[1], &result.unseen_scores),
