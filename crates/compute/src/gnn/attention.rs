@@ -33,18 +33,10 @@ pub struct AttentionPass {
 impl Neighbourhoods {
     /// From undirected edges (each in both directions) of `num_nodes` nodes; self loops added.
     pub fn new(edges: &[(u32, u32)], num_nodes: usize) -> Self {
-        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
-        for &(a, b) in edges {
-            lists[a as usize].push(b);
-        }
         let mut indptr = vec![0];
         let mut sources = Vec::new();
-        for (node, list) in lists.iter_mut().enumerate() {
-            #[allow(clippy::cast_possible_truncation)]
-            list.push(node as u32);
-            list.sort_unstable();
-            list.dedup();
-            sources.extend_from_slice(list);
+        for list in super::graph::neighbours_and_self(edges, num_nodes) {
+            sources.extend_from_slice(&list);
             indptr.push(sources.len());
         }
         let mut counts = vec![0_usize; num_nodes + 1];

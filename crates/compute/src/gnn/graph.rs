@@ -89,6 +89,22 @@ impl Graph {
     }
 }
 
+/// Each node's neighbours and itself, sorted and without repeats, from edges stored in both
+/// directions: the pattern GCN's Â, GIN's propagation and GAT's attention share.
+pub fn neighbours_and_self(edges: &[(u32, u32)], num_nodes: usize) -> Vec<Vec<u32>> {
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
+    for &(a, b) in edges {
+        lists[a as usize].push(b);
+    }
+    for (node, list) in lists.iter_mut().enumerate() {
+        #[allow(clippy::cast_possible_truncation)]
+        list.push(node as u32);
+        list.sort_unstable();
+        list.dedup();
+    }
+    lists
+}
+
 /// `pairs` made undirected: both directions, sorted, duplicates and self loops removed.
 pub fn undirected_edges(pairs: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u32, u32)> {
     let mut edges: Vec<(u32, u32)> =

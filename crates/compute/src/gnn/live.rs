@@ -244,37 +244,32 @@ pub fn study(
     };
     progress(on_event, 1);
     if !results.run_done {
-        let mut trainer = model::GnnTrainer::new(Arc::clone(&graph), &config.net).map_err(|e| e.to_string())?;
-        let schedule = crate::train_loop::Schedule { steps: config.net.epochs as u64, snapshot_interval_secs: 0.0 };
         let mut throttle = Throttle::new(0.25);
         let mut history = Vec::new();
-        let trained = crate::train_loop::train(&mut trainer, schedule, control, &mut |event| {
-            if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
-                let get = |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
-                history.push(EpochRecord {
-                    epoch: step,
-                    loss: get("loss"),
-                    sparsity: f64::NAN,
-                    train_acc: f64::NAN,
-                    val_acc: get("val_acc"),
-                    test_acc: get("test_acc"),
-                    elapsed_secs,
-                });
-                if throttle.ready() {
-                    results.run = Some(Arc::new(RunResult { history: history.clone(), ..RunResult::default() }));
-                    on_event(RunEvent::Snapshot(Arc::new(results.clone())));
+        let (mut trainer, summary, full_history) =
+            model::train_keeping(Arc::clone(&graph), &config.net, control, &mut |event| {
+                if let RunEvent::Progress { step, metrics, elapsed_secs } = event {
+                    let get = |name: &str| metrics.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
+                    history.push(EpochRecord {
+                        epoch: step,
+                        loss: get("loss"),
+                        sparsity: f64::NAN,
+                        train_acc: f64::NAN,
+                        val_acc: get("val_acc"),
+                        test_acc: get("test_acc"),
+                        elapsed_secs,
+                    });
+                    if throttle.ready() {
+                        results.run = Some(Arc::new(RunResult { history: history.clone(), ..RunResult::default() }));
+                        on_event(RunEvent::Snapshot(Arc::new(results.clone())));
+                    }
                 }
-            }
-        })
-        .map_err(|e| e.to_string())?;
+            })
+            .map_err(|e| e.to_string())?;
         if control.is_cancelled() {
             return Ok(None);
         }
-        trainer.finish(trained.steps_done);
-        let mut summary =
-            crate::train_loop::Steps::snapshot(&mut trainer, trained.steps_done).map_err(|e| e.to_string())?;
-        summary.seconds = trained.seconds;
-        results.run = Some(Arc::new(run_result(&mut trainer, summary, trained.history)));
+        results.run = Some(Arc::new(run_result(&mut trainer, summary, full_history)));
         results.run_done = true;
         on_event(RunEvent::Snapshot(Arc::new(results.clone())));
     }

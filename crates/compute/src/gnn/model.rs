@@ -278,17 +278,9 @@ fn product(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Vec<f32> {
 
 /// `I + D⁻¹A`: each node plus the mean of its neighbours (a node without neighbours keeps itself).
 pub fn gin_propagation(edges: &[(u32, u32)], num_nodes: usize) -> SparseRows {
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
-    for &(a, b) in edges {
-        lists[a as usize].push(b);
-    }
     let mut out = SparseRows { rows: num_nodes, cols: num_nodes, ..SparseRows::default() };
     out.indptr.push(0);
-    for (node, list) in lists.iter_mut().enumerate() {
-        #[allow(clippy::cast_possible_truncation)]
-        list.push(node as u32);
-        list.sort_unstable();
-        list.dedup();
+    for (node, list) in super::graph::neighbours_and_self(edges, num_nodes).iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let share = 1.0 / (list.len() - 1).max(1) as f32;
         for &n in list.iter() {

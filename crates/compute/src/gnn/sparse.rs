@@ -115,16 +115,7 @@ impl SparseOperator {
 /// `D^{-1/2} (A + I) D^{-1/2}`, GCN's normalised adjacency with self loops, from undirected
 /// edges (each in both directions) of `num_nodes` nodes; D counts the self loop.
 pub fn gcn_adjacency(edges: &[(u32, u32)], num_nodes: usize) -> SparseRows {
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); num_nodes];
-    for &(a, b) in edges {
-        lists[a as usize].push(b);
-    }
-    for (node, list) in lists.iter_mut().enumerate() {
-        #[allow(clippy::cast_possible_truncation)]
-        list.push(node as u32);
-        list.sort_unstable();
-        list.dedup();
-    }
+    let lists = super::graph::neighbours_and_self(edges, num_nodes);
     #[allow(clippy::cast_precision_loss)]
     let scale: Vec<f32> = lists.iter().map(|l| 1.0 / (l.len() as f32).sqrt()).collect();
     let mut out = SparseRows { rows: num_nodes, cols: num_nodes, ..SparseRows::default() };
