@@ -20,6 +20,47 @@ pub struct GnnBenchArgs {
     pub epochs: usize,
     #[arg(long, value_enum, default_value_t = super::gnn::ModelArg::Gcn)]
     pub model: super::gnn::ModelArg,
+    /// Also run each setting in plain PyTorch (`python3 benches/pytorch_gnn.py`, GCN only; needs
+    /// python3 with torch, numpy and scipy) and print the speed ratio.
+    #[arg(long)]
+    pub pytorch: bool,
+}
+
+/// The plain PyTorch twin's figures for one setting: (mean test accuracy, mean seconds per run).
+fn pytorch_twin(method: Method, sparsity: f64, seeds: u64, epochs: usize) -> anyhow::Result<(f64, f64)> {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch_gnn.py");
+    let method = match method {
+        Method::Ugt => "ugt",
+        Method::EdgePopup => "edge-popup",
+        Method::Dense => "dense",
+    };
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .args(["--method", method, "--sparsity", &sparsity.to_string(), "--seeds", &seeds.to_string()])
+        .args(["--epochs", &epochs.to_string(), "--threads", "2"])
+        .output()
+        .map_err(|e| anyhow::anyhow!("could not start python3 for {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        anyhow::bail!(
+            "{} failed ({}); it needs python3 with torch, numpy and scipy (pip install torch numpy scipy):\n{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).lines().rev().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+    // The last line: "… test 0.7812 ± 0.0190, 14.23 s per run".
+    let last = stdout.lines().last().unwrap_or_default();
+    let number_after = |key: &str| -> Option<f64> {
+        let at = last.find(key)? + key.len();
+        last[at..].split(|c: char| c.is_whitespace() || c == ',').find(|w| !w.is_empty())?.parse().ok()
+    };
+    let accuracy = number_after("test ");
+    let seconds = last.split(", ").last().and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok());
+    match (accuracy, seconds) {
+        (Some(a), Some(s)) => Ok((a, s)),
+        _ => anyhow::bail!("could not read the PyTorch twin's result from its last line: {last:?}"),
+    }
 }
 
 /// The repository's figures for 2-layer networks on Cora (notebook and figure, read by eye).
@@ -29,6 +70,9 @@ GAT UGT 82.0% at 0.95, ≈80% at 0.99, edge-popup ≈46% at 0.99";
 pub fn run(args: &GnnBenchArgs) -> anyhow::Result<()> {
     let cora = Arc::new(planetoid::cora()?);
     let arch = super::gnn::arch_of(args.model);
+    if args.pytorch && arch != model::Arch::Gcn {
+        anyhow::bail!("--pytorch compares GCN runs only (benches/pytorch_gnn.py is a GCN)");
+    }
     println!(
         "Cora: {} nodes, {} edges, {} classes; 2-layer {}, 256 hidden, {} epochs, {} seeds",
         cora.num_nodes,
@@ -73,6 +117,14 @@ pub fn run(args: &GnnBenchArgs) -> anyhow::Result<()> {
             seconds,
             per_epoch_ms
         );
+        if args.pytorch {
+            let (accuracy, twin_seconds) = pytorch_twin(method, sparsity, args.seeds, args.epochs)?;
+            println!(
+                "  plain PyTorch (benches/pytorch_gnn.py, 2 threads): test {:.1}%, {twin_seconds:.2} s per run → {:.1}× its speed",
+                100.0 * accuracy,
+                twin_seconds / seconds
+            );
+        }
     }
     Ok(())
 }

@@ -391,6 +391,29 @@ mod models {
         assert_eq!(GnnConfig { method: Method::Dense, ..cfg }.sparsity_at(300), 0.0);
     }
 
+    /// The threshold is the k-th smallest of all layers' scores in `total_cmp` order, k = round(s·(n−1)),
+    /// whatever the values: a sort of the concatenation is the reference, on scores spread over
+    /// many binades, negatives, both zeros, and runs of equal values inside one histogram bucket.
+    #[test]
+    fn global_threshold_is_the_sorted_kth_value() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut a: Vec<f32> = (0..5000).map(|_| rng.random_range(-0.07_f32..0.07)).collect();
+        a.extend([0.0, -0.0, 0.0, 1e-30, -1e-30, 3.0, -3.0]);
+        let b: Vec<f32> = (0..3000).map(|i| if i % 3 == 0 { 0.015625 } else { 0.015625 + i as f32 * 1e-9 }).collect();
+        let c: Vec<f32> = (0..777).map(|_| rng.random_range(-1e4_f32..1e4)).collect();
+        let parts: [&[f32]; 3] = [&a, &b, &c];
+        let mut sorted: Vec<f32> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let n = sorted.len();
+        for s in [0.0, 1e-4, 0.1, 0.33, 0.5, 0.6, 0.9, 0.99, 0.999_9, 1.0] {
+            let k = (s * (n - 1) as f64).round() as usize;
+            let t = model::global_threshold(&parts, s);
+            assert_eq!(t.to_bits(), sorted[k].to_bits(), "sparsity {s}: got {t}, the sort gives {}", sorted[k]);
+        }
+        assert_eq!(model::global_threshold(&[], 0.5), f32::NEG_INFINITY);
+    }
+
     /// A small graph: two classes in two cliques joined by one edge.
     fn two_cliques() -> Graph {
         let mut pairs = Vec::new();
@@ -471,6 +494,44 @@ mod models {
                 (0..grads.len()).any(|l| (0..grads[l].len()).any(|i| masks[l][i] == 0.0 && score_grads[l][i] != 0.0));
             assert!(revived, "{arch:?}");
         }
+    }
+
+    /// On Cora the backward's products skip the nodes no gradient reaches (two layers from 140
+    /// training nodes leave a third of the graph out): its gradients equal the full products'
+    /// (taken when the split is not the one the network was built for: the same training nodes
+    /// in another order). And Adam on `grads ⊙ weights` formed on the fly is Adam on the product.
+    #[test]
+    fn the_cut_backward_equals_the_full_one() {
+        use sparsefield::compute::optim::FlatAdam;
+        let cora = planetoid::cora().unwrap();
+        let mut reordered = cora.clone();
+        reordered.split.train.reverse();
+        for (arch, layers) in [(Arch::Gcn, 2), (Arch::Gcn, 3), (Arch::Gin, 2)] {
+            let cfg = GnnConfig { arch, layers, hidden: 8, sparsity: 0.5, ..GnnConfig::default() };
+            let mut net = model::Gnn::new(&cora, &cfg).unwrap();
+            let effective = net.effective_weights(0.5);
+            let (cut_loss, cut) = net.loss_and_gradients(&cora, &effective, 0.0);
+            let (full_loss, full) = net.loss_and_gradients(&reordered, &effective, 0.0);
+            assert!((cut_loss - full_loss).abs() < 1e-9 * full_loss.abs());
+            let mut nonzero = 0;
+            for (c, f) in cut.iter().flatten().zip(full.iter().flatten()) {
+                assert!((c - f).abs() <= 1e-6 * (1.0 + f.abs()), "{arch:?} {layers} layers: {c} vs {f}");
+                nonzero += usize::from(*f != 0.0);
+            }
+            assert!(nonzero > 1000, "{arch:?}: only {nonzero} gradients are non-zero");
+        }
+        let grads: Vec<f32> = (0..40_000).map(|i| ((i * 37 % 101) as f32 - 50.0) * 1e-3).collect();
+        let factors: Vec<f32> = (0..40_000).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.1).collect();
+        let product: Vec<f32> = grads.iter().zip(&factors).map(|(g, f)| g * f).collect();
+        let (mut a, mut b) = (vec![0.5_f32; 40_000], vec![0.5_f32; 40_000]);
+        let (mut adam_a, mut adam_b) =
+            (FlatAdam::new(40_000, 0.9, 0.999, 1e-8), FlatAdam::new(40_000, 0.9, 0.999, 1e-8));
+        for _ in 0..3 {
+            adam_a.step(&mut a, &product, 0.01);
+            adam_b.step_product(&mut b, &grads, &factors, 0.01);
+        }
+        assert_eq!(a, b);
+        assert!(a.iter().any(|&v| v != 0.5));
     }
 
     /// GAT's coefficients are a softmax over each node's neighbours and itself: positive, summing

@@ -35,11 +35,34 @@ impl FlatAdam {
             .for_each(|((p, g), (m, v))| update(p, g, m, v, k));
     }
 
+    /// [`FlatAdam::step`] with the gradient `grads ⊙ factors`, formed on the fly (the scores of
+    /// masked networks, whose gradient is their weights' times the weights).
+    pub fn step_product(&mut self, params: &mut [f32], grads: &[f32], factors: &[f32], lr: f32) {
+        let k = self.advance(lr);
+        const CHUNK: usize = 1 << 14;
+        params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK).zip(factors.par_chunks(CHUNK)))
+            .zip(self.m.par_chunks_mut(CHUNK).zip(self.v.par_chunks_mut(CHUNK)))
+            .for_each(|((p, (g, f)), (m, v))| update_product(p, g, f, m, v, k));
+    }
+
     /// Counts a step and returns the update's coefficients.
     fn advance(&mut self, lr: f32) -> [f32; 6] {
         self.t = self.t.saturating_add(1);
         let (b1, b2) = (self.beta1, self.beta2);
         [b1, b2, self.eps, 1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t), lr]
+    }
+}
+
+/// [`update`] with the gradient `grads ⊙ factors`.
+fn update_product(params: &mut [f32], grads: &[f32], factors: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 6]) {
+    let [b1, b2, eps, c1, c2, lr] = k;
+    for ((((p, &g), &f), m), v) in params.iter_mut().zip(grads).zip(factors).zip(m.iter_mut()).zip(v.iter_mut()) {
+        let g = g * f;
+        *m = b1 * *m + (1.0 - b1) * g;
+        *v = b2 * *v + (1.0 - b2) * g * g;
+        *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
     }
 }
 

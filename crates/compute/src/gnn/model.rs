@@ -177,33 +177,65 @@ pub fn normalise_rows(features: &SparseRows) -> SparseRows {
     out
 }
 
-/// The global threshold at `sparsity`: the score below which that share of all `scores` lies
-/// (the repository's `kthvalue` rule, k = 1 + round(sparsity·(n−1))).
-pub fn global_threshold(scores: &[f32], sparsity: f64) -> f32 {
-    if scores.is_empty() {
+/// The threshold at `sparsity` over all values of `parts`: the score below which that share of
+/// them lies (the repository's `kthvalue` rule, k = 1 + round(sparsity·(n−1))).
+pub fn global_threshold(parts: &[&[f32]], sparsity: f64) -> f32 {
+    let n: usize = parts.iter().map(|p| p.len()).sum();
+    if n == 0 {
         return f32::NEG_INFINITY;
     }
-    let mut values = scores.to_vec();
     #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let k = ((sparsity * (values.len() - 1) as f64).round() as usize).min(values.len() - 1);
-    // The k-th smallest in linear time (a full sort of Cora's 370k scores took most of an epoch).
-    *values.select_nth_unstable_by(k, f32::total_cmp).1
+    let k = ((sparsity * (n - 1) as f64).round() as usize).min(n - 1);
+    kth_smallest(parts, k)
 }
 
-/// Keep-masks (1 kept, 0 dropped) of each layer's scores at `sparsity`: one global threshold, or
-/// the top scores of each layer (`per_layer`). At sparsity 0 everything is kept.
-pub fn masks(scores: &[Vec<f32>], sparsity: f64, per_layer: bool) -> Vec<Vec<f32>> {
+/// The `k`-th smallest (from 0, in `f32::total_cmp` order) of all values of `parts`, in two passes
+/// and without copying them all (a full sort of Cora's 370k scores took most of an epoch, a
+/// selection over a copy a tenth): a histogram of the top 16 bits of each value's order key finds
+/// the bucket that holds it, and only that bucket's values are selected among.
+fn kth_smallest(parts: &[&[f32]], k: usize) -> f32 {
+    // total_cmp's key: flip every bit of negatives, the sign bit of the rest.
+    let key = |v: f32| {
+        let bits = v.to_bits();
+        if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 }
+    };
+    let bucket_of = |v: f32| (key(v) >> 16) as usize;
+    let mut counts = vec![0_usize; 1 << 16];
+    for part in parts {
+        part.iter().for_each(|&v| counts[bucket_of(v)] += 1);
+    }
+    let mut before = 0;
+    let mut bucket = 0;
+    for (b, &count) in counts.iter().enumerate() {
+        if before + count > k {
+            bucket = b;
+            break;
+        }
+        before += count;
+    }
+    let mut within: Vec<f32> =
+        parts.iter().flat_map(|p| p.iter().copied()).filter(|&v| bucket_of(v) == bucket).collect();
+    *within.select_nth_unstable_by(k - before, f32::total_cmp).1
+}
+
+/// Each layer's threshold at `sparsity`: a score at or above it is kept. One global threshold, or
+/// each layer's own (`per_layer`); at sparsity 0 everything is kept.
+pub fn thresholds(scores: &[Vec<f32>], sparsity: f64, per_layer: bool) -> Vec<f32> {
     if sparsity <= 0.0 {
-        return scores.iter().map(|s| vec![1.0; s.len()]).collect();
+        return vec![f32::NEG_INFINITY; scores.len()];
     }
-    let keep = |s: &[f32], threshold: f32| s.iter().map(|&v| f32::from(u8::from(v >= threshold))).collect();
     if per_layer {
-        scores.iter().map(|s| keep(s, global_threshold(s, sparsity))).collect()
+        scores.iter().map(|s| global_threshold(&[s], sparsity)).collect()
     } else {
-        let all: Vec<f32> = scores.iter().flatten().copied().collect();
-        let threshold = global_threshold(&all, sparsity);
-        scores.iter().map(|s| keep(s, threshold)).collect()
+        let parts: Vec<&[f32]> = scores.iter().map(Vec::as_slice).collect();
+        vec![global_threshold(&parts, sparsity); scores.len()]
     }
+}
+
+/// Keep-masks (1 kept, 0 dropped) of each layer's scores at `sparsity` (see [`thresholds`]).
+pub fn masks(scores: &[Vec<f32>], sparsity: f64, per_layer: bool) -> Vec<Vec<f32>> {
+    let keep = |s: &[f32], threshold: f32| s.iter().map(|&v| f32::from(u8::from(v >= threshold))).collect();
+    scores.iter().zip(thresholds(scores, sparsity, per_layer)).map(|(s, t)| keep(s, t)).collect()
 }
 
 /// A graph network (no biases, as in the repository), logits from the last layer; forward and
@@ -226,12 +258,76 @@ pub struct Gnn {
     /// GAT's neighbourhoods.
     attention: Option<Neighbourhoods>,
     layers: Vec<LayerShape>,
+    /// The backward's operators cut to the nodes its gradients can reach (GCN, GIN).
+    backward: Option<Backward>,
     /// The weights: trained for dense, fixed otherwise.
     params: Vec<Vec<f32>>,
     /// A score per weight (masked methods).
     scores: Vec<Vec<f32>>,
     optimizers: Vec<FlatAdam>,
     rng: ChaCha8Rng,
+}
+
+/// The loss reads the logits of the labelled training nodes only, so the gradient with respect to
+/// a layer's output is zero outside the nodes within reach of them: the last layer's at those
+/// nodes, each layer below at the neighbours (in the propagation) of the layer above's. The
+/// backward's sparse products skip the rest: each layer's `Pᵀ` keeps only the columns of nodes
+/// its incoming gradient can be non-zero at, and the features' `Xᵀ` only the nodes the first
+/// layer's can (two thirds of Cora's for two layers). The results are exactly the full products'.
+struct Backward {
+    /// The labelled training nodes the cut was made for (another graph's split takes the full
+    /// products).
+    train: Vec<usize>,
+    /// Per layer, the cut `Pᵀ` (`None`: nothing to cut).
+    propagation_t: Vec<Option<SparseRows>>,
+    /// The cut `Xᵀ` (`None`: nothing to cut).
+    features_t: Option<SparseRows>,
+}
+
+impl Backward {
+    fn new(propagation: &SparseOperator, features: &SparseRows, train: Vec<usize>, layers: usize) -> Self {
+        let n = propagation.matrix().rows;
+        let mut reach = vec![false; n];
+        train.iter().for_each(|&t| reach[t] = true);
+        let mut propagation_t = vec![None; layers];
+        for slot in propagation_t.iter_mut().rev() {
+            let full = propagation.transposed();
+            let cut = keep_columns(full, &reach);
+            // The next layer down's gradient is non-zero only at the rows this product fills.
+            let next: Vec<bool> = (0..n).map(|r| cut.indptr[r + 1] > cut.indptr[r]).collect();
+            if cut.nnz() < full.nnz() {
+                *slot = Some(cut);
+            }
+            reach = next;
+        }
+        let features_t = if reach.iter().all(|&r| r) {
+            None
+        } else {
+            let kept = (0..features.rows).map(|r| reach[r].then_some(r)).collect::<Vec<_>>();
+            Some(features.gather(&kept).transpose())
+        };
+        Self { train, propagation_t, features_t }
+    }
+}
+
+/// `m` with only the entries in the columns `keep` marks.
+fn keep_columns(m: &SparseRows, keep: &[bool]) -> SparseRows {
+    let mut out = SparseRows { rows: m.rows, cols: m.cols, ..SparseRows::default() };
+    out.indptr.push(0);
+    for r in 0..m.rows {
+        for (c, v) in m.row(r).filter(|&(c, _)| keep[c]) {
+            #[allow(clippy::cast_possible_truncation)]
+            out.indices.push(c as u32);
+            out.values.push(v);
+        }
+        out.indptr.push(out.indices.len());
+    }
+    out
+}
+
+/// The labelled training nodes of `graph`: where the loss reads the logits.
+fn labelled_train(graph: &Graph) -> Vec<usize> {
+    graph.split.train.iter().copied().filter(|&n| graph.labels.get(n).is_some_and(Option::is_some)).collect()
 }
 
 /// One layer's widths.
@@ -367,12 +463,16 @@ impl Gnn {
             Arch::Gin => (Some(SparseOperator::new(gin_propagation(&graph.edges, graph.num_nodes))), None),
             Arch::Gat => (None, Some(Neighbourhoods::new(&graph.edges, graph.num_nodes))),
         };
+        let features = SparseOperator::new(normalise_rows(&graph.features));
+        let backward =
+            propagation.as_ref().map(|p| Backward::new(p, features.matrix(), labelled_train(graph), config.layers));
         Ok(Self {
             config: *config,
-            features: SparseOperator::new(normalise_rows(&graph.features)),
+            features,
             propagation,
             attention,
             layers,
+            backward,
             params,
             scores,
             optimizers,
@@ -413,10 +513,12 @@ impl Gnn {
         if self.config.method == Method::Dense {
             return self.params.clone();
         }
+        let thresholds = thresholds(&self.scores, sparsity, self.config.method == Method::EdgePopup);
         self.params
             .iter()
-            .zip(self.current_masks(sparsity))
-            .map(|(w, m)| w.iter().zip(m).map(|(w, m)| w * m).collect())
+            .zip(&self.scores)
+            .zip(thresholds)
+            .map(|((w, s), t)| w.iter().zip(s).map(|(&w, &s)| if s >= t { w } else { 0.0 }).collect())
             .collect()
     }
 
@@ -495,12 +597,16 @@ impl Gnn {
         let pass = self.forward(effective, dropout);
         let classes = self.layers.last().expect("at least one layer").width;
         let (loss, mut g) = cross_entropy_gradient(&pass.logits, classes, graph, &graph.split.train);
+        let cut = self.backward.as_ref().filter(|b| b.train == labelled_train(graph));
         let mut grads = vec![Vec::new(); effective.len()];
         for (l, (shape, record)) in self.layers.iter().zip(&pass.layers).enumerate().rev() {
             let width = shape.projected();
             // The gradient with respect to H·W.
             let dy = match (&self.propagation, &self.attention, &record.attention) {
-                (Some(p), _, _) => p.transposed().matmul_dense(&g, width),
+                (Some(p), _, _) => cut
+                    .and_then(|c| c.propagation_t[l].as_ref())
+                    .unwrap_or_else(|| p.transposed())
+                    .matmul_dense(&g, width),
                 (None, Some(att), Some(attention)) => {
                     let (a_src, a_dst) = (&effective[l * per + 1], &effective[l * per + 2]);
                     let (dx, d_src, d_dst) = att.backward(
@@ -520,18 +626,16 @@ impl Gnn {
                 _ => unreachable!("every network has a propagation or attention"),
             };
             let Some(input) = &record.input else {
-                grads[l * per] = self.features.transposed().matmul_dense(&dy, width);
+                let features_t = cut.and_then(|c| c.features_t.as_ref()).unwrap_or_else(|| self.features.transposed());
+                grads[l * per] = features_t.matmul_dense(&dy, width);
                 break;
             };
             grads[l * per] = product(rows(input, n, shape.fan_in).transpose(), rows(&dy, n, width));
             // dH = dY · Wᵀ, then through the dropout and the ReLU below.
             let mut dh = product(rows(&dy, n, width), rows(&effective[l * per], shape.fan_in, width).transpose());
+            // Selects rather than branches, so that the loops vectorise.
             if record.keep.is_empty() {
-                dh.iter_mut().zip(input).for_each(|(d, &h)| {
-                    if h <= 0.0 {
-                        *d = 0.0;
-                    }
-                });
+                dh.iter_mut().zip(input).for_each(|(d, &h)| *d = if h > 0.0 { *d } else { 0.0 });
             } else {
                 dh.iter_mut().zip(input).zip(&record.keep).for_each(|((d, &h), &k)| {
                     *d = if h > 0.0 { *d * k } else { 0.0 };
@@ -575,16 +679,27 @@ impl Gnn {
     /// [`Gnn::train_step`], and the logits of the network as it was before the step (the
     /// training pass's).
     fn train_step_logits(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<f32>) {
-        let (loss, grads, logits) = self.trainable_gradients_logits(graph, sparsity);
+        let effective = self.effective_weights(sparsity);
+        let dropout = self.train_dropout();
+        let (loss, grads, logits) = self.loss_gradients_logits(graph, &effective, dropout);
         #[allow(clippy::cast_possible_truncation)]
         let (lr, decay) = (self.config.lr as f32, (self.config.lr * self.config.weight_decay) as f32);
         let dense = self.config.method == Method::Dense;
         for (l, grad) in grads.into_iter().enumerate() {
-            let params = if dense { &mut self.params[l] } else { &mut self.scores[l] };
-            if decay > 0.0 {
-                params.iter_mut().for_each(|p| *p -= decay * *p);
+            if dense {
+                let params = &mut self.params[l];
+                if decay > 0.0 {
+                    params.iter_mut().for_each(|p| *p -= decay * *p);
+                }
+                self.optimizers[l].step(params, &grad, lr);
+            } else {
+                let scores = &mut self.scores[l];
+                if decay > 0.0 {
+                    scores.iter_mut().for_each(|p| *p -= decay * *p);
+                }
+                // Straight through the mask: a score's gradient is its weight's times the weight.
+                self.optimizers[l].step_product(scores, &grad, &self.params[l], lr);
             }
-            self.optimizers[l].step(params, &grad, lr);
         }
         (loss, logits)
     }

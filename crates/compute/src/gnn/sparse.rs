@@ -47,16 +47,34 @@ impl SparseRows {
         }
         let arch = pulp::Arch::new();
         out.par_chunks_mut(ROW_BLOCK * width).enumerate().for_each(|(block, out_rows)| {
-            // Compiled for the CPU's widest vectors at run time.
-            arch.dispatch(|| {
-                for (k, out_row) in out_rows.chunks_exact_mut(width).enumerate() {
-                    let r = block * ROW_BLOCK + k;
-                    let span = self.indptr[r]..self.indptr[r + 1];
-                    sparse_row_times_dense(out_row, &self.indices[span.clone()], &self.values[span], dense);
-                }
-            });
+            arch.dispatch(RowBlock { matrix: self, first_row: block * ROW_BLOCK, out_rows, dense, width });
         });
         out
+    }
+}
+
+/// A block of output rows of [`SparseRows::matmul_dense`], compiled for the CPU's widest vectors
+/// at run time (a plain closure handed to `dispatch` would be compiled for the baseline's SSE2
+/// only).
+struct RowBlock<'a> {
+    matrix: &'a SparseRows,
+    first_row: usize,
+    out_rows: &'a mut [f32],
+    dense: &'a [f32],
+    width: usize,
+}
+
+impl pulp::WithSimd for RowBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self { matrix, first_row, out_rows, dense, width } = self;
+        for (k, out_row) in out_rows.chunks_exact_mut(width).enumerate() {
+            let r = first_row + k;
+            let span = matrix.indptr[r]..matrix.indptr[r + 1];
+            sparse_row_times_dense(out_row, &matrix.indices[span.clone()], &matrix.values[span], dense);
+        }
     }
 }
 
