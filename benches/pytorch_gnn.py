@@ -82,11 +82,22 @@ def run(args, features, adjacency, labels, split, seed):
     bounds = [(6.0 / fan_in) ** 0.5 for fan_in in widths[:-1]]
     weights = [torch.empty(a, b).uniform_(-r, r) for a, b, r in zip(widths, widths[1:], bounds)]
     dense = args.method == "dense"
+    if args.init:
+        # Another implementation's starting tensors: W of each layer, then its scores.
+        flat = torch.from_numpy(np.fromfile(args.init, dtype="<f4"))
+        shapes = list(zip(widths, widths[1:])) * (1 if dense else 2)
+        if flat.numel() != sum(a * b for a, b in shapes):
+            raise SystemExit(f"{args.init}: {flat.numel()} values, the network has {sum(a * b for a, b in shapes)}")
+        tensors = list(torch.split(flat, [a * b for a, b in shapes]))
+        weights = [t.reshape(a, b).clone() for t, (a, b) in zip(tensors, shapes)]
     if dense:
         trained = [w.requires_grad_() for w in weights]
         optimiser = torch.optim.AdamW(trained, lr=args.lr, weight_decay=5e-4)
     else:
         scores = [torch.empty(a, b).uniform_(-r, r).requires_grad_() for a, b, r in zip(widths, widths[1:], bounds)]
+        if args.init:
+            scores = [w.requires_grad_() for w in weights[len(scores):]]
+            weights = weights[: len(scores)]
         optimiser = torch.optim.AdamW(scores, lr=args.lr, weight_decay=0.0)
 
     def effective(sparsity):
@@ -155,6 +166,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--init", help="start from these tensors (little-endian f32: each layer's W, "
+                        "then each layer's scores), to follow another implementation from the same start")
     parser.add_argument("--verbose", action="store_true", help="print the loss and accuracies every 25 epochs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

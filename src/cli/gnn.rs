@@ -143,6 +143,10 @@ pub struct TrainArgs {
     pub layers: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write the network's starting tensors here (little-endian f32: each layer's W, then
+    /// each layer's scores), the file `benches/pytorch_gnn.py --init` starts from.
+    #[arg(long)]
+    pub save_start: Option<PathBuf>,
     /// Output folder (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -377,6 +381,13 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
     config.validate()?;
     let graph = Arc::new(load_data(&args.net.data, &args.net.csbm.spec())?);
     super::prepare_output_dir(&args.out, "gnn train")?;
+    if let Some(path) = &args.save_start {
+        // The trainer draws the same tensors from the same seed.
+        let start = model::Gnn::new(&graph, &config)?;
+        let bytes: Vec<u8> =
+            start.weights().iter().chain(start.scores()).flatten().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("could not write {}: {e}", path.display()))?;
+    }
     let bar = super::progress_bar(config.epochs as u64, "gnn train");
     let (mut trainer, summary, history) =
         model::train_keeping(Arc::clone(&graph), &config, &RunControl::new(), &mut |event| {

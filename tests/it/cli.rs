@@ -1011,9 +1011,24 @@ fn gnn_train_writes_metrics_and_history_and_refuses_bad_data() {
     let stdout = run_ok(
         sparsefield()
             .args(["gnn", "train", "--method", "ugt", "--sparsity", "0.5", "--hidden", "32", "--epochs", "40", "--out"])
-            .arg(&out),
+            .arg(&out)
+            .arg("--save-start")
+            .arg(dir.join("start.f32")),
     );
     assert!(stdout.contains("cora (2708 nodes, 5278 edges)"), "{stdout}");
+    // W₁ (1433 × 32), W₂ (32 × 7), then their scores; Kaiming-uniform within ±√(6 / fan-in).
+    let start: Vec<f32> = std::fs::read(dir.join("start.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let (first, second) = (1433 * 32, 32 * 7);
+    assert_eq!(start.len(), 2 * (first + second));
+    let bound = |fan_in: f32| (6.0 / fan_in).sqrt();
+    assert!(start[..first].iter().all(|v| v.abs() <= bound(1433.0)));
+    assert!(start[first..first + second].iter().all(|v| v.abs() <= bound(32.0)));
+    assert!(start[first..first + second].iter().any(|v| v.abs() > bound(1433.0)), "W₂ is drawn at its own scale");
+    assert_ne!(start[..first], start[first + second..2 * first + second], "scores are drawn apart from weights");
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let test_acc = metrics["test_acc"].as_f64().unwrap();

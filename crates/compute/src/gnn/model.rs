@@ -485,6 +485,11 @@ impl Gnn {
         &self.params
     }
 
+    /// The scores of the masked methods (empty for dense training), shaped as [`Gnn::weights`].
+    pub fn scores(&self) -> &[Vec<f32>] {
+        &self.scores
+    }
+
     /// Classes the network tells apart.
     pub fn num_classes(&self) -> usize {
         self.layers.last().map_or(0, |s| s.width)
