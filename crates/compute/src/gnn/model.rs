@@ -200,13 +200,14 @@ fn kth_smallest(parts: &[&[f32]], k: usize) -> f32 {
         if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 }
     };
     let bucket_of = |v: f32| (key(v) >> 16) as usize;
-    let mut counts = vec![0_usize; 1 << 16];
+    let mut counts = vec![0_u32; 1 << 16];
     for part in parts {
         part.iter().for_each(|&v| counts[bucket_of(v)] += 1);
     }
     let mut before = 0;
     let mut bucket = 0;
     for (b, &count) in counts.iter().enumerate() {
+        let count = count as usize;
         if before + count > k {
             bucket = b;
             break;
@@ -275,9 +276,11 @@ pub struct Gnn {
 /// its incoming gradient can be non-zero at, and the features' `Xᵀ` only the nodes the first
 /// layer's can (two thirds of Cora's for two layers). The results are exactly the full products'.
 struct Backward {
-    /// The labelled training nodes the cut was made for (another graph's split takes the full
-    /// products).
+    /// The labelled training nodes, node count and edge count the cut was made for (a loss on
+    /// another graph or split takes the full products).
     train: Vec<usize>,
+    nodes: usize,
+    edges: usize,
     /// Per layer, the cut `Pᵀ` (`None`: nothing to cut).
     propagation_t: Vec<Option<SparseRows>>,
     /// The cut `Xᵀ` (`None`: nothing to cut).
@@ -285,8 +288,9 @@ struct Backward {
 }
 
 impl Backward {
-    fn new(propagation: &SparseOperator, features: &SparseRows, train: Vec<usize>, layers: usize) -> Self {
+    fn new(propagation: &SparseOperator, features: &SparseRows, graph: &Graph, layers: usize) -> Self {
         let n = propagation.matrix().rows;
+        let train = labelled_train(graph);
         let mut reach = vec![false; n];
         train.iter().for_each(|&t| reach[t] = true);
         let mut propagation_t = vec![None; layers];
@@ -306,7 +310,12 @@ impl Backward {
             let kept = (0..features.rows).map(|r| reach[r].then_some(r)).collect::<Vec<_>>();
             Some(features.gather(&kept).transpose())
         };
-        Self { train, propagation_t, features_t }
+        Self { train, nodes: graph.num_nodes, edges: graph.edges.len(), propagation_t, features_t }
+    }
+
+    /// Whether the cut holds for a loss on `graph`.
+    fn fits(&self, graph: &Graph) -> bool {
+        graph.num_nodes == self.nodes && graph.edges.len() == self.edges && labelled_train(graph) == self.train
     }
 }
 
@@ -464,8 +473,7 @@ impl Gnn {
             Arch::Gat => (None, Some(Neighbourhoods::new(&graph.edges, graph.num_nodes))),
         };
         let features = SparseOperator::new(normalise_rows(&graph.features));
-        let backward =
-            propagation.as_ref().map(|p| Backward::new(p, features.matrix(), labelled_train(graph), config.layers));
+        let backward = propagation.as_ref().map(|p| Backward::new(p, features.matrix(), graph, config.layers));
         Ok(Self {
             config: *config,
             features,
@@ -608,7 +616,7 @@ impl Gnn {
         let pass = self.forward(effective, dropout);
         let classes = self.layers.last().expect("at least one layer").width;
         let (loss, mut g) = cross_entropy_gradient(&pass.logits, classes, graph, &graph.split.train);
-        let cut = self.backward.as_ref().filter(|b| b.train == labelled_train(graph));
+        let cut = self.backward.as_ref().filter(|b| b.fits(graph));
         let mut grads = vec![Vec::new(); effective.len()];
         for (l, (shape, record)) in self.layers.iter().zip(&pass.layers).enumerate().rev() {
             let width = shape.projected();
