@@ -12,6 +12,7 @@ mod common;
 mod compute_inr;
 mod fastmath;
 mod files;
+mod gan;
 mod gnn;
 mod htl;
 mod image_io;

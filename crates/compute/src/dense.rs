@@ -1,6 +1,7 @@
 //! Dense ReLU layers over flat `f32` parameters, shared by the fused MLPs (the INSP operator and
 //! the hard-sample classifier): layer `l` is a row-major `fan_out × fan_in` weight at
-//! `offsets[l]` followed by its bias; activations are row-major `n × width`.
+//! `offsets[l]` followed by its bias; activations are row-major `n × width`. Also the small vector
+//! helpers the attention kernels share.
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, MatMut, MatRef, Par};
@@ -76,4 +77,23 @@ pub fn backward(
         });
         g = previous;
     }
+}
+
+/// `a·b`, summed in eight lanes so that it vectorises (one running sum cannot be reordered).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a_blocks.remainder().iter().zip(b_blocks.remainder()).map(|(x, y)| x * y).sum();
+    let mut lanes = [0.0_f32; LANES];
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for k in 0..LANES {
+            lanes[k] += x[k] * y[k];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// `y ← y + a·x`.
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
 }

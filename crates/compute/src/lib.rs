@@ -9,6 +9,7 @@ pub mod errors;
 pub mod fastmath;
 pub mod files;
 pub mod filters;
+pub mod gan;
 pub mod gnn;
 pub mod htl;
 pub mod image_io;

@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use crate::dense::{axpy, dot};
+
 /// LeakyReLU's slope below zero (PyTorch Geometric's and the GAT paper's).
 pub const NEGATIVE_SLOPE: f32 = 0.2;
 
@@ -249,23 +251,4 @@ impl Neighbourhoods {
 
 fn leaky(z: f32) -> f32 {
     if z > 0.0 { z } else { NEGATIVE_SLOPE * z }
-}
-
-/// `a·b`, summed in eight lanes so that it vectorises (one running sum cannot be reordered).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_blocks.remainder().iter().zip(b_blocks.remainder()).map(|(x, y)| x * y).sum();
-    let mut lanes = [0.0_f32; LANES];
-    for (x, y) in a_blocks.zip(b_blocks) {
-        for k in 0..LANES {
-            lanes[k] += x[k] * y[k];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
-}
-
-/// `y ← y + a·x`.
-fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
 }

@@ -1,0 +1,4 @@
+//! StyleNAT: neighbourhood attention with dilations (local and sparse-global head groups) for a
+//! style-based generator.
+
+pub mod na;

@@ -1,0 +1,187 @@
+//! The StyleNAT lab's compute: neighbourhood attention.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sparsefield::compute::gan::na::{self, NaError, NaShape, Window};
+
+fn random(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-1.0_f32..1.0)).collect()
+}
+
+/// The window start along an axis found by search, not by the kernel's formula: among the
+/// positions of the query's subgrid, the run of `k` whose centre is nearest the query.
+fn window_start(i: usize, n: usize, k: usize, d: usize) -> usize {
+    let sub = i / d;
+    let sub_len = (i % d..n).step_by(d).count();
+    (0..=sub_len - k).min_by_key(|&s| (s + k / 2).abs_diff(sub)).unwrap()
+}
+
+/// Softmax attention over every pixel, the keys outside each query's window masked out, the bias
+/// added by the key's offset from the query in subgrid steps.
+fn masked_full_attention(
+    shape: NaShape,
+    w: Window,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    bias: &[f32],
+    scale: f32,
+) -> Vec<f32> {
+    let (h, wd, c) = (shape.height, shape.width, shape.channels);
+    let (kk, d) = (w.kernel, w.dilation);
+    let side = 2 * kk - 1;
+    let mut out = vec![0.0_f32; shape.len()];
+    for bh in 0..shape.batch * shape.heads {
+        let head = bh % shape.heads;
+        let base = bh * h * wd * c;
+        for y in 0..h {
+            for x in 0..wd {
+                let (sy, sx) = (window_start(y, h, kk, d), window_start(x, wd, kk, d));
+                let mut logits = vec![f64::NEG_INFINITY; h * wd];
+                for ky in 0..h {
+                    for kx in 0..wd {
+                        let inside = ky % d == y % d
+                            && kx % d == x % d
+                            && (sy..sy + kk).contains(&(ky / d))
+                            && (sx..sx + kk).contains(&(kx / d));
+                        if !inside {
+                            continue;
+                        }
+                        let qv = &q[base + (y * wd + x) * c..][..c];
+                        let kv = &k[base + (ky * wd + kx) * c..][..c];
+                        let mut z: f64 = qv.iter().zip(kv).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>()
+                            * f64::from(scale);
+                        if !bias.is_empty() {
+                            let oy = ky / d + kk - 1 - y / d;
+                            let ox = kx / d + kk - 1 - x / d;
+                            z += f64::from(bias[head * side * side + oy * side + ox]);
+                        }
+                        logits[ky * wd + kx] = z;
+                    }
+                }
+                let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let weights: Vec<f64> = logits.iter().map(|z| (z - max).exp()).collect();
+                let sum: f64 = weights.iter().sum();
+                assert_eq!(weights.iter().filter(|&&w| w > 0.0).count(), kk * kk, "k² keys per query");
+                for (key, w) in weights.iter().enumerate() {
+                    for ch in 0..c {
+                        out[base + (y * wd + x) * c + ch] += (w / sum * f64::from(v[base + key * c + ch])) as f32;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The fused forward equals masked full attention for several kernels and dilations, odd and
+/// non-square sizes, every border position, with the relative-position bias.
+#[test]
+fn neighbourhood_attention_equals_masked_full_attention() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for (height, width, kernel, dilation) in
+        [(7, 9, 3, 1), (9, 7, 5, 1), (8, 11, 3, 2), (13, 10, 3, 3), (9, 9, 3, 3), (12, 12, 7, 1), (11, 7, 1, 4)]
+    {
+        let shape = NaShape { batch: 2, heads: 2, height, width, channels: 5 };
+        let window = Window::new(kernel, dilation);
+        let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
+        let bias = random(&mut rng, shape.heads * window.bias_len());
+        let scale = 0.6;
+        let ours = na::forward(shape, window, &q, &k, &v, &bias, scale).unwrap();
+        let reference = masked_full_attention(shape, window, &q, &k, &v, &bias, scale);
+        for (i, (a, b)) in ours.out.iter().zip(&reference).enumerate() {
+            assert!((a - b).abs() < 1e-5, "{height}×{width}, k {kernel}, d {dilation}: [{i}] {a} vs {b}");
+        }
+        for row in ours.attention.chunks_exact(window.keys()) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+        let no_bias = na::forward(shape, window, &q, &k, &v, &[], scale).unwrap();
+        let reference = masked_full_attention(shape, window, &q, &k, &v, &[], scale);
+        assert!(no_bias.out.iter().zip(&reference).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+}
+
+/// A window as large as the map at dilation 1 is full attention: every query sees every pixel.
+#[test]
+fn a_window_the_size_of_the_map_is_full_attention() {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let shape = NaShape { batch: 1, heads: 3, height: 5, width: 5, channels: 4 };
+    let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
+    let ours = na::forward(shape, Window::new(5, 1), &q, &k, &v, &[], 0.5).unwrap();
+    for bh in 0..3 {
+        let base = bh * 25 * 4;
+        for p in 0..25 {
+            let logits: Vec<f32> =
+                (0..25).map(|j| 0.5 * (0..4).map(|c| q[base + p * 4 + c] * k[base + j * 4 + c]).sum::<f32>()).collect();
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = logits.iter().map(|z| (z - max).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            for c in 0..4 {
+                let expected: f32 = (0..25).map(|j| e[j] / sum * v[base + j * 4 + c]).sum();
+                assert!((ours.out[base + p * 4 + c] - expected).abs() < 1e-5);
+            }
+        }
+    }
+}
+
+/// Window placement and bias offsets on a hand-checked axis: 10 pixels, k = 3, d = 3.
+#[test]
+fn windows_shift_inward_at_the_borders_within_each_subgrid() {
+    let w = Window::new(3, 3);
+    // Subgrid of residue 0: pixels 0, 3, 6, 9. Pixel 0 (first) sees 0, 3, 6 with offsets from
+    // the query 0, 1, 2 → bias indices 2, 3, 4; pixel 9 (last) sees 3, 6, 9 → offsets −2..0.
+    assert_eq!(w.axis(0, 10), (0, 2));
+    assert_eq!(w.axis(3, 10), (0, 1));
+    assert_eq!(w.axis(6, 10), (3, 1));
+    assert_eq!(w.axis(9, 10), (3, 0));
+    // Residue 1: pixels 1, 4, 7 (three: the window is the whole subgrid).
+    assert_eq!(w.axis(1, 10), (1, 2));
+    assert_eq!(w.axis(7, 10), (1, 0));
+    assert_eq!(Window::new(5, 1).axis(4, 9), (2, 2), "interior: centred, offsets −2..2 at bias indices 2..6");
+    assert_eq!(Window::new(4, 1).validate(9, 9), Err(NaError::Kernel(4)));
+    assert_eq!(Window::new(3, 0).validate(9, 9), Err(NaError::Dilation(0)));
+    assert!(matches!(Window::new(3, 4).validate(16, 11), Err(NaError::TooLarge { side: 11, .. })));
+    let shape = NaShape { batch: 1, heads: 1, height: 4, width: 4, channels: 2 };
+    let err = na::forward(shape, Window::new(3, 1), &[0.0; 31], &[0.0; 32], &[0.0; 32], &[], 1.0).err().unwrap();
+    assert_eq!(err.to_string(), "q holds 31 values, the shape needs 32");
+}
+
+/// The backward against central finite differences of `L = Σ r ⊙ out` for q, k, v and the bias.
+#[test]
+fn neighbourhood_attention_gradients_match_finite_differences() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for (height, width, kernel, dilation) in [(5, 6, 3, 1), (7, 6, 3, 2)] {
+        let shape = NaShape { batch: 2, heads: 2, height, width, channels: 3 };
+        let window = Window::new(kernel, dilation);
+        let mut inputs = [
+            random(&mut rng, shape.len()),
+            random(&mut rng, shape.len()),
+            random(&mut rng, shape.len()),
+            random(&mut rng, shape.heads * window.bias_len()),
+        ];
+        let r = random(&mut rng, shape.len());
+        let scale = 0.7;
+        let loss = |t: &[Vec<f32>; 4]| -> f64 {
+            let f = na::forward(shape, window, &t[0], &t[1], &t[2], &t[3], scale).unwrap();
+            f.out.iter().zip(&r).map(|(o, r)| f64::from(*o) * f64::from(*r)).sum()
+        };
+        let f = na::forward(shape, window, &inputs[0], &inputs[1], &inputs[2], &inputs[3], scale).unwrap();
+        let grads = na::backward(shape, window, &inputs[0], &inputs[1], &inputs[2], &f.attention, &r, scale).unwrap();
+        let analytic = [grads.q, grads.k, grads.v, grads.bias];
+        for t in 0..4 {
+            for i in (0..inputs[t].len()).step_by(7) {
+                let h = 1e-2_f32;
+                let old = inputs[t][i];
+                inputs[t][i] = old + h;
+                let up = loss(&inputs);
+                inputs[t][i] = old - h;
+                let down = loss(&inputs);
+                inputs[t][i] = old;
+                let numeric = (up - down) / (2.0 * f64::from(h));
+                let a = f64::from(analytic[t][i]);
+                assert!((numeric - a).abs() < 2e-3 * (1.0 + a.abs()), "tensor {t} [{i}]: {numeric} vs {a}");
+            }
+        }
+        assert!(analytic[3].iter().any(|g| g.abs() > 1e-3), "the bias gets a gradient");
+    }
+}
