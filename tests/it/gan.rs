@@ -20,7 +20,7 @@ fn window_start(i: usize, n: usize, k: usize, d: usize) -> usize {
 /// added by the key's offset from the query in subgrid steps.
 fn masked_full_attention(
     shape: NaShape,
-    w: Window,
+    windows: &[Window],
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -28,11 +28,12 @@ fn masked_full_attention(
     scale: f32,
 ) -> Vec<f32> {
     let (h, wd, c) = (shape.height, shape.width, shape.channels);
-    let (kk, d) = (w.kernel, w.dilation);
-    let side = 2 * kk - 1;
     let mut out = vec![0.0_f32; shape.len()];
     for bh in 0..shape.batch * shape.heads {
         let head = bh % shape.heads;
+        let (kk, d) = (windows[head].kernel, windows[head].dilation);
+        let side = 2 * kk - 1;
+        let bias_at: usize = windows[..head].iter().map(|w| (2 * w.kernel - 1).pow(2)).sum();
         let base = bh * h * wd * c;
         for y in 0..h {
             for x in 0..wd {
@@ -54,7 +55,7 @@ fn masked_full_attention(
                         if !bias.is_empty() {
                             let oy = ky / d + kk - 1 - y / d;
                             let ox = kx / d + kk - 1 - x / d;
-                            z += f64::from(bias[head * side * side + oy * side + ox]);
+                            z += f64::from(bias[bias_at + oy * side + ox]);
                         }
                         logits[ky * wd + kx] = z;
                     }
@@ -84,19 +85,20 @@ fn neighbourhood_attention_equals_masked_full_attention() {
     {
         let shape = NaShape { batch: 2, heads: 2, height, width, channels: 5 };
         let window = Window::new(kernel, dilation);
+        let windows = [window; 2];
         let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
         let bias = random(&mut rng, shape.heads * window.bias_len());
         let scale = 0.6;
-        let ours = na::forward(shape, window, &q, &k, &v, &bias, scale).unwrap();
-        let reference = masked_full_attention(shape, window, &q, &k, &v, &bias, scale);
+        let ours = na::forward(shape, &windows, &q, &k, &v, &bias, scale).unwrap();
+        let reference = masked_full_attention(shape, &windows, &q, &k, &v, &bias, scale);
         for (i, (a, b)) in ours.out.iter().zip(&reference).enumerate() {
             assert!((a - b).abs() < 1e-5, "{height}×{width}, k {kernel}, d {dilation}: [{i}] {a} vs {b}");
         }
         for row in ours.attention.chunks_exact(window.keys()) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         }
-        let no_bias = na::forward(shape, window, &q, &k, &v, &[], scale).unwrap();
-        let reference = masked_full_attention(shape, window, &q, &k, &v, &[], scale);
+        let no_bias = na::forward(shape, &windows, &q, &k, &v, &[], scale).unwrap();
+        let reference = masked_full_attention(shape, &windows, &q, &k, &v, &[], scale);
         assert!(no_bias.out.iter().zip(&reference).all(|(a, b)| (a - b).abs() < 1e-5));
     }
 }
@@ -107,7 +109,7 @@ fn a_window_the_size_of_the_map_is_full_attention() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let shape = NaShape { batch: 1, heads: 3, height: 5, width: 5, channels: 4 };
     let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
-    let ours = na::forward(shape, Window::new(5, 1), &q, &k, &v, &[], 0.5).unwrap();
+    let ours = na::forward(shape, &[Window::new(5, 1); 3], &q, &k, &v, &[], 0.5).unwrap();
     for bh in 0..3 {
         let base = bh * 25 * 4;
         for p in 0..25 {
@@ -142,8 +144,10 @@ fn windows_shift_inward_at_the_borders_within_each_subgrid() {
     assert_eq!(Window::new(3, 0).validate(9, 9), Err(NaError::Dilation(0)));
     assert!(matches!(Window::new(3, 4).validate(16, 11), Err(NaError::TooLarge { side: 11, .. })));
     let shape = NaShape { batch: 1, heads: 1, height: 4, width: 4, channels: 2 };
-    let err = na::forward(shape, Window::new(3, 1), &[0.0; 31], &[0.0; 32], &[0.0; 32], &[], 1.0).err().unwrap();
+    let err = na::forward(shape, &[Window::new(3, 1)], &[0.0; 31], &[0.0; 32], &[0.0; 32], &[], 1.0).err().unwrap();
     assert_eq!(err.to_string(), "q holds 31 values, the shape needs 32");
+    let err = na::forward(shape, &[Window::new(3, 1); 2], &[0.0; 32], &[0.0; 32], &[0.0; 32], &[], 1.0).err().unwrap();
+    assert_eq!(err.to_string(), "the window list holds 2 values, the shape needs 1");
 }
 
 /// The backward against central finite differences of `L = Σ r ⊙ out` for q, k, v and the bias.
@@ -152,21 +156,23 @@ fn neighbourhood_attention_gradients_match_finite_differences() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     for (height, width, kernel, dilation) in [(5, 6, 3, 1), (7, 6, 3, 2)] {
         let shape = NaShape { batch: 2, heads: 2, height, width, channels: 3 };
-        let window = Window::new(kernel, dilation);
+        // One head local, one dilated: a hydra pair.
+        let windows = [Window::new(kernel, 1), Window::new(kernel, dilation)];
+        let bias_len: usize = windows.iter().map(Window::bias_len).sum();
         let mut inputs = [
             random(&mut rng, shape.len()),
             random(&mut rng, shape.len()),
             random(&mut rng, shape.len()),
-            random(&mut rng, shape.heads * window.bias_len()),
+            random(&mut rng, bias_len),
         ];
         let r = random(&mut rng, shape.len());
         let scale = 0.7;
         let loss = |t: &[Vec<f32>; 4]| -> f64 {
-            let f = na::forward(shape, window, &t[0], &t[1], &t[2], &t[3], scale).unwrap();
+            let f = na::forward(shape, &windows, &t[0], &t[1], &t[2], &t[3], scale).unwrap();
             f.out.iter().zip(&r).map(|(o, r)| f64::from(*o) * f64::from(*r)).sum()
         };
-        let f = na::forward(shape, window, &inputs[0], &inputs[1], &inputs[2], &inputs[3], scale).unwrap();
-        let grads = na::backward(shape, window, &inputs[0], &inputs[1], &inputs[2], &f.attention, &r, scale).unwrap();
+        let f = na::forward(shape, &windows, &inputs[0], &inputs[1], &inputs[2], &inputs[3], scale).unwrap();
+        let grads = na::backward(shape, &windows, &inputs[0], &inputs[1], &inputs[2], &f.attention, &r, scale).unwrap();
         let analytic = [grads.q, grads.k, grads.v, grads.bias];
         for t in 0..4 {
             for i in (0..inputs[t].len()).step_by(7) {
@@ -184,4 +190,24 @@ fn neighbourhood_attention_gradients_match_finite_differences() {
         }
         assert!(analytic[3].iter().any(|g| g.abs() > 1e-3), "the bias gets a gradient");
     }
+}
+
+/// Hydra heads: the heads split evenly over the groups' windows, in order; a hydra layer is each
+/// head attending with its group's window (checked against masked full attention with a local
+/// 3×3, a dilated 3×3 and a 5×5 group), its attention weights per head sized by its own k.
+#[test]
+fn hydra_heads_split_evenly_and_attend_with_their_groups_windows() {
+    let groups = [Window::new(3, 1), Window::new(3, 3), Window::new(5, 1)];
+    let windows = na::hydra(6, &groups).unwrap();
+    assert_eq!(windows, [groups[0], groups[0], groups[1], groups[1], groups[2], groups[2]]);
+    assert_eq!(na::hydra(4, &groups), Err(NaError::Groups { heads: 4, groups: 3 }));
+    assert_eq!(na::hydra(4, &[]), Err(NaError::Groups { heads: 4, groups: 0 }));
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let shape = NaShape { batch: 2, heads: 6, height: 10, width: 9, channels: 4 };
+    let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
+    let bias = random(&mut rng, windows.iter().map(Window::bias_len).sum());
+    let ours = na::forward(shape, &windows, &q, &k, &v, &bias, 0.5).unwrap();
+    let reference = masked_full_attention(shape, &windows, &q, &k, &v, &bias, 0.5);
+    assert!(ours.out.iter().zip(&reference).all(|(a, b)| (a - b).abs() < 1e-5));
+    assert_eq!(ours.attention.len(), 2 * 90 * (9 + 9 + 9 + 9 + 25 + 25));
 }

@@ -8,9 +8,12 @@
 //! exactly `k²` keys, which needs `k · d ≤` the side. A learned bias per head is added to each
 //! logit, indexed by the key's offset from the query in subgrid steps (`2k − 1` offsets per axis).
 //!
+//! Each head has its own window: the paper's *hydra* heads split a layer's heads evenly into
+//! groups with different kernels and dilations (local and sparse-global), see [`hydra`].
 //! Tensors are row-major `[batch, heads, height, width, channels]` (`channels` per head); the
-//! bias is `[heads, 2k − 1, 2k − 1]`. The forward keeps the attention weights
-//! (`[batch, heads, height, width, k²]`), which the backward and the lab's footprint view use.
+//! bias is each head's `[2k − 1, 2k − 1]` one after the other. The forward keeps the attention
+//! weights (each plane's `[height, width, k²]` with its head's k, planes in `[batch, heads]`
+//! order), which the backward and the lab's footprint view use.
 
 use rayon::prelude::*;
 
@@ -44,6 +47,64 @@ pub enum NaError {
     TooLarge { kernel: usize, dilation: usize, side: usize },
     #[error("{what} holds {got} values, the shape needs {expected}")]
     Length { what: &'static str, got: usize, expected: usize },
+    #[error("{heads} heads cannot be split evenly into {groups} groups")]
+    Groups { heads: usize, groups: usize },
+}
+
+/// Each head's window when `heads` heads are split evenly into one group per window, in order
+/// (the paper's hydra heads; one window for all is plain neighbourhood attention).
+pub fn hydra(heads: usize, groups: &[Window]) -> Result<Vec<Window>, NaError> {
+    if groups.is_empty() || !heads.is_multiple_of(groups.len()) {
+        return Err(NaError::Groups { heads, groups: groups.len() });
+    }
+    Ok(groups.iter().flat_map(|&w| std::iter::repeat_n(w, heads / groups.len())).collect())
+}
+
+/// Where each head's bias and attention weights start, and their totals.
+struct Layout {
+    bias_at: Vec<usize>,
+    bias_len: usize,
+    /// Per (batch, head) plane, the start of its attention weights.
+    attention_at: Vec<usize>,
+    attention_len: usize,
+}
+
+impl Layout {
+    fn new(shape: NaShape, windows: &[Window]) -> Result<Self, NaError> {
+        check("the window list", windows.len(), shape.heads)?;
+        let mut bias_at = Vec::with_capacity(windows.len());
+        let mut bias_len = 0;
+        for w in windows {
+            w.validate(shape.height, shape.width)?;
+            bias_at.push(bias_len);
+            bias_len += w.bias_len();
+        }
+        let pixels = shape.height * shape.width;
+        let mut attention_at = Vec::with_capacity(shape.batch * shape.heads);
+        let mut attention_len = 0;
+        for _ in 0..shape.batch {
+            for w in windows {
+                attention_at.push(attention_len);
+                attention_len += pixels * w.keys();
+            }
+        }
+        Ok(Self { bias_at, bias_len, attention_at, attention_len })
+    }
+
+    /// The distinct windows' neighbourhood lists, and each head's index into them.
+    fn lists(shape: NaShape, windows: &[Window]) -> (Vec<Vec<(u32, u32)>>, Vec<usize>) {
+        let mut distinct: Vec<Window> = Vec::new();
+        let index = windows
+            .iter()
+            .map(|w| {
+                distinct.iter().position(|d| d == w).unwrap_or_else(|| {
+                    distinct.push(*w);
+                    distinct.len() - 1
+                })
+            })
+            .collect();
+        (distinct.iter().map(|&w| neighbourhoods(w, shape.height, shape.width)).collect(), index)
+    }
 }
 
 impl Window {
@@ -114,7 +175,8 @@ fn check(what: &'static str, got: usize, expected: usize) -> Result<(), NaError>
 pub struct NaForward {
     /// `[batch, heads, height, width, channels]`.
     pub out: Vec<f32>,
-    /// The attention weights, `[batch, heads, height, width, k²]` (keys row by row of the window).
+    /// The attention weights: per (batch, head) plane, `[height, width, k²]` with the head's k
+    /// (keys row by row of the window).
     pub attention: Vec<f32>,
 }
 
@@ -123,7 +185,7 @@ pub struct NaGradients {
     pub q: Vec<f32>,
     pub k: Vec<f32>,
     pub v: Vec<f32>,
-    /// `[heads, 2k − 1, 2k − 1]`.
+    /// Each head's `[2k − 1, 2k − 1]`, one after the other.
     pub bias: Vec<f32>,
 }
 
@@ -151,67 +213,80 @@ fn neighbourhoods(window: Window, height: usize, width: usize) -> Vec<(u32, u32)
     out
 }
 
-/// Attention over each pixel's neighbourhood: `softmax(scale·q·k + bias) · v`. `bias` may be
-/// empty (no bias).
+/// Attention over each pixel's neighbourhood (`windows`: one per head): `softmax(scale·q·k +
+/// bias) · v`. `bias` may be empty (no bias).
 pub fn forward(
     shape: NaShape,
-    window: Window,
+    windows: &[Window],
     q: &[f32],
     k: &[f32],
     v: &[f32],
     bias: &[f32],
     scale: f32,
 ) -> Result<NaForward, NaError> {
-    window.validate(shape.height, shape.width)?;
+    let layout = Layout::new(shape, windows)?;
     for (what, t) in [("q", q), ("k", k), ("v", v)] {
         check(what, t.len(), shape.len())?;
     }
     if !bias.is_empty() {
-        check("the bias", bias.len(), shape.heads * window.bias_len())?;
+        check("the bias", bias.len(), layout.bias_len)?;
     }
-    let keys = window.keys();
     let c = shape.channels;
     let pixels = shape.height * shape.width;
     let plane = shape.plane();
-    let lists = neighbourhoods(window, shape.height, shape.width);
+    let (lists, list_of) = Layout::lists(shape, windows);
     let mut out = vec![0.0_f32; shape.len()];
-    let mut attention = vec![0.0_f32; shape.batch * shape.heads * pixels * keys];
-    out.par_chunks_mut(plane.max(1)).zip(attention.par_chunks_mut((pixels * keys).max(1))).enumerate().for_each(
-        |(bh, (out, attention))| {
-            let head = bh % shape.heads;
-            let span = bh * plane..(bh + 1) * plane;
-            let (q, k, v) = (&q[span.clone()], &k[span.clone()], &v[span]);
-            let head_bias =
-                if bias.is_empty() { &[][..] } else { &bias[head * window.bias_len()..][..window.bias_len()] };
-            for p in 0..pixels {
-                let qp = &q[p * c..(p + 1) * c];
-                let row = &mut attention[p * keys..(p + 1) * keys];
-                let list = &lists[p * keys..(p + 1) * keys];
-                let mut max = f32::NEG_INFINITY;
-                for (a, &(key, b)) in row.iter_mut().zip(list) {
-                    let key = key as usize;
-                    let mut logit = scale * dot(qp, &k[key * c..(key + 1) * c]);
-                    if !head_bias.is_empty() {
-                        logit += head_bias[b as usize];
-                    }
-                    *a = logit;
-                    max = max.max(logit);
+    let mut attention = vec![0.0_f32; layout.attention_len];
+    let mut planes = split_planes(&mut attention, &layout.attention_at);
+    out.par_chunks_mut(plane.max(1)).zip(planes.par_iter_mut()).enumerate().for_each(|(bh, (out, attention))| {
+        let head = bh % shape.heads;
+        let keys = windows[head].keys();
+        let lists = &lists[list_of[head]];
+        let span = bh * plane..(bh + 1) * plane;
+        let (q, k, v) = (&q[span.clone()], &k[span.clone()], &v[span]);
+        let head_bias =
+            if bias.is_empty() { &[][..] } else { &bias[layout.bias_at[head]..][..windows[head].bias_len()] };
+        for p in 0..pixels {
+            let qp = &q[p * c..(p + 1) * c];
+            let row = &mut attention[p * keys..(p + 1) * keys];
+            let list = &lists[p * keys..(p + 1) * keys];
+            let mut max = f32::NEG_INFINITY;
+            for (a, &(key, b)) in row.iter_mut().zip(list) {
+                let key = key as usize;
+                let mut logit = scale * dot(qp, &k[key * c..(key + 1) * c]);
+                if !head_bias.is_empty() {
+                    logit += head_bias[b as usize];
                 }
-                let mut sum = 0.0;
-                for a in row.iter_mut() {
-                    *a = (*a - max).exp();
-                    sum += *a;
-                }
-                let o = &mut out[p * c..(p + 1) * c];
-                for (a, &(key, _)) in row.iter_mut().zip(list) {
-                    *a /= sum;
-                    let key = key as usize;
-                    axpy(o, *a, &v[key * c..(key + 1) * c]);
-                }
+                *a = logit;
+                max = max.max(logit);
             }
-        },
-    );
+            let mut sum = 0.0;
+            for a in row.iter_mut() {
+                *a = (*a - max).exp();
+                sum += *a;
+            }
+            let o = &mut out[p * c..(p + 1) * c];
+            for (a, &(key, _)) in row.iter_mut().zip(list) {
+                *a /= sum;
+                let key = key as usize;
+                axpy(o, *a, &v[key * c..(key + 1) * c]);
+            }
+        }
+    });
     Ok(NaForward { out, attention })
+}
+
+/// `all` cut at the offsets `starts` (the first is 0) into consecutive slices.
+fn split_planes<'a>(all: &'a mut [f32], starts: &[usize]) -> Vec<&'a mut [f32]> {
+    let mut out = Vec::with_capacity(starts.len());
+    let mut rest = all;
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).copied().unwrap_or(start + rest.len());
+        let (plane, tail) = std::mem::take(&mut rest).split_at_mut(end - start);
+        out.push(plane);
+        rest = tail;
+    }
+    out
 }
 
 /// The gradients of a loss with respect to `q`, `k`, `v` and the bias, given its gradient
@@ -219,7 +294,7 @@ pub fn forward(
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     shape: NaShape,
-    window: Window,
+    windows: &[Window],
     q: &[f32],
     k: &[f32],
     v: &[f32],
@@ -227,17 +302,15 @@ pub fn backward(
     d_out: &[f32],
     scale: f32,
 ) -> Result<NaGradients, NaError> {
-    window.validate(shape.height, shape.width)?;
+    let layout = Layout::new(shape, windows)?;
     for (what, t) in [("q", q), ("k", k), ("v", v), ("the output gradient", d_out)] {
         check(what, t.len(), shape.len())?;
     }
-    let keys = window.keys();
+    check("the attention weights", attention.len(), layout.attention_len)?;
     let pixels = shape.height * shape.width;
-    check("the attention weights", attention.len(), shape.batch * shape.heads * pixels * keys)?;
     let c = shape.channels;
     let plane = shape.plane();
-    let bias_len = window.bias_len();
-    let lists = neighbourhoods(window, shape.height, shape.width);
+    let (lists, list_of) = Layout::lists(shape, windows);
     let mut dq = vec![0.0_f32; shape.len()];
     let mut dk = vec![0.0_f32; shape.len()];
     let mut dv = vec![0.0_f32; shape.len()];
@@ -248,10 +321,13 @@ pub fn backward(
         .zip(dk.par_chunks_mut(plane.max(1)).zip(dv.par_chunks_mut(plane.max(1))))
         .enumerate()
         .map(|(bh, (dq, (dk, dv)))| {
+            let head = bh % shape.heads;
+            let keys = windows[head].keys();
+            let lists = &lists[list_of[head]];
             let span = bh * plane..(bh + 1) * plane;
             let (q, k, v, d_out) = (&q[span.clone()], &k[span.clone()], &v[span.clone()], &d_out[span]);
-            let attention = &attention[bh * pixels * keys..(bh + 1) * pixels * keys];
-            let mut d_bias = vec![0.0_f32; bias_len];
+            let attention = &attention[layout.attention_at[bh]..][..pixels * keys];
+            let mut d_bias = vec![0.0_f32; windows[head].bias_len()];
             let mut d_logit = vec![0.0_f32; keys];
             for p in 0..pixels {
                 let g = &d_out[p * c..(p + 1) * c];
@@ -278,10 +354,10 @@ pub fn backward(
             d_bias
         })
         .collect();
-    let mut bias = vec![0.0_f32; shape.heads * bias_len];
+    let mut bias = vec![0.0_f32; layout.bias_len];
     for (bh, d) in plane_bias.iter().enumerate() {
         let head = bh % shape.heads;
-        bias[head * bias_len..(head + 1) * bias_len].iter_mut().zip(d).for_each(|(b, d)| *b += d);
+        bias[layout.bias_at[head]..][..d.len()].iter_mut().zip(d).for_each(|(b, d)| *b += d);
     }
     Ok(NaGradients { q: dq, k: dk, v: dv, bias })
 }
