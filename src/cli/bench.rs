@@ -33,6 +33,9 @@ pub enum BenchLab {
     /// Untrained GNN tickets on Cora: 400-epoch GCN runs (UGT, edge-popup, dense) over seeds,
     /// against the UGTs repository's figures; time per run against plain PyTorch.
     Gnn(super::bench_gnn::GnnBenchArgs),
+    /// StyleNAT's neighbourhood attention (32², 64 channels, 4 heads, k = 7): forward and backward
+    /// against masked full attention by candle's ops and, with --pytorch, a plain PyTorch twin.
+    Gan(super::bench_gan::GanBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -139,6 +142,7 @@ pub fn run(lab: BenchLab) -> anyhow::Result<()> {
         BenchLab::Lift(args) => super::bench_lift::run(&args),
         BenchLab::Stega(args) => super::bench_stega::run(&args),
         BenchLab::Gnn(args) => super::bench_gnn::run(&args),
+        BenchLab::Gan(args) => super::bench_gan::run(&args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Headless entry points: `sparsefield <lab> <command> ...`, the same compute code as the app.
 
 pub mod bench;
+mod bench_gan;
 mod bench_gnn;
 mod bench_htl;
 mod bench_insp;

@@ -1118,3 +1118,22 @@ fn gnn_sweep_depth_ood_and_plain_folders() {
     );
     assert!(err.contains("homophily"), "{err}");
 }
+
+/// `bench gan` times the fused neighbourhood attention against candle's masked full attention;
+/// impossible sizes exit non-zero with the reason.
+#[test]
+fn bench_gan_times_the_attention_op_and_refuses_impossible_sizes() {
+    let stdout = run_ok(sparsefield().args(["bench", "gan", "--size", "9", "--channels", "8", "--heads", "2"]).args([
+        "--kernel",
+        "3",
+        "--dilation",
+        "2",
+        "--repeats",
+        "1",
+    ]));
+    assert!(stdout.contains("fused op:") && stdout.contains("× its speed"), "{stdout}");
+    let err = run_err(sparsefield().args(["bench", "gan", "--channels", "10", "--heads", "4"]));
+    assert!(err.contains("multiple of --heads"), "{err}");
+    let err = run_err(sparsefield().args(["bench", "gan", "--size", "8", "--kernel", "5", "--dilation", "2"]));
+    assert!(err.contains("more than the 8-pixel side"), "{err}");
+}

@@ -211,3 +211,29 @@ fn hydra_heads_split_evenly_and_attend_with_their_groups_windows() {
     assert!(ours.out.iter().zip(&reference).all(|(a, b)| (a - b).abs() < 1e-5));
     assert_eq!(ours.attention.len(), 2 * 90 * (9 + 9 + 9 + 9 + 25 + 25));
 }
+
+/// The fused op and the same attention by candle's generic ops (masked full attention with
+/// autograd) agree on the output and on every gradient, hydra heads and bias included.
+#[test]
+fn the_fused_op_agrees_with_candle_masked_full_attention() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let shape = NaShape { batch: 2, heads: 2, height: 9, width: 8, channels: 4 };
+    let windows = na::hydra(2, &[Window::new(3, 1), Window::new(3, 2)]).unwrap();
+    let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
+    let bias = random(&mut rng, windows.iter().map(Window::bias_len).sum());
+    let r = random(&mut rng, shape.len());
+    let ours = na::forward(shape, &windows, &q, &k, &v, &bias, 0.5).unwrap();
+    let grads = na::backward(shape, &windows, &q, &k, &v, &ours.attention, &r, 0.5).unwrap();
+    let (out, reference) = na::masked_full_attention_candle(shape, &windows, &q, &k, &v, &bias, &r, 0.5).unwrap();
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() < 1e-4 * (1.0 + y.abs()), "{what} [{i}]: {x} vs {y}");
+        }
+    };
+    close(&ours.out, &out, "out");
+    close(&grads.q, &reference.q, "dq");
+    close(&grads.k, &reference.k, "dk");
+    close(&grads.v, &reference.v, "dv");
+    close(&grads.bias, &reference.bias, "d bias");
+}
