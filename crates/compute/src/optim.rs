@@ -57,21 +57,22 @@ impl FlatAdam {
 
 /// [`update`] with the gradient `grads ⊙ factors`.
 fn update_product(params: &mut [f32], grads: &[f32], factors: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 6]) {
-    let [b1, b2, eps, c1, c2, lr] = k;
     for ((((p, &g), &f), m), v) in params.iter_mut().zip(grads).zip(factors).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let g = g * f;
-        *m = b1 * *m + (1.0 - b1) * g;
-        *v = b2 * *v + (1.0 - b2) * g * g;
-        *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+        adam(p, g * f, m, v, k);
     }
 }
 
 /// One Adam update of a slice; `k` is `[β₁, β₂, ε, 1 − β₁ᵗ, 1 − β₂ᵗ, lr]`.
 fn update(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], k: [f32; 6]) {
-    let [b1, b2, eps, c1, c2, lr] = k;
     for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *m = b1 * *m + (1.0 - b1) * g;
-        *v = b2 * *v + (1.0 - b2) * g * g;
-        *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+        adam(p, g, m, v, k);
     }
+}
+
+/// One parameter's Adam update: `p ← p − lr · m̂ / (√v̂ + ε)`.
+#[inline(always)]
+fn adam(p: &mut f32, g: f32, m: &mut f32, v: &mut f32, [b1, b2, eps, c1, c2, lr]: [f32; 6]) {
+    *m = b1 * *m + (1.0 - b1) * g;
+    *v = b2 * *v + (1.0 - b2) * g * g;
+    *p -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
 }
