@@ -237,3 +237,45 @@ fn the_fused_op_agrees_with_candle_masked_full_attention() {
     close(&grads.v, &reference.v, "dv");
     close(&grads.bias, &reference.bias, "d bias");
 }
+
+/// The candle op: inside an autograd graph (a loss built from candle's ops around it) its output
+/// and the gradients reaching q, k, v (stacked) and the bias are the fused kernels' and equal the
+/// candle masked-full-attention reference's; with an empty bias it is attention without one.
+#[test]
+fn the_candle_op_differentiates_like_masked_full_attention() {
+    use candle_core::{Device, Tensor, Var};
+    use sparsefield::compute::gan::na_op::neighbourhood_attention;
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let shape = NaShape { batch: 2, heads: 2, height: 8, width: 7, channels: 3 };
+    let windows = na::hydra(2, &[Window::new(3, 1), Window::new(3, 2)]).unwrap();
+    let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
+    let bias = random(&mut rng, windows.iter().map(Window::bias_len).sum());
+    let r = random(&mut rng, shape.len());
+    let (out, reference) = na::masked_full_attention_candle(shape, &windows, &q, &k, &v, &bias, &r, 0.4).unwrap();
+    let device = Device::Cpu;
+    let qkv: Vec<f32> = [q.clone(), k.clone(), v.clone()].concat();
+    let qkv = Var::from_tensor(&Tensor::from_vec(qkv, (3, 2, 2, 8, 7, 3), &device).unwrap()).unwrap();
+    let bias_var = Var::from_slice(&bias, bias.len(), &device).unwrap();
+    let ours = neighbourhood_attention(qkv.as_tensor(), bias_var.as_tensor(), &windows, 0.4).unwrap();
+    assert_eq!(ours.dims(), [2, 2, 8, 7, 3]);
+    let r_t = Tensor::from_slice(&r, (2, 2, 8, 7, 3), &device).unwrap();
+    let grads = (&ours * &r_t).unwrap().sum_all().unwrap().backward().unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let close = |a: &[f32], b: &[f32], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4 * (1.0 + y.abs())), "{what}");
+    };
+    close(&flat(&ours), &out, "out");
+    let d_qkv = flat(grads.get(&qkv).unwrap());
+    let n = shape.len();
+    close(&d_qkv[..n], &reference.q, "dq");
+    close(&d_qkv[n..2 * n], &reference.k, "dk");
+    close(&d_qkv[2 * n..], &reference.v, "dv");
+    close(&flat(grads.get(&bias_var).unwrap()), &reference.bias, "d bias");
+    let empty = Tensor::zeros(0, candle_core::DType::F32, &device).unwrap();
+    let plain = neighbourhood_attention(qkv.as_tensor(), &empty, &windows, 0.4).unwrap();
+    let expected = na::forward(shape, &windows, &q, &k, &v, &[], 0.4).unwrap().out;
+    close(&flat(&plain), &expected, "no bias");
+    let err = neighbourhood_attention(qkv.as_tensor(), &empty, &windows[..1], 0.4).unwrap_err();
+    assert!(err.to_string().contains("2 heads but 1 windows"), "{err}");
+}

@@ -2,3 +2,4 @@
 //! style-based generator.
 
 pub mod na;
+pub mod na_op;
