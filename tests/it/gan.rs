@@ -279,3 +279,63 @@ fn the_candle_op_differentiates_like_masked_full_attention() {
     let err = neighbourhood_attention(qkv.as_tensor(), &empty, &windows[..1], 0.4).unwrap_err();
     assert!(err.to_string().contains("2 heads but 1 windows"), "{err}");
 }
+
+/// The modulated convolution equals its formula: per sample, weights `W·s` demodulated to
+/// `W'ₒᵢₖ = Wₒᵢₖ sᵢ / √(Σᵢₖ (Wₒᵢₖ sᵢ)² + ε)` and a plain convolution with them; without
+/// demodulation, `W·s`. With unit-variance input the demodulated output has about unit variance.
+#[test]
+fn modulated_convolution_matches_per_sample_weights() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    use sparsefield::compute::gan::layers::ModConv;
+    let device = Device::Cpu;
+    for demodulate in [true, false] {
+        let vars = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
+        let conv = ModConv::new(&vb, 4, 5, 3, 6, demodulate).unwrap();
+        let x = Tensor::randn(0_f32, 1.0, (3, 4, 7, 6), &device).unwrap();
+        let w = Tensor::randn(0_f32, 1.0, (3, 6), &device).unwrap();
+        let ours = conv.forward(&x, &w).unwrap();
+        assert_eq!(ours.dims(), [3, 5, 7, 6]);
+        let styles = conv.styles(&w).unwrap();
+        let weight = conv.weight().unwrap();
+        for b in 0..3 {
+            let s = styles.get(b).unwrap().reshape((1, 4, 1, 1)).unwrap();
+            let mut wb = weight.broadcast_mul(&s).unwrap();
+            if demodulate {
+                let norm = (wb.sqr().unwrap().sum_keepdim((1, 2, 3)).unwrap() + 1e-8).unwrap().sqrt().unwrap();
+                wb = wb.broadcast_div(&norm).unwrap();
+            }
+            let expected = x.get(b).unwrap().unsqueeze(0).unwrap().conv2d(&wb, 1, 1, 1, 1).unwrap();
+            let got = ours.get(b).unwrap().unsqueeze(0).unwrap();
+            let diff = (got - &expected).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-4, "demodulate {demodulate}, sample {b}: {diff}");
+        }
+        if demodulate {
+            let big = Tensor::randn(0_f32, 1.0, (8, 4, 16, 16), &device).unwrap();
+            let w = Tensor::randn(0_f32, 1.0, (8, 6), &device).unwrap();
+            let var = conv.forward(&big, &w).unwrap().sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!((0.6..1.2).contains(&var), "demodulated output variance {var}");
+        }
+    }
+}
+
+/// The mapping network normalises z (a scaled z maps to the same w) and gives one w per sample.
+#[test]
+fn mapping_network_normalises_its_input() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    use sparsefield::compute::gan::layers::{Mapping, pixel_norm};
+    let device = Device::Cpu;
+    let vars = VarMap::new();
+    let mapping = Mapping::new(&VarBuilder::from_varmap(&vars, DType::F32, &device), 8, 16, 3).unwrap();
+    let z = Tensor::randn(0_f32, 1.0, (5, 8), &device).unwrap();
+    let w = mapping.forward(&z).unwrap();
+    assert_eq!(w.dims(), [5, 16]);
+    let w_scaled = mapping.forward(&(&z * 7.0).unwrap()).unwrap();
+    let diff = (w - w_scaled).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "{diff}");
+    let norms = pixel_norm(&z).unwrap().sqr().unwrap().mean(1).unwrap().to_vec1::<f32>().unwrap();
+    assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4), "{norms:?}");
+    assert_eq!(vars.all_vars().len(), 6, "three layers, each a weight and a bias");
+}
