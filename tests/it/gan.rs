@@ -339,3 +339,55 @@ fn mapping_network_normalises_its_input() {
     assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4), "{norms:?}");
     assert_eq!(vars.all_vars().len(), 6, "three layers, each a weight and a bias");
 }
+
+/// The NA transformer block keeps the map's shape, trains every parameter (each gets a gradient),
+/// and is local: changing one input pixel changes the outputs only at the pixels whose windows
+/// hold it (here a local 3×3 head and a 3×3 head at dilation 2).
+#[test]
+fn na_block_is_local_to_its_windows_and_trains_every_parameter() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::{VarBuilder, VarMap};
+    use sparsefield::compute::gan::layers::NaBlock;
+    let device = Device::Cpu;
+    let vars = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
+    let windows = na::hydra(2, &[Window::new(3, 1), Window::new(3, 2)]).unwrap();
+    let block = NaBlock::new(&vb, 8, 4, windows.clone()).unwrap();
+    let x = Tensor::randn(0_f32, 1.0, (1, 8, 9, 9), &device).unwrap();
+    let w = Tensor::randn(0_f32, 1.0, (1, 4), &device).unwrap();
+    let y = block.forward(&x, &w).unwrap();
+    assert_eq!(y.dims(), [1, 8, 9, 9]);
+    // Nudge pixel (0, 0), each channel differently (a shift of all channels alike would vanish in
+    // the layer norm): only outputs whose windows hold it may move.
+    let mut values = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for c in 0..8 {
+        values[c * 81] += 0.3 * (c as f32 - 3.5);
+    }
+    let nudged = block.forward(&Tensor::from_vec(values, (1, 8, 9, 9), &device).unwrap(), &w).unwrap();
+    let moved = (nudged - &y).unwrap().abs().unwrap().sum(1).unwrap().squeeze(0).unwrap().to_vec2::<f32>().unwrap();
+    let sees_origin = |py: usize, px: usize| {
+        windows.iter().any(|win| {
+            let (y0, _) = win.axis(py, 9);
+            let (x0, _) = win.axis(px, 9);
+            (0..win.kernel).any(|t| y0 + t * win.dilation == 0) && (0..win.kernel).any(|t| x0 + t * win.dilation == 0)
+        })
+    };
+    let mut inside = 0;
+    for (py, row) in moved.iter().enumerate() {
+        for (px, &change) in row.iter().enumerate() {
+            if sees_origin(py, px) {
+                assert!(change > 1e-6, "pixel ({py}, {px}) sees (0, 0) but did not move");
+                inside += 1;
+            } else {
+                assert!(change < 1e-6, "pixel ({py}, {px}) moved by {change} but no window holds (0, 0)");
+            }
+        }
+    }
+    assert!(inside > 4 && inside < 81, "{inside} pixels see (0, 0)");
+    let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    for var in vars.all_vars() {
+        let g = grads.get(&var).expect("every parameter is in the graph");
+        assert!(g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0, "{:?}", var.shape());
+    }
+    assert!(NaBlock::new(&vb.pp("bad"), 9, 4, windows).is_err(), "9 channels over 2 heads");
+}

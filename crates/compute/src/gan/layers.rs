@@ -33,7 +33,7 @@ impl EqualLinear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&(&self.weight * self.scale)?.t()?)?.broadcast_add(&self.bias)
+        x.broadcast_matmul(&(&self.weight * self.scale)?.t()?)?.broadcast_add(&self.bias)
     }
 }
 
@@ -120,5 +120,80 @@ impl ModConv {
         let squares = weight.sqr()?.sum((2, 3))?;
         let demod = (styles.sqr()?.matmul(&squares.t()?)? + 1e-8)?.sqrt()?.recip()?;
         y.broadcast_mul(&demod.reshape((batch, out_channels, 1, 1))?)
+    }
+}
+
+/// A transformer layer over a feature map whose attention is neighbourhood attention: per pixel,
+/// a layer norm modulated by the style (`(1 + γ(w))·LN(x) + β(w)`), attention over each head's
+/// window (hydra heads: each head its own kernel and dilation, with its own relative-position
+/// bias) and a projection, added to the input; then a two-layer MLP, also residual. Everything but
+/// the attention acts on each pixel alone, so a pixel's output depends only on the pixels of its
+/// windows.
+#[derive(Clone, Debug)]
+pub struct NaBlock {
+    windows: Vec<super::na::Window>,
+    channels: usize,
+    style: EqualLinear,
+    qkv: EqualLinear,
+    bias: Tensor,
+    proj: EqualLinear,
+    mlp_in: EqualLinear,
+    mlp_out: EqualLinear,
+}
+
+impl NaBlock {
+    /// `channels` split evenly over the heads (one window per head).
+    pub fn new(vb: &VarBuilder, channels: usize, w_dim: usize, windows: Vec<super::na::Window>) -> Result<Self> {
+        let heads = windows.len();
+        if heads == 0 || !channels.is_multiple_of(heads) {
+            candle_core::bail!("{channels} channels cannot be split evenly over {heads} heads");
+        }
+        let bias_len: usize = windows.iter().map(super::na::Window::bias_len).sum();
+        Ok(Self {
+            channels,
+            style: EqualLinear::new(&vb.pp("style"), w_dim, 2 * channels, 0.0)?,
+            qkv: EqualLinear::new(&vb.pp("qkv"), channels, 3 * channels, 0.0)?,
+            bias: vb.get_with_hints(bias_len, "relative_bias", Init::Const(0.0))?,
+            proj: EqualLinear::new(&vb.pp("proj"), channels, channels, 0.0)?,
+            mlp_in: EqualLinear::new(&vb.pp("mlp_in"), channels, 2 * channels, 0.0)?,
+            mlp_out: EqualLinear::new(&vb.pp("mlp_out"), 2 * channels, channels, 0.0)?,
+            windows,
+        })
+    }
+
+    /// `x` (`batch × channels × H × W`) with styles from `w` (`batch × w_dim`); same shape out.
+    pub fn forward(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
+        let (batch, channels, height, width) = x.dims4()?;
+        if channels != self.channels {
+            candle_core::bail!("the NA block has {} channels, its input {channels}", self.channels);
+        }
+        let heads = self.windows.len();
+        let per_head = channels / heads;
+        let pixels = x.permute((0, 2, 3, 1))?.contiguous()?; // B × H × W × C
+        let style = self.style.forward(w)?.reshape((batch, 1, 1, 2 * channels))?;
+        let (gamma, beta) = (style.narrow(3, 0, channels)?, style.narrow(3, channels, channels)?);
+        let normed = candle_nn::ops::layer_norm(
+            &pixels,
+            &Tensor::ones(channels, x.dtype(), x.device())?,
+            &Tensor::zeros(channels, x.dtype(), x.device())?,
+            1e-5,
+        )?;
+        let modulated = normed.broadcast_mul(&(gamma + 1.0)?)?.broadcast_add(&beta)?;
+        let qkv = self
+            .qkv
+            .forward(&modulated)?
+            .reshape((batch, height, width, 3, heads, per_head))?
+            .permute((3, 0, 4, 1, 2, 5))?
+            .contiguous()?;
+        #[allow(clippy::cast_precision_loss)]
+        let scale = 1.0 / (per_head as f32).sqrt();
+        let attended = super::na_op::neighbourhood_attention(&qkv, &self.bias, &self.windows, scale)?
+            .permute((0, 2, 3, 1, 4))?
+            .reshape((batch, height, width, channels))?;
+        let pixels = (pixels + self.proj.forward(&attended)?)?;
+        let hidden = self.mlp_in.forward(&pixels)?;
+        let hidden = hidden.maximum(&(&hidden * SLOPE)?)?;
+        let pixels = (&pixels + self.mlp_out.forward(&hidden)?)?;
+        pixels.permute((0, 3, 1, 2))?.contiguous()
     }
 }
