@@ -391,3 +391,73 @@ fn na_block_is_local_to_its_windows_and_trains_every_parameter() {
     }
     assert!(NaBlock::new(&vb.pp("bad"), 9, 4, windows).is_err(), "9 channels over 2 heads");
 }
+
+/// The generator: its windows per resolution for each attention kind, image shapes at 16² and
+/// 32², a gradient for every parameter, truncation to the mean latent, style mixing, and its
+/// settings' checks.
+#[test]
+fn generator_windows_shapes_gradients_truncation_and_mixing() {
+    use candle_core::{Device, Tensor};
+    use sparsefield::compute::gan::generator::{Attention, Generator, GeneratorConfig};
+    let device = Device::Cpu;
+    let hydra = GeneratorConfig::default();
+    assert_eq!(hydra.resolutions(), [4, 8, 16, 32]);
+    assert_eq!(hydra.windows(4).unwrap(), [Window::full(4); 4], "full attention at 4×4");
+    assert_eq!(hydra.windows(8).unwrap(), [Window::new(7, 1); 4], "too small for a sparse-global half");
+    let (local, sparse) = (Window::new(7, 1), Window::new(7, 4));
+    assert_eq!(hydra.windows(32).unwrap(), [local, local, sparse, sparse]);
+    assert_eq!(hydra.windows(16).unwrap()[3], Window::new(7, 2));
+    let local_cfg = GeneratorConfig { attention: Attention::Local, ..hydra };
+    assert_eq!(local_cfg.windows(32).unwrap(), [local; 4]);
+    let full_cfg = GeneratorConfig { attention: Attention::Full, ..hydra };
+    assert_eq!(full_cfg.windows(16).unwrap(), [Window::full(16); 4]);
+    assert!(Window::full(4).validate(4, 4).is_ok() && Window::new(4, 1).validate(5, 5).is_err());
+    for bad in [
+        GeneratorConfig { size: 24, ..hydra },
+        GeneratorConfig { heads: 3, channels: 64, ..hydra },
+        GeneratorConfig { kernel: 4, ..hydra },
+        GeneratorConfig { heads: 1, channels: 64, ..hydra },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+        assert!(Generator::new(bad, &device).is_err());
+    }
+
+    let small = GeneratorConfig {
+        z_dim: 8,
+        w_dim: 8,
+        mapping_layers: 2,
+        size: 16,
+        channels: 8,
+        heads: 2,
+        kernel: 3,
+        attention: Attention::Hydra,
+    };
+    let g = Generator::new(small, &device).unwrap();
+    assert_eq!(g.style_count(), 12, "four styles at each of 4², 8², 16²");
+    let z = Tensor::randn(0_f32, 1.0, (2, 8), &device).unwrap();
+    let images = g.generate(&z, None).unwrap();
+    assert_eq!(images.dims(), [2, 1, 16, 16]);
+    let grads = images.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    for var in g.vars.all_vars() {
+        let total = grads.get(&var).map(|t| t.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap());
+        assert!(total.is_some_and(|t| t > 0.0), "a parameter of shape {:?} gets no gradient", var.shape());
+    }
+    let big = Generator::new(GeneratorConfig { size: 32, ..small }, &device).unwrap();
+    assert_eq!(big.generate(&z, None).unwrap().dims(), [2, 1, 32, 32]);
+
+    // ψ = 0: every latent gives the image of the mean w.
+    let w_mean = g.map(&Tensor::randn(0_f32, 1.0, (64, 8), &device).unwrap()).unwrap().mean_keepdim(0).unwrap();
+    let truncated = g.generate(&z, Some((&w_mean, 0.0))).unwrap();
+    let spread = (truncated.get(0).unwrap() - truncated.get(1).unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(spread.to_scalar::<f32>().unwrap() < 1e-5);
+    // Mixing: coarse styles from one latent, fine from another, differs from both.
+    let ws = g.map(&z).unwrap();
+    let (a, b) = (ws.narrow(0, 0, 1).unwrap(), ws.narrow(0, 1, 1).unwrap());
+    let mixed_ws: Vec<Tensor> = (0..12).map(|i| if i < 4 { a.clone() } else { b.clone() }).collect();
+    let mixed = g.synthesis(&mixed_ws).unwrap();
+    for original in [images.narrow(0, 0, 1).unwrap(), images.narrow(0, 1, 1).unwrap()] {
+        let d = (&mixed - original).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d > 1e-4);
+    }
+    assert!(g.synthesis(&mixed_ws[..3]).is_err());
+}

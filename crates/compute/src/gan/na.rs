@@ -39,7 +39,9 @@ pub struct NaShape {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NaError {
-    #[error("the attention kernel must be odd and at least 1, got {0}")]
+    #[error(
+        "the attention kernel must be odd and at least 1 (or the whole side of a square map at dilation 1: full attention), got {0}"
+    )]
     Kernel(usize),
     #[error("the dilation must be at least 1, got {0}")]
     Dilation(usize),
@@ -112,9 +114,16 @@ impl Window {
         Self { kernel, dilation }
     }
 
+    /// Full attention over a square map of `side` pixels (every query sees every pixel; the side
+    /// may be even).
+    pub fn full(side: usize) -> Self {
+        Self { kernel: side, dilation: 1 }
+    }
+
     /// Checks the window fits a `height × width` map.
     pub fn validate(&self, height: usize, width: usize) -> Result<(), NaError> {
-        if self.kernel == 0 || self.kernel.is_multiple_of(2) {
+        let full = self.kernel == height && self.kernel == width && self.dilation == 1;
+        if self.kernel == 0 || (self.kernel.is_multiple_of(2) && !full) {
             return Err(NaError::Kernel(self.kernel));
         }
         if self.dilation == 0 {
