@@ -461,3 +461,62 @@ fn generator_windows_shapes_gradients_truncation_and_mixing() {
     }
     assert!(g.synthesis(&mixed_ws[..3]).is_err());
 }
+
+/// The discriminator's closed-form input gradient equals finite differences of its summed
+/// scores, and the R1 penalty's parameter gradient (first-order backpropagation through that
+/// closed form) equals finite differences of the penalty (in f64; where a step moves a
+/// pre-activation across zero the penalty jumps, and one of the one-sided differences is used).
+#[test]
+fn discriminator_input_gradient_and_r1_match_finite_differences() {
+    use candle_core::{DType, Device, Tensor};
+    use sparsefield::compute::gan::discriminator::Discriminator;
+    let device = Device::Cpu;
+    let d = Discriminator::new(1, 16, 4, DType::F64, &device).unwrap();
+    let x = Tensor::randn(0_f64, 1.0, (2, 1, 16, 16), &device).unwrap();
+    let scored = d.forward(&x).unwrap();
+    assert_eq!(scored.scores.dims(), [2]);
+    let g = d.input_gradient(&scored).unwrap();
+    assert_eq!(g.dims(), [2, 1, 16, 16]);
+    let g = g.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let values = x.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let total = |v: &[f64]| -> f64 {
+        let t = Tensor::from_slice(v, (2, 1, 16, 16), &device).unwrap();
+        d.forward(&t).unwrap().scores.to_vec1::<f64>().unwrap().iter().sum()
+    };
+    let agrees = |up: f64, here: f64, down: f64, h: f64, a: f64| {
+        let close = |n: f64| (n - a).abs() < 1e-6 + 1e-3 * n.abs().max(a.abs());
+        close((up - down) / (2.0 * h)) || close((up - here) / h) || close((here - down) / h)
+    };
+    for i in (0..values.len()).step_by(37) {
+        let h = 1e-5;
+        let (mut up, mut down) = (values.clone(), values.clone());
+        up[i] += h;
+        down[i] -= h;
+        assert!(agrees(total(&up), total(&values), total(&down), h, g[i]), "x[{i}]: {}", g[i]);
+    }
+
+    let (penalty, _) = d.r1(&x, 10.0).unwrap();
+    let grads = penalty.backward().unwrap();
+    let r1 = || d.r1(&x, 10.0).unwrap().0.to_scalar::<f64>().unwrap();
+    let mut checked = 0;
+    for var in d.vars.all_vars() {
+        let Some(analytic) = grads.get(&var) else { continue };
+        let analytic = analytic.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let original = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        for i in (0..original.len()).step_by(11).take(4) {
+            let at = |delta: f64| {
+                let mut v = original.clone();
+                v[i] += delta;
+                var.set(&Tensor::from_vec(v, var.shape(), &device).unwrap()).unwrap();
+                let value = r1();
+                var.set(&Tensor::from_vec(original.clone(), var.shape(), &device).unwrap()).unwrap();
+                value
+            };
+            let h = 1e-6;
+            assert!(agrees(at(h), at(0.0), at(-h), h, analytic[i]), "{:?} [{i}]: {}", var.shape(), analytic[i]);
+            checked += usize::from(analytic[i].abs() > 1e-4);
+        }
+    }
+    assert!(checked >= 6, "only {checked} R1 parameter gradients were checked away from zero");
+    assert!(Discriminator::new(1, 12, 4, DType::F32, &device).is_err());
+}
