@@ -41,8 +41,15 @@ pub struct Scored {
 
 impl Discriminator {
     /// For `channels`-wide features on `image_channels × size × size` images (`size` a power of
-    /// two ≥ 4), parameters of `dtype`.
-    pub fn new(image_channels: usize, size: usize, channels: usize, dtype: DType, device: &Device) -> Result<Self> {
+    /// two ≥ 4), parameters of `dtype` drawn from `seed`.
+    pub fn new(
+        image_channels: usize,
+        size: usize,
+        channels: usize,
+        dtype: DType,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         if !size.is_power_of_two() || size < 4 {
             candle_core::bail!("the discriminator takes square images of a power-of-two side ≥ 4, got {size}");
         }
@@ -70,6 +77,7 @@ impl Discriminator {
         let head_bias = head_vb.get_with_hints(1, "bias", Init::Const(0.0))?;
         #[allow(clippy::cast_precision_loss)]
         let head_scale = 1.0 / ((channels * 16) as f64).sqrt();
+        super::layers::redraw_seeded(&vars, seed)?;
         Ok(Self { vars, convs, head_weight, head_bias, head_scale, channels })
     }
 

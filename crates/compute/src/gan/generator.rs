@@ -124,8 +124,8 @@ fn leaky(x: &Tensor) -> Result<Tensor> {
 }
 
 impl Generator {
-    /// A generator with freshly drawn parameters (candle's random source on `device`).
-    pub fn new(config: GeneratorConfig, device: &Device) -> Result<Self> {
+    /// A generator with parameters drawn from `seed`.
+    pub fn new(config: GeneratorConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate().map_err(candle_core::Error::msg)?;
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
@@ -146,6 +146,7 @@ impl Generator {
                 })
             })
             .collect::<Result<_>>()?;
+        super::layers::redraw_seeded(&vars, seed)?;
         Ok(Self { config, vars, mapping, constant, stages })
     }
 

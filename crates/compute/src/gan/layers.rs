@@ -3,7 +3,26 @@
 //! unit variance and scaled by `1/√fan-in` when used (the equalised learning rate).
 
 use candle_core::{D, Result, Tensor};
-use candle_nn::{Init, VarBuilder};
+use candle_nn::{Init, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+/// Draws again, from a seeded stream, every parameter of `vars` that starts random (named
+/// `…weight` or `…constant`; biases keep their constant starts), N(0, 1), in the order of their
+/// names: candle's CPU random source cannot be seeded, and runs must repeat.
+pub fn redraw_seeded(vars: &VarMap, seed: u64) -> Result<()> {
+    let data = vars.data().lock().map_err(|_| candle_core::Error::msg("a parameter map's lock was poisoned"))?;
+    let mut names: Vec<&String> = data.keys().filter(|n| n.ends_with("weight") || n.ends_with("constant")).collect();
+    names.sort();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for name in names {
+        let var = &data[name];
+        let values: Vec<f32> = (0..var.elem_count()).map(|_| rng.sample(StandardNormal)).collect();
+        var.set(&Tensor::from_vec(values, var.shape(), var.device())?.to_dtype(var.dtype())?)?;
+    }
+    Ok(())
+}
 
 /// LeakyReLU's slope below zero in the mapping network.
 const SLOPE: f64 = 0.2;

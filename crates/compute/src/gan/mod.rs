@@ -6,3 +6,4 @@ pub mod generator;
 pub mod layers;
 pub mod na;
 pub mod na_op;
+pub mod train;
