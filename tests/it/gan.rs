@@ -580,3 +580,55 @@ fn a_seeded_gan_run_on_the_digits_repeats_and_trains() {
         losses.last().unwrap()
     );
 }
+
+/// The metric: the Fréchet distance of a set with itself is 0, grows by exactly ‖δ‖² with a shift
+/// δ, and in one dimension is (μ₁ − μ₂)² + (σ₁ − σ₂)²; KID is near 0 for two samples of one
+/// distribution and clearly above it for a shifted one; precision and recall are 1 for the same
+/// set, 0 for a far one, and a collapsed generator keeps its precision but loses its recall.
+#[test]
+fn frechet_distance_kid_and_precision_recall_behave_as_their_formulas() {
+    use sparsefield::compute::gan::metric::{Features, frechet_distance, kernel_distance, precision_recall};
+    let mut rng = ChaCha8Rng::seed_from_u64(8);
+    let gaussian = |rng: &mut ChaCha8Rng, n: usize, d: usize, shift: f64| {
+        let values = (0..n * d)
+            .map(|i| rng.sample::<f64, _>(rand_distr::StandardNormal) * (1.0 + (i % d) as f64 * 0.3) + shift)
+            .collect();
+        Features::new(d, values).unwrap()
+    };
+    let a = gaussian(&mut rng, 300, 6, 0.0);
+    assert!(frechet_distance(&a, &a).unwrap() < 1e-8);
+    let shifted =
+        Features::new(6, a.values.iter().enumerate().map(|(i, v)| v + if i % 6 == 2 { 1.5 } else { 0.0 }).collect())
+            .unwrap();
+    assert!((frechet_distance(&a, &shifted).unwrap() - 2.25).abs() < 1e-8, "a shift adds ‖δ‖²");
+    let one = |values: Vec<f64>| Features::new(1, values).unwrap();
+    let (x, y) = (one(vec![1.0, 2.0, 4.0, 5.0]), one(vec![0.0, 0.0, 3.0, 9.0]));
+    let stats = |v: &[f64]| {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        (m, (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt())
+    };
+    let ((m1, s1), (m2, s2)) = (stats(&x.values), stats(&y.values));
+    assert!((frechet_distance(&x, &y).unwrap() - ((m1 - m2).powi(2) + (s1 - s2).powi(2))).abs() < 1e-9);
+
+    let b = gaussian(&mut rng, 300, 6, 0.0);
+    let far = gaussian(&mut rng, 300, 6, 1.0);
+    let (same, apart) = (kernel_distance(&a, &b).unwrap(), kernel_distance(&a, &far).unwrap());
+    assert!(20.0 * same.abs() < apart, "KID {same} for one distribution vs {apart} for a shifted one");
+    assert!(frechet_distance(&a, &b).unwrap() < frechet_distance(&a, &far).unwrap());
+
+    assert_eq!(precision_recall(&a, &a, 3).unwrap(), (1.0, 1.0));
+    let distant = gaussian(&mut rng, 300, 6, 100.0);
+    assert_eq!(precision_recall(&a, &distant, 3).unwrap(), (0.0, 0.0));
+    // Mode collapse: every generated vector is one of 20 real ones, nudged.
+    let collapsed = Features::new(
+        6,
+        (0..300)
+            .flat_map(|i| a.values[(i % 20) * 6..(i % 20) * 6 + 6].iter().map(|v| v + 1e-3).collect::<Vec<_>>())
+            .collect(),
+    )
+    .unwrap();
+    let (precision, recall) = precision_recall(&a, &collapsed, 3).unwrap();
+    assert!(precision > 0.95 && recall < 0.5, "precision {precision}, recall {recall}");
+    assert!(Features::new(4, vec![0.0; 7]).is_err() && Features::new(2, vec![f64::NAN, 0.0]).is_err());
+    assert!(frechet_distance(&a, &x).is_err() && precision_recall(&x, &x, 4).is_err());
+}

@@ -4,6 +4,7 @@
 pub mod discriminator;
 pub mod generator;
 pub mod layers;
+pub mod metric;
 pub mod na;
 pub mod na_op;
 pub mod train;
