@@ -5,7 +5,8 @@
 //! pixels fall into `d` interleaved subgrids (the positions with the same index mod `d`); a query
 //! attends within its own subgrid, to the `k` consecutive subgrid positions centred on it, the
 //! window shifted inward at the borders (never padded), as NATTEN does. Every query therefore sees
-//! exactly `k²` keys, which needs `k · d ≤` the side. A learned bias per head is added to each
+//! exactly `k²` keys, which needs `k · d ≤` the side (`k` odd, or the whole side of a square map
+//! for full attention, as at 4×4 in the generator). A learned bias per head is added to each
 //! logit, indexed by the key's offset from the query in subgrid steps (`2k − 1` offsets per axis).
 //!
 //! Each head has its own window: the paper's *hydra* heads split a layer's heads evenly into
@@ -13,7 +14,7 @@
 //! Tensors are row-major `[batch, heads, height, width, channels]` (`channels` per head); the
 //! bias is each head's `[2k − 1, 2k − 1]` one after the other. The forward keeps the attention
 //! weights (each plane's `[height, width, k²]` with its head's k, planes in `[batch, heads]`
-//! order), which the backward and the lab's footprint view use.
+//! order): the backward uses them, and they are what an attention footprint shows.
 
 use rayon::prelude::*;
 
