@@ -632,3 +632,49 @@ fn frechet_distance_kid_and_precision_recall_behave_as_their_formulas() {
     assert!(Features::new(4, vec![0.0; 7]).is_err() && Features::new(2, vec![f64::NAN, 0.0]).is_err());
     assert!(frechet_distance(&a, &x).is_err() && precision_recall(&x, &x, 4).is_err());
 }
+
+/// The generator saves and loads its parameters (the same images after a round trip); a file
+/// of another generator's sizes or not safetensors at all is refused with its name; the sample
+/// grid lays images out in rows with gaps, mapped from [−1, 1] to [0, 1].
+#[test]
+fn generator_checkpoints_round_trip_and_bad_files_are_refused() {
+    use candle_core::{Device, Tensor};
+    use sparsefield::compute::gan::generator::{Attention, Generator, GeneratorConfig, image_grid};
+    let device = Device::Cpu;
+    let dir = super::common::temp_dir("gan_checkpoint");
+    let config = GeneratorConfig {
+        z_dim: 8,
+        w_dim: 8,
+        mapping_layers: 2,
+        size: 8,
+        channels: 8,
+        heads: 2,
+        kernel: 3,
+        attention: Attention::Local,
+    };
+    let g = Generator::new(config, 5, &device).unwrap();
+    let path = dir.join("generator.safetensors");
+    g.save(&path).unwrap();
+    let loaded = Generator::load(config, &path, &device).unwrap();
+    let z = Tensor::randn(0_f32, 1.0, (3, 8), &device).unwrap();
+    let (a, b) = (g.generate(&z, None).unwrap(), loaded.generate(&z, None).unwrap());
+    assert_eq!(a.flatten_all().unwrap().to_vec1::<f32>().unwrap(), b.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+    let wider = GeneratorConfig { channels: 16, ..config };
+    let err = Generator::load(wider, &path, &device).err().unwrap().to_string();
+    assert!(err.contains("generator.safetensors") && err.contains("same sizes"), "{err}");
+    std::fs::write(dir.join("junk.safetensors"), b"not a tensor file").unwrap();
+    let err = Generator::load(config, &dir.join("junk.safetensors"), &device).err().unwrap().to_string();
+    assert!(err.contains("junk.safetensors"), "{err}");
+
+    let images = Tensor::from_vec(
+        vec![-1.0_f32, 1.0, 0.0, 3.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0],
+        (3, 1, 2, 2),
+        &device,
+    )
+    .unwrap();
+    let grid = image_grid(&images, 2).unwrap();
+    assert_eq!((grid.width, grid.height), (5, 5), "two columns, two rows, one-pixel gaps");
+    assert_eq!(&grid.pixels[..5], &[0.0, 1.0, 0.0, 1.0, 1.0]);
+    assert_eq!(&grid.pixels[5..10], &[0.5, 1.0, 0.0, 1.0, 1.0], "3 is clamped to 1");
+    assert_eq!(&grid.pixels[15..17], &[0.0, 0.0]);
+}

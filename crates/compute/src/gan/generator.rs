@@ -200,3 +200,48 @@ impl Generator {
         self.synthesis(&vec![w; self.style_count()])
     }
 }
+
+/// A gallery of `images` (`n × 1 × s × s`, values in [−1, 1]) in rows of `columns`, with a
+/// one-pixel gap, as a gray image in [0, 1].
+pub fn image_grid(images: &Tensor, columns: usize) -> Result<crate::image_io::ImageData> {
+    let (n, channels, side, side_w) = images.dims4()?;
+    if channels != 1 || side != side_w || n == 0 || columns == 0 {
+        candle_core::bail!("a grid takes n × 1 × s × s images, got {n} × {channels} × {side} × {side_w}");
+    }
+    let values = images.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let columns = columns.min(n);
+    let rows = n.div_ceil(columns);
+    let (width, height) = (columns * (side + 1) - 1, rows * (side + 1) - 1);
+    let mut pixels = vec![0.0_f32; width * height];
+    for (k, image) in values.chunks_exact(side * side).enumerate() {
+        let (top, left) = ((k / columns) * (side + 1), (k % columns) * (side + 1));
+        for y in 0..side {
+            for x in 0..side {
+                pixels[(top + y) * width + left + x] = (0.5 * (image[y * side + x] + 1.0)).clamp(0.0, 1.0);
+            }
+        }
+    }
+    let dim = |v: usize| u32::try_from(v).map_err(candle_core::Error::wrap);
+    crate::image_io::ImageData::new(dim(width)?, dim(height)?, 1, pixels).map_err(candle_core::Error::wrap)
+}
+
+impl Generator {
+    /// Writes the parameters to a safetensors file.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.vars.save(path).map_err(|e| candle_core::Error::msg(format!("could not write {}: {e}", path.display())))
+    }
+
+    /// A generator of `config` with the parameters of a file [`Generator::save`] wrote; a file
+    /// that is not safetensors, lacks a tensor, or holds one of another shape is refused with
+    /// its name and what to do.
+    pub fn load(config: GeneratorConfig, path: &std::path::Path, device: &Device) -> Result<Self> {
+        let mut generator = Self::new(config, 0, device)?;
+        generator.vars.load(path).map_err(|e| {
+            candle_core::Error::msg(format!(
+                "{}: not this generator's parameters ({e}); it must be the generator.safetensors written with the same sizes as its gan.json",
+                path.display()
+            ))
+        })?;
+        Ok(generator)
+    }
+}
