@@ -111,6 +111,27 @@ pub struct InrBenchResult {
     pub gflop_per_step: f64,
 }
 
+/// Runs `python3 benches/<script>` with `args` and returns the last line it printed (where the
+/// PyTorch twins put their result); a failure names the script, its status, the end of its
+/// error output and the Python packages it needs.
+pub fn python_twin(script: &str, args: &[String], packages: &str) -> anyhow::Result<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(script);
+    let output = std::process::Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .map_err(|e| anyhow::anyhow!("could not start python3 for {}: {e}", path.display()))?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "{} failed ({}); it needs python3 with {packages} (pip install {packages}):\n{}",
+            path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).lines().rev().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_string())
+}
+
 pub fn run(lab: BenchLab) -> anyhow::Result<()> {
     match lab {
         BenchLab::Inr(args) => {

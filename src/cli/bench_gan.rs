@@ -81,31 +81,16 @@ pub fn run(args: &GanBenchArgs) -> anyhow::Result<()> {
     })?;
     println!("  masked full attention, candle's ops and autograd: {candle:.2} ms → {:.1}× its speed", candle / fused);
     if args.pytorch {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch_na.py");
-        let output = std::process::Command::new("python3")
-            .arg(&script)
-            .args(["--size", &args.size.to_string(), "--channels", &args.channels.to_string()])
-            .args(["--heads", &args.heads.to_string(), "--kernel", &args.kernel.to_string()])
-            .args(["--dilation", &args.dilation.to_string(), "--batch", &args.batch.to_string()])
-            .args(["--repeats", &args.repeats.to_string(), "--threads", "2"])
-            .output()
-            .map_err(|e| anyhow::anyhow!("could not start python3 for {}: {e}", script.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let last = stdout.lines().last().unwrap_or_default();
+        let values = [args.size, args.channels, args.heads, args.kernel, args.dilation, args.batch, args.repeats, 2];
+        let names = ["--size", "--channels", "--heads", "--kernel", "--dilation", "--batch", "--repeats", "--threads"];
+        let twin_args: Vec<String> =
+            names.iter().zip(values).flat_map(|(n, v)| [(*n).to_string(), v.to_string()]).collect();
+        let last = super::bench::python_twin("pytorch_na.py", &twin_args, "torch")?;
         // "… : 56.92 ms per forward + backward".
         let ms = last.rsplit(": ").next().and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse::<f64>().ok());
-        match (output.status.success(), ms) {
-            (true, Some(ms)) => println!(
-                "  plain PyTorch (benches/pytorch_na.py, 2 threads): {ms:.2} ms → {:.1}× its speed",
-                ms / fused
-            ),
-            _ => anyhow::bail!(
-                "{} failed ({}); it needs python3 with torch (pip install torch):\n{}",
-                script.display(),
-                output.status,
-                String::from_utf8_lossy(&output.stderr).lines().rev().take(5).collect::<Vec<_>>().join("\n")
-            ),
-        }
+        let ms =
+            ms.ok_or_else(|| anyhow::anyhow!("could not read the PyTorch twin's time from its last line: {last:?}"))?;
+        println!("  plain PyTorch (benches/pytorch_na.py, 2 threads): {ms:.2} ms → {:.1}× its speed", ms / fused);
     }
     Ok(())
 }

@@ -28,29 +28,20 @@ pub struct GnnBenchArgs {
 
 /// The plain PyTorch twin's figures for one setting: (mean test accuracy, mean seconds per run).
 fn pytorch_twin(method: Method, sparsity: f64, seeds: u64, epochs: usize) -> anyhow::Result<(f64, f64)> {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/pytorch_gnn.py");
-    let method = match method {
-        Method::Ugt => "ugt",
-        Method::EdgePopup => "edge-popup",
-        Method::Dense => "dense",
-    };
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .args(["--method", method, "--sparsity", &sparsity.to_string(), "--seeds", &seeds.to_string()])
-        .args(["--epochs", &epochs.to_string(), "--threads", "2"])
-        .output()
-        .map_err(|e| anyhow::anyhow!("could not start python3 for {}: {e}", script.display()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        anyhow::bail!(
-            "{} failed ({}); it needs python3 with torch, numpy and scipy (pip install torch numpy scipy):\n{}",
-            script.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).lines().rev().take(5).collect::<Vec<_>>().join("\n")
-        );
-    }
+    let args = [
+        "--method".to_string(),
+        crate::compute::gnn::files::method_name(method).to_string(),
+        "--sparsity".to_string(),
+        sparsity.to_string(),
+        "--seeds".to_string(),
+        seeds.to_string(),
+        "--epochs".to_string(),
+        epochs.to_string(),
+        "--threads".to_string(),
+        "2".to_string(),
+    ];
+    let last = super::bench::python_twin("pytorch_gnn.py", &args, "torch numpy scipy")?;
     // The last line: "… test 0.7812 ± 0.0190, 14.23 s per run".
-    let last = stdout.lines().last().unwrap_or_default();
     let number_after = |key: &str| -> Option<f64> {
         let at = last.find(key)? + key.len();
         last[at..].split(|c: char| c.is_whitespace() || c == ',').find(|w| !w.is_empty())?.parse().ok()

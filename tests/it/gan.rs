@@ -212,30 +212,48 @@ fn hydra_heads_split_evenly_and_attend_with_their_groups_windows() {
     assert_eq!(ours.attention.len(), 2 * 90 * (9 + 9 + 9 + 9 + 25 + 25));
 }
 
-/// The fused op and the same attention by candle's generic ops (masked full attention with
-/// autograd) agree on the output and on every gradient, hydra heads and bias included.
-#[test]
-fn the_fused_op_agrees_with_candle_masked_full_attention() {
-    let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let shape = NaShape { batch: 2, heads: 2, height: 9, width: 8, channels: 4 };
+/// Random q, k, v, bias and output weights `r` for a hydra pair (a local 3×3 head and a 3×3 head
+/// at dilation 2) of `shape`.
+struct HydraCase {
+    windows: Vec<Window>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    bias: Vec<f32>,
+    r: Vec<f32>,
+}
+
+fn hydra_case(seed: u64, shape: NaShape) -> HydraCase {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let windows = na::hydra(2, &[Window::new(3, 1), Window::new(3, 2)]).unwrap();
     let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
     let bias = random(&mut rng, windows.iter().map(Window::bias_len).sum());
     let r = random(&mut rng, shape.len());
+    HydraCase { windows, q, k, v, bias, r }
+}
+
+/// Element by element within 1e-4 (relative above 1).
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() < 1e-4 * (1.0 + y.abs()), "{what} [{i}]: {x} vs {y}");
+    }
+}
+
+/// The fused op and the same attention by candle's generic ops (masked full attention with
+/// autograd) agree on the output and on every gradient, hydra heads and bias included.
+#[test]
+fn the_fused_op_agrees_with_candle_masked_full_attention() {
+    let shape = NaShape { batch: 2, heads: 2, height: 9, width: 8, channels: 4 };
+    let HydraCase { windows, q, k, v, bias, r } = hydra_case(5, shape);
     let ours = na::forward(shape, &windows, &q, &k, &v, &bias, 0.5).unwrap();
     let grads = na::backward(shape, &windows, &q, &k, &v, &ours.attention, &r, 0.5).unwrap();
     let (out, reference) = na::masked_full_attention_candle(shape, &windows, &q, &k, &v, &bias, &r, 0.5).unwrap();
-    let close = |a: &[f32], b: &[f32], what: &str| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!((x - y).abs() < 1e-4 * (1.0 + y.abs()), "{what} [{i}]: {x} vs {y}");
-        }
-    };
-    close(&ours.out, &out, "out");
-    close(&grads.q, &reference.q, "dq");
-    close(&grads.k, &reference.k, "dk");
-    close(&grads.v, &reference.v, "dv");
-    close(&grads.bias, &reference.bias, "d bias");
+    assert_close(&ours.out, &out, "out");
+    assert_close(&grads.q, &reference.q, "dq");
+    assert_close(&grads.k, &reference.k, "dk");
+    assert_close(&grads.v, &reference.v, "dv");
+    assert_close(&grads.bias, &reference.bias, "d bias");
 }
 
 /// The candle op: inside an autograd graph (a loss built from candle's ops around it) its output
@@ -245,12 +263,8 @@ fn the_fused_op_agrees_with_candle_masked_full_attention() {
 fn the_candle_op_differentiates_like_masked_full_attention() {
     use candle_core::{Device, Tensor, Var};
     use sparsefield::compute::gan::na_op::neighbourhood_attention;
-    let mut rng = ChaCha8Rng::seed_from_u64(6);
     let shape = NaShape { batch: 2, heads: 2, height: 8, width: 7, channels: 3 };
-    let windows = na::hydra(2, &[Window::new(3, 1), Window::new(3, 2)]).unwrap();
-    let (q, k, v) = (random(&mut rng, shape.len()), random(&mut rng, shape.len()), random(&mut rng, shape.len()));
-    let bias = random(&mut rng, windows.iter().map(Window::bias_len).sum());
-    let r = random(&mut rng, shape.len());
+    let HydraCase { windows, q, k, v, bias, r } = hydra_case(6, shape);
     let (out, reference) = na::masked_full_attention_candle(shape, &windows, &q, &k, &v, &bias, &r, 0.4).unwrap();
     let device = Device::Cpu;
     let qkv: Vec<f32> = [q.clone(), k.clone(), v.clone()].concat();
@@ -261,21 +275,17 @@ fn the_candle_op_differentiates_like_masked_full_attention() {
     let r_t = Tensor::from_slice(&r, (2, 2, 8, 7, 3), &device).unwrap();
     let grads = (&ours * &r_t).unwrap().sum_all().unwrap().backward().unwrap();
     let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let close = |a: &[f32], b: &[f32], what: &str| {
-        assert_eq!(a.len(), b.len(), "{what}");
-        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4 * (1.0 + y.abs())), "{what}");
-    };
-    close(&flat(&ours), &out, "out");
+    assert_close(&flat(&ours), &out, "out");
     let d_qkv = flat(grads.get(&qkv).unwrap());
     let n = shape.len();
-    close(&d_qkv[..n], &reference.q, "dq");
-    close(&d_qkv[n..2 * n], &reference.k, "dk");
-    close(&d_qkv[2 * n..], &reference.v, "dv");
-    close(&flat(grads.get(&bias_var).unwrap()), &reference.bias, "d bias");
+    assert_close(&d_qkv[..n], &reference.q, "dq");
+    assert_close(&d_qkv[n..2 * n], &reference.k, "dk");
+    assert_close(&d_qkv[2 * n..], &reference.v, "dv");
+    assert_close(&flat(grads.get(&bias_var).unwrap()), &reference.bias, "d bias");
     let empty = Tensor::zeros(0, candle_core::DType::F32, &device).unwrap();
     let plain = neighbourhood_attention(qkv.as_tensor(), &empty, &windows, 0.4).unwrap();
     let expected = na::forward(shape, &windows, &q, &k, &v, &[], 0.4).unwrap().out;
-    close(&flat(&plain), &expected, "no bias");
+    assert_close(&flat(&plain), &expected, "no bias");
     let err = neighbourhood_attention(qkv.as_tensor(), &empty, &windows[..1], 0.4).unwrap_err();
     assert!(err.to_string().contains("2 heads but 1 windows"), "{err}");
 }

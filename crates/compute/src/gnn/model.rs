@@ -668,8 +668,14 @@ impl Gnn {
 
     /// The loss at `sparsity` and the gradient of what trains: the weights (dense) or the scores,
     /// straight through the mask (a score's gradient is its masked weight's times the weight).
+    /// Training forms the scores' product inside Adam instead ([`FlatAdam::step_product`]).
     pub fn trainable_gradients(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<Vec<f32>>) {
-        let (loss, grads, _) = self.trainable_gradients_logits(graph, sparsity);
+        let (loss, grads, _) = self.training_pass(graph, sparsity);
+        if self.config.method == Method::Dense {
+            return (loss, grads);
+        }
+        let grads =
+            grads.iter().zip(&self.params).map(|(g, w)| g.iter().zip(w).map(|(g, w)| g * w).collect()).collect();
         (loss, grads)
     }
 
@@ -678,17 +684,11 @@ impl Gnn {
         if self.config.method == Method::Dense { self.config.dropout } else { 0.0 }
     }
 
-    /// [`Gnn::trainable_gradients`], and the training pass's logits.
-    fn trainable_gradients_logits(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<Vec<f32>>, Vec<f32>) {
+    /// A training pass at `sparsity`: the loss, the effective tensors' gradients and the logits.
+    fn training_pass(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<Vec<f32>>, Vec<f32>) {
         let effective = self.effective_weights(sparsity);
         let dropout = self.train_dropout();
-        let (loss, grads, logits) = self.loss_gradients_logits(graph, &effective, dropout);
-        if self.config.method == Method::Dense {
-            return (loss, grads, logits);
-        }
-        let grads =
-            grads.iter().zip(&self.params).map(|(g, w)| g.iter().zip(w).map(|(g, w)| g * w).collect()).collect();
-        (loss, grads, logits)
+        self.loss_gradients_logits(graph, &effective, dropout)
     }
 
     /// One full-batch training step at `sparsity` (AdamW on the weights or the scores).
@@ -699,9 +699,7 @@ impl Gnn {
     /// [`Gnn::train_step`], and the logits of the network as it was before the step (the
     /// training pass's).
     fn train_step_logits(&mut self, graph: &Graph, sparsity: f64) -> (f64, Vec<f32>) {
-        let effective = self.effective_weights(sparsity);
-        let dropout = self.train_dropout();
-        let (loss, grads, logits) = self.loss_gradients_logits(graph, &effective, dropout);
+        let (loss, grads, logits) = self.training_pass(graph, sparsity);
         #[allow(clippy::cast_possible_truncation)]
         let (lr, decay) = (self.config.lr as f32, (self.config.lr * self.config.weight_decay) as f32);
         let dense = self.config.method == Method::Dense;
